@@ -1,0 +1,65 @@
+"""pytest-synthdata: realistic, validated, reproducible synthetic test data from an LLM.
+
+Importing this package is cheap: ``openai``, ``vcrpy`` and ``diskcache`` are imported only
+when a dataset is actually produced.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import agenerate, generate
+    from .dataset import Dataset
+    from .errors import (
+        SynthAPIError,
+        SynthConfigError,
+        SynthError,
+        SynthGenerationError,
+        SynthRecordingError,
+        UnsupportedModelError,
+    )
+    from .settings import Settings
+    from .usage import Usage
+
+__all__ = [
+    "Dataset",
+    "Settings",
+    "SynthAPIError",
+    "SynthConfigError",
+    "SynthError",
+    "SynthGenerationError",
+    "SynthRecordingError",
+    "UnsupportedModelError",
+    "Usage",
+    "agenerate",
+    "generate",
+]
+
+_WHERE = {
+    "generate": "api",
+    "agenerate": "api",
+    "Dataset": "dataset",
+    "Settings": "settings",
+    "Usage": "usage",
+    "SynthAPIError": "errors",
+    "SynthConfigError": "errors",
+    "SynthError": "errors",
+    "SynthGenerationError": "errors",
+    "SynthRecordingError": "errors",
+    "UnsupportedModelError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_synthdata' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,117 @@
+"""The library entry points: :func:`generate` and :func:`agenerate`."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from typing_extensions import TypedDict, Unpack
+
+from .dataset import Dataset
+from .settings import Settings, StructuredMode
+from .spec import make_spec
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+
+class Options(TypedDict, total=False):
+    """Per-call settings; each overrides the matching :class:`Settings` field."""
+
+    model: str
+    base_url: str | None
+    temperature: float | None
+    batch_size: int | None
+    concurrency: int
+    structured: StructuredMode
+    max_retries: int
+    max_tokens: int
+    timeout: float
+    http_retries: int
+    max_n: int
+
+
+async def agenerate(
+    record_model: type[M],
+    /,
+    n: int,
+    *,
+    examples: Iterable[object] | None = None,
+    subject: str | None = None,
+    extra: str | None = None,
+    seed: int | None = None,
+    unique: str | Sequence[str] | None = None,
+    client: object | None = None,
+    settings: Settings | None = None,
+    **options: Unpack[Options],
+) -> Dataset[M]:
+    """Generate exactly ``n`` valid, distinct ``record_model`` instances, in a stable order.
+
+    ``examples`` mixes model instances, dicts and free-text strings. ``subject`` defaults
+    to one derived from the model; ``extra`` adds steering instructions. The endpoint
+    comes from ``client`` (an ``openai.OpenAI``/``AsyncOpenAI``/``AzureOpenAI``) or from
+    ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``. Other keywords (``model``, ``temperature``,
+    ``batch_size``, ``concurrency``, ``structured``, ``max_retries`` ...) override
+    ``settings``. The returned list has a ``usage`` attribute.
+    """
+    base = settings or Settings()
+    effective = base.replace(**options) if options else base
+    spec = make_spec(
+        record_model,
+        n,
+        examples=examples,
+        subject=subject,
+        extra=extra,
+        seed=seed,
+        unique=unique,
+        max_n=effective.max_n,
+    )
+    from .engine import Engine
+    from .llm import LLM
+
+    engine: Engine[M] = Engine(spec, effective, LLM(effective, client))
+    return await engine.run()
+
+
+def generate(
+    record_model: type[M],
+    /,
+    n: int,
+    *,
+    examples: Iterable[object] | None = None,
+    subject: str | None = None,
+    extra: str | None = None,
+    seed: int | None = None,
+    unique: str | Sequence[str] | None = None,
+    client: object | None = None,
+    settings: Settings | None = None,
+    **options: Unpack[Options],
+) -> Dataset[M]:
+    """Blocking form of :func:`agenerate` (safe to call from inside a running event loop)."""
+    return run_sync(
+        agenerate(
+            record_model,
+            n,
+            examples=examples,
+            subject=subject,
+            extra=extra,
+            seed=seed,
+            unique=unique,
+            client=client,
+            settings=settings,
+            **options,
+        )
+    )
+
+
+def run_sync(coro: Coroutine[Any, Any, R]) -> R:
+    """Run a coroutine to completion, in a helper thread if a loop is already running here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -1,0 +1,79 @@
+"""Every error pytest-synthdata raises, each with a message that says how to fix it.
+
+::
+
+    SynthError
+    ├── SynthConfigError          bad input: a spec, an option, an examples file (also ValueError)
+    │   └── UnsupportedModelError the pydantic model cannot be expressed as a strict JSON schema
+    ├── SynthAPIError             the endpoint failed after the SDK's own retries (HTTP, network)
+    ├── SynthGenerationError      the retry budget was spent before n valid records were obtained
+    └── SynthRecordingError       a cassette is missing, stale, corrupt or would leak a secret
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .usage import Usage
+
+
+class SynthError(Exception):
+    """Base class of every pytest-synthdata error."""
+
+
+class SynthConfigError(SynthError, ValueError):
+    """A spec, an option or an examples file is invalid. The message names it and the fix."""
+
+
+class UnsupportedModelError(SynthConfigError):
+    """The pydantic model has a field that strict structured outputs cannot express."""
+
+
+class SynthAPIError(SynthError):
+    """The LLM endpoint answered with an error (or not at all) after the SDK's retries."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+class SynthGenerationError(SynthError):
+    """The retry budget ran out before enough valid records came back.
+
+    Carries what was asked (``asked``), the last raw output (``last_output``), the
+    validation errors of the last attempt (``errors``) and what the run cost (``usage``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        asked: str,
+        last_output: str | None,
+        errors: list[str],
+        usage: Usage,
+    ) -> None:
+        self.asked = asked
+        self.last_output = last_output
+        self.errors = list(errors)
+        self.usage = usage
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.args[0], f"asked: {self.asked}"]
+        if self.errors:
+            shown = self.errors[:10]
+            more = f"\n  ... and {len(self.errors) - 10} more" if len(self.errors) > 10 else ""
+            parts.append("last errors:\n  " + "\n  ".join(shown) + more)
+        if self.last_output is not None:
+            out = self.last_output
+            if len(out) > 2000:
+                out = out[:2000] + f"... [{len(self.last_output) - 2000} more characters]"
+            parts.append(f"last raw output: {out}")
+        parts.append(f"usage: {self.usage.summary()}")
+        return "\n".join(parts)
+
+
+class SynthRecordingError(SynthError):
+    """A cassette is missing or stale in a mode that forbids recording, corrupt, or unsafe."""

@@ -1,0 +1,296 @@
+"""The one module that talks to the openai SDK: client, structured-output modes, errors.
+
+Modes, in the order ``structured="auto"`` tries them:
+
+* ``json_schema``: ``response_format={"type": "json_schema", ..., "strict": true}``
+* ``json_object``: ``response_format={"type": "json_object", "schema": ...}`` with the schema
+  also written into the prompt (servers such as llama.cpp enforce the ``schema`` key)
+* ``tools``: one forced function call whose ``parameters`` are the schema
+
+A server that rejects a mode (a 4xx, or a 5xx whose message names the unsupported feature)
+makes ``auto`` move down the ladder once, with a warning; the mode that worked is remembered
+per endpoint for the rest of the process. An explicitly chosen mode never changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from .errors import SynthAPIError, SynthConfigError
+from .settings import Settings
+
+LADDER: tuple[str, ...] = ("json_schema", "json_object", "tools")
+MISSING_KEY = "sk-synthdata-no-key-set"
+
+_UNSUPPORTED_HINTS = (
+    "response_format",
+    "json_schema",
+    "json_object",
+    "tool",
+    "function",
+    "not supported",
+    "unsupported",
+    "unrecognized",
+    "not implemented",
+)
+
+
+class SynthDataWarning(UserWarning):
+    """Something was adjusted automatically (a structured-output mode, a dropped parameter)."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What came back from one chat-completion call, whatever the mode."""
+
+    text: str | None
+    finish_reason: str | None
+    refusal: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    no_choices: bool = False
+
+
+@dataclass
+class _EndpointState:
+    mode: str | None = None
+    send_seed: bool = True
+
+
+_STATE: dict[str, _EndpointState] = {}
+_STATE_LOCK = threading.Lock()
+
+
+def forget_endpoints() -> None:
+    """Forget which modes endpoints accepted (tests and long-lived processes)."""
+    with _STATE_LOCK:
+        _STATE.clear()
+
+
+class _Unsupported(Exception):
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
+class LLM:
+    """Sends structured chat-completion requests under one :class:`Settings`."""
+
+    def __init__(self, settings: Settings, client: object | None = None) -> None:
+        self.settings = settings
+        if client is None:
+            client = openai.AsyncOpenAI(
+                api_key=os.environ.get("OPENAI_API_KEY") or MISSING_KEY,
+                base_url=settings.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                timeout=settings.timeout,
+                max_retries=settings.http_retries,
+            )
+        elif not isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
+            raise SynthConfigError(
+                f"client must be an openai.OpenAI or openai.AsyncOpenAI instance (AzureOpenAI "
+                f"works too), got {type(client).__name__}"
+            )
+        self.client: openai.OpenAI | openai.AsyncOpenAI = client
+        self.endpoint = str(client.base_url)
+        with _STATE_LOCK:
+            self._state = _STATE.setdefault(self.endpoint, _EndpointState())
+
+    @property
+    def mode(self) -> str:
+        if self.settings.structured != "auto":
+            return self.settings.structured
+        return self._state.mode or LADDER[0]
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        name: str,
+        schema: dict[str, Any],
+        seed: int | None = None,
+    ) -> Completion:
+        """One structured request; moves down the mode ladder if the server rejects a mode."""
+        while True:
+            mode = self.mode
+            try:
+                return await self._call(self._request(mode, messages, name, schema, seed), mode)
+            except _Unsupported as exc:
+                self._adjust(exc, mode)
+
+    async def complete_text(self, messages: list[dict[str, str]], seed: int | None = None) -> Completion:
+        """One plain-text request (no structured output)."""
+        while True:
+            request = self._base_request(messages, seed)
+            try:
+                return await self._call(request, "text")
+            except _Unsupported as exc:
+                self._adjust(exc, "text")
+
+    def _adjust(self, exc: _Unsupported, mode: str) -> None:
+        if exc.what == "seed" and self._state.send_seed:
+            self._state.send_seed = False
+            warnings.warn(
+                SynthDataWarning(
+                    f"{self.endpoint} rejected the 'seed' parameter ({exc}); sending requests "
+                    "without it from now on"
+                ),
+                stacklevel=2,
+            )
+            return
+        if exc.what == "mode" and self.settings.structured == "auto" and mode in LADDER:
+            index = LADDER.index(mode)
+            if index + 1 < len(LADDER):
+                if self._state.mode in (None, mode):
+                    self._state.mode = LADDER[index + 1]
+                    warnings.warn(
+                        SynthDataWarning(
+                            f"{self.endpoint} does not support structured mode {mode!r} ({exc}); "
+                            f"using {LADDER[index + 1]!r} from now on. Set structured="
+                            f"{LADDER[index + 1]!r} (--synth-structured) to skip this probe."
+                        ),
+                        stacklevel=2,
+                    )
+                return
+        hint = (
+            "try another structured mode (json_schema, json_object, tools) or structured='auto'"
+            if exc.what == "mode"
+            else "check the endpoint"
+        )
+        raise SynthAPIError(f"{self.endpoint} rejected the request: {exc}; {hint}") from None
+
+    def _base_request(self, messages: list[dict[str, str]], seed: int | None) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": messages,
+            "max_tokens": self.settings.max_tokens,
+        }
+        if self.settings.temperature is not None:
+            request["temperature"] = self.settings.temperature
+        if seed is not None and self._state.send_seed:
+            request["seed"] = seed
+        return request
+
+    def _request(
+        self,
+        mode: str,
+        messages: list[dict[str, str]],
+        name: str,
+        schema: dict[str, Any],
+        seed: int | None,
+    ) -> dict[str, Any]:
+        if mode == "json_object":
+            note = "The answer must match this JSON schema: " + json.dumps(
+                schema, separators=(",", ":")
+            )
+            messages = [*messages[:1], {"role": "system", "content": note}, *messages[1:]]
+        request = self._base_request(messages, seed)
+        if mode == "json_schema":
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
+            }
+        elif mode == "json_object":
+            request["response_format"] = {"type": "json_object", "schema": schema}
+        else:
+            request["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": name,
+                        "description": "Return the requested records.",
+                        "parameters": schema,
+                        "strict": True,
+                    },
+                }
+            ]
+            request["tool_choice"] = {"type": "function", "function": {"name": name}}
+        return request
+
+    async def _call(self, request: dict[str, Any], mode: str) -> Completion:
+        create = self.client.chat.completions.create
+        try:
+            if isinstance(self.client, openai.AsyncOpenAI):
+                response = await create(**request)
+            else:
+                response = await asyncio.to_thread(create, **request)
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc, request, mode) from None
+        except openai.APITimeoutError:
+            raise SynthAPIError(
+                f"{self.endpoint} did not answer within {self.settings.timeout}s "
+                f"(after {self.settings.http_retries} retries); raise the timeout "
+                "(--synth-timeout) or lower the batch size"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise SynthAPIError(
+                f"could not reach {self.endpoint} ({exc.__cause__ or exc}); check "
+                "OPENAI_BASE_URL / --synth-base-url, or replay from a cassette"
+            ) from None
+        return _to_completion(response, mode)
+
+    def _status_error(
+        self, exc: openai.APIStatusError, request: dict[str, Any], mode: str
+    ) -> Exception:
+        message = _error_message(exc)
+        lowered = message.lower()
+        status = exc.status_code
+        if status in (400, 404, 405, 415, 422, 500, 501) and lowered:
+            if "seed" in lowered and "seed" in request and self._state.send_seed:
+                return _Unsupported("seed", message)
+            if mode in LADDER and any(hint in lowered for hint in _UNSUPPORTED_HINTS):
+                if status != 404 or "model" not in lowered:
+                    return _Unsupported("mode", message)
+        advice = {
+            401: "set OPENAI_API_KEY to a valid key (or replay from a cassette)",
+            403: "the key is not allowed to use this model or endpoint",
+            404: f"check the model name ({self.settings.model!r}) and the base URL",
+            429: "rate limited even after retries; lower concurrency (--synth-concurrency) or "
+            "raise http_retries",
+        }.get(status, "the endpoint failed even after retries; try again or check the server")
+        return SynthAPIError(
+            f"{self.endpoint} answered HTTP {status}: {message or exc.message}; {advice}",
+            status_code=status,
+            body=exc.body,
+        )
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return str(exc.message or "")
+
+
+def _to_completion(response: Any, mode: str) -> Completion:
+    usage = getattr(response, "usage", None)
+    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return Completion(None, None, None, prompt_tokens, completion_tokens, no_choices=True)
+    choice = choices[0]
+    message = choice.message
+    text: str | None = message.content
+    if mode == "tools":
+        calls = getattr(message, "tool_calls", None) or []
+        if calls:
+            text = calls[0].function.arguments
+    return Completion(
+        text=text,
+        finish_reason=choice.finish_reason,
+        refusal=getattr(message, "refusal", None),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )

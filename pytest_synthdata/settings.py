@@ -1,0 +1,195 @@
+"""Typed, frozen settings shared by the library and the pytest plugin.
+
+One precedence, documented in the README: built-in defaults < ini keys (``synth_*`` in
+``[tool.pytest.ini_options]``) < environment (``SYNTHDATA_*``, plus ``OPENAI_BASE_URL``)
+< command line (``--synth-*``); keyword arguments of a marker, a factory call or a library
+call apply to that one dataset on top of all of them. The API key is read only from the
+``OPENAI_API_KEY`` environment variable (or an explicit ``client=``), never from a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from .errors import SynthConfigError
+
+StructuredMode = Literal["auto", "json_schema", "json_object", "tools"]
+STRUCTURED_MODES: tuple[str, ...] = get_args(StructuredMode)
+
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How datasets are produced. Every field can be set per dataset as a keyword argument."""
+
+    model: str = DEFAULT_MODEL
+    """LLM model (or Azure deployment) name."""
+    base_url: str | None = None
+    """OpenAI-compatible endpoint; ``None`` means ``OPENAI_BASE_URL`` or api.openai.com."""
+    temperature: float | None = None
+    """Sampling temperature; ``None`` leaves it to the endpoint's default."""
+    batch_size: int | None = None
+    """Records asked for per request; ``None`` picks one from the schema and ``max_tokens``."""
+    concurrency: int = 8
+    """Most requests in flight at once."""
+    structured: StructuredMode = "auto"
+    """Structured-output mode; ``auto`` tries json_schema, then json_object, then tools."""
+    max_retries: int = 3
+    """Follow-up requests allowed per batch to replace invalid or missing records."""
+    max_tokens: int = 4096
+    """Output-token limit sent with every request (bounds the batch size too)."""
+    timeout: float = 120.0
+    """Seconds before one HTTP request is abandoned."""
+    http_retries: int = 2
+    """Retries of the openai SDK itself for 429, 5xx, timeouts and connection errors."""
+    max_n: int = 5000
+    """Largest ``n`` accepted without raising this limit explicitly."""
+
+    def __post_init__(self) -> None:
+        _check_str(self.model, "model")
+        if self.base_url is not None:
+            _check_str(self.base_url, "base_url")
+            if not self.base_url.startswith(("http://", "https://")):
+                raise SynthConfigError(
+                    f"base_url must start with http:// or https://, got {self.base_url!r}"
+                )
+        if self.temperature is not None:
+            _check_number(self.temperature, "temperature", 0.0, 2.0)
+        if self.batch_size is not None:
+            _check_int(self.batch_size, "batch_size", 1)
+        _check_int(self.concurrency, "concurrency", 1)
+        if self.structured not in STRUCTURED_MODES:
+            raise SynthConfigError(
+                f"structured must be one of {', '.join(STRUCTURED_MODES)}; "
+                f"got {self.structured!r}"
+            )
+        _check_int(self.max_retries, "max_retries", 0)
+        _check_int(self.max_tokens, "max_tokens", 16)
+        _check_number(self.timeout, "timeout", 0.001, None)
+        _check_int(self.http_retries, "http_retries", 0)
+        _check_int(self.max_n, "max_n", 1)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed; unknown names are a :class:`SynthConfigError`."""
+        unknown = sorted(set(changes) - set(setting_names()))
+        if unknown:
+            raise SynthConfigError(
+                f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(setting_names())}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def non_defaults(self) -> dict[str, Any]:
+        """The fields whose value differs from the built-in default."""
+        default = Settings()
+        return {
+            name: getattr(self, name)
+            for name in setting_names()
+            if getattr(self, name) != getattr(default, name)
+        }
+
+
+def setting_names() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Settings))
+
+
+def _check_str(value: object, name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise SynthConfigError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def _check_int(value: object, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SynthConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_number(value: object, name: str, low: float, high: float | None) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise SynthConfigError(f"{name} must be a number {bound}, got {value!r}")
+
+
+# --- building Settings from ini keys, the environment and the command line ---------------
+
+HELP: dict[str, str] = {
+    "model": f"LLM model or Azure deployment name (default {DEFAULT_MODEL})",
+    "base_url": "OpenAI-compatible endpoint URL (default: OPENAI_BASE_URL, else api.openai.com)",
+    "temperature": "sampling temperature 0-2 (default: the endpoint's own)",
+    "batch_size": "records asked for per request (default: chosen from the schema, at most 25)",
+    "concurrency": "most requests in flight at once (default 8)",
+    "structured": "structured-output mode: auto, json_schema, json_object or tools (default auto)",
+    "max_retries": "follow-up requests per batch to replace invalid records (default 3)",
+    "max_tokens": "output-token limit per request (default 4096)",
+    "timeout": "seconds before one HTTP request is abandoned (default 120)",
+    "http_retries": "retries of the openai SDK for 429/5xx/timeouts (default 2)",
+    "max_n": "largest n accepted per dataset (default 5000)",
+}
+
+ENV_PREFIX = "SYNTHDATA_"
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def settings_from_sources(
+    ini: Mapping[str, object],
+    env: Mapping[str, str],
+    cli: Mapping[str, object],
+) -> Settings:
+    """Defaults < ini < environment < command line. ``None``/empty values are "not set".
+
+    ``ini`` and ``cli`` are keyed by setting name; ``env`` is the process environment.
+    Errors name the source (``ini synth_x``, ``SYNTHDATA_X``, ``--synth-x``) and the fix.
+    """
+    values: dict[str, Any] = {}
+    for name in setting_names():
+        sources: list[tuple[str, object]] = [(f"ini key synth_{name}", ini.get(name))]
+        env_value = env.get(env_name(name))
+        if name == "base_url" and not env_value:
+            env_value = env.get("OPENAI_BASE_URL")
+        sources.append((f"environment variable {env_name(name)}", env_value))
+        sources.append((f"--synth-{name.replace('_', '-')}", cli.get(name)))
+        for where, raw in sources:
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                continue
+            value = _convert(name, raw, where)
+            try:
+                Settings(**{name: value})
+            except SynthConfigError as exc:
+                raise SynthConfigError(f"{where}: {exc}") from None
+            values[name] = value
+    return Settings(**values)
+
+
+def _convert(name: str, raw: object, where: str) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    kind = {
+        "temperature": float,
+        "timeout": float,
+        "batch_size": int,
+        "concurrency": int,
+        "max_retries": int,
+        "max_tokens": int,
+        "http_retries": int,
+        "max_n": int,
+    }.get(name)
+    if kind is None:
+        return text
+    if name == "batch_size" and text.lower() == "auto":
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise SynthConfigError(f"{where}: expected {noun}, got {raw!r}") from None

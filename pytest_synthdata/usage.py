@@ -1,0 +1,42 @@
+"""Counters describing what producing a dataset cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass
+class Usage:
+    """What one generation (or a whole test session) cost.
+
+    ``requests`` counts chat-completion calls answered by the endpoint, a cassette or the
+    cache; ``retries`` counts the follow-up requests made to replace invalid output;
+    ``dropped_invalid`` and ``dropped_duplicate`` count records thrown away.
+    """
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    dropped_invalid: int = 0
+    dropped_duplicate: int = 0
+    cache_hits: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: Usage) -> None:
+        """Add another usage's counters to this one, in place."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def summary(self) -> str:
+        return (
+            f"{self.requests} request(s), {self.prompt_tokens} prompt + "
+            f"{self.completion_tokens} completion tokens, {self.retries} retry(ies), "
+            f"{self.dropped_invalid} invalid and {self.dropped_duplicate} duplicate record(s) dropped"
+        )
