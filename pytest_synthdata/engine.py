@@ -99,10 +99,7 @@ class Engine(Generic[M]):
             avoid = avoid_values(self.spec, accepted_data)
             total = max(planned_batches, batch_index + count)
             results = await asyncio.gather(
-                *(
-                    self._batch(batch_index + i, total, size, avoid)
-                    for i, size in enumerate(sizes)
-                )
+                *(self._batch(batch_index + i, total, size, avoid) for i, size in enumerate(sizes))
             )
             batch_index += count
             wave += 1
@@ -119,7 +116,9 @@ class Engine(Generic[M]):
                 for record, data in result.kept:
                     key = canonical(data)
                     clash = [
-                        name for name in self.spec.unique if canonical(data.get(name)) in unique_seen[name]
+                        name
+                        for name in self.spec.unique
+                        if canonical(data.get(name)) in unique_seen[name]
                     ]
                     if key in seen or clash:
                         self.usage.dropped_duplicate += 1
@@ -141,9 +140,7 @@ class Engine(Generic[M]):
     async def _batch(
         self, index: int, total: int, count: int, avoid: dict[str, list[str]]
     ) -> _Batch[M]:
-        first = batch_messages(
-            self.spec, count, batch_index=index, batch_total=total, avoid=avoid
-        )
+        first = batch_messages(self.spec, count, batch_index=index, batch_total=total, avoid=avoid)
         messages = first
         batch: _Batch[M] = _Batch()
         local: set[str] = set()
@@ -240,9 +237,10 @@ def _parse(completion: Completion, missing: int) -> tuple[list[object], list[str
         parsed = json.loads(text)
     except ValueError as exc:
         return [], [f"The answer was not valid JSON ({exc}). Send only the JSON object."], True
-    items = _records_of(parsed)
-    if items is None:
+    found = _records_of(parsed)
+    if found is None:
         return [], ['The answer must be a JSON object of the form {"records": [...]}.'], True
+    items = found
     problems = []
     if len(items) < missing:
         problems.append(f"The answer held {len(items)} record(s) but {missing} were asked for.")

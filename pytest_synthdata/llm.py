@@ -125,7 +125,9 @@ class LLM:
             except _Unsupported as exc:
                 self._adjust(exc, mode)
 
-    async def complete_text(self, messages: list[dict[str, str]], seed: int | None = None) -> Completion:
+    async def complete_text(
+        self, messages: list[dict[str, str]], seed: int | None = None
+    ) -> Completion:
         """One plain-text request (no structured output)."""
         while True:
             request = self._base_request(messages, seed)
@@ -215,12 +217,12 @@ class LLM:
         return request
 
     async def _call(self, request: dict[str, Any], mode: str) -> Completion:
-        create = self.client.chat.completions.create
         try:
             if isinstance(self.client, openai.AsyncOpenAI):
-                response = await create(**request)
+                response: Any = await self.client.chat.completions.create(**request)
             else:
-                response = await asyncio.to_thread(create, **request)
+                sync_create: Any = self.client.chat.completions.create
+                response = await asyncio.to_thread(sync_create, **request)
         except openai.APIStatusError as exc:
             raise self._status_error(exc, request, mode) from None
         except openai.APITimeoutError:
@@ -245,9 +247,10 @@ class LLM:
         if status in (400, 404, 405, 415, 422, 500, 501) and lowered:
             if "seed" in lowered and "seed" in request and self._state.send_seed:
                 return _Unsupported("seed", message)
-            if mode in LADDER and any(hint in lowered for hint in _UNSUPPORTED_HINTS):
-                if status != 404 or "model" not in lowered:
-                    return _Unsupported("mode", message)
+            names_mode = any(hint in lowered for hint in _UNSUPPORTED_HINTS)
+            missing_model = status == 404 and "model" in lowered
+            if mode in LADDER and names_mode and not missing_model:
+                return _Unsupported("mode", message)
         advice = {
             401: "set OPENAI_API_KEY to a valid key (or replay from a cassette)",
             403: "the key is not allowed to use this model or endpoint",

@@ -96,11 +96,9 @@ def avoid_values(spec: SynthSpec, records: Sequence[dict[str, Any]]) -> dict[str
     if spec.unique:
         fields, limit = list(spec.unique), 40
     else:
-        fields = [
-            name
-            for name, info in spec.model.model_fields.items()
-            if info.annotation is str
-        ][:2]
+        fields = [name for name, info in spec.model.model_fields.items() if info.annotation is str][
+            :2
+        ]
         limit = 12
     avoid: dict[str, list[str]] = {}
     for field in fields:

@@ -10,8 +10,8 @@ call apply to that one dataset on top of all of them. The API key is read only f
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from .errors import SynthConfigError
@@ -64,8 +64,7 @@ class Settings:
         _check_int(self.concurrency, "concurrency", 1)
         if self.structured not in STRUCTURED_MODES:
             raise SynthConfigError(
-                f"structured must be one of {', '.join(STRUCTURED_MODES)}; "
-                f"got {self.structured!r}"
+                f"structured must be one of {', '.join(STRUCTURED_MODES)}; got {self.structured!r}"
             )
         _check_int(self.max_retries, "max_retries", 0)
         _check_int(self.max_tokens, "max_tokens", 16)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import SynthConfigError, UnsupportedModelError
 
-Example = Union[str, dict[str, Any]]
+Example = Union[str, dict[str, Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
 """A normalised seed example: free text, or a dict that validated against the model."""
 
 
@@ -109,7 +109,9 @@ def default_subject(model: type[BaseModel]) -> str:
     return words
 
 
-def normalise_examples(model: type[BaseModel], examples: Iterable[object] | None) -> tuple[Example, ...]:
+def normalise_examples(
+    model: type[BaseModel], examples: Iterable[object] | None
+) -> tuple[Example, ...]:
     if examples is None:
         return ()
     if isinstance(examples, (str, bytes, dict, BaseModel)):

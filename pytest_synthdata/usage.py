@@ -38,5 +38,6 @@ class Usage:
         return (
             f"{self.requests} request(s), {self.prompt_tokens} prompt + "
             f"{self.completion_tokens} completion tokens, {self.retries} retry(ies), "
-            f"{self.dropped_invalid} invalid and {self.dropped_duplicate} duplicate record(s) dropped"
+            f"{self.dropped_invalid} invalid and {self.dropped_duplicate} duplicate "
+            "record(s) dropped"
         )

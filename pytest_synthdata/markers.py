@@ -1,0 +1,149 @@
+"""Parsing ``@pytest.mark.synth(...)`` arguments and examples files (no pytest import)."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SynthConfigError
+from .settings import setting_names
+from .spec import check_model
+
+SPEC_KEYWORDS = ("n", "examples", "subject", "extra", "seed", "unique")
+INJECTION_KEYWORDS = ("name", "each")
+DEFAULT_N = 10
+
+
+def allowed_keywords() -> tuple[str, ...]:
+    return (*SPEC_KEYWORDS, *INJECTION_KEYWORDS, *setting_names())
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """One ``synth`` marker (or factory call), checked but not yet generated."""
+
+    model: type[Any]
+    spec_kwargs: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str = "synth_data"
+    each: bool = False
+
+    @property
+    def n(self) -> int:
+        n = self.spec_kwargs.get("n", DEFAULT_N)
+        assert isinstance(n, int)
+        return n
+
+
+def parse_request(
+    args: Sequence[object],
+    kwargs: Mapping[str, object],
+    *,
+    base_dir: Path | None,
+    what: str = "@pytest.mark.synth",
+    default_name: str = "synth_data",
+) -> DatasetRequest:
+    """Check the arguments of a marker or factory call; the error names the fix."""
+    if not args:
+        raise SynthConfigError(
+            f"{what} needs the pydantic model as its first argument, "
+            f"e.g. {what}(MedicalBilling, n=10)"
+        )
+    if len(args) > 2:
+        raise SynthConfigError(
+            f"{what} takes the model and optionally n as positional arguments; pass the rest "
+            f"as keywords ({', '.join(allowed_keywords())})"
+        )
+    model = check_model(args[0])
+    kwargs = dict(kwargs)
+    if len(args) == 2:
+        if "n" in kwargs:
+            raise SynthConfigError(f"{what}: n is given both positionally and as n=")
+        kwargs["n"] = args[1]
+    unknown = [key for key in kwargs if key not in allowed_keywords()]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed_keywords(), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise SynthConfigError(
+            f"{what}: unknown keyword {', '.join(hints)}; allowed: {', '.join(allowed_keywords())}"
+        )
+    n = kwargs.get("n", DEFAULT_N)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise SynthConfigError(
+            f"{what}: n must be a positive integer (the number of records), got {n!r}"
+        )
+    each = kwargs.pop("each", False)
+    if not isinstance(each, bool):
+        raise SynthConfigError(f"{what}: each must be True or False, got {each!r}")
+    name = kwargs.pop("name", "synth_record" if each else default_name)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise SynthConfigError(
+            f"{what}: name must be a valid Python identifier (the fixture name the test "
+            f"asks for), got {name!r}"
+        )
+    examples = kwargs.get("examples")
+    if isinstance(examples, (str, Path)):
+        kwargs["examples"] = load_examples_file(examples, base_dir)
+    spec_kwargs = {key: kwargs[key] for key in SPEC_KEYWORDS if key in kwargs}
+    options = {key: kwargs[key] for key in setting_names() if key in kwargs}
+    return DatasetRequest(model, spec_kwargs, options, name, each)
+
+
+def load_examples_file(path: str | Path, base_dir: Path | None) -> list[object]:
+    """Examples from a ``.json`` (a list), ``.jsonl`` (one per line) or ``.csv`` file.
+
+    A relative path is resolved against ``base_dir`` (the test file's folder).
+    """
+    file = Path(path)
+    if not file.is_absolute() and base_dir is not None:
+        file = base_dir / file
+    suffix = file.suffix.lower()
+    if suffix not in (".json", ".jsonl", ".csv"):
+        raise SynthConfigError(
+            f"examples file {str(path)!r} must end in .json, .jsonl or .csv "
+            "(or pass a list of examples)"
+        )
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SynthConfigError(
+            f"examples file not found: {file} (relative paths are resolved against the "
+            "test file's folder)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SynthConfigError(f"cannot read examples file {file}: {exc}") from None
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+            if not isinstance(data, list):
+                raise SynthConfigError(
+                    f"examples file {file} must hold a JSON array of examples, "
+                    f"not a {type(data).__name__}"
+                )
+            return data
+        if suffix == ".jsonl":
+            out: list[object] = []
+            for number, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError as exc:
+                        raise SynthConfigError(
+                            f"examples file {file}, line {number}: not valid JSON ({exc})"
+                        ) from None
+            return out
+        rows = list(csv.DictReader(text.splitlines()))
+        if not rows:
+            raise SynthConfigError(f"examples file {file} has a header but no rows")
+        return [{key: value for key, value in row.items() if value != ""} for row in rows]
+    except ValueError as exc:
+        if isinstance(exc, SynthConfigError):
+            raise
+        raise SynthConfigError(f"examples file {file} does not parse: {exc}") from None

@@ -1,0 +1,252 @@
+"""pytest hooks and fixtures. Thin: everything else lives in the core modules."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .errors import SynthError
+from .markers import DatasetRequest, parse_request
+from .runtime import SynthRuntime
+from .settings import HELP, env_name, setting_names, settings_from_sources
+
+RUNTIME = pytest.StashKey[SynthRuntime]()
+REQUESTS = pytest.StashKey[dict[str, list[DatasetRequest | SynthError]]]()
+
+MARKER_DOC = (
+    "synth(Model, n=10, examples=None, subject=None, extra=None, seed=None, unique=None, "
+    "name='synth_data', each=False, model=..., temperature=..., ...): generate n validated "
+    "records of the pydantic Model with an LLM and inject them into the test as the list "
+    "fixture `synth_data` (or the fixture called `name`); each=True makes one test per "
+    "record, injected as `synth_record`. See the pytest-synthdata README."
+)
+RESERVED = ("synth_data", "synth_record", "synth_factory")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("synthdata", "pytest-synthdata: synthetic test data from an LLM")
+    for name in setting_names():
+        flag = "--synth-" + name.replace("_", "-")
+        group.addoption(
+            flag,
+            dest=f"synth_{name}",
+            default=None,
+            metavar=name.upper(),
+            help=f"{HELP[name]}. ini: synth_{name}, env: {env_name(name)}",
+        )
+        parser.addini(f"synth_{name}", f"pytest-synthdata: {HELP[name]}", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_DOC)
+    names = setting_names()
+    try:
+        settings = settings_from_sources(
+            ini={name: config.getini(f"synth_{name}") for name in names},
+            env=os.environ,
+            cli={name: config.getoption(f"synth_{name}") for name in names},
+        )
+    except SynthError as exc:
+        raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
+    config.stash[RUNTIME] = SynthRuntime(settings)
+    config.stash[REQUESTS] = {}
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    settings = config.stash[RUNTIME].settings
+    changed = settings.non_defaults()
+    if not changed and config.get_verbosity() < 1:
+        return None
+    shown = changed or {"model": settings.model, "structured": settings.structured}
+    return "synthdata: " + ", ".join(f"{key}={value!r}" for key, value in shown.items())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Register the fixtures named by ``synth(..., name=...)`` before the test is built."""
+    for mark in getattr(obj, "pytestmark", ()):
+        inject = mark.kwargs.get("name") if getattr(mark, "name", None) == "synth" else None
+        if isinstance(inject, str) and inject.isidentifier() and inject not in RESERVED:
+            registered = collector.stash.setdefault(_REGISTERED, set())
+            if inject not in registered:
+                registered.add(inject)
+                pytest.register_fixture(name=inject, func=_named_dataset, node=collector)
+
+
+_REGISTERED = pytest.StashKey[set[str]]()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Turn ``each=True`` into one test per record (ids ``Model-i``); never calls the LLM."""
+    requests = _requests(metafunc.definition)
+    each = [r for r in requests if isinstance(r, DatasetRequest) and r.each]
+    if len(each) == 1 and each[0].name in metafunc.fixturenames:
+        request = each[0]
+        metafunc.parametrize(
+            request.name,
+            range(request.n),
+            ids=[f"{request.model.__name__}-{i}" for i in range(request.n)],
+            indirect=True,
+        )
+
+
+def _requests(node: pytest.Item) -> list[DatasetRequest | SynthError]:
+    """The item's synth markers, parsed once; errors are kept to fail the test at setup."""
+    key = node.nodeid.split("[")[0]
+    cache = node.config.stash[REQUESTS]
+    if key not in cache:
+        base_dir = Path(str(node.path)).parent
+        parsed: list[DatasetRequest | SynthError] = []
+        for mark in node.iter_markers("synth"):
+            try:
+                parsed.append(parse_request(mark.args, mark.kwargs, base_dir=base_dir))
+            except SynthError as exc:
+                parsed.append(exc)
+        names = [r.name for r in parsed if isinstance(r, DatasetRequest)]
+        if len([r for r in parsed if isinstance(r, DatasetRequest) and r.each]) > 1:
+            parsed.append(SynthError("only one synth marker per test may use each=True"))
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            parsed.append(
+                SynthError(
+                    f"several synth markers inject under the name {name!r}; give each "
+                    "marker its own name=..., e.g. name='bills', and ask for that fixture"
+                )
+            )
+        cache[key] = parsed
+    return cache[key]
+
+
+def _fail(where: str, exc: BaseException | str) -> Any:
+    __tracebackhide__ = True
+    pytest.fail(f"pytest-synthdata: {where}: {exc}", pytrace=False)
+
+
+def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
+    __tracebackhide__ = True
+    item = request.node
+    requests = _requests(item)
+    for entry in requests:
+        if isinstance(entry, SynthError):
+            _fail(f"{item.nodeid}: @pytest.mark.synth", entry)
+    matching = [r for r in requests if isinstance(r, DatasetRequest) and r.name == name]
+    if not matching:
+        _fail(
+            item.nodeid,
+            f"the fixture {name!r} needs a @pytest.mark.synth(Model, n=..."
+            + ("" if name in RESERVED else f", name={name!r}")
+            + (", each=True" if name == "synth_record" else "")
+            + ") marker on the test (or use the synth_factory fixture)",
+        )
+    entry = matching[0]
+    runtime = request.config.stash[RUNTIME]
+    try:
+        dataset = runtime.produce(item.nodeid.split("[")[0], entry)
+    except SynthError as exc:
+        _fail(f"{item.nodeid}: @pytest.mark.synth({entry.model.__name__}, ...)", exc)
+    if entry.each:
+        if not hasattr(request, "param"):
+            _fail(item.nodeid, f"each=True needs the test to ask for the {name!r} fixture")
+        return dataset[request.param]
+    return list(dataset)
+
+
+@pytest.fixture
+def synth_data(request: pytest.FixtureRequest) -> list[Any]:
+    """The records of the test's @pytest.mark.synth(Model, n=...) marker: a list of exactly n."""
+    data: list[Any] = _marker_dataset(request, "synth_data")
+    return data
+
+
+@pytest.fixture
+def synth_record(request: pytest.FixtureRequest) -> Any:
+    """One record of a @pytest.mark.synth(Model, n=..., each=True) marker (one test per record)."""
+    return _marker_dataset(request, "synth_record")
+
+
+def _named_dataset(request: pytest.FixtureRequest) -> Any:
+    """The records of the test's synth marker with the matching name=..."""
+    return _marker_dataset(request, str(request.fixturename))
+
+
+@pytest.fixture
+def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
+    """Call synth_factory(Model, n=5, **options) inside a test to get a list of n records."""
+    runtime = request.config.stash[RUNTIME]
+    owner = request.node.nodeid
+    base_dir = Path(str(request.node.path)).parent
+
+    def factory(*args: Any, **kwargs: Any) -> list[Any]:
+        __tracebackhide__ = True
+        try:
+            entry = parse_request(args, kwargs, base_dir=base_dir, what="synth_factory")
+            if entry.each:
+                raise SynthError("each=True only applies to markers; use the returned list")
+            return list(runtime.produce(f"{owner}::factory", entry))
+        except SynthError as exc:
+            _fail(f"{owner}: synth_factory", exc)
+            raise  # pragma: no cover
+
+    return factory
+
+
+def synth_fixture(
+    model: Any,
+    n: int = 10,
+    *,
+    scope: str = "function",
+    **kwargs: Any,
+) -> Any:
+    """A fixture for a conftest: ``medical_bills = synth_fixture(MedicalBilling, n=20)``.
+
+    The fixture is named after the variable it is assigned to, takes the same keywords as
+    the ``synth`` marker, and is generated once per session whatever its ``scope``; each
+    request of a function-scoped one gets its own copy of the records.
+    """
+    caller = inspect.stack()[1].filename
+    base_dir = Path(caller).parent
+    try:
+        parsed: DatasetRequest | SynthError = parse_request(
+            (model, n), kwargs, base_dir=base_dir, what="synth_fixture"
+        )
+    except SynthError as exc:
+        parsed = exc
+    if scope not in ("function", "class", "module", "package", "session"):
+        parsed = SynthError(
+            f"synth_fixture: scope must be function, class, module, package or session, "
+            f"got {scope!r}"
+        )
+
+    def fixture(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
+        __tracebackhide__ = True
+        name = request.fixturename
+        if isinstance(parsed, SynthError):
+            _fail(f"fixture {name!r} (synth_fixture in {caller})", parsed)
+        assert isinstance(parsed, DatasetRequest)
+        runtime = request.config.stash[RUNTIME]
+        try:
+            dataset = runtime.produce(f"fixture:{name}@{caller}", parsed)
+        except SynthError as exc:
+            _fail(f"fixture {name!r} (synth_fixture({parsed.model.__name__}, ...))", exc)
+        if scope == "function":
+            yield [record.model_copy(deep=True) for record in dataset]
+        else:
+            yield list(dataset)
+
+    fixture.__doc__ = f"{n} synthetic {getattr(model, '__name__', model)} records (synth_fixture)."
+    return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    totals = terminalreporter.config.stash[RUNTIME].totals
+    if not totals.datasets:
+        return
+    usage = totals.usage
+    terminalreporter.write_sep("-", "synthdata")
+    terminalreporter.write_line(
+        f"{totals.datasets} dataset(s), {totals.records} record(s); {usage.summary()}"
+    )
