@@ -170,6 +170,9 @@ def format_validation_error(exc: ValidationError, indent: str = "  ") -> str:
     lines = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(part) for part in err["loc"]) or "(record)"
+        if err["type"] == "missing":
+            lines.append(f"{indent}{loc}: {err['msg']}")
+            continue
         got = json.dumps(err.get("input"), default=str)
         if len(got) > 80:
             got = got[:77] + "..."
