@@ -1,0 +1,42 @@
+"""Shared fixtures: a loopback OpenAI-compatible server (see tests/fakellm.py)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_TESTS_DIR = str(Path(__file__).resolve().parent / "tests")
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from fakellm import FakeLLM  # noqa: E402
+
+FAKE_API_KEY = "sk-test-fake-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLM]:
+    """One FakeLLM server for the whole session."""
+    server = FakeLLM().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def llm(fake_llm: FakeLLM) -> Iterator[FakeLLM]:
+    """The session server, reset: no faults, zeroed counters, default switches."""
+    fake_llm.reset()
+    yield fake_llm
+
+
+@pytest.fixture
+def llm_env(monkeypatch: pytest.MonkeyPatch, llm: FakeLLM) -> FakeLLM:
+    """The reset server, with OPENAI_BASE_URL and OPENAI_API_KEY pointing at it."""
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.url)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_API_KEY)
+    return llm
