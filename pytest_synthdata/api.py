@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Coroutine, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -46,6 +47,9 @@ async def agenerate(
     unique: str | Sequence[str] | None = None,
     client: object | None = None,
     settings: Settings | None = None,
+    cassette: str | Path | None = None,
+    record_mode: str = "once",
+    cache_dir: str | Path | None = None,
     **options: Unpack[Options],
 ) -> Dataset[M]:
     """Generate exactly ``n`` valid, distinct ``record_model`` instances, in a stable order.
@@ -55,7 +59,10 @@ async def agenerate(
     comes from ``client`` (an ``openai.OpenAI``/``AsyncOpenAI``/``AzureOpenAI``) or from
     ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``. Other keywords (``model``, ``temperature``,
     ``batch_size``, ``concurrency``, ``structured``, ``max_retries`` ...) override
-    ``settings``. The returned list has a ``usage`` attribute.
+    ``settings``. ``cassette`` (a YAML path) records the HTTP exchanges with vcrpy and
+    replays them on later calls, following ``record_mode`` (none, once, new_episodes, all,
+    rewrite); ``cache_dir`` keeps validated responses in a diskcache there. The returned
+    list has a ``usage`` attribute.
     """
     base = settings or Settings()
     effective = base.replace(**options) if options else base
@@ -69,11 +76,29 @@ async def agenerate(
         unique=unique,
         max_n=effective.max_n,
     )
-    from .engine import Engine
-    from .llm import LLM
+    from .runtime import produce_async
 
-    engine: Engine[M] = Engine(spec, effective, LLM(effective, client))
-    return await engine.run()
+    if cassette is None and cache_dir is None:
+        return await produce_async(spec, effective, client=client)
+    from .storage.recorder import Storage
+
+    storage = Storage(
+        record_mode=record_mode,
+        cache_dir=Path(cache_dir) if cache_dir is not None else None,
+        use_cache=cache_dir is not None,
+    )
+    try:
+        return await produce_async(
+            spec,
+            effective,
+            client=client,
+            storage=storage,
+            cassette=Path(cassette) if cassette is not None else None,
+            state_key=f"generate:{spec.key()}",
+            rerecord=f"generate(..., cassette={str(cassette)!r}, record_mode='rewrite')",
+        )
+    finally:
+        storage.close()
 
 
 def generate(
@@ -88,6 +113,9 @@ def generate(
     unique: str | Sequence[str] | None = None,
     client: object | None = None,
     settings: Settings | None = None,
+    cassette: str | Path | None = None,
+    record_mode: str = "once",
+    cache_dir: str | Path | None = None,
     **options: Unpack[Options],
 ) -> Dataset[M]:
     """Blocking form of :func:`agenerate` (safe to call from inside a running event loop)."""
@@ -102,6 +130,9 @@ def generate(
             unique=unique,
             client=client,
             settings=settings,
+            cassette=cassette,
+            record_mode=record_mode,
+            cache_dir=cache_dir,
             **options,
         )
     )

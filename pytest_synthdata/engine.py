@@ -176,6 +176,8 @@ class Engine(Generic[M]):
                     continue
                 local.add(key)
                 batch.kept.append((record, data))
+            if not problems:
+                self.llm.confirm(completion)
             batch.problems = problems
             batch.last_output = completion.text
             if len(batch.kept) >= count:

@@ -19,13 +19,17 @@ import json
 import os
 import threading
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import openai
 
-from .errors import SynthAPIError, SynthConfigError
+from .errors import SynthAPIError, SynthConfigError, SynthError
 from .settings import Settings
+from .storage.exchange import CURRENT, Exchange
+
+if TYPE_CHECKING:
+    from .storage.recorder import Recording
 
 LADDER: tuple[str, ...] = ("json_schema", "json_object", "tools")
 MISSING_KEY = "sk-synthdata-no-key-set"
@@ -57,6 +61,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     no_choices: bool = False
+    exchange: Exchange | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -84,15 +89,34 @@ class _Unsupported(Exception):
 class LLM:
     """Sends structured chat-completion requests under one :class:`Settings`."""
 
-    def __init__(self, settings: Settings, client: object | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: object | None = None,
+        *,
+        recording: Recording | None = None,
+    ) -> None:
         self.settings = settings
+        self.recording = recording
+        self._owns_client = client is None
         if client is None:
+            http_client = None
+            retries = settings.http_retries
+            if recording is not None:
+                import httpx2
+
+                http_client = httpx2.AsyncClient(transport=recording.transport)
+                if recording.replay_only:
+                    retries = 0
             client = openai.AsyncOpenAI(
                 api_key=os.environ.get("OPENAI_API_KEY") or MISSING_KEY,
                 base_url=settings.base_url or os.environ.get("OPENAI_BASE_URL") or None,
                 timeout=settings.timeout,
-                max_retries=settings.http_retries,
+                max_retries=retries,
+                http_client=http_client,
             )
+        elif recording is not None:
+            raise SynthConfigError("a client= cannot be combined with cassettes or the cache")
         elif not isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
             raise SynthConfigError(
                 f"client must be an openai.OpenAI or openai.AsyncOpenAI instance (AzureOpenAI "
@@ -101,7 +125,26 @@ class LLM:
         self.client: openai.OpenAI | openai.AsyncOpenAI = client
         self.endpoint = str(client.base_url)
         with _STATE_LOCK:
-            self._state = _STATE.setdefault(self.endpoint, _EndpointState())
+            self._shared = _STATE.setdefault(self.endpoint, _EndpointState())
+        self._state = self._shared
+        if recording is not None:
+            start = recording.start_state(asdict(self._shared))
+            try:
+                self._state = _EndpointState(**start)
+            except TypeError:
+                self._state = _EndpointState(**asdict(self._shared))
+
+    async def aclose(self) -> None:
+        """Close the client if this object created it."""
+        if self._owns_client and isinstance(self.client, openai.AsyncOpenAI):
+            await self.client.close()
+
+    def confirm(self, completion: Completion) -> None:
+        """The engine found this completion fully valid: it may be cached."""
+        if self.recording is not None:
+            from .storage.transport import confirm
+
+            confirm(completion.exchange, self.recording.transport.cache)
 
     @property
     def mode(self) -> str:
@@ -139,6 +182,7 @@ class LLM:
     def _adjust(self, exc: _Unsupported, mode: str) -> None:
         if exc.what == "seed" and self._state.send_seed:
             self._state.send_seed = False
+            self._shared.send_seed = False
             warnings.warn(
                 SynthDataWarning(
                     f"{self.endpoint} rejected the 'seed' parameter ({exc}); sending requests "
@@ -152,6 +196,7 @@ class LLM:
             if index + 1 < len(LADDER):
                 if self._state.mode in (None, mode):
                     self._state.mode = LADDER[index + 1]
+                    self._shared.mode = LADDER[index + 1]
                     warnings.warn(
                         SynthDataWarning(
                             f"{self.endpoint} does not support structured mode {mode!r} ({exc}); "
@@ -217,6 +262,8 @@ class LLM:
         return request
 
     async def _call(self, request: dict[str, Any], mode: str) -> Completion:
+        exchange = Exchange()
+        token = CURRENT.set(exchange)
         try:
             if isinstance(self.client, openai.AsyncOpenAI):
                 response: Any = await self.client.chat.completions.create(**request)
@@ -232,11 +279,15 @@ class LLM:
                 "(--synth-timeout) or lower the batch size"
             ) from None
         except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, SynthError):
+                raise exc.__cause__ from None
             raise SynthAPIError(
                 f"could not reach {self.endpoint} ({exc.__cause__ or exc}); check "
                 "OPENAI_BASE_URL / --synth-base-url, or replay from a cassette"
             ) from None
-        return _to_completion(response, mode)
+        finally:
+            CURRENT.reset(token)
+        return _to_completion(response, mode, exchange)
 
     def _status_error(
         self, exc: openai.APIStatusError, request: dict[str, Any], mode: str
@@ -276,13 +327,15 @@ def _error_message(exc: openai.APIStatusError) -> str:
     return str(exc.message or "")
 
 
-def _to_completion(response: Any, mode: str) -> Completion:
+def _to_completion(response: Any, mode: str, exchange: Exchange) -> Completion:
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     choices = getattr(response, "choices", None) or []
     if not choices:
-        return Completion(None, None, None, prompt_tokens, completion_tokens, no_choices=True)
+        return Completion(
+            None, None, None, prompt_tokens, completion_tokens, no_choices=True, exchange=exchange
+        )
     choice = choices[0]
     message = choice.message
     text: str | None = message.content
@@ -296,4 +349,5 @@ def _to_completion(response: Any, mode: str) -> Completion:
         refusal=getattr(message, "refusal", None),
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        exchange=exchange,
     )

@@ -5,52 +5,107 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .dataset import Dataset
 from .errors import SynthError
 from .markers import DatasetRequest
 from .settings import Settings
-from .spec import make_spec
+from .spec import SynthSpec, make_spec
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .storage.recorder import Storage
 
 
 @dataclass
 class Totals:
-    """What the session cost, for the terminal summary."""
+    """What the session cost, for the terminal summary (merged across xdist workers)."""
 
     datasets: int = 0
     records: int = 0
     usage: Usage = field(default_factory=Usage)
+    replayed: int = 0
+    recorded: int = 0
+    cached: int = 0
+    network: int = 0
 
     def add(self, other: Totals) -> None:
         self.datasets += other.datasets
         self.records += other.records
         self.usage.add(other.usage)
+        self.replayed += other.replayed
+        self.recorded += other.recorded
+        self.cached += other.cached
+        self.network += other.network
 
     def as_dict(self) -> dict[str, Any]:
-        return {"datasets": self.datasets, "records": self.records, **self.usage.as_dict()}
+        return {
+            "datasets": self.datasets,
+            "records": self.records,
+            "usage": self.usage.as_dict(),
+            "replayed": self.replayed,
+            "recorded": self.recorded,
+            "cached": self.cached,
+            "network": self.network,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Totals:
         data = dict(data)
-        totals = cls(datasets=data.pop("datasets", 0), records=data.pop("records", 0))
-        totals.usage = Usage(**data)
-        return totals
+        usage = Usage(**data.pop("usage", {}))
+        return cls(usage=usage, **data)
+
+
+async def produce_async(
+    spec: SynthSpec,
+    settings: Settings,
+    *,
+    client: object | None = None,
+    storage: Storage | None = None,
+    cassette: Path | None = None,
+    state_key: str = "",
+    rerecord: str = "",
+) -> Dataset[Any]:
+    """Generate one dataset, through the cassette and cache when ``storage`` is given."""
+    from .engine import Engine
+    from .llm import LLM
+
+    if storage is None:
+        llm = LLM(settings, client)
+        try:
+            return await Engine(spec, settings, llm).run()
+        finally:
+            await llm.aclose()
+    with storage.recording(cassette, state_key, rerecord) as recording:
+        llm = LLM(settings, client, recording=recording)
+        try:
+            return await Engine(spec, settings, llm).run()
+        finally:
+            await llm.aclose()
 
 
 class SynthRuntime:
     """Produces each dataset once per session and keeps the totals."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
         self.settings = settings
+        self.storage = storage
         self.totals = Totals()
         self._datasets: dict[Hashable, Dataset[Any]] = {}
         self._failures: dict[Hashable, SynthError] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def produce(self, owner: str, request: DatasetRequest) -> Dataset[Any]:
+    def produce(
+        self,
+        owner: str,
+        request: DatasetRequest,
+        *,
+        cassette: Path | None = None,
+        rerecord: str = "",
+    ) -> Dataset[Any]:
         """The dataset for ``request``, generated on first use; ``owner`` scopes the sharing."""
         settings = self.settings.replace(**request.options) if request.options else self.settings
         spec = make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
@@ -62,12 +117,18 @@ class SynthRuntime:
                 raise self._failures[key]
             if key not in self._datasets:
                 from .api import run_sync
-                from .engine import Engine
-                from .llm import LLM
 
-                engine: Engine[Any] = Engine(spec, settings, LLM(settings))
                 try:
-                    dataset = run_sync(engine.run())
+                    dataset = run_sync(
+                        produce_async(
+                            spec,
+                            settings,
+                            storage=self.storage,
+                            cassette=cassette,
+                            state_key=f"{request.name}:{spec.key()}",
+                            rerecord=rerecord,
+                        )
+                    )
                 except SynthError as exc:
                     self._failures[key] = exc
                     raise
@@ -77,3 +138,15 @@ class SynthRuntime:
                     self.totals.usage.add(dataset.usage)
                 self._datasets[key] = dataset
             return self._datasets[key]
+
+    def snapshot(self) -> Totals:
+        """The totals including where responses came from."""
+        totals = Totals()
+        totals.add(self.totals)
+        if self.storage is not None:
+            counters = self.storage.counters
+            totals.replayed += counters.replayed
+            totals.recorded += counters.recorded
+            totals.cached += counters.cached
+            totals.network += counters.network
+        return totals

@@ -192,3 +192,67 @@ def _convert(name: str, raw: object, where: str) -> Any:
     except ValueError:
         noun = "an integer" if kind is int else "a number"
         raise SynthConfigError(f"{where}: expected {noun}, got {raw!r}") from None
+
+
+# --- cassettes and cache (session-wide; not overridable per dataset) ----------------------
+
+RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+
+STORAGE_HELP: dict[str, str] = {
+    "record_mode": "cassette record mode: none (replay only), once (record when the cassette "
+    "is missing; default), new_episodes (replay, record what is new), all (always record), "
+    "rewrite (delete the cassette, then record)",
+    "cache_dir": "response cache folder (default: synthdata under pytest's cache directory)",
+    "no_cache": "do not read or write the response cache",
+}
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """Where recordings and cached responses live, and whether the network may be used."""
+
+    record_mode: str = "once"
+    cache_dir: str | None = None
+    no_cache: bool = False
+
+
+def storage_from_sources(
+    ini: Mapping[str, object],
+    env: Mapping[str, str],
+    cli: Mapping[str, object],
+) -> StorageOptions:
+    """Same precedence as :func:`settings_from_sources`: defaults < ini < env < CLI."""
+    values: dict[str, Any] = {}
+    for name in ("record_mode", "cache_dir", "no_cache"):
+        sources = [
+            (f"ini key synth_{name}", ini.get(name)),
+            (f"environment variable {env_name(name)}", env.get(env_name(name))),
+            (f"--synth-{name.replace('_', '-')}", cli.get(name)),
+        ]
+        for where, raw in sources:
+            if raw is None or raw is False or (isinstance(raw, str) and not raw.strip()):
+                continue
+            if name == "no_cache":
+                values[name] = _boolean(raw, where)
+            elif name == "record_mode":
+                mode = str(raw).strip().lower()
+                if mode not in RECORD_MODES:
+                    raise SynthConfigError(
+                        f"{where}: record mode must be one of {', '.join(RECORD_MODES)}, "
+                        f"got {raw!r}"
+                    )
+                values[name] = mode
+            else:
+                values[name] = str(raw).strip()
+    return StorageOptions(**values)
+
+
+def _boolean(raw: object, where: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SynthConfigError(f"{where}: expected true or false, got {raw!r}")

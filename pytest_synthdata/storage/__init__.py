@@ -1,0 +1,1 @@
+"""Deterministic offline runs: vcrpy cassettes, the diskcache response cache, the transport."""

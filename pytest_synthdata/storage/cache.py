@@ -1,0 +1,85 @@
+"""The on-disk response cache (diskcache, JSON values; never pickles).
+
+Keys are the canonical request (method, URL, JSON body); values are the successful,
+validated HTTP response (status, content type, body text). Anything unreadable is dropped
+and treated as a miss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+
+def request_key(method: str, url: str, body: bytes) -> str:
+    """A stable key: the body is compared as canonical JSON, headers (keys) are ignored."""
+    try:
+        canonical_body: object = json.loads(body)
+    except ValueError:
+        canonical_body = body.decode("utf-8", "replace")
+    payload = json.dumps(
+        {"method": method.upper(), "url": url, "body": canonical_body},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ResponseCache:
+    """A diskcache ``Cache`` of validated responses, safe across processes (xdist workers)."""
+
+    def __init__(self, directory: Path, *, read: bool = True) -> None:
+        self.directory = directory
+        self.read = read
+        directory.mkdir(parents=True, exist_ok=True)
+        self._cache = diskcache.Cache(str(directory), disk=diskcache.JSONDisk)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if not self.read:
+            return None
+        try:
+            value = self._cache.get(key)
+        except (ValueError, TypeError, sqlite3.Error, OSError):
+            value = _CORRUPT
+        if value is None:
+            return None
+        if not _well_formed(value):
+            self.delete(key)
+            return None
+        assert isinstance(value, dict)
+        return value
+
+    def put(self, key: str, status: int, content_type: str, body: str) -> None:
+        self._cache.set(key, {"status": status, "content_type": content_type, "body": body})
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(sqlite3.Error, OSError):
+            self._cache.delete(key)
+
+    def clear(self) -> int:
+        return int(self._cache.clear())
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def close(self) -> None:
+        self._cache.close()
+
+
+_CORRUPT = object()
+
+
+def _well_formed(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("status"), int)
+        and isinstance(value.get("content_type"), str)
+        and isinstance(value.get("body"), str)
+    )

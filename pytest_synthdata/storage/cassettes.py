@@ -1,0 +1,324 @@
+"""vcrpy cassettes: file naming, a reviewable YAML format, body matching, secret scrubbing.
+
+Cassettes are YAML with sorted keys, JSON bodies stored as YAML mappings and multi-line
+strings as blocks, so a re-recording reads well in a diff. Only the ``content-type`` header
+is kept; API keys, organisation/project ids and cookies never reach the file, ``sk-...``
+tokens are masked in bodies, and a cassette that would still contain the configured key is
+refused. Writes go through a temporary file and a rename.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import vcr
+import yaml
+from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.request import Request
+
+from ..errors import SynthRecordingError
+
+SUFFIX = ".synth.yaml"
+FOLDER = "cassettes"
+KEEP_HEADERS = frozenset({"content-type"})
+SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY")
+_SECRET_RE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:api[-_]?key|key|token)=)[^&]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+_TRANSIENT = frozenset({408, 409, 425, 429, 502, 503, 504})
+_MODE_HINTS = (
+    "response_format",
+    "json_schema",
+    "json_object",
+    "tool",
+    "not supported",
+    "unsupported",
+    "unrecognized",
+    "not implemented",
+    "seed",
+)
+
+
+# --- where cassettes live --------------------------------------------------------------------
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe, readable version of a test or fixture name (long ones hashed)."""
+    cleaned = _UNSAFE.sub("_", name).strip("._") or "unnamed"
+    if len(cleaned) > 100:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        cleaned = f"{cleaned[:80]}-{digest}"
+    return cleaned
+
+
+def test_cassette(module_path: Path, test_name: str) -> Path:
+    """``<dir>/cassettes/<module>/<Class.test_name>.synth.yaml`` (pytest-recording's layout,
+    with a suffix of its own so both plugins can share the folder)."""
+    return module_path.parent / FOLDER / module_path.stem / (safe_name(test_name) + SUFFIX)
+
+
+def fixture_cassette(defining_file: Path, fixture_name: str) -> Path:
+    """``<dir>/cassettes/<conftest>/<fixture>.synth.yaml`` for a ``synth_fixture``."""
+    stem = defining_file.stem
+    return defining_file.parent / FOLDER / stem / (safe_name(fixture_name) + SUFFIX)
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+
+def configured_secrets() -> list[str]:
+    return [value for name in SECRET_ENV if len(value := os.environ.get(name, "")) >= 8]
+
+
+def scrub_text(text: str) -> str:
+    for secret in configured_secrets():
+        text = text.replace(secret, "REDACTED")
+    return _SECRET_RE.sub("sk-REDACTED", text)
+
+
+def _scrub_body(body: object) -> object:
+    if isinstance(body, bytes):
+        return scrub_text(body.decode("utf-8", "replace")).encode()
+    if isinstance(body, str):
+        return scrub_text(body)
+    return body
+
+
+def before_record_request(request: Request) -> Request:
+    request.headers = {k: v for k, v in request.headers.items() if k.lower() in KEEP_HEADERS}
+    request.uri = _SECRET_QUERY.sub(r"\1REDACTED", scrub_text(request.uri))
+    request.body = _scrub_body(request.body)
+    return request
+
+
+def before_record_response(response: dict[str, Any]) -> dict[str, Any] | None:
+    """Drop transient failures (429, 5xx) so replays skip them; keep only content-type."""
+    status = int(response.get("status", {}).get("code", 200))
+    body = response.get("body", {}).get("string", b"")
+    if status in _TRANSIENT or (status >= 500 and not _names_unsupported(body)):
+        return None
+    response["headers"] = {
+        k: v for k, v in response.get("headers", {}).items() if k.lower() in KEEP_HEADERS
+    }
+    response["body"] = {"string": _scrub_body(body)}
+    return response
+
+
+def _names_unsupported(body: object) -> bool:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    return any(hint in text.lower() for hint in _MODE_HINTS)
+
+
+# --- matching ----------------------------------------------------------------------------
+
+
+def _json_or_text(body: object) -> object:
+    if body is None:
+        return None
+    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def body_matcher(r1: Request, r2: Request) -> None:
+    """vcrpy matcher: the bodies are equal as JSON (key order and spacing do not matter)."""
+    if _json_or_text(r1.body) != _json_or_text(r2.body):
+        raise AssertionError("request bodies differ")
+
+
+def explain_difference(request: Request, recorded: list[Request]) -> str:
+    """What differs between a request and the closest recorded one, in a few lines."""
+    new = _json_or_text(request.body)
+    if not recorded:
+        return "the cassette holds no recording for this request"
+    best: tuple[int, list[str]] | None = None
+    for old_request in recorded:
+        old = _json_or_text(old_request.body)
+        lines = _diff(old, new)
+        if best is None or len(lines) < best[0]:
+            best = (len(lines), lines)
+    assert best is not None
+    return "closest recording differs in: " + "; ".join(best[1][:4])
+
+
+def _diff(old: object, new: object) -> list[str]:
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return ["the request body"] if old != new else []
+    out: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) == new.get(key):
+            continue
+        if key == "messages":
+            out.append("the prompt (" + _prompt_change(old.get(key), new.get(key)) + ")")
+        elif key in ("response_format", "tools"):
+            out.append(f"{key} (the schema or the structured mode)")
+        else:
+            out.append(f"{key}: recorded {old.get(key)!r}, now {new.get(key)!r}")
+    return out
+
+
+def _prompt_change(old: object, new: object) -> str:
+    def text(messages: object) -> list[str]:
+        if not isinstance(messages, list):
+            return []
+        return "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict)).split(
+            "\n"
+        )
+
+    def short(line: str) -> str:
+        return repr(line if len(line) <= 100 else line[:97] + "...")
+
+    before, after = text(old), text(new)
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        was = short(before[i1]) if i1 < i2 else "nothing"
+        now = short(after[j1]) if j1 < j2 else "nothing"
+        return f"recorded {was}, now {now}"
+    return "message structure"
+
+
+# --- the file format ---------------------------------------------------------------------
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    pass
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str_representer)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _pack_body(body: object) -> object:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body[:1] in "{[":
+        try:
+            return {"json": json.loads(body)}
+        except ValueError:
+            pass
+    return body
+
+
+def _unpack_body(body: object) -> object:
+    if isinstance(body, dict) and set(body) == {"json"}:
+        return json.dumps(body["json"], ensure_ascii=False, separators=(",", ":"))
+    return body
+
+
+class YamlSerializer:
+    """vcrpy serializer: YAML with decoded JSON bodies and sorted keys."""
+
+    @staticmethod
+    def serialize(cassette_dict: dict[str, Any]) -> str:
+        data = json.loads(json.dumps(cassette_dict, default=str))
+        for interaction in data.get("interactions", []):
+            request = interaction["request"]
+            request["body"] = _pack_body(request.get("body"))
+            response_body = interaction["response"].get("body", {})
+            response_body["string"] = _pack_body(response_body.get("string"))
+        text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
+        for secret in configured_secrets():
+            if secret in text:
+                raise SynthRecordingError(
+                    "refusing to write a cassette that contains the configured API key; "
+                    "report this as a bug in pytest-synthdata"
+                )
+        return text
+
+    @staticmethod
+    def deserialize(text: str) -> dict[str, Any]:
+        data = yaml.load(text, Loader=_Loader)
+        if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
+            raise ValueError("not a cassette: no 'interactions' list")
+        for interaction in data["interactions"]:
+            if not isinstance(interaction, dict) or {"request", "response"} - set(interaction):
+                raise ValueError("an interaction lacks its request or response")
+            request = interaction["request"]
+            request["body"] = _unpack_body(request.get("body"))
+            response_body = interaction["response"].setdefault("body", {})
+            response_body["string"] = _unpack_body(response_body.get("string"))
+        return data
+
+
+class AtomicPersister:
+    """vcrpy persister: atomic writes; a corrupt file is an error, never silently re-recorded."""
+
+    @staticmethod
+    def load_cassette(cassette_path: str | Path, serializer: Any) -> Any:
+        path = Path(cassette_path)
+        if not path.is_file():
+            raise CassetteNotFoundError()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise corrupt(path, exc) from None
+        if not text.strip():
+            raise CassetteNotFoundError()
+        try:
+            from vcr.serialize import deserialize
+
+            return deserialize(text, serializer)
+        except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+            raise corrupt(path, exc) from None
+
+    @staticmethod
+    def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
+        from vcr.serialize import serialize
+
+        path = Path(cassette_path)
+        text = serialize(cassette_dict, serializer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def corrupt(path: Path, exc: BaseException) -> SynthRecordingError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return SynthRecordingError(
+        f"cassette {path} is corrupt or truncated ({reason}); "
+        "restore it from version control, or re-record it with --synth-record-mode=rewrite"
+    )
+
+
+def make_vcr() -> vcr.VCR:
+    recorder = vcr.VCR(
+        serializer="synthdata-yaml",
+        match_on=["method", "path", "query", "synth_body"],
+        before_record_request=before_record_request,
+        before_record_response=before_record_response,
+        decode_compressed_response=True,
+        record_on_exception=False,
+    )
+    recorder.register_serializer("synthdata-yaml", YamlSerializer)
+    recorder.register_matcher("synth_body", body_matcher)
+    recorder.register_persister(AtomicPersister)
+    return recorder
+
+
+def cassette_files(folder: Path) -> Iterator[Path]:
+    """Every cassette of this plugin under ``folder`` (recursively)."""
+    if folder.is_dir():
+        yield from sorted(folder.rglob("*" + SUFFIX))

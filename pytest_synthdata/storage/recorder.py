@@ -1,0 +1,139 @@
+"""One object per test session that opens cassettes, owns the cache and counts sources."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import filelock
+from vcr.errors import MissingMetadataError
+from vcr.request import Request as VcrRequest
+
+from ..errors import SynthConfigError, SynthRecordingError
+from ..settings import RECORD_MODES
+from .cache import ResponseCache
+from .cassettes import explain_difference, make_vcr
+from .transport import Counters, StorageTransport
+
+
+@dataclass
+class Recording:
+    """What one generation needs from storage: a transport, and its starting endpoint state."""
+
+    transport: StorageTransport
+    cassette: Any | None
+    state_key: str
+
+    @property
+    def replay_only(self) -> bool:
+        return self.cassette is not None and bool(self.cassette.write_protected)
+
+    def start_state(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The endpoint state (structured mode, seed support) the recording started from.
+
+        Recorded with the cassette, so a replay takes exactly the same path (including a
+        structured-mode fallback) whatever ran before it in this process.
+        """
+        if self.cassette is None:
+            return current
+        try:
+            state = self.cassette.get_metadata(self.state_key, current)
+        except MissingMetadataError:
+            return current
+        return dict(state) if isinstance(state, dict) else current
+
+
+class Storage:
+    """Cassettes and the response cache for one session (or one library call)."""
+
+    def __init__(
+        self,
+        *,
+        record_mode: str = "once",
+        cache_dir: Path | None = None,
+        use_cache: bool = True,
+        lock_dir: Path | None = None,
+        session_start: float | None = None,
+    ) -> None:
+        if record_mode not in RECORD_MODES:
+            raise SynthConfigError(
+                f"record mode must be one of {', '.join(RECORD_MODES)}, got {record_mode!r}"
+            )
+        self.record_mode = record_mode
+        self.vcr = make_vcr()
+        fresh = record_mode in ("all", "rewrite")
+        self.cache = (
+            ResponseCache(cache_dir, read=not fresh)
+            if use_cache and cache_dir is not None
+            else None
+        )
+        self.lock_dir = lock_dir or (cache_dir / "locks" if cache_dir is not None else None)
+        self.session_start = session_start if session_start is not None else time.time()
+        self.counters = Counters()
+        self.used: set[Path] = set()
+        self._written: set[Path] = set()
+
+    def _lock(self, path: Path) -> contextlib.AbstractContextManager[Any]:
+        if self.lock_dir is None:
+            return contextlib.nullcontext()
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+        return filelock.FileLock(str(self.lock_dir / f"{digest}.lock"))
+
+    def _vcr_mode(self, path: Path) -> str:
+        mode = self.record_mode
+        if mode == "rewrite":
+            if (
+                path not in self._written
+                and path.exists()
+                and path.stat().st_mtime < self.session_start
+            ):
+                path.unlink()
+            return "all"
+        if mode == "once" and path in self._written:
+            return "new_episodes"
+        return mode
+
+    @contextlib.contextmanager
+    def recording(self, path: Path | None, state_key: str, rerecord: str) -> Iterator[Recording]:
+        """Open the cassette at ``path`` (or none) for one generation."""
+        if path is None:
+            yield Recording(self._transport(None, None, rerecord), None, state_key)
+            return
+        with self._lock(path):
+            mode = self._vcr_mode(path)
+            self.used.add(path)
+            with self.vcr.use_cassette(str(path), record_mode=mode) as cassette:
+                yield Recording(self._transport(cassette, path, rerecord), cassette, state_key)
+            if path.exists() and mode != "none":
+                self._written.add(path)
+
+    def _transport(
+        self, cassette: Any | None, path: Path | None, rerecord: str
+    ) -> StorageTransport:
+        def on_missing(request: VcrRequest) -> Exception:
+            assert path is not None and cassette is not None
+            if not path.exists():
+                what = f"cassette {path} does not exist"
+            else:
+                what = (
+                    f"cassette {path} has no recording of this request "
+                    f"({explain_difference(request, list(cassette.requests))})"
+                )
+            return SynthRecordingError(
+                f"{what}, and record mode {self.record_mode!r} does not allow recording. "
+                f"Record it with: {rerecord}"
+            )
+
+        return StorageTransport(
+            cache=self.cache, cassette=cassette, counters=self.counters, on_missing=on_missing
+        )
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()

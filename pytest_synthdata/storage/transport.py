@@ -1,0 +1,118 @@
+"""The httpx2 transport that puts the response cache in front of vcrpy and the network.
+
+Order for each request: a cassette that holds it replays it; a cassette that may not record
+fails with a precise error; otherwise a cache hit answers (and is appended to a recording
+cassette, so deleting the cache never loses a recording); otherwise the request goes out
+(through vcrpy, which records it). Responses are cached only once the engine has validated
+them (see :func:`confirm`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from vcr.request import Request as VcrRequest
+
+from .cache import ResponseCache, request_key
+from .exchange import CURRENT, Exchange
+
+
+@dataclass
+class Counters:
+    """Where responses came from."""
+
+    replayed: int = 0
+    recorded: int = 0
+    cached: int = 0
+    network: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def bump(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+class StorageTransport(httpx2.AsyncBaseTransport):
+    def __init__(
+        self,
+        *,
+        cache: ResponseCache | None,
+        cassette: Any | None,
+        counters: Counters,
+        on_missing: Callable[[VcrRequest], Exception],
+    ) -> None:
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.cache = cache
+        self.cassette = cassette
+        self.counters = counters
+        self.on_missing = on_missing
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = await request.aread()
+        key = request_key(request.method, str(request.url), body)
+        exchange = CURRENT.get()
+        if exchange is not None:
+            exchange.key = key
+        source = "network"
+        vcr_request: VcrRequest | None = None
+        if self.cassette is not None:
+            vcr_request = VcrRequest(request.method, str(request.url), body, dict(request.headers))
+            if self.cassette.can_play_response_for(vcr_request):
+                source = "replayed"
+            elif self.cassette.write_protected:
+                raise self.on_missing(vcr_request)
+            else:
+                source = "recorded"
+        if source != "replayed" and self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                content = hit["body"].encode()
+                if self.cassette is not None and vcr_request is not None:
+                    self.cassette.append(
+                        vcr_request,
+                        {
+                            "status": {"code": hit["status"], "message": "OK"},
+                            "headers": {"content-type": [hit["content_type"]]},
+                            "body": {"string": content},
+                        },
+                    )
+                self.counters.bump("cached")
+                if exchange is not None:
+                    exchange.source = "cached"
+                return httpx2.Response(
+                    hit["status"],
+                    headers={"content-type": hit["content_type"]},
+                    content=content,
+                    request=request,
+                )
+        response = await self.inner.handle_async_request(request)
+        self.counters.bump(source)
+        if exchange is not None:
+            exchange.source = source
+            exchange.status = response.status_code
+            if response.status_code == 200:
+                content = await response.aread()
+                exchange.content_type = response.headers.get("content-type", "application/json")
+                exchange.body = content.decode("utf-8", "replace")
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def confirm(exchange: Exchange | None, cache: ResponseCache | None) -> None:
+    """Cache a response the engine found fully valid (never failed or invalid ones)."""
+    if (
+        cache is None
+        or exchange is None
+        or exchange.key is None
+        or exchange.status != 200
+        or exchange.body is None
+        or exchange.source == "cached"
+    ):
+        return
+    cache.put(exchange.key, exchange.status, exchange.content_type, exchange.body)

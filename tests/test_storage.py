@@ -1,0 +1,268 @@
+"""Cassettes and the response cache, through the library API and real files on disk."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fakellm import FakeLLM, Fault
+from models import EXAMPLES, MedicalBilling
+
+from pytest_synthdata import SynthGenerationError, SynthRecordingError, generate
+from pytest_synthdata.llm import forget_endpoints
+from pytest_synthdata.storage.cache import ResponseCache
+
+FAKE_KEY = "sk-test-fake-key-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_endpoints() -> Iterator[None]:
+    forget_endpoints()
+    yield
+    forget_endpoints()
+
+
+def bills(tmp_path: Path, n: int = 30, **kwargs: Any) -> list[MedicalBilling]:
+    kwargs.setdefault("cassette", tmp_path / "cassettes" / "bills.synth.yaml")
+    return list(generate(MedicalBilling, n, examples=EXAMPLES, seed=1, **kwargs))
+
+
+def all_text(root: Path) -> str:
+    return "\n".join(
+        p.read_bytes().decode("utf-8", "replace") for p in root.rglob("*") if p.is_file()
+    )
+
+
+def test_record_then_replay_offline_gives_equal_objects(
+    llm_env: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = bills(tmp_path)
+    assert llm_env.request_count == 2
+    cassette = tmp_path / "cassettes" / "bills.synth.yaml"
+    assert cassette.is_file()
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a socket was opened during an offline replay")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    replayed = bills(tmp_path, record_mode="none")
+    assert replayed == recorded
+    assert llm_env.request_count == 2
+
+
+def test_cassette_is_reviewable_yaml_without_secrets(llm_env: FakeLLM, tmp_path: Path) -> None:
+    bills(tmp_path, n=3, cache_dir=tmp_path / "cache")
+    text = (tmp_path / "cassettes" / "bills.synth.yaml").read_text()
+    data = yaml.safe_load(text)
+    request = data["interactions"][0]["request"]
+    assert request["body"]["json"]["model"] == "gpt-4o-mini"
+    assert set(request["headers"]) == {"content-type"}
+    assert "Return exactly 3 records." in text
+    assert "authorization" not in text.lower()
+    assert FAKE_KEY not in all_text(tmp_path)
+    assert llm_env.chat_requests[0].headers["authorization"] == f"Bearer {FAKE_KEY}"
+
+
+def test_sk_tokens_in_bodies_are_masked(llm_env: FakeLLM, tmp_path: Path) -> None:
+    bills(tmp_path, n=2, extra="the account sk-live-abcdefghijklmnop must not leak")
+    text = (tmp_path / "cassettes" / "bills.synth.yaml").read_text()
+    assert "sk-live-abcdefghijklmnop" not in text
+    assert "sk-REDACTED" in text
+    # the masked request still matches on replay
+    assert (
+        len(
+            bills(
+                tmp_path,
+                n=2,
+                extra="the account sk-live-abcdefghijklmnop must not leak",
+                record_mode="none",
+            )
+        )
+        == 2
+    )
+
+
+def test_changed_spec_fails_under_none_with_the_rerecord_command(
+    llm_env: FakeLLM, tmp_path: Path
+) -> None:
+    bills(tmp_path, n=5)
+    with pytest.raises(SynthRecordingError) as info:
+        bills(tmp_path, n=5, extra="more unusual names", record_mode="none")
+    message = str(info.value)
+    assert "bills.synth.yaml has no recording of this request" in message
+    assert "more unusual names" in message
+    assert "record_mode='rewrite'" in message
+    assert llm_env.request_count == 1
+
+
+def test_missing_cassette_under_none(llm_env: FakeLLM, tmp_path: Path) -> None:
+    with pytest.raises(SynthRecordingError, match="does not exist"):
+        bills(tmp_path, n=2, record_mode="none")
+    assert llm_env.request_count == 0
+
+
+def test_once_replays_existing_and_refuses_new(llm_env: FakeLLM, tmp_path: Path) -> None:
+    first = bills(tmp_path, n=4)
+    assert bills(tmp_path, n=4) == first
+    assert llm_env.request_count == 1
+    with pytest.raises(SynthRecordingError, match="'once' does not allow recording"):
+        bills(tmp_path, n=6)
+
+
+def test_new_episodes_appends(llm_env: FakeLLM, tmp_path: Path) -> None:
+    bills(tmp_path, n=4)
+    bills(tmp_path, n=6, record_mode="new_episodes")
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    assert len(yaml.safe_load(path.read_text())["interactions"]) == 2
+    before = llm_env.request_count
+    assert len(bills(tmp_path, n=4, record_mode="none")) == 4
+    assert len(bills(tmp_path, n=6, record_mode="none")) == 6
+    assert llm_env.request_count == before
+
+
+def test_all_always_records(llm_env: FakeLLM, tmp_path: Path) -> None:
+    bills(tmp_path, n=4)
+    bills(tmp_path, n=4, record_mode="all")
+    assert llm_env.request_count == 2
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    assert len(yaml.safe_load(path.read_text())["interactions"]) == 1
+
+
+def test_rewrite_deletes_then_records(llm_env: FakeLLM, tmp_path: Path) -> None:
+    bills(tmp_path, n=4)
+    bills(tmp_path, n=5, record_mode="new_episodes")
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    assert len(yaml.safe_load(path.read_text())["interactions"]) == 2
+    bills(tmp_path, n=5, record_mode="rewrite")
+    assert len(yaml.safe_load(path.read_text())["interactions"]) == 1
+    with pytest.raises(SynthRecordingError):
+        bills(tmp_path, n=4, record_mode="none")
+
+
+def test_corrupt_cassette_is_a_clear_error(llm_env: FakeLLM, tmp_path: Path) -> None:
+    bills(tmp_path, n=3)
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    path.write_text(path.read_text()[:500])
+    with pytest.raises(SynthRecordingError) as info:
+        bills(tmp_path, n=3)
+    assert str(path) in str(info.value)
+    assert "corrupt or truncated" in str(info.value)
+    assert "--synth-record-mode=rewrite" in str(info.value)
+    assert llm_env.request_count == 1
+
+
+def test_failed_generation_writes_no_cassette(llm_env: FakeLLM, tmp_path: Path) -> None:
+    llm_env.always("malformed")
+    with pytest.raises(SynthGenerationError):
+        bills(tmp_path, n=3, max_retries=1, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cassettes" / "bills.synth.yaml").exists()
+    assert len(ResponseCache(tmp_path / "cache")) == 0
+
+
+def test_transient_errors_are_not_recorded_but_reasks_are(llm_env: FakeLLM, tmp_path: Path) -> None:
+    llm_env.retry_after_ms = 0
+    llm_env.enqueue("500", "malformed")
+    recorded = bills(tmp_path, n=5, cache_dir=tmp_path / "cache")
+    text = (tmp_path / "cassettes" / "bills.synth.yaml").read_text()
+    statuses = [i["response"]["status"]["code"] for i in yaml.safe_load(text)["interactions"]]
+    assert statuses == [200, 200]  # the malformed answer and the re-ask; not the 500
+    # only the valid answer was cached
+    assert len(ResponseCache(tmp_path / "cache")) == 1
+    assert bills(tmp_path, n=5, record_mode="none") == recorded
+
+
+def test_cache_hit_makes_no_call_and_completes_a_new_cassette(
+    llm_env: FakeLLM, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    first = bills(tmp_path, n=30, cache_dir=cache, cassette=tmp_path / "a.synth.yaml")
+    calls = llm_env.request_count
+    second = bills(tmp_path, n=30, cache_dir=cache, cassette=tmp_path / "b.synth.yaml")
+    assert second == first
+    assert llm_env.request_count == calls  # all from the cache
+    # the new cassette is complete: it replays offline with the cache gone
+    for entry in cache.iterdir():
+        if entry.is_file():
+            entry.unlink()
+    third = bills(tmp_path, n=30, cassette=tmp_path / "b.synth.yaml", record_mode="none")
+    assert third == first
+
+
+def test_rewrite_and_all_bypass_cache_reads(llm_env: FakeLLM, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    bills(tmp_path, n=3, cache_dir=cache)
+    bills(tmp_path, n=3, cache_dir=cache, record_mode="all")
+    bills(tmp_path, n=3, cache_dir=cache, record_mode="rewrite")
+    assert llm_env.request_count == 3
+
+
+def test_corrupt_cache_entry_is_dropped_and_regenerated(llm_env: FakeLLM, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    bills(tmp_path, n=3, cache_dir=cache_dir, cassette=None)
+    cache = ResponseCache(cache_dir)
+    (key,) = list(cache._cache.iterkeys())
+    cache._cache.set(key, {"status": "garbage"})
+    cache.close()
+    again = bills(tmp_path, n=3, cache_dir=cache_dir, cassette=None)
+    assert len(again) == 3
+    assert llm_env.request_count == 2
+    cache = ResponseCache(cache_dir)
+    assert cache.get(key) is not None
+
+
+def test_cache_stores_json_not_pickles(llm_env: FakeLLM, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    bills(tmp_path, n=3, cache_dir=cache_dir, cassette=None)
+    import sqlite3
+
+    rows = sqlite3.connect(cache_dir / "cache.db").execute("SELECT mode FROM Cache").fetchall()
+    # diskcache's JSONDisk stores values in MODE_BINARY (zlib JSON), never MODE_PICKLE (4)
+    assert rows and all(mode != 4 for (mode,) in rows)
+
+
+def test_fallback_mode_replays_from_a_fresh_process_state(llm_env: FakeLLM, tmp_path: Path) -> None:
+    llm_env.supported_modes = {"tools"}
+    with pytest.warns(UserWarning):
+        recorded = bills(tmp_path, n=4)
+    forget_endpoints()  # as in a new process
+    with pytest.warns(UserWarning):
+        assert bills(tmp_path, n=4, record_mode="none") == recorded
+    # and a second dataset recorded after the fallback replays alone, too
+    second = bills(tmp_path, n=4, cassette=tmp_path / "later.synth.yaml")
+    forget_endpoints()
+    assert (
+        bills(tmp_path, n=4, cassette=tmp_path / "later.synth.yaml", record_mode="none") == second
+    )
+
+
+def test_refuses_to_write_a_configured_key(
+    llm_env: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_synthdata.storage import cassettes
+
+    monkeypatch.setattr(cassettes, "scrub_text", lambda text: text)  # a scrubbing bug
+    with pytest.raises(SynthRecordingError, match="refusing to write a cassette"):
+        bills(tmp_path, n=2, extra=f"leak {FAKE_KEY}")
+    assert FAKE_KEY not in all_text(tmp_path)
+
+
+def test_gzip_responses_are_stored_decoded(llm_env: FakeLLM, tmp_path: Path) -> None:
+    llm_env.gzip = True
+    recorded = bills(tmp_path, n=3)
+    text = (tmp_path / "cassettes" / "bills.synth.yaml").read_text()
+    assert "patient_id" in text and "!!binary" not in text
+    assert bills(tmp_path, n=3, record_mode="none") == recorded
+
+
+def test_mutated_records_are_replayed_identically(llm_env: FakeLLM, tmp_path: Path) -> None:
+    def dup(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [records[0]] * len(records)
+
+    llm_env.enqueue(Fault.mutate(dup))
+    recorded = bills(tmp_path, n=6, unique="patient_id")
+    assert bills(tmp_path, n=6, unique="patient_id", record_mode="none") == recorded
