@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .dataset import Dataset
 from .errors import SynthError
@@ -16,7 +16,10 @@ from .spec import SynthSpec, make_spec
 from .usage import Usage
 
 if TYPE_CHECKING:
+    from .llm import LLM
     from .storage.recorder import Storage
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,6 +61,34 @@ class Totals:
         return cls(usage=usage, **data)
 
 
+async def with_llm(
+    settings: Settings,
+    work: Callable[[LLM], Awaitable[T]],
+    *,
+    client: object | None = None,
+    storage: Storage | None = None,
+    cassette: Path | None = None,
+    state_key: str = "",
+    rerecord: str = "",
+) -> T:
+    """Run ``work`` with an :class:`LLM` wired to the cassette and cache when ``storage`` is
+    given (the one place that opens recordings), and close the client afterwards."""
+    from .llm import LLM
+
+    if storage is None:
+        llm = LLM(settings, client)
+        try:
+            return await work(llm)
+        finally:
+            await llm.aclose()
+    with storage.recording(cassette, state_key, rerecord) as recording:
+        llm = LLM(settings, client, recording=recording)
+        try:
+            return await work(llm)
+        finally:
+            await llm.aclose()
+
+
 async def produce_async(
     spec: SynthSpec,
     settings: Settings,
@@ -68,22 +99,21 @@ async def produce_async(
     state_key: str = "",
     rerecord: str = "",
 ) -> Dataset[Any]:
-    """Generate one dataset, through the cassette and cache when ``storage`` is given."""
+    """Generate one dataset of records, through the cassette and cache when given."""
     from .engine import Engine
-    from .llm import LLM
 
-    if storage is None:
-        llm = LLM(settings, client)
-        try:
-            return await Engine(spec, settings, llm).run()
-        finally:
-            await llm.aclose()
-    with storage.recording(cassette, state_key, rerecord) as recording:
-        llm = LLM(settings, client, recording=recording)
-        try:
-            return await Engine(spec, settings, llm).run()
-        finally:
-            await llm.aclose()
+    async def work(llm: LLM) -> Dataset[Any]:
+        return await Engine(spec, settings, llm).run()
+
+    return await with_llm(
+        settings,
+        work,
+        client=client,
+        storage=storage,
+        cassette=cassette,
+        state_key=state_key,
+        rerecord=rerecord,
+    )
 
 
 class SynthRuntime:
