@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         SynthRecordingError,
         UnsupportedModelError,
     )
+    from .plugin import synth_fixture
     from .settings import Settings
     from .usage import Usage
 
@@ -35,6 +36,7 @@ __all__ = [
     "Usage",
     "agenerate",
     "generate",
+    "synth_fixture",
 ]
 
 _WHERE = {
@@ -49,6 +51,7 @@ _WHERE = {
     "SynthGenerationError": "errors",
     "SynthRecordingError": "errors",
     "UnsupportedModelError": "errors",
+    "synth_fixture": "plugin",
 }
 
 

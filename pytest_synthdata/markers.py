@@ -48,22 +48,24 @@ def parse_request(
     what: str = "@pytest.mark.synth",
     default_name: str = "synth_data",
 ) -> DatasetRequest:
-    """Check the arguments of a marker or factory call; the error names the fix."""
+    """Check the arguments of a marker or factory call; the error names the fix.
+
+    Messages do not start with ``what``: the caller says where the arguments came from.
+    """
     if not args:
         raise SynthConfigError(
-            f"{what} needs the pydantic model as its first argument, "
-            f"e.g. {what}(MedicalBilling, n=10)"
+            f"the pydantic model must be the first argument, e.g. {what}(MedicalBilling, n=10)"
         )
     if len(args) > 2:
         raise SynthConfigError(
-            f"{what} takes the model and optionally n as positional arguments; pass the rest "
-            f"as keywords ({', '.join(allowed_keywords())})"
+            "only the model and n may be positional arguments; pass the rest as keywords "
+            f"({', '.join(allowed_keywords())})"
         )
     model = check_model(args[0])
     kwargs = dict(kwargs)
     if len(args) == 2:
         if "n" in kwargs:
-            raise SynthConfigError(f"{what}: n is given both positionally and as n=")
+            raise SynthConfigError("n is given both positionally and as n=; pass it once")
         kwargs["n"] = args[1]
     unknown = [key for key in kwargs if key not in allowed_keywords()]
     if unknown:
@@ -72,21 +74,19 @@ def parse_request(
             close = difflib.get_close_matches(key, allowed_keywords(), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise SynthConfigError(
-            f"{what}: unknown keyword {', '.join(hints)}; allowed: {', '.join(allowed_keywords())}"
+            f"unknown keyword {', '.join(hints)}; allowed: {', '.join(allowed_keywords())}"
         )
     n = kwargs.get("n", DEFAULT_N)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise SynthConfigError(
-            f"{what}: n must be a positive integer (the number of records), got {n!r}"
-        )
+        raise SynthConfigError(f"n must be a positive integer (the number of records), got {n!r}")
     each = kwargs.pop("each", False)
     if not isinstance(each, bool):
-        raise SynthConfigError(f"{what}: each must be True or False, got {each!r}")
+        raise SynthConfigError(f"each must be True or False, got {each!r}")
     name = kwargs.pop("name", "synth_record" if each else default_name)
     if not isinstance(name, str) or not name.isidentifier():
         raise SynthConfigError(
-            f"{what}: name must be a valid Python identifier (the fixture name the test "
-            f"asks for), got {name!r}"
+            "name must be a valid Python identifier (the fixture name the test asks for), "
+            f"got {name!r}"
         )
     examples = kwargs.get("examples")
     if isinstance(examples, (str, Path)):
@@ -143,7 +143,7 @@ def load_examples_file(path: str | Path, base_dir: Path | None) -> list[object]:
         if not rows:
             raise SynthConfigError(f"examples file {file} has a header but no rows")
         return [{key: value for key, value in row.items() if value != ""} for row in rows]
-    except ValueError as exc:
+    except (ValueError, csv.Error) as exc:
         if isinstance(exc, SynthConfigError):
             raise
         raise SynthConfigError(f"examples file {file} does not parse: {exc}") from None

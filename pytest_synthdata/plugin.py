@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
-from .errors import SynthError
+from .errors import SynthConfigError, SynthError
 from .markers import DatasetRequest, parse_request
 from .runtime import SynthRuntime
 from .settings import HELP, env_name, setting_names, settings_from_sources
@@ -69,8 +69,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
     """Register the fixtures named by ``synth(..., name=...)`` before the test is built."""
-    for mark in getattr(obj, "pytestmark", ()):
-        inject = mark.kwargs.get("name") if getattr(mark, "name", None) == "synth" else None
+    marks = _synth_marks(obj)
+    if isinstance(collector, pytest.Module):  # module-level ``pytestmark``
+        marks += [mark for mark in collector.own_markers if mark.name == "synth"]
+    for mark in marks:
+        inject = mark.kwargs.get("name")
         if isinstance(inject, str) and inject.isidentifier() and inject not in RESERVED:
             registered = collector.stash.setdefault(_REGISTERED, set())
             if inject not in registered:
@@ -79,6 +82,35 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 
 
 _REGISTERED = pytest.StashKey[set[str]]()
+
+
+def _synth_marks(obj: object) -> list[pytest.Mark]:
+    """The ``synth`` marks stored on a function or class (any object is tolerated)."""
+    try:
+        stored = getattr(obj, "pytestmark", [])
+    except Exception:
+        return []
+    if not isinstance(stored, (list, tuple)):
+        stored = [stored]
+    marks = [getattr(mark, "mark", mark) for mark in stored]
+    return [mark for mark in marks if isinstance(mark, pytest.Mark) and mark.name == "synth"]
+
+
+def _describe(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    """``@pytest.mark.synth(MedicalBilling, n=0)``: the marker as written, shortened."""
+
+    def short(value: object) -> str:
+        text = value.__name__ if isinstance(value, type) else repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    shown = [short(arg) for arg in args] + [f"{key}={short(v)}" for key, v in kwargs.items()]
+    return f"@pytest.mark.synth({', '.join(shown)})"
+
+
+def _label(entry: DatasetRequest) -> str:
+    extra = "" if entry.name in RESERVED else f", name={entry.name!r}"
+    extra += ", each=True" if entry.each else ""
+    return f"@pytest.mark.synth({entry.model.__name__}, n={entry.n}{extra})"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -97,7 +129,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _requests(node: pytest.Item) -> list[DatasetRequest | SynthError]:
     """The item's synth markers, parsed once; errors are kept to fail the test at setup."""
-    key = node.nodeid.split("[")[0]
+    key = node.nodeid  # not the base id: pytest.param(..., marks=...) can differ per item
     cache = node.config.stash[REQUESTS]
     if key not in cache:
         base_dir = Path(str(node.path)).parent
@@ -106,23 +138,30 @@ def _requests(node: pytest.Item) -> list[DatasetRequest | SynthError]:
             try:
                 parsed.append(parse_request(mark.args, mark.kwargs, base_dir=base_dir))
             except SynthError as exc:
-                parsed.append(exc)
+                parsed.append(SynthConfigError(f"{_describe(mark.args, mark.kwargs)}: {exc}"))
         names = [r.name for r in parsed if isinstance(r, DatasetRequest)]
         if len([r for r in parsed if isinstance(r, DatasetRequest) and r.each]) > 1:
-            parsed.append(SynthError("only one synth marker per test may use each=True"))
+            parsed.append(
+                SynthConfigError(
+                    "@pytest.mark.synth: only one synth marker per test may use each=True; "
+                    "drop each=True from the others"
+                )
+            )
         for name in sorted({n for n in names if names.count(n) > 1}):
             parsed.append(
-                SynthError(
-                    f"several synth markers inject under the name {name!r}; give each "
-                    "marker its own name=..., e.g. name='bills', and ask for that fixture"
+                SynthConfigError(
+                    f"@pytest.mark.synth: several synth markers inject under the name {name!r}; "
+                    "give each marker its own name=..., e.g. name='bills', and ask for that "
+                    "fixture"
                 )
             )
         cache[key] = parsed
     return cache[key]
 
 
-def _fail(where: str, exc: BaseException | str) -> Any:
-    __tracebackhide__ = True
+def _fail(where: str, exc: BaseException | str) -> NoReturn:
+    # No __tracebackhide__ here: if every frame were hidden, pytest would add an "All
+    # traceback entries are hidden" line; with pytrace=False only the message is shown.
     pytest.fail(f"pytest-synthdata: {where}: {exc}", pytrace=False)
 
 
@@ -132,22 +171,34 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
     requests = _requests(item)
     for entry in requests:
         if isinstance(entry, SynthError):
-            _fail(f"{item.nodeid}: @pytest.mark.synth", entry)
+            _fail(item.nodeid, entry)
     matching = [r for r in requests if isinstance(r, DatasetRequest) and r.name == name]
     if not matching:
+        if name not in RESERVED:
+            # A name=... used by another test of the module hides a fixture of the same
+            # name (conftest, builtin) for this one; hand that one out instead.
+            try:
+                return request.getfixturevalue(name)
+            except pytest.FixtureLookupError:
+                pass
+        injected = [repr(r.name) for r in requests if isinstance(r, DatasetRequest)]
         _fail(
             item.nodeid,
             f"the fixture {name!r} needs a @pytest.mark.synth(Model, n=..."
             + ("" if name in RESERVED else f", name={name!r}")
             + (", each=True" if name == "synth_record" else "")
-            + ") marker on the test (or use the synth_factory fixture)",
+            + ") marker on the test (or use the synth_factory fixture)"
+            + (f"; this test's synth markers inject {', '.join(injected)}" if injected else ""),
         )
     entry = matching[0]
     runtime = request.config.stash[RUNTIME]
+    error: SynthError | None = None
     try:
         dataset = runtime.produce(item.nodeid.split("[")[0], entry)
     except SynthError as exc:
-        _fail(f"{item.nodeid}: @pytest.mark.synth({entry.model.__name__}, ...)", exc)
+        error = exc  # failed outside the except block: no "During handling..." chain
+    if error is not None:
+        _fail(f"{item.nodeid}: {_label(entry)}", error)
     if entry.each:
         if not hasattr(request, "param"):
             _fail(item.nodeid, f"each=True needs the test to ask for the {name!r} fixture")
@@ -182,14 +233,15 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
 
     def factory(*args: Any, **kwargs: Any) -> list[Any]:
         __tracebackhide__ = True
+        error: SynthError | None = None
         try:
             entry = parse_request(args, kwargs, base_dir=base_dir, what="synth_factory")
             if entry.each:
-                raise SynthError("each=True only applies to markers; use the returned list")
+                raise SynthConfigError("each=True only applies to markers; use the returned list")
             return list(runtime.produce(f"{owner}::factory", entry))
         except SynthError as exc:
-            _fail(f"{owner}: synth_factory", exc)
-            raise  # pragma: no cover
+            error = exc  # failed outside the except block: no "During handling..." chain
+        _fail(f"{owner}: synth_factory", error)
 
     return factory
 
@@ -207,7 +259,7 @@ def synth_fixture(
     the ``synth`` marker, and is generated once per session whatever its ``scope``; each
     request of a function-scoped one gets its own copy of the records.
     """
-    caller = inspect.stack()[1].filename
+    caller = sys._getframe(1).f_code.co_filename
     base_dir = Path(caller).parent
     try:
         parsed: DatasetRequest | SynthError = parse_request(
@@ -215,11 +267,16 @@ def synth_fixture(
         )
     except SynthError as exc:
         parsed = exc
-    if scope not in ("function", "class", "module", "package", "session"):
-        parsed = SynthError(
-            f"synth_fixture: scope must be function, class, module, package or session, "
-            f"got {scope!r}"
+    if isinstance(parsed, DatasetRequest) and (parsed.each or "name" in kwargs):
+        parsed = SynthConfigError(
+            "each= and name= only apply to markers; the fixture is named after the variable "
+            "it is assigned to and gives the whole list"
         )
+    if scope not in ("function", "class", "module", "package", "session"):
+        parsed = SynthConfigError(
+            f"scope must be function, class, module, package or session, got {scope!r}"
+        )
+        scope = "function"  # an invalid scope would break collection, not just its users
 
     def fixture(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
         __tracebackhide__ = True
@@ -228,10 +285,13 @@ def synth_fixture(
             _fail(f"fixture {name!r} (synth_fixture in {caller})", parsed)
         assert isinstance(parsed, DatasetRequest)
         runtime = request.config.stash[RUNTIME]
+        error: SynthError | None = None
         try:
             dataset = runtime.produce(f"fixture:{name}@{caller}", parsed)
         except SynthError as exc:
-            _fail(f"fixture {name!r} (synth_fixture({parsed.model.__name__}, ...))", exc)
+            error = exc  # failed outside the except block: no "During handling..." chain
+        if error is not None:
+            _fail(f"fixture {name!r} (synth_fixture({parsed.model.__name__}, ...))", error)
         if scope == "function":
             yield [record.model_copy(deep=True) for record in dataset]
         else:
