@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from .errors import SynthConfigError, SynthError
 from .markers import DatasetRequest, parse_request
-from .runtime import SynthRuntime
-from .settings import HELP, env_name, setting_names, settings_from_sources
+from .runtime import Inventory, SynthRuntime, Totals
+from .settings import (
+    HELP,
+    RECORD_MODES,
+    STORAGE_HELP,
+    StorageOptions,
+    env_name,
+    setting_names,
+    settings_from_sources,
+    storage_from_sources,
+)
+
+if TYPE_CHECKING:
+    from .storage.recorder import Storage
 
 RUNTIME = pytest.StashKey[SynthRuntime]()
 REQUESTS = pytest.StashKey[dict[str, list[DatasetRequest | SynthError]]]()
+INVENTORY = pytest.StashKey[Inventory]()
+WORKERS = pytest.StashKey[tuple[Totals, Inventory, set[Path]]]()
 
 MARKER_DOC = (
     "synth(Model, n=10, examples=None, subject=None, extra=None, seed=None, unique=None, "
@@ -26,6 +42,7 @@ MARKER_DOC = (
     "record, injected as `synth_record`. See the pytest-synthdata README."
 )
 RESERVED = ("synth_data", "synth_record", "synth_factory")
+STORAGE_NAMES = ("record_mode", "cache_dir", "no_cache")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +57,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=f"{HELP[name]}. ini: synth_{name}, env: {env_name(name)}",
         )
         parser.addini(f"synth_{name}", f"pytest-synthdata: {HELP[name]}", default=None)
+    group.addoption(
+        "--synth-record-mode",
+        dest="synth_record_mode",
+        default=None,
+        choices=RECORD_MODES,
+        help=f"{STORAGE_HELP['record_mode']}. ini: synth_record_mode, "
+        f"env: {env_name('record_mode')}",
+    )
+    group.addoption(
+        "--synth-cache-dir",
+        dest="synth_cache_dir",
+        default=None,
+        metavar="DIR",
+        help=f"{STORAGE_HELP['cache_dir']}. ini: synth_cache_dir, env: {env_name('cache_dir')}",
+    )
+    group.addoption(
+        "--synth-no-cache",
+        dest="synth_no_cache",
+        action="store_true",
+        default=False,
+        help=f"{STORAGE_HELP['no_cache']}. ini: synth_no_cache, env: {env_name('no_cache')}",
+    )
+    group.addoption(
+        "--synth-clear-cache",
+        dest="synth_clear_cache",
+        action="store_true",
+        default=False,
+        help="empty the response cache before the run",
+    )
+    for name in ("record_mode", "cache_dir"):
+        parser.addini(f"synth_{name}", f"pytest-synthdata: {STORAGE_HELP[name]}", default=None)
+    parser.addini(
+        "synth_no_cache",
+        f"pytest-synthdata: {STORAGE_HELP['no_cache']}",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,10 +105,113 @@ def pytest_configure(config: pytest.Config) -> None:
             env=os.environ,
             cli={name: config.getoption(f"synth_{name}") for name in names},
         )
+        storage = storage_from_sources(
+            ini={name: config.getini(f"synth_{name}") for name in STORAGE_NAMES},
+            env=os.environ,
+            cli={name: config.getoption(f"synth_{name}") for name in STORAGE_NAMES},
+        )
     except SynthError as exc:
         raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
-    config.stash[RUNTIME] = SynthRuntime(settings)
+    workerinput = getattr(config, "workerinput", None)
+    start = float(workerinput["synthdata_start"]) if workerinput else time.time()
+    if config.getoption("synth_clear_cache") and workerinput is None:
+        from .storage.cache import ResponseCache
+
+        ResponseCache(_cache_dir(config, storage)).clear()
+    config.stash[RUNTIME] = SynthRuntime(settings, lambda: _storage(config, storage, start))
     config.stash[REQUESTS] = {}
+    config.stash[INVENTORY] = Inventory()
+    config.stash[WORKERS] = (Totals(), Inventory(), set())
+    config.stash[START] = start
+
+
+START = pytest.StashKey[float]()
+
+
+def _cache_dir(config: pytest.Config, options: StorageOptions) -> Path:
+    if options.cache_dir:
+        return config.rootpath / options.cache_dir
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("synthdata"))
+    return config.rootpath / ".pytest_cache" / "d" / "synthdata"
+
+
+def _storage(config: pytest.Config, options: StorageOptions, start: float) -> Storage:
+    from .storage.recorder import Storage
+
+    cache_dir = _cache_dir(config, options)
+    return Storage(
+        record_mode=options.record_mode,
+        cache_dir=cache_dir,
+        use_cache=not options.no_cache,
+        lock_dir=cache_dir / "locks",
+        session_start=start,
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if RUNTIME in config.stash:
+        config.stash[RUNTIME].close()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: workers share the controller's session start (for ``rewrite``)."""
+    node.workerinput["synthdata_start"] = node.config.stash[START]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist: add up what each worker generated, replayed and collected."""
+    data = getattr(node, "workeroutput", {}).get("synthdata")
+    if data:
+        totals, inventory, used = node.config.stash[WORKERS]
+        totals.add(Totals.from_dict(data["totals"]))
+        inventory.add(Inventory.from_dict(data["inventory"]))
+        used.update(Path(p) for p in data["used"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note which cassettes the collected tests would use (for the stale-cassette report)."""
+    from .storage.paths import FOLDER, cassette_for_test, name_from_nodeid
+
+    inventory = config.stash[INVENTORY]
+    for item in items:
+        path = Path(str(item.path))
+        for folder in [path.parent, *path.parent.parents]:
+            inventory.folders.add(folder / FOLDER)
+            if folder == config.rootpath:
+                break
+        names = set(getattr(item, "fixturenames", ()))
+        inventory.fixture_names |= names
+        if "synth_factory" in names or any(True for _ in item.iter_markers("synth")):
+            inventory.expected.add(cassette_for_test(path, name_from_nodeid(item.nodeid)))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workeroutput") and RUNTIME in config.stash:
+        runtime = config.stash[RUNTIME]
+        used = runtime.used_cassettes()
+        config.workeroutput["synthdata"] = {
+            "totals": runtime.snapshot().as_dict(),
+            "inventory": config.stash[INVENTORY].as_dict(),
+            "used": sorted(map(str, used)),
+        }
+
+
+def _cassette(item: pytest.Item) -> Path:
+    from .storage.paths import cassette_for_test, name_from_nodeid
+
+    return cassette_for_test(Path(str(item.path)), name_from_nodeid(item.nodeid))
+
+
+def _rerecord(target: str) -> str:
+    return (
+        f"pytest {target} --synth-record-mode=rewrite (with OPENAI_API_KEY set; or "
+        "new_episodes to keep the other recordings)"
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -194,7 +351,12 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
     runtime = request.config.stash[RUNTIME]
     error: SynthError | None = None
     try:
-        dataset = runtime.produce(item.nodeid.split("[")[0], entry)
+        dataset = runtime.produce(
+            item.nodeid.split("[")[0],
+            entry,
+            cassette=_cassette(item),
+            rerecord=_rerecord(shlex.quote(item.nodeid.split("[")[0])),
+        )
     except SynthError as exc:
         error = exc  # failed outside the except block: no "During handling..." chain
     if error is not None:
@@ -230,6 +392,8 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
     runtime = request.config.stash[RUNTIME]
     owner = request.node.nodeid
     base_dir = Path(str(request.node.path)).parent
+    cassette = _cassette(request.node)
+    rerecord = _rerecord(shlex.quote(owner.split("[")[0]))
 
     def factory(*args: Any, **kwargs: Any) -> list[Any]:
         __tracebackhide__ = True
@@ -238,7 +402,9 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
             entry = parse_request(args, kwargs, base_dir=base_dir, what="synth_factory")
             if entry.each:
                 raise SynthConfigError("each=True only applies to markers; use the returned list")
-            return list(runtime.produce(f"{owner}::factory", entry))
+            return list(
+                runtime.produce(f"{owner}::factory", entry, cassette=cassette, rerecord=rerecord)
+            )
         except SynthError as exc:
             error = exc  # failed outside the except block: no "During handling..." chain
         _fail(f"{owner}: synth_factory", error)
@@ -287,7 +453,14 @@ def synth_fixture(
         runtime = request.config.stash[RUNTIME]
         error: SynthError | None = None
         try:
-            dataset = runtime.produce(f"fixture:{name}@{caller}", parsed)
+            from .storage.paths import fixture_cassette
+
+            dataset = runtime.produce(
+                f"fixture:{name}@{caller}",
+                parsed,
+                cassette=fixture_cassette(Path(caller), str(name)),
+                rerecord=_rerecord(f"<a test that uses {name}>"),
+            )
         except SynthError as exc:
             error = exc  # failed outside the except block: no "During handling..." chain
         if error is not None:
@@ -301,12 +474,52 @@ def synth_fixture(
     return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    totals = terminalreporter.config.stash[RUNTIME].totals
-    if not totals.datasets:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
+    config = terminalreporter.config
+    runtime = config.stash[RUNTIME]
+    totals, inventory, used = config.stash[WORKERS]
+    totals = _merged(totals, runtime.snapshot())
+    inventory.add(config.stash[INVENTORY])
+    used = used | runtime.used_cassettes()
+    stale = inventory.stale(used) if _whole_suite(config, exitstatus) else []
+    if not totals.datasets and not stale:
         return
-    usage = totals.usage
     terminalreporter.write_sep("-", "synthdata")
-    terminalreporter.write_line(
-        f"{totals.datasets} dataset(s), {totals.records} record(s); {usage.summary()}"
+    if totals.datasets:
+        terminalreporter.write_line(
+            f"{totals.datasets} dataset(s), {totals.records} record(s); {totals.usage.summary()}"
+        )
+        terminalreporter.write_line(
+            f"responses: {totals.replayed} replayed from cassettes, {totals.recorded} recorded, "
+            f"{totals.cached} from the cache, {totals.network} live without a cassette"
+        )
+    if stale:
+        terminalreporter.write_line(
+            f"{len(stale)} cassette file(s) that no collected test or fixture uses "
+            "(delete them if the tests are gone):"
+        )
+        for path in stale:
+            terminalreporter.write_line(f"  {path}")
+
+
+def _merged(*parts: Totals) -> Totals:
+    total = Totals()
+    for part in parts:
+        total.add(part)
+    return total
+
+
+def _whole_suite(config: pytest.Config, exitstatus: int) -> bool:
+    """Only a full, uninterrupted, unfiltered run can tell that a cassette is unused."""
+    option = config.option
+    filtered = (
+        getattr(option, "keyword", "")
+        or getattr(option, "markexpr", "")
+        or getattr(option, "lf", False)
+        or getattr(option, "deselect", None)
+        or getattr(option, "maxfail", 0)
     )
+    explicit = config.args_source == pytest.Config.ArgsSource.ARGS and any(
+        "::" in arg or not Path(arg).is_dir() for arg in config.args
+    )
+    return not filtered and not explicit and exitstatus in (0, 1)

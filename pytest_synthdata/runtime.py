@@ -119,14 +119,31 @@ async def produce_async(
 class SynthRuntime:
     """Produces each dataset once per session and keeps the totals."""
 
-    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+    def __init__(self, settings: Settings, storage: Callable[[], Storage] | None = None) -> None:
         self.settings = settings
-        self.storage = storage
+        self._storage_factory = storage
+        self._storage: Storage | None = None
         self.totals = Totals()
         self._datasets: dict[Hashable, Dataset[Any]] = {}
         self._failures: dict[Hashable, SynthError] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    @property
+    def storage(self) -> Storage | None:
+        """Cassettes and cache, created on first use (vcrpy and diskcache load only then)."""
+        if self._storage is None and self._storage_factory is not None:
+            with self._lock:
+                if self._storage is None:
+                    self._storage = self._storage_factory()
+        return self._storage
+
+    def used_cassettes(self) -> set[Path]:
+        return set(self._storage.used) if self._storage is not None else set()
+
+    def close(self) -> None:
+        if self._storage is not None:
+            self._storage.close()
 
     def produce(
         self,
@@ -173,10 +190,51 @@ class SynthRuntime:
         """The totals including where responses came from."""
         totals = Totals()
         totals.add(self.totals)
-        if self.storage is not None:
-            counters = self.storage.counters
+        if self._storage is not None:
+            counters = self._storage.counters
             totals.replayed += counters.replayed
             totals.recorded += counters.recorded
             totals.cached += counters.cached
             totals.network += counters.network
         return totals
+
+
+@dataclass
+class Inventory:
+    """Which cassettes the collected tests and fixtures would use (for stale-file reports)."""
+
+    folders: set[Path] = field(default_factory=set)
+    expected: set[Path] = field(default_factory=set)
+    fixture_names: set[str] = field(default_factory=set)
+
+    def add(self, other: Inventory) -> None:
+        self.folders |= other.folders
+        self.expected |= other.expected
+        self.fixture_names |= other.fixture_names
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {
+            "folders": sorted(map(str, self.folders)),
+            "expected": sorted(map(str, self.expected)),
+            "fixture_names": sorted(self.fixture_names),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[str]]) -> Inventory:
+        return cls(
+            folders={Path(p) for p in data.get("folders", [])},
+            expected={Path(p) for p in data.get("expected", [])},
+            fixture_names=set(data.get("fixture_names", [])),
+        )
+
+    def stale(self, used: set[Path]) -> list[Path]:
+        """Cassette files in the folders that no collected test or fixture would use."""
+        from .storage.paths import SUFFIX, stale_cassettes
+
+        return [
+            path
+            for path in stale_cassettes(self.folders, self.expected | used)
+            if not (
+                path.parent.name == "conftest" and path.name[: -len(SUFFIX)] in self.fixture_names
+            )
+        ]

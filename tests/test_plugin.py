@@ -311,8 +311,11 @@ def test_named_markers_inject_their_fixtures_without_clashing(
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=5)
-    result.stdout.fnmatch_lines(["*6 dataset(s), 17 record(s)*"])
-    assert llm_env.request_count == 6
+    result.stdout.fnmatch_lines(
+        ["*6 dataset(s), 17 record(s)*", "*5 recorded, 1 from the cache*"]
+    )
+    # two tests ask for the very same Customer dataset: the second is a cache hit
+    assert llm_env.request_count == 5
 
 
 def test_module_level_named_marker(pytester: pytest.Pytester, llm_env: FakeLLM) -> None:

@@ -10,12 +10,10 @@ refused. Writes go through a temporary file and a rename.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +24,10 @@ from vcr.request import Request
 
 from ..errors import SynthRecordingError
 
-SUFFIX = ".synth.yaml"
-FOLDER = "cassettes"
 KEEP_HEADERS = frozenset({"content-type"})
 SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY")
 _SECRET_RE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:api[-_]?key|key|token)=)[^&]+")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 _TRANSIENT = frozenset({408, 409, 425, 429, 502, 503, 504})
 _MODE_HINTS = (
     "response_format",
@@ -45,30 +40,6 @@ _MODE_HINTS = (
     "not implemented",
     "seed",
 )
-
-
-# --- where cassettes live --------------------------------------------------------------------
-
-
-def safe_name(name: str) -> str:
-    """A file-name-safe, readable version of a test or fixture name (long ones hashed)."""
-    cleaned = _UNSAFE.sub("_", name).strip("._") or "unnamed"
-    if len(cleaned) > 100:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-        cleaned = f"{cleaned[:80]}-{digest}"
-    return cleaned
-
-
-def test_cassette(module_path: Path, test_name: str) -> Path:
-    """``<dir>/cassettes/<module>/<Class.test_name>.synth.yaml`` (pytest-recording's layout,
-    with a suffix of its own so both plugins can share the folder)."""
-    return module_path.parent / FOLDER / module_path.stem / (safe_name(test_name) + SUFFIX)
-
-
-def fixture_cassette(defining_file: Path, fixture_name: str) -> Path:
-    """``<dir>/cassettes/<conftest>/<fixture>.synth.yaml`` for a ``synth_fixture``."""
-    stem = defining_file.stem
-    return defining_file.parent / FOLDER / stem / (safe_name(fixture_name) + SUFFIX)
 
 
 # --- secrets -----------------------------------------------------------------------------
@@ -316,9 +287,3 @@ def make_vcr() -> vcr.VCR:
     recorder.register_matcher("synth_body", body_matcher)
     recorder.register_persister(AtomicPersister)
     return recorder
-
-
-def cassette_files(folder: Path) -> Iterator[Path]:
-    """Every cassette of this plugin under ``folder`` (recursively)."""
-    if folder.is_dir():
-        yield from sorted(folder.rglob("*" + SUFFIX))
