@@ -1,0 +1,315 @@
+"""Record/replay, the cache, secrets and xdist, through real pytest runs (pytester)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from fakellm import FakeLLM
+
+FAKE_KEY = "sk-test-fake-key-0123456789"
+
+SUITE = """
+import json
+import pathlib
+
+import pytest
+from pydantic import BaseModel
+
+
+class MedicalBilling(BaseModel):
+    patient_id: int
+    patient_name: str
+    total_charge: float
+
+
+OUT = pathlib.Path(__file__).parent / "out"
+
+
+def dump(tag, records):
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{tag}.json").write_text(json.dumps([r.model_dump(mode="json") for r in records]))
+
+
+@pytest.mark.synth(MedicalBilling, n=N_BILLS, extra="EXTRA")
+def test_bills(synth_data):
+    dump("bills", synth_data)
+
+
+@pytest.mark.synth(MedicalBilling, n=3, each=True)
+def test_each(synth_record):
+    dump(f"each-{synth_record.patient_id}", [synth_record])
+
+
+def test_factory(synth_factory):
+    dump("factory", synth_factory(MedicalBilling, n=2, extra="factory"))
+"""
+
+OFFLINE_CONFTEST = """
+import socket
+
+_saved = {}
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("a socket was opened during an offline replay")
+
+
+def pytest_configure(config):
+    _saved["connect"] = socket.socket.connect
+    _saved["create_connection"] = socket.create_connection
+    socket.socket.connect = _refuse
+    socket.create_connection = _refuse
+
+
+def pytest_unconfigure(config):
+    socket.socket.connect = _saved["connect"]
+    socket.create_connection = _saved["create_connection"]
+"""
+
+
+def write_suite(pytester: pytest.Pytester, n: int = 4, extra: str = "unusual names") -> None:
+    pytester.makepyfile(test_billing=SUITE.replace("N_BILLS", str(n)).replace("EXTRA", extra))
+
+
+def out(pytester: pytest.Pytester, tag: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = json.loads((pytester.path / "out" / f"{tag}.json").read_text())
+    return rows
+
+
+def cassette(pytester: pytest.Pytester, name: str) -> Path:
+    return pytester.path / "cassettes" / "test_billing" / f"{name}.synth.yaml"
+
+
+def go_offline(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeconftest(OFFLINE_CONFTEST)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+
+
+def test_record_then_replay_offline_with_no_key(
+    pytester: pytest.Pytester, llm_env: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_suite(pytester)
+    first = pytester.runpytest("--synth-no-cache")
+    first.assert_outcomes(passed=5)
+    recorded = llm_env.request_count
+    assert recorded == 3
+    for name in ("test_bills", "test_each", "test_factory"):
+        assert cassette(pytester, name).is_file()
+    bills = out(pytester, "bills")
+
+    go_offline(pytester, monkeypatch)
+    (pytester.path / "out" / "bills.json").unlink()
+    second = pytester.runpytest("--synth-record-mode=none", "--synth-no-cache")
+    second.assert_outcomes(passed=5)
+    second.stdout.fnmatch_lines(["*3 replayed from cassettes, 0 recorded*"])
+    assert out(pytester, "bills") == bills
+    assert llm_env.request_count == recorded
+
+
+def test_changed_spec_fails_under_none_with_the_rerecord_command(
+    pytester: pytest.Pytester, llm_env: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_suite(pytester)
+    pytester.runpytest().assert_outcomes(passed=5)
+    write_suite(pytester, extra="only Scandinavian names")
+    go_offline(pytester, monkeypatch)
+    result = pytester.runpytest("--synth-record-mode=none")
+    result.assert_outcomes(passed=4, errors=1)
+    text = result.stdout.str()
+    assert "test_billing.py::test_bills" in text
+    assert "cassettes/test_billing/test_bills.synth.yaml has no recording" in text
+    assert "only Scandinavian names" in text
+    assert "pytest test_billing.py::test_bills --synth-record-mode=rewrite" in text
+    assert "Traceback" not in text
+
+
+def test_once_records_a_new_test_and_refuses_a_changed_one(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    write_suite(pytester)
+    pytester.runpytest().assert_outcomes(passed=5)
+    write_suite(pytester, n=5)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(["*record mode 'once' does not allow recording*"])
+
+
+def test_rewrite_rerecords_and_new_episodes_keeps_the_old(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    write_suite(pytester)
+    pytester.runpytest().assert_outcomes(passed=5)
+    write_suite(pytester, n=5)
+    pytester.runpytest("--synth-record-mode=new_episodes").assert_outcomes(passed=5)
+    path = cassette(pytester, "test_bills")
+    assert len(yaml.safe_load(path.read_text())["interactions"]) == 2
+    pytester.runpytest("--synth-record-mode=rewrite").assert_outcomes(passed=5)
+    assert len(yaml.safe_load(path.read_text())["interactions"]) == 1
+    before = llm_env.request_count
+    pytester.runpytest("--synth-record-mode=none").assert_outcomes(passed=5)
+    assert llm_env.request_count == before
+
+
+def test_no_file_written_contains_the_key(pytester: pytest.Pytester, llm_env: FakeLLM) -> None:
+    write_suite(pytester)
+    pytester.runpytest().assert_outcomes(passed=5)
+    assert llm_env.chat_requests[0].headers["authorization"] == f"Bearer {FAKE_KEY}"
+    written = [p for p in pytester.path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".yaml" for p in written)
+    assert any("synthdata" in str(p) for p in written)  # the cache is there too
+    for path in written:
+        assert FAKE_KEY.encode() not in path.read_bytes(), path
+
+
+def test_corrupt_cassette_fails_its_test_with_the_file_and_rewrite(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    write_suite(pytester)
+    pytester.runpytest().assert_outcomes(passed=5)
+    path = cassette(pytester, "test_bills")
+    path.write_text("interactions: [unterminated")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*cassette {path} is corrupt or truncated*--synth-record-mode=rewrite*"]
+    )
+
+
+def test_cache_serves_a_deleted_cassette_and_it_is_complete_again(
+    pytester: pytest.Pytester, llm_env: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_suite(pytester)
+    pytester.runpytest().assert_outcomes(passed=5)
+    calls = llm_env.request_count
+    bills = out(pytester, "bills")
+    cassette(pytester, "test_bills").unlink()
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*2 replayed from cassettes, 0 recorded, 1 from the cache*"])
+    assert llm_env.request_count == calls
+    go_offline(pytester, monkeypatch)
+    result = pytester.runpytest("--synth-record-mode=none", "--synth-no-cache")
+    result.assert_outcomes(passed=5)
+    assert out(pytester, "bills") == bills
+
+
+def test_clear_cache_and_cache_dir(pytester: pytest.Pytester, llm_env: FakeLLM) -> None:
+    write_suite(pytester)
+    pytester.runpytest("--synth-cache-dir=mycache").assert_outcomes(passed=5)
+    assert (pytester.path / "mycache" / "cache.db").is_file()
+    for path in (pytester.path / "cassettes").rglob("*.yaml"):
+        path.unlink()
+    calls = llm_env.request_count
+    pytester.runpytest("--synth-cache-dir=mycache", "--synth-clear-cache").assert_outcomes(passed=5)
+    assert llm_env.request_count == 2 * calls
+
+
+def test_invalid_record_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nsynth_record_mode = sometimes\n")
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*synth_record_mode*must be one of none, once*"])
+
+
+def test_named_session_fixture_records_into_its_own_cassette(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    pytester.makeconftest(
+        """
+        from pydantic import BaseModel
+        from pytest_synthdata import synth_fixture
+
+        class Customer(BaseModel):
+            customer_id: int
+            full_name: str
+
+        customers = synth_fixture(Customer, n=3, scope="session")
+        """
+    )
+    pytester.makepyfile(
+        test_a="def test_first(customers):\n    assert len(customers) == 3\n",
+        test_b="def test_second(customers):\n    assert len(customers) == 3\n",
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+    own = pytester.path / "cassettes" / "conftest" / "customers.synth.yaml"
+    assert own.is_file()
+    assert sorted(p.name for p in pytester.path.rglob("*.synth.yaml")) == ["customers.synth.yaml"]
+    assert llm_env.request_count == 1
+    pytester.runpytest("test_b.py", "--synth-record-mode=none").assert_outcomes(passed=1)
+
+
+def test_stale_cassettes_are_listed_after_a_full_run_only(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    write_suite(pytester)
+    pytester.runpytest().assert_outcomes(passed=5)
+    orphan = cassette(pytester, "test_gone")
+    orphan.write_text(cassette(pytester, "test_factory").read_text())
+    full = pytester.runpytest()
+    full.stdout.fnmatch_lines(["*1 cassette file(s) that no collected test*", f"*{orphan}"])
+    partial = pytester.runpytest("-k", "bills")
+    assert "no collected test" not in partial.stdout.str()
+
+
+def test_xdist_generates_a_shared_dataset_once(pytester: pytest.Pytester, llm_env: FakeLLM) -> None:
+    pytester.makeconftest(
+        """
+        from pydantic import BaseModel
+        from pytest_synthdata import synth_fixture
+
+        class Customer(BaseModel):
+            customer_id: int
+            full_name: str
+
+        customers = synth_fixture(Customer, n=4, scope="session")
+        """
+    )
+    tests = "\n".join(
+        f"def test_{i}(customers):\n    assert len(customers) == 4\n" for i in range(8)
+    )
+    pytester.makepyfile(test_a=tests, test_b=tests)
+    write_suite(pytester)
+    result = pytester.runpytest_subprocess("-n", "2", "--synth-no-cache")
+    result.assert_outcomes(passed=21)
+    # customers once, bills once, each once, factory once: never twice across workers
+    assert llm_env.request_count == 4
+    summary = result.stdout.str()
+    assert "4 recorded" in summary
+    cassettes = list(pytester.path.rglob("*.synth.yaml"))
+    assert len(cassettes) == 4
+    for path in cassettes:
+        assert yaml.safe_load(path.read_text())["interactions"]
+
+
+def test_example_suite_passes_offline(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SYNTHDATA_"))}
+    env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(root / "examples"),
+            "-p",
+            "no:cacheprovider",
+            "--synth-record-mode=none",
+            "--synth-no-cache",
+            "-q",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "replayed from cassettes, 0 recorded" in result.stdout
