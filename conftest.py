@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# PyYAML's C extension cannot be imported twice in one process; pytester's in-process
+# runs unload modules first imported inside them, so load it here, once, for the session.
+import yaml  # noqa: F401
+
 _TESTS_DIR = str(Path(__file__).resolve().parent / "tests")
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)

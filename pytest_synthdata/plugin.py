@@ -19,6 +19,7 @@ from .settings import (
     HELP,
     RECORD_MODES,
     STORAGE_HELP,
+    Settings,
     StorageOptions,
     env_name,
     setting_names,
@@ -111,7 +112,10 @@ def pytest_configure(config: pytest.Config) -> None:
             cli={name: config.getoption(f"synth_{name}") for name in STORAGE_NAMES},
         )
     except SynthError as exc:
-        raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
+        if config.getoption("help", False):  # --help must work whatever the settings say
+            settings, storage = Settings(), StorageOptions()
+        else:
+            raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
     workerinput = getattr(config, "workerinput", None)
     start = float(workerinput["synthdata_start"]) if workerinput else time.time()
     if config.getoption("synth_clear_cache") and workerinput is None:
@@ -314,6 +318,22 @@ def _requests(node: pytest.Item) -> list[DatasetRequest | SynthError]:
             )
         cache[key] = parsed
     return cache[key]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """An ``each=True`` marker whose fixture the test never asks for is a mistake, not a no-op."""
+    if not any(True for _ in item.iter_markers("synth")):
+        return
+    for entry in _requests(item):
+        if not isinstance(entry, DatasetRequest) or not entry.each:
+            continue
+        if entry.name not in getattr(item, "fixturenames", ()):
+            _fail(
+                item.nodeid,
+                f"{_label(entry)} gives one record per test through the {entry.name!r} "
+                f"fixture, but the test does not ask for it; add a {entry.name} argument "
+                "or drop each=True",
+            )
 
 
 def _fail(where: str, exc: BaseException | str) -> NoReturn:

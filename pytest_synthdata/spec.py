@@ -114,7 +114,7 @@ def normalise_examples(
 ) -> tuple[Example, ...]:
     if examples is None:
         return ()
-    if isinstance(examples, (str, bytes, dict, BaseModel)):
+    if isinstance(examples, (str, bytes, dict, BaseModel)) or not isinstance(examples, Iterable):
         raise SynthConfigError(
             "examples must be a list (of model instances, dicts or strings) or a path to a "
             f".json/.jsonl/.csv file, got {type(examples).__name__}: {examples!r:.80}"

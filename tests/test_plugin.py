@@ -632,6 +632,8 @@ def test_invalid_option_values_are_usage_errors(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: pytest-synthdata: {message}"])
     assert "Traceback" not in output(result)
+    # --help still works, so the user can look up the option they got wrong
+    assert pytester.runpytest(*args, "--help").ret == 0
 
 
 def test_there_is_no_api_key_option(pytester: pytest.Pytester) -> None:
@@ -798,11 +800,19 @@ def test_bad_marker_arguments_fail_only_their_test(
             @pytest.mark.synth(MedicalBilling, n=2, each=True)
             def test_wrong_fixture(synth_data):
                 pass
+
+            @pytest.mark.synth(MedicalBilling, n=2, examples=5)
+            def test_examples_not_a_list(synth_data):
+                pass
+
+            @pytest.mark.synth(MedicalBilling, n=2, each=True)
+            def test_each_unused():
+                pass
             """
         )
     )
     result = pytester.runpytest()
-    result.assert_outcomes(passed=1, errors=12)
+    result.assert_outcomes(passed=1, errors=14)
     assert_no_traceback_noise(result)
     marker = "@pytest.mark.synth"
     expected = {
@@ -826,8 +836,13 @@ def test_bad_marker_arguments_fail_only_their_test(
         "give each marker its own name=...*",
         "test_no_marker": f"the fixture 'synth_data' needs a {marker}(Model, n=...) marker on "
         "the test (or use the synth_factory fixture)",
-        "test_wrong_fixture": f"the fixture 'synth_data' needs a {marker}(Model, n=...) marker "
-        "*this test's synth markers inject 'synth_record'",
+        "test_wrong_fixture": f"{marker}(MedicalBilling, n=2, each=True) gives one record per "
+        "test through the 'synth_record' fixture, but the test does not ask for it; add a "
+        "synth_record argument or drop each=True",
+        "test_examples_not_a_list": f"{marker}(MedicalBilling, n=2): examples must be a list "
+        "*got int: 5",
+        "test_each_unused": f"{marker}(MedicalBilling, n=2, each=True) gives one record per "
+        "test through the 'synth_record' fixture, but the test does not ask for it*",
     }
     for test, message in expected.items():
         nodeid = f"test_bad.py::{test}"
