@@ -311,9 +311,7 @@ def test_named_markers_inject_their_fixtures_without_clashing(
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=5)
-    result.stdout.fnmatch_lines(
-        ["*6 dataset(s), 17 record(s)*", "*5 recorded, 1 from the cache*"]
-    )
+    result.stdout.fnmatch_lines(["*6 dataset(s), 17 record(s)*", "*5 recorded, 1 from the cache*"])
     # two tests ask for the very same Customer dataset: the second is a cache hit
     assert llm_env.request_count == 5
 
