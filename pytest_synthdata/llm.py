@@ -105,7 +105,7 @@ class LLM:
             if recording is not None:
                 import httpx2
 
-                http_client = httpx2.AsyncClient(transport=recording.transport)
+                http_client = httpx2.AsyncClient(transport=recording.async_transport())
                 if recording.replay_only:
                     retries = 0
             client = openai.AsyncOpenAI(
@@ -115,13 +115,23 @@ class LLM:
                 max_retries=retries,
                 http_client=http_client,
             )
-        elif recording is not None:
-            raise SynthConfigError("a client= cannot be combined with cassettes or the cache")
         elif not isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
             raise SynthConfigError(
                 f"client must be an openai.OpenAI or openai.AsyncOpenAI instance (AzureOpenAI "
                 f"works too), got {type(client).__name__}"
             )
+        elif recording is not None:
+            # The same client, with the cassette and cache in front of its connection pool.
+            import httpx2
+
+            self._owns_client = True
+            retries = 0 if recording.replay_only else client.max_retries
+            if isinstance(client, openai.AsyncOpenAI):
+                async_pool = httpx2.AsyncClient(transport=recording.async_transport())
+                client = client.copy(http_client=async_pool, max_retries=retries)
+            else:
+                sync_pool = httpx2.Client(transport=recording.sync_transport())
+                client = client.copy(http_client=sync_pool, max_retries=retries)
         self.client: openai.OpenAI | openai.AsyncOpenAI = client
         self.endpoint = str(client.base_url)
         with _STATE_LOCK:
@@ -136,15 +146,19 @@ class LLM:
 
     async def aclose(self) -> None:
         """Close the client if this object created it."""
-        if self._owns_client and isinstance(self.client, openai.AsyncOpenAI):
+        if not self._owns_client:
+            return
+        if isinstance(self.client, openai.AsyncOpenAI):
             await self.client.close()
+        else:
+            self.client.close()
 
     def confirm(self, completion: Completion) -> None:
         """The engine found this completion fully valid: it may be cached."""
         if self.recording is not None:
             from .storage.transport import confirm
 
-            confirm(completion.exchange, self.recording.transport.cache)
+            confirm(completion.exchange, self.recording.cache)
 
     @property
     def mode(self) -> str:

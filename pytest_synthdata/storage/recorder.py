@@ -18,16 +18,27 @@ from ..errors import SynthConfigError, SynthRecordingError
 from ..settings import RECORD_MODES
 from .cache import ResponseCache
 from .cassettes import explain_difference, make_vcr
-from .transport import Counters, StorageTransport
+from .transport import Counters, StorageTransport, SyncStorageTransport
 
 
 @dataclass
 class Recording:
-    """What one generation needs from storage: a transport, and its starting endpoint state."""
+    """What one generation needs from storage: transports, and its starting endpoint state."""
 
-    transport: StorageTransport
+    transport_options: dict[str, Any]
     cassette: Any | None
     state_key: str
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        cache: ResponseCache | None = self.transport_options["cache"]
+        return cache
+
+    def async_transport(self) -> StorageTransport:
+        return StorageTransport(**self.transport_options)
+
+    def sync_transport(self) -> SyncStorageTransport:
+        return SyncStorageTransport(**self.transport_options)
 
     @property
     def replay_only(self) -> bool:
@@ -113,9 +124,7 @@ class Storage:
             if path.exists() and mode != "none":
                 self._written.add(path)
 
-    def _transport(
-        self, cassette: Any | None, path: Path | None, rerecord: str
-    ) -> StorageTransport:
+    def _transport(self, cassette: Any | None, path: Path | None, rerecord: str) -> dict[str, Any]:
         def on_missing(request: VcrRequest) -> Exception:
             assert path is not None and cassette is not None
             if not path.exists():
@@ -130,9 +139,12 @@ class Storage:
                 f"Record it with: {rerecord}"
             )
 
-        return StorageTransport(
-            cache=self.cache, cassette=cassette, counters=self.counters, on_missing=on_missing
-        )
+        return {
+            "cache": self.cache,
+            "cassette": cassette,
+            "counters": self.counters,
+            "on_missing": on_missing,
+        }
 
     def close(self) -> None:
         if self.cache is not None:

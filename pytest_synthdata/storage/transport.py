@@ -1,10 +1,10 @@
-"""The httpx2 transport that puts the response cache in front of vcrpy and the network.
+"""The httpx2 transports that put the response cache in front of vcrpy and the network.
 
 Order for each request: a cassette that holds it replays it; a cassette that may not record
 fails with a precise error; otherwise a cache hit answers (and is appended to a recording
 cassette, so deleting the cache never loses a recording); otherwise the request goes out
 (through vcrpy, which records it). Responses are cached only once the engine has validated
-them (see :func:`confirm`).
+them (see :func:`confirm`). One async and one sync flavour, sharing every decision.
 """
 
 from __future__ import annotations
@@ -36,7 +36,16 @@ class Counters:
             setattr(self, name, getattr(self, name) + 1)
 
 
-class StorageTransport(httpx2.AsyncBaseTransport):
+@dataclass
+class _Plan:
+    source: str
+    exchange: Exchange | None
+    answer: httpx2.Response | None = None
+
+
+class _Storage:
+    """The decisions both transports share."""
+
     def __init__(
         self,
         *,
@@ -45,14 +54,12 @@ class StorageTransport(httpx2.AsyncBaseTransport):
         counters: Counters,
         on_missing: Callable[[VcrRequest], Exception],
     ) -> None:
-        self.inner = httpx2.AsyncHTTPTransport()
         self.cache = cache
         self.cassette = cassette
         self.counters = counters
         self.on_missing = on_missing
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        body = await request.aread()
+    def plan(self, request: httpx2.Request, body: bytes) -> _Plan:
         key = request_key(request.method, str(request.url), body)
         exchange = CURRENT.get()
         if exchange is not None:
@@ -62,46 +69,86 @@ class StorageTransport(httpx2.AsyncBaseTransport):
         if self.cassette is not None:
             vcr_request = VcrRequest(request.method, str(request.url), body, dict(request.headers))
             if self.cassette.can_play_response_for(vcr_request):
-                source = "replayed"
-            elif self.cassette.write_protected:
+                return _Plan("replayed", exchange)
+            if self.cassette.write_protected:
                 raise self.on_missing(vcr_request)
-            else:
-                source = "recorded"
-        if source != "replayed" and self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                content = hit["body"].encode()
-                if self.cassette is not None and vcr_request is not None:
-                    self.cassette.append(
-                        vcr_request,
-                        {
-                            "status": {"code": hit["status"], "message": "OK"},
-                            "headers": {"content-type": [hit["content_type"]]},
-                            "body": {"string": content},
-                        },
-                    )
-                self.counters.bump("cached")
-                if exchange is not None:
-                    exchange.source = "cached"
-                return httpx2.Response(
-                    hit["status"],
-                    headers={"content-type": hit["content_type"]},
-                    content=content,
-                    request=request,
-                )
-        response = await self.inner.handle_async_request(request)
-        self.counters.bump(source)
+            source = "recorded"
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is None:
+            return _Plan(source, exchange)
+        content = hit["body"].encode()
+        if self.cassette is not None and vcr_request is not None:
+            self.cassette.append(
+                vcr_request,
+                {
+                    "status": {"code": hit["status"], "message": "OK"},
+                    "headers": {"content-type": [hit["content_type"]]},
+                    "body": {"string": content},
+                },
+            )
+        self.counters.bump("cached")
         if exchange is not None:
-            exchange.source = source
-            exchange.status = response.status_code
-            if response.status_code == 200:
-                content = await response.aread()
-                exchange.content_type = response.headers.get("content-type", "application/json")
-                exchange.body = content.decode("utf-8", "replace")
+            exchange.source = "cached"
+        answer = httpx2.Response(
+            hit["status"],
+            headers={"content-type": hit["content_type"]},
+            content=content,
+            request=request,
+        )
+        return _Plan("cached", exchange, answer)
+
+    def note(self, plan: _Plan, response: httpx2.Response, content: bytes | None) -> None:
+        self.counters.bump(plan.source)
+        exchange = plan.exchange
+        if exchange is None:
+            return
+        exchange.source = plan.source
+        exchange.status = response.status_code
+        if content is not None:
+            exchange.content_type = response.headers.get("content-type", "application/json")
+            exchange.body = content.decode("utf-8", "replace")
+
+
+class StorageTransport(httpx2.AsyncBaseTransport):
+    """For ``openai.AsyncOpenAI`` clients."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.storage = _Storage(**kwargs)
+        self.cache = self.storage.cache
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        plan = self.storage.plan(request, await request.aread())
+        if plan.answer is not None:
+            return plan.answer
+        response = await self.inner.handle_async_request(request)
+        content = await response.aread() if response.status_code == 200 else None
+        self.storage.note(plan, response, content)
         return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class SyncStorageTransport(httpx2.BaseTransport):
+    """For ``openai.OpenAI`` and ``openai.AzureOpenAI`` clients."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.inner = httpx2.HTTPTransport()
+        self.storage = _Storage(**kwargs)
+        self.cache = self.storage.cache
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        plan = self.storage.plan(request, request.read())
+        if plan.answer is not None:
+            return plan.answer
+        response = self.inner.handle_request(request)
+        content = response.read() if response.status_code == 200 else None
+        self.storage.note(plan, response, content)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def confirm(exchange: Exchange | None, cache: ResponseCache | None) -> None:

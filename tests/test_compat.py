@@ -1,0 +1,303 @@
+"""Compatibility matrix (clients, endpoint quirks) and the fault matrix, on the loopback server.
+
+Every fault is listed with the behaviour expected from it: either exactly n valid records,
+or the typed error with an actionable message once the retry budget is spent. In both cases
+nothing invalid may be cached or recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import yaml
+from fakellm import FakeLLM, Fault
+from models import EXAMPLES, MedicalBilling
+from pydantic import BaseModel, field_validator
+
+from pytest_synthdata import SynthAPIError, SynthGenerationError, generate
+from pytest_synthdata.llm import SynthDataWarning, forget_endpoints
+from pytest_synthdata.storage.cache import ResponseCache
+
+AZURE_KEY = "azure-secret-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_endpoints() -> Iterator[None]:
+    forget_endpoints()
+    yield
+    forget_endpoints()
+
+
+def sync_client(server: FakeLLM, **kwargs: Any) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url, api_key="sk-test-compat-000000", **kwargs)
+
+
+def stored_records(cassette: Path) -> list[dict[str, Any]]:
+    """Every record in every recorded 200 response of a cassette."""
+    rows: list[dict[str, Any]] = []
+    for interaction in yaml.safe_load(cassette.read_text())["interactions"]:
+        response = interaction["response"]
+        assert response["status"]["code"] == 200
+        body = response["body"]["string"]["json"]
+        for choice in body.get("choices", []):
+            message = choice["message"]
+            text = message.get("content") or (message.get("tool_calls") or [{}])[0].get(
+                "function", {}
+            ).get("arguments")
+            if text and choice.get("finish_reason") != "length":
+                try:
+                    rows.extend(json.loads(text).get("records", []))
+                except ValueError:
+                    pass
+    return rows
+
+
+# --- clients and endpoints ----------------------------------------------------------------
+
+
+def test_azure_client_records_and_replays_without_the_api_key(
+    llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
+    azure = openai.AzureOpenAI(
+        azure_endpoint=llm.origin, api_key=AZURE_KEY, api_version="2024-06-01"
+    )
+    cassette = tmp_path / "azure.synth.yaml"
+    recorded = generate(MedicalBilling, 6, client=azure, model="my-deployment", cassette=cassette)
+    sent = llm.chat_requests[0]
+    assert sent.path == "/openai/deployments/my-deployment/chat/completions"
+    assert sent.headers["api-key"] == AZURE_KEY
+    text = cassette.read_text()
+    assert AZURE_KEY not in text and "api-key" not in text
+    assert "api-version=2024-06-01" in text
+    llm.stop()
+    try:
+        replayed = generate(
+            MedicalBilling,
+            6,
+            client=azure,
+            model="my-deployment",
+            cassette=cassette,
+            record_mode="none",
+        )
+    finally:
+        llm.start()
+    assert replayed == recorded
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_user_clients_use_the_cache(llm: FakeLLM, tmp_path: Path, kind: str) -> None:
+    def make() -> openai.OpenAI | openai.AsyncOpenAI:
+        if kind == "sync":
+            return sync_client(llm)
+        return openai.AsyncOpenAI(base_url=llm.url, api_key="sk-test-compat-000000")
+
+    first = generate(MedicalBilling, 5, client=make(), cache_dir=tmp_path)
+    second = generate(MedicalBilling, 5, client=make(), cache_dir=tmp_path)
+    assert second == first
+    assert llm.request_count == 1
+
+
+@pytest.mark.parametrize(
+    ("supported", "warnings_expected"),
+    [({"json_object"}, 1), ({"tools"}, 2), ({"json_object", "tools"}, 1)],
+)
+def test_mode_fallback_is_automatic_warned_once_and_remembered(
+    llm: FakeLLM, supported: set[str], warnings_expected: int
+) -> None:
+    llm.supported_modes = supported
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert len(generate(MedicalBilling, 6, client=sync_client(llm), concurrency=2)) == 6
+    mode_warnings = [w for w in caught if issubclass(w.category, SynthDataWarning)]
+    assert len(mode_warnings) == warnings_expected
+    rejected = [r for r in llm.chat_requests if r.status == 400]
+    assert len(rejected) <= 2 * warnings_expected  # probes happen in the first run only
+
+
+def test_seed_rejection_is_dropped_once_and_remembered(llm: FakeLLM) -> None:
+    llm.reject_seed = True
+    with pytest.warns(SynthDataWarning, match="rejected the 'seed' parameter"):
+        generate(MedicalBilling, 3, client=sync_client(llm), seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(generate(MedicalBilling, 3, client=sync_client(llm), seed=5)) == 3
+    assert "seed" not in llm.chat_requests[-1].body
+
+
+def test_unknown_response_fields_missing_usage_and_gzip(llm: FakeLLM, tmp_path: Path) -> None:
+    llm.extra_response_fields = {
+        "system_fingerprint": "fp_123",
+        "service_tier": "default",
+        "x_vendor": {"nested": True},
+    }
+    llm.omit_usage = True
+    llm.gzip = True
+    bills = generate(MedicalBilling, 5, client=sync_client(llm), cassette=tmp_path / "c.yaml")
+    assert len(bills) == 5
+    assert bills.usage.prompt_tokens == 0 and bills.usage.requests == 1
+    assert (
+        generate(
+            MedicalBilling,
+            5,
+            client=sync_client(llm),
+            cassette=tmp_path / "c.yaml",
+            record_mode="none",
+        )
+        == bills
+    )
+
+
+# --- the fault matrix ---------------------------------------------------------------------
+
+
+class Strict(BaseModel):
+    patient_id: int
+    patient_name: str
+
+    @field_validator("patient_name")
+    @classmethod
+    def no_x(cls, value: str) -> str:
+        if value.startswith("X"):
+            raise ValueError("names starting with X are not allowed")
+        return value
+
+
+def _poison(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    records[0]["patient_name"] = "Xavier"
+    return records
+
+
+# fault -> expected behaviour when it happens once
+ONCE: dict[str, str] = {
+    "429": "retried by the SDK (retry-after honoured); exactly n",
+    "500": "retried by the SDK; exactly n",
+    "503": "retried by the SDK; exactly n",
+    "reset": "connection error retried by the SDK; exactly n",
+    "timeout": "timeout retried by the SDK; exactly n",
+    "malformed": "re-asked with the JSON error; exactly n",
+    "truncated": "complete records kept, the rest re-asked; exactly n",
+    "refusal": "re-asked; exactly n",
+    "empty_choices": "re-asked; exactly n",
+    "fewer": "the missing records re-asked; exactly n",
+    "more": "the surplus ignored; exactly n",
+    "duplicate": "duplicates dropped and topped up; exactly n",
+    "validator": "the invalid record re-asked with the pydantic error; exactly n",
+}
+
+
+def _fault(name: str) -> Fault | str:
+    if name == "validator":
+        return Fault.mutate(_poison)
+    if name == "timeout":
+        return Fault.timeout(1.0)
+    return name
+
+
+@pytest.mark.parametrize("name", sorted(ONCE))
+def test_each_fault_once_still_gives_exactly_n(llm: FakeLLM, tmp_path: Path, name: str) -> None:
+    llm.retry_after_ms = 0
+    llm.enqueue(_fault(name))
+    cassette = tmp_path / "c.synth.yaml"
+    people = generate(
+        Strict,
+        12,
+        client=sync_client(llm, timeout=0.5),
+        batch_size=6,
+        concurrency=2,
+        cassette=cassette,
+        cache_dir=tmp_path / "cache",
+    )
+    assert len(people) == 12, ONCE[name]
+    assert len({json.dumps(p.model_dump(), sort_keys=True) for p in people}) == 12
+    # nothing invalid is cached: every cached response parses into valid records only
+    cache = ResponseCache(tmp_path / "cache")
+    for key in list(cache._cache.iterkeys()):
+        hit = cache.get(key)
+        assert hit is not None and hit["status"] == 200
+        content = json.loads(hit["body"])["choices"][0]["message"]["content"]
+        for row in json.loads(content)["records"]:
+            Strict.model_validate(row)
+    # transient failures never reach the cassette; it replays to the same records
+    assert all(
+        i["response"]["status"]["code"] == 200
+        for i in yaml.safe_load(cassette.read_text())["interactions"]
+    )
+    replayed = generate(
+        Strict,
+        12,
+        client=sync_client(llm),
+        batch_size=6,
+        concurrency=2,
+        cassette=cassette,
+        record_mode="none",
+    )
+    assert replayed == people
+
+
+def test_faults_mixed_still_give_exactly_n(llm: FakeLLM) -> None:
+    llm.retry_after_ms = 0
+    llm.enqueue(
+        "429",
+        "malformed",
+        "500",
+        "truncated",
+        Fault.mutate(_poison),
+        "fewer",
+        "reset",
+        "refusal",
+        "duplicate",
+        "503",
+        "empty_choices",
+        "more",
+    )
+    people = generate(Strict, 40, client=sync_client(llm), batch_size=8, concurrency=4)
+    assert len(people) == 40
+    assert all(not p.patient_name.startswith("X") for p in people)
+
+
+# fault -> what the user is told when it never stops
+ALWAYS: dict[str, tuple[type[Exception], str]] = {
+    "malformed": (SynthGenerationError, "not valid JSON"),
+    "truncated": (SynthGenerationError, "cut off at the output-token limit"),
+    "refusal": (SynthGenerationError, "You refused"),
+    "empty_choices": (SynthGenerationError, "no choices"),
+    "fewer": (SynthGenerationError, "were asked for"),
+    "validator": (SynthGenerationError, "names starting with X are not allowed"),
+    "duplicate": (SynthGenerationError, "repeated an earlier record"),
+    "500": (SynthAPIError, "HTTP 500"),
+    "429": (SynthAPIError, "lower concurrency"),
+    "reset": (SynthAPIError, "could not reach"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALWAYS))
+def test_each_fault_forever_raises_the_typed_error(llm: FakeLLM, tmp_path: Path, name: str) -> None:
+    error, message = ALWAYS[name]
+    llm.retry_after_ms = 0
+    fault = _fault(name)
+    if name == "validator":
+        fault = Fault.mutate(lambda rows: [{**r, "patient_name": "Xena"} for r in rows])
+    llm.always(fault)
+    cassette = tmp_path / "c.synth.yaml"
+    with pytest.raises(error, match=message) as info:
+        generate(
+            Strict,
+            6,
+            client=sync_client(llm, max_retries=1),
+            max_retries=2,
+            cassette=cassette,
+            cache_dir=tmp_path / "cache",
+        )
+    if isinstance(info.value, SynthGenerationError):
+        assert "raise max_retries" in str(info.value) or "keeps repeating" in str(info.value)
+        assert info.value.usage.requests >= 1
+    assert not cassette.exists()  # a failed generation records nothing
+    assert len(ResponseCache(tmp_path / "cache")) == 0
