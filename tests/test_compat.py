@@ -17,7 +17,7 @@ import openai
 import pytest
 import yaml
 from fakellm import FakeLLM, Fault
-from models import EXAMPLES, MedicalBilling
+from models import MedicalBilling
 from pydantic import BaseModel, field_validator
 
 from pytest_synthdata import SynthAPIError, SynthGenerationError, generate
@@ -36,26 +36,6 @@ def _fresh_endpoints() -> Iterator[None]:
 
 def sync_client(server: FakeLLM, **kwargs: Any) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.url, api_key="sk-test-compat-000000", **kwargs)
-
-
-def stored_records(cassette: Path) -> list[dict[str, Any]]:
-    """Every record in every recorded 200 response of a cassette."""
-    rows: list[dict[str, Any]] = []
-    for interaction in yaml.safe_load(cassette.read_text())["interactions"]:
-        response = interaction["response"]
-        assert response["status"]["code"] == 200
-        body = response["body"]["string"]["json"]
-        for choice in body.get("choices", []):
-            message = choice["message"]
-            text = message.get("content") or (message.get("tool_calls") or [{}])[0].get(
-                "function", {}
-            ).get("arguments")
-            if text and choice.get("finish_reason") != "length":
-                try:
-                    rows.extend(json.loads(text).get("records", []))
-                except ValueError:
-                    pass
-    return rows
 
 
 # --- clients and endpoints ----------------------------------------------------------------
