@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from .dataset import Dataset
-from .errors import SynthGenerationError
+from .errors import SynthConfigError, SynthGenerationError
 from .llm import LLM, Completion
 from .prompts import avoid_values, batch_messages, reask_messages
 from .schema import record_schema, schema_name, wrapper_schema
@@ -33,11 +33,15 @@ M = TypeVar("M", bound=BaseModel)
 MAX_AUTO_BATCH = 25
 
 
+def tokens_per_record(model: type[BaseModel]) -> int:
+    """A generous estimate of the output tokens one record takes."""
+    leaves = json.dumps(record_schema(model)).count('"type"')
+    return 20 + 15 * max(1, leaves)
+
+
 def auto_batch_size(model: type[BaseModel], max_tokens: int) -> int:
     """Records per request: as many as fit in ~60% of the output-token limit, at most 25."""
-    leaves = json.dumps(record_schema(model)).count('"type"')
-    per_record = 20 + 15 * max(1, leaves)
-    return max(1, min(MAX_AUTO_BATCH, int(max_tokens * 0.6) // per_record))
+    return max(1, min(MAX_AUTO_BATCH, int(max_tokens * 0.6) // tokens_per_record(model)))
 
 
 def canonical(data: object) -> str:
@@ -63,6 +67,13 @@ class Engine(Generic[M]):
         self.schema = wrapper_schema(spec.model)
         self.name = schema_name(spec.model)
         self.batch_size = settings.batch_size or auto_batch_size(spec.model, settings.max_tokens)
+        needed = self.batch_size * tokens_per_record(spec.model)
+        if settings.batch_size and needed > settings.max_tokens:
+            raise SynthConfigError(
+                f"batch_size={settings.batch_size} needs about {needed} output tokens per request "
+                f"for {spec.model_name} records, but max_tokens={settings.max_tokens}; lower "
+                "batch_size or raise max_tokens"
+            )
         self.usage = Usage()
         self._semaphore = asyncio.Semaphore(settings.concurrency)
 
@@ -155,7 +166,7 @@ class Engine(Generic[M]):
             if attempt:
                 self.usage.retries += 1
             missing = count - len(batch.kept)
-            items, problems, echo = _parse(completion, missing)
+            items, problems, echo = parse_items(completion, missing)
             for position, item in enumerate(items, 1):
                 if len(batch.kept) >= count:
                     break
@@ -205,8 +216,11 @@ class Engine(Generic[M]):
         )
 
 
-def _parse(completion: Completion, missing: int) -> tuple[list[object], list[str], bool]:
-    """Records found in a completion, the problems to report back, and whether to echo it."""
+def parse_items(
+    completion: Completion, missing: int, *, key: str = "records", noun: str = "record"
+) -> tuple[list[object], list[str], bool]:
+    """Items found in a ``{key: [...]}`` completion, the problems to report back, and whether
+    to echo the answer in the follow-up request."""
     if completion.no_choices:
         return [], ["The response contained no choices."], False
     if completion.refusal:
@@ -226,12 +240,12 @@ def _parse(completion: Completion, missing: int) -> tuple[list[object], list[str
             partial = from_json(text, allow_partial=True)
         except ValueError:
             partial = None
-        items = (_records_of(partial) or [])[:-1]
+        items = (_items_of(partial, key) or [])[:-1]
         return (
             items,
             [
                 f"The answer was cut off at the output-token limit after {len(items)} "
-                "complete record(s). Keep the records shorter."
+                f"complete {noun}(s). Keep the {noun}s shorter."
             ],
             False,
         )
@@ -239,22 +253,22 @@ def _parse(completion: Completion, missing: int) -> tuple[list[object], list[str
         parsed = json.loads(text)
     except ValueError as exc:
         return [], [f"The answer was not valid JSON ({exc}). Send only the JSON object."], True
-    found = _records_of(parsed)
+    found = _items_of(parsed, key)
     if found is None:
-        return [], ['The answer must be a JSON object of the form {"records": [...]}.'], True
+        return [], [f'The answer must be a JSON object of the form {{"{key}": [...]}}.'], True
     items = found
     problems = []
     if len(items) < missing:
-        problems.append(f"The answer held {len(items)} record(s) but {missing} were asked for.")
+        problems.append(f"The answer held {len(items)} {noun}(s) but {missing} were asked for.")
     return list(items), problems, True
 
 
-def _records_of(parsed: object) -> list[object] | None:
+def _items_of(parsed: object, key: str) -> list[object] | None:
     if isinstance(parsed, list):
         return parsed
     if isinstance(parsed, dict):
-        if isinstance(parsed.get("records"), list):
-            return list(parsed["records"])
+        if isinstance(parsed.get(key), list):
+            return list(parsed[key])
         lists = [value for value in parsed.values() if isinstance(value, list)]
         if len(lists) == 1:
             return list(lists[0])

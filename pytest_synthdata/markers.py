@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SynthConfigError
-from .settings import setting_names
+from .settings import SPEC_WORDS, setting_names
 from .spec import check_model
 
-SPEC_KEYWORDS = ("n", "examples", "subject", "extra", "seed", "unique")
 INJECTION_KEYWORDS = ("name", "each")
 DEFAULT_N = 10
 
 
 def allowed_keywords() -> tuple[str, ...]:
-    return (*SPEC_KEYWORDS, *INJECTION_KEYWORDS, *setting_names())
+    return (*SPEC_WORDS, *INJECTION_KEYWORDS, *setting_names())
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def parse_request(
     examples = kwargs.get("examples")
     if isinstance(examples, (str, Path)):
         kwargs["examples"] = load_examples_file(examples, base_dir)
-    spec_kwargs = {key: kwargs[key] for key in SPEC_KEYWORDS if key in kwargs}
+    spec_kwargs = {key: kwargs[key] for key in SPEC_WORDS if key in kwargs}
     options = {key: kwargs[key] for key in setting_names() if key in kwargs}
     return DatasetRequest(model, spec_kwargs, options, name, each)
 

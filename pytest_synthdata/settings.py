@@ -10,6 +10,7 @@ call apply to that one dataset on top of all of them. The API key is read only f
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -20,6 +21,8 @@ StructuredMode = Literal["auto", "json_schema", "json_object", "tools"]
 STRUCTURED_MODES: tuple[str, ...] = get_args(StructuredMode)
 
 DEFAULT_MODEL = "gpt-4o-mini"
+SPEC_WORDS = ("n", "examples", "subject", "extra", "seed", "unique")
+"""The keywords that describe a dataset rather than how it is produced."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,12 @@ class Settings:
         """A copy with some fields changed; unknown names are a :class:`SynthConfigError`."""
         unknown = sorted(set(changes) - set(setting_names()))
         if unknown:
-            raise SynthConfigError(
-                f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(setting_names())}"
-            )
+            known = (*SPEC_WORDS, *setting_names())
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, known, n=1)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise SynthConfigError(f"unknown keyword {', '.join(hints)}; known: {', '.join(known)}")
         return dataclasses.replace(self, **changes)
 
     def non_defaults(self) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import inspect
 import json
 import re
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -83,7 +85,7 @@ def make_spec(
         subject=subject.strip() if subject else default_subject(model_cls),
         extra=extra.strip() if extra else None,
         seed=seed,
-        unique=_check_unique(model_cls, unique),
+        unique=_check_unique(model_cls, unique, n),
     )
 
 
@@ -152,7 +154,9 @@ def normalise_examples(
     return tuple(out)
 
 
-def _check_unique(model: type[BaseModel], unique: str | Sequence[str] | None) -> tuple[str, ...]:
+def _check_unique(
+    model: type[BaseModel], unique: str | Sequence[str] | None, n: int
+) -> tuple[str, ...]:
     if unique is None:
         return ()
     names = (unique,) if isinstance(unique, str) else tuple(unique)
@@ -162,7 +166,24 @@ def _check_unique(model: type[BaseModel], unique: str | Sequence[str] | None) ->
                 f"unique={unique!r}: {name!r} is not a field of {model.__name__}; "
                 f"fields: {', '.join(model.model_fields)}"
             )
+        choices = _choice_count(model.model_fields[name].annotation)
+        if choices is not None and n > choices:
+            raise SynthConfigError(
+                f"unique={name!r} asks for {n} different values, but {model.__name__}.{name} "
+                f"has only {choices} possible value(s); lower n or drop it from unique"
+            )
     return names
+
+
+def _choice_count(annotation: object) -> int | None:
+    """How many values a bool, Literal or Enum field can take (None: unbounded)."""
+    if annotation is bool:
+        return 2
+    if inspect.isclass(annotation) and issubclass(annotation, enum.Enum):
+        return len(annotation)
+    if typing.get_origin(annotation) is typing.Literal:
+        return len(typing.get_args(annotation))
+    return None
 
 
 def format_validation_error(exc: ValidationError, indent: str = "  ") -> str:
