@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from typing_extensions import TypedDict, Unpack
@@ -14,6 +14,9 @@ from typing_extensions import TypedDict, Unpack
 from .dataset import Dataset
 from .settings import Settings, StructuredMode
 from .spec import make_spec
+
+if TYPE_CHECKING:
+    from .llm import LLM
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -64,8 +67,7 @@ async def agenerate(
     rewrite); ``cache_dir`` keeps validated responses in a diskcache there. The returned
     list has a ``usage`` attribute.
     """
-    base = settings or Settings()
-    effective = base.replace(**options) if options else base
+    effective = effective_settings(settings, options)
     spec = make_spec(
         record_model,
         n,
@@ -76,29 +78,21 @@ async def agenerate(
         unique=unique,
         max_n=effective.max_n,
     )
-    from .runtime import produce_async
+    from .engine import Engine
 
-    if cassette is None and cache_dir is None:
-        return await produce_async(spec, effective, client=client)
-    from .storage.recorder import Storage
+    async def work(llm: LLM) -> Dataset[M]:
+        return await Engine(spec, effective, llm).run()
 
-    storage = Storage(
+    return await run_with_llm(
+        effective,
+        work,
+        client=client,
+        cassette=cassette,
         record_mode=record_mode,
-        cache_dir=Path(cache_dir) if cache_dir is not None else None,
-        use_cache=cache_dir is not None,
+        cache_dir=cache_dir,
+        state_key=f"generate:{spec.key()}",
+        call="generate",
     )
-    try:
-        return await produce_async(
-            spec,
-            effective,
-            client=client,
-            storage=storage,
-            cassette=Path(cassette) if cassette is not None else None,
-            state_key=f"generate:{spec.key()}",
-            rerecord=f"generate(..., cassette={str(cassette)!r}, record_mode='rewrite')",
-        )
-    finally:
-        storage.close()
 
 
 def generate(
@@ -136,6 +130,54 @@ def generate(
             **options,
         )
     )
+
+
+def effective_settings(settings: Settings | None, options: Mapping[str, Any]) -> Settings:
+    """``settings`` (default: the built-in defaults) with the per-call ``options`` applied."""
+    base = settings or Settings()
+    return base.replace(**options) if options else base
+
+
+async def run_with_llm(
+    settings: Settings,
+    work: Callable[[LLM], Awaitable[R]],
+    *,
+    client: object | None,
+    cassette: str | Path | None,
+    record_mode: str,
+    cache_dir: str | Path | None,
+    state_key: str,
+    call: str,
+) -> R:
+    """Run ``work(llm)`` wired as a library call's ``cassette=``, ``record_mode=`` and
+    ``cache_dir=`` ask (no storage at all when neither a cassette nor a cache is given).
+
+    ``state_key`` names the recording within the cassette; ``call`` is the function name
+    used in the "record it with" hint of a missing recording.
+    """
+    from .runtime import with_llm
+
+    if cassette is None and cache_dir is None:
+        return await with_llm(settings, work, client=client)
+    from .storage.recorder import Storage
+
+    storage = Storage(
+        record_mode=record_mode,
+        cache_dir=Path(cache_dir) if cache_dir is not None else None,
+        use_cache=cache_dir is not None,
+    )
+    try:
+        return await with_llm(
+            settings,
+            work,
+            client=client,
+            storage=storage,
+            cassette=Path(cassette) if cassette is not None else None,
+            state_key=state_key,
+            rerecord=f"{call}(..., cassette={str(cassette)!r}, record_mode='rewrite')",
+        )
+    finally:
+        storage.close()
 
 
 def run_sync(coro: Coroutine[Any, Any, R]) -> R:

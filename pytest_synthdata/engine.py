@@ -39,6 +39,12 @@ def tokens_per_record(model: type[BaseModel]) -> int:
     return 20 + 15 * max(1, leaves)
 
 
+def output_budget(model: type[BaseModel], count: int) -> int:
+    """Output tokens allowed for ``count`` records: twice the estimate, plus room for the
+    wrapper. Keeps a model that never stops (small local ones do) from running for minutes."""
+    return 200 + 2 * count * tokens_per_record(model)
+
+
 def auto_batch_size(model: type[BaseModel], max_tokens: int) -> int:
     """Records per request: as many as fit in ~60% of the output-token limit, at most 25."""
     return max(1, min(MAX_AUTO_BATCH, int(max_tokens * 0.6) // tokens_per_record(model)))
@@ -158,7 +164,12 @@ class Engine(Generic[M]):
         for attempt in range(self.settings.max_retries + 1):
             async with self._semaphore:
                 completion = await self.llm.complete(
-                    messages, name=self.name, schema=self.schema, seed=self.spec.seed
+                    messages,
+                    name=self.name,
+                    schema=self.schema,
+                    seed=self.spec.seed,
+                    count=count - len(batch.kept),
+                    max_tokens=output_budget(self.spec.model, count - len(batch.kept)),
                 )
             self.usage.requests += 1
             self.usage.prompt_tokens += completion.prompt_tokens

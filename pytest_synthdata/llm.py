@@ -173,12 +173,23 @@ class LLM:
         name: str,
         schema: dict[str, Any],
         seed: int | None = None,
+        count: int | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
-        """One structured request; moves down the mode ladder if the server rejects a mode."""
+        """One structured request; moves down the mode ladder if the server rejects a mode.
+
+        ``count`` (the number of array items wanted) is written into the schema as
+        ``minItems``/``maxItems`` in the json_object and tools modes, where servers such as
+        llama.cpp turn the schema into a grammar, so small models cannot answer with an empty
+        or endless array. ``max_tokens`` lowers the output limit for this request.
+        """
         while True:
             mode = self.mode
+            request = self._request(mode, messages, name, schema, seed, count)
+            if max_tokens is not None:
+                request["max_tokens"] = min(max_tokens, self.settings.max_tokens)
             try:
-                return await self._call(self._request(mode, messages, name, schema, seed), mode)
+                return await self._call(request, mode)
             except _Unsupported as exc:
                 self._adjust(exc, mode)
 
@@ -194,12 +205,13 @@ class LLM:
                 self._adjust(exc, "text")
 
     def _adjust(self, exc: _Unsupported, mode: str) -> None:
+        reason = _first_line(str(exc))
         if exc.what == "seed" and self._state.send_seed:
             self._state.send_seed = False
             self._shared.send_seed = False
             warnings.warn(
                 SynthDataWarning(
-                    f"{self.endpoint} rejected the 'seed' parameter ({exc}); sending requests "
+                    f"{self.endpoint} rejected the 'seed' parameter ({reason}); sending requests "
                     "without it from now on"
                 ),
                 stacklevel=2,
@@ -213,8 +225,8 @@ class LLM:
                     self._shared.mode = LADDER[index + 1]
                     warnings.warn(
                         SynthDataWarning(
-                            f"{self.endpoint} does not support structured mode {mode!r} ({exc}); "
-                            f"using {LADDER[index + 1]!r} from now on. Set structured="
+                            f"{self.endpoint} does not support structured mode {mode!r} "
+                            f"({reason}); using {LADDER[index + 1]!r} from now on. Set structured="
                             f"{LADDER[index + 1]!r} (--synth-structured) to skip this probe."
                         ),
                         stacklevel=2,
@@ -225,7 +237,7 @@ class LLM:
             if exc.what == "mode"
             else "check the endpoint"
         )
-        raise SynthAPIError(f"{self.endpoint} rejected the request: {exc}; {hint}") from None
+        raise SynthAPIError(f"{self.endpoint} rejected the request: {reason}; {hint}") from None
 
     def _base_request(self, messages: list[dict[str, str]], seed: int | None) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -246,7 +258,10 @@ class LLM:
         name: str,
         schema: dict[str, Any],
         seed: int | None,
+        count: int | None = None,
     ) -> dict[str, Any]:
+        if count is not None and mode in ("json_object", "tools"):
+            schema = _with_count(schema, count)
         if mode == "json_object":
             note = "The answer must match this JSON schema: " + json.dumps(
                 schema, separators=(",", ":")
@@ -328,6 +343,23 @@ class LLM:
             status_code=status,
             body=exc.body,
         )
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    """A server's error message, shortened for a warning (some include a traceback)."""
+    line = " ".join(text.strip().splitlines()[:2]) if text.strip() else "no message"
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _with_count(schema: dict[str, Any], count: int) -> dict[str, Any]:
+    """The wrapper schema with its array bounded to exactly ``count`` items."""
+    properties = {
+        key: {**value, "minItems": count, "maxItems": count}
+        if isinstance(value, dict) and value.get("type") == "array"
+        else value
+        for key, value in schema.get("properties", {}).items()
+    }
+    return {**schema, "properties": properties}
 
 
 def _error_message(exc: openai.APIStatusError) -> str:

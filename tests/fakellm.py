@@ -6,6 +6,15 @@ unchanged. It answers structured-output requests (``json_schema``, ``json_object
 and has switches to inject faults (rate limits, server errors, dropped connections, slow or
 broken answers, refusals, wrong record counts, ...).
 
+It also writes texts, reading the prompt format of ``pytest_synthdata.text``: a request
+whose last user message carries ``Fields (JSON): {...}`` (plain text) or ``Fields (JSON)
+#<i>: {...}`` lines (a ``{"texts": [...]}`` batch) gets texts holding every leaf value as a
+``path: «value»`` phrase, padded to a ``minimum_length``/``min_words`` preference; a request
+carrying ``Text (JSON) #<i>: "..."`` lines (a ``{"records": [{"index", "record"}]}``
+extraction) gets records read back from those phrases (schema-valid values where a text has
+none). ``text_omit_values`` makes it leave values out, ``extract_override`` makes extraction
+disagree.
+
 ::
 
     with FakeLLM() as server:
@@ -835,6 +844,175 @@ def _error_body(message: str, type_: str, code: str | None = None) -> JSONDict:
 
 
 # --------------------------------------------------------------------------------------------
+# Texts written from fields, and records read back from them
+# --------------------------------------------------------------------------------------------
+
+_FIELDS_RE = re.compile(r"^Fields \(JSON\): (.+)$", re.MULTILINE)
+_ENTRY_RE = re.compile(r"^Fields \(JSON\) #(\d+): (.+)$", re.MULTILINE)
+_TEXT_RE = re.compile(r"^Text \(JSON\) #(\d+): (.+)$", re.MULTILINE)
+_PREFERENCES_RE = re.compile(r"^Preferences \(JSON\): (.+)$", re.MULTILINE)
+_PHRASE_RE = re.compile(r"(?:^|— |; )(?P<path>[^;«»—]+?): «(?P<value>[^«»]*)»")
+_TEXT_INTRO = "Note — "
+_FILLER = " More details follow."
+_MIN_CHARS_KEYS = ("minimum_length", "min_length", "minimal_length")
+_MIN_WORDS_KEYS = ("min_words", "minimum_words")
+
+
+def _loads(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _marked(body: JSONDict, pattern: re.Pattern[str]) -> list[Any]:
+    """The matches of ``pattern`` in the last user message that has any."""
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            found = pattern.findall(_text_of(message.get("content")))
+            if found:
+                return found
+    return []
+
+
+def _preferences(body: JSONDict) -> JSONDict:
+    """The last ``Preferences (JSON):`` object of the conversation, keys normalised."""
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict):
+            found = _PREFERENCES_RE.findall(_text_of(message.get("content")))
+            value = _loads(found[-1]) if found else None
+            if isinstance(value, dict):
+                return {
+                    re.sub(r"[\s\-]+", "_", str(k).strip().lower()): v for k, v in value.items()
+                }
+    return {}
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def leaf_phrases(value: Any, path: str = "") -> list[tuple[str, str, Any]]:
+    """``(path, shown, leaf)`` for every leaf: ``movies[1]``, ``address.city``, ``[0].actor``;
+    an empty list or dict is a leaf shown as ``[]``/``{}`` (with ``None`` as the leaf)."""
+    if isinstance(value, dict):
+        if not value:
+            return [(path or "value", "{}", None)]
+        return [
+            phrase
+            for key, item in value.items()
+            for phrase in leaf_phrases(item, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(value, list):
+        if not value:
+            return [(path or "value", "[]", None)]
+        return [
+            phrase for i, item in enumerate(value) for phrase in leaf_phrases(item, f"{path}[{i}]")
+        ]
+    return [(path or "value", _show(value), value)]
+
+
+def write_text(fields: Any, preferences: Mapping[str, Any], omit: set[str] | int = 0) -> str:
+    """``Note — actor: «Tom Hanks»; movies[0]: «Forrest Gump».``, without the values in
+    ``omit`` (or the first ``omit`` string/number values), padded with filler sentences to the
+    ``minimum_length`` and ``min_words`` preferences."""
+    phrases: list[str] = []
+    position = 0
+    for path, shown, leaf in leaf_phrases(fields):
+        if isinstance(leaf, (str, int, float)) and not isinstance(leaf, bool):
+            dropped = shown in omit if isinstance(omit, set) else position < omit
+            position += 1
+            if dropped:
+                continue
+        phrases.append(f"{path}: «{shown}»")
+    text = _TEXT_INTRO + "; ".join(phrases) + "."
+    min_chars = next((v for k in _MIN_CHARS_KEYS if isinstance(v := preferences.get(k), int)), 0)
+    min_words = next((v for k in _MIN_WORDS_KEYS if isinstance(v := preferences.get(k), int)), 0)
+    while len(text) < min_chars or len(text.split()) < min_words:
+        text += _FILLER
+    return text
+
+
+def read_phrases(text: str) -> dict[str, str]:
+    """The ``path: «value»`` phrases of a text written by :func:`write_text`."""
+    return {m.group("path").strip(): m.group("value") for m in _PHRASE_RE.finditer(text)}
+
+
+def _coerce(raw: str, typ: Any) -> tuple[bool, Any]:
+    """``raw`` as a value of JSON type ``typ``, and whether that worked."""
+    try:
+        if typ == "integer":
+            number = float(raw)
+            return number.is_integer(), int(number) if number.is_integer() else None
+        if typ == "number":
+            return True, float(raw)
+    except (ValueError, OverflowError):
+        return False, None
+    if typ == "boolean":
+        return raw in ("true", "false"), raw == "true"
+    if typ == "null":
+        return raw == "null", None
+    return typ in (None, "string"), raw
+
+
+def _fill(
+    faker: SchemaFaker, schema: Any, path: str, found: Mapping[str, str], depth: int = 0
+) -> Any:
+    """The value at ``path`` read from ``found`` phrases, or a schema-valid one."""
+    if depth > _HARD_DEPTH:
+        raise _HTTPError(400, "schema nests too deeply")
+    node = faker.resolve(schema)
+    raw = found.get(path)
+    name = re.split(r"[.\[]", path)[-1] or "value"
+    seed_path = f"text|{path}"
+    for key in ("anyOf", "oneOf"):
+        branches = node.get(key)
+        if isinstance(branches, list) and branches:
+            non_null = [b for b in branches if not _is_null_schema(faker.resolve(b))]
+            if not non_null or (raw == "null" and len(non_null) < len(branches)):
+                return None
+            return _fill(faker, non_null[0], path, found, depth + 1)
+    if "const" in node:
+        return node["const"]
+    typ = node.get("type")
+    if isinstance(typ, list):
+        if raw == "null" and "null" in typ:
+            return None
+        typ = next((t for t in typ if t != "null"), "null")
+    if isinstance(node.get("enum"), list) and node["enum"]:
+        match = [option for option in node["enum"] if raw is not None and _show(option) == raw]
+        return match[0] if match else faker.value(node, seed_path, name, depth)
+    if typ == "object" or (typ is None and "properties" in node):
+        props = node.get("properties")
+        if not isinstance(props, dict) or not props:
+            return faker.value(node, seed_path, name, depth)
+        return {
+            key: _fill(faker, sub, f"{path}.{key}" if path else key, found, depth + 1)
+            for key, sub in props.items()
+        }
+    if typ == "array" or (typ is None and "items" in node):
+        if raw == "[]":
+            return []
+        prefix = f"{path}["
+        indexes = [
+            int(m.group(1))
+            for p in found
+            if p.startswith(prefix) and (m := re.match(r"(\d+)\]", p[len(prefix) :]))
+        ]
+        if not indexes:
+            return faker.value(node, seed_path, name, depth)
+        items = node.get("items", {})
+        return [
+            _fill(faker, items, f"{path}[{i}]", found, depth + 1) for i in range(max(indexes) + 1)
+        ]
+    if raw is not None:
+        ok, value = _coerce(raw, typ)
+        if ok:
+            return value
+    return faker.value(node, seed_path, name, depth)
+
+
+# --------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------
 
@@ -844,9 +1022,12 @@ class FakeLLM:
 
     Switches (all restored by :meth:`reset`): ``supported_modes``, ``unsupported_status``,
     ``reject_seed``, ``timeout_delay``, ``response_delay``, ``retry_after_ms``,
-    ``extra_response_fields``, ``omit_usage``, ``gzip``; faults via :meth:`enqueue` and
-    :meth:`always`. Observations: ``requests``, ``request_count``, ``chat_requests``,
-    ``prompt_tokens``, ``completion_tokens``, ``total_tokens``, ``max_in_flight``.
+    ``extra_response_fields``, ``omit_usage``, ``gzip``, ``text_omit_values``,
+    ``text_omit_times``, ``extract_override``; faults via :meth:`enqueue` and :meth:`always`
+    (a ``mutate`` fault sees ``[{"text": ...}]`` for a plain-text answer, the ``{"index",
+    "text"}`` items of a text batch and the ``{"index", "record"}`` items of an extraction).
+    Observations: ``requests``, ``request_count``, ``chat_requests``, ``prompt_tokens``,
+    ``completion_tokens``, ``total_tokens``, ``max_in_flight``.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -873,6 +1054,13 @@ class FakeLLM:
         self.extra_response_fields: JSONDict = {}
         self.omit_usage: bool = False
         self.gzip: bool = False
+        # Texts leave out the leaf values whose text form is in this set (or, for an int N,
+        # their first N string/number values), in the next ``text_omit_times`` answers
+        # (None: every answer until reset).
+        self.text_omit_values: set[str] | int = set()
+        self.text_omit_times: int | None = None
+        # Top-level values every extracted record takes instead of those read from the text.
+        self.extract_override: JSONDict = {}
         self.prompt_tokens: int = 0
         self.completion_tokens: int = 0
         self.max_in_flight: int = 0
@@ -995,8 +1183,65 @@ class FakeLLM:
     # -- extension hooks ---------------------------------------------------------------------
 
     def _plain_text(self, body: JSONDict) -> str:
-        """The answer to a request asking for neither JSON nor a tool call."""
-        return "ok"
+        """The answer to a request asking for neither JSON nor a tool call: a text written from
+        the ``Fields (JSON):`` line of the last user message that has one, else ``"ok"``."""
+        found = _marked(body, _FIELDS_RE)
+        fields = _loads(found[-1]) if found else None
+        if fields is None:
+            return "ok"
+        return write_text(fields, _preferences(body), self._take_omission())
+
+    def _take_omission(self) -> set[str] | int:
+        """What the text being written leaves out (and one use of ``text_omit_times``)."""
+        with self._lock:
+            omit = self.text_omit_values
+            if not omit:
+                return set()
+            if self.text_omit_times is not None:
+                if self.text_omit_times <= 0:
+                    return set()
+                self.text_omit_times -= 1
+            return omit if isinstance(omit, int) else set(omit)
+
+    def _text_answer(
+        self, faker: SchemaFaker, schema: JSONDict, body: JSONDict
+    ) -> tuple[str, list[JSONDict]] | None:
+        """``("texts", items)`` for a text batch, ``("records", items)`` for an extraction."""
+        props = faker.resolve(schema).get("properties")
+        if not isinstance(props, dict):
+            return None
+        if "texts" in props:
+            entries = [(int(i), _loads(raw)) for i, raw in _marked(body, _ENTRY_RE)]
+            if entries:
+                prefs, omit = _preferences(body), self._take_omission()
+                return "texts", [
+                    {"index": i, "text": write_text(fields, prefs, omit)}
+                    for i, fields in entries
+                    if fields is not None
+                ]
+        if "records" in props:
+            texts = [(int(i), _loads(raw)) for i, raw in _marked(body, _TEXT_RE)]
+            item = faker.resolve(faker.resolve(props["records"]).get("items", {}))
+            inner = item.get("properties")
+            if texts and isinstance(inner, dict) and {"index", "record"} <= set(inner):
+                records = []
+                for i, text in texts:
+                    found = read_phrases(text) if isinstance(text, str) else {}
+                    record = _fill(faker, inner["record"], "", found)
+                    if isinstance(record, dict):
+                        record.update(json.loads(json.dumps(self.extract_override)))
+                    records.append({"index": i, "record": record})
+                return "records", records
+        return None
+
+    @classmethod
+    def _item_faults(cls, items: list[Any], fault: Fault | None) -> list[Any]:
+        kind = fault.kind if fault is not None else None
+        if kind == "fewer":
+            return items[: len(items) // 2]
+        if kind == "more":
+            return items + json.loads(json.dumps(items[:2]))
+        return cls._record_faults(items, fault)
 
     # -- request handling --------------------------------------------------------------------
 
@@ -1137,6 +1382,10 @@ class FakeLLM:
         """The object answering ``body`` for ``schema`` (with record faults applied)."""
         seed = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         faker = SchemaFaker(schema, seed)
+        special = self._text_answer(faker, schema, body)
+        if special is not None:
+            key, items = special
+            return {key: self._item_faults(items, fault)}
         asked = self.requested_count(body)
         kind = fault.kind if fault is not None else None
         count = {"fewer": asked // 2, "more": asked + 2}.get(kind or "", asked)
@@ -1189,6 +1438,9 @@ class FakeLLM:
         mode, schema, tool_name = self._mode(body)
         if mode == "text":
             payload = self._plain_text(body)
+            if fault is not None and fault.kind == "mutate" and fault.fn is not None:
+                mutated = fault.fn([{"text": payload}])
+                payload = str(mutated[0]["text"]) if mutated else ""
         else:
             assert schema is not None
             payload = json.dumps(self.generate(schema, body, fault))

@@ -9,9 +9,11 @@ import re
 import textwrap
 from typing import Any
 
+import models
 import pytest
 from fakellm import FakeLLM, Fault
 
+from pytest_synthdata.engine import output_budget
 from pytest_synthdata.settings import ENV_PREFIX, setting_names
 
 # The inner test files define their models here, so they need nothing on sys.path.
@@ -538,30 +540,31 @@ def test_every_option_is_read_from_each_source(
 
 
 def run_and_body(pytester: pytest.Pytester, server: FakeLLM, module: str, *args: str) -> Any:
-    """Run ``module`` (one test generating one dataset) and return its one request body."""
+    """Run ``module`` (one test generating one dataset) and return its first batch's body."""
     before = len(server.chat_requests)
     pytester.runpytest(f"{module}.py", *args).assert_outcomes(passed=1)
     new = server.chat_requests[before:]
-    assert len(new) == 1
-    return new[0].body
+    assert new
+    firsts = [r for r in new if "This is batch 1 of" in prompt(r)] or new
+    return firsts[0].body
 
 
 def test_precedence_defaults_ini_env_cli_marker(
     pytester: pytest.Pytester, llm_env: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plain = """
-        @pytest.mark.synth(MedicalBilling, n=2)
+        @pytest.mark.synth(MedicalBilling, n=10)
         def test_plain(synth_data):
-            assert len(synth_data) == 2
+            assert len(synth_data) == 10
         """
     for stage in ("defaults", "ini", "env", "cli"):
         pytester.makepyfile(**{f"test_{stage}": source(plain)})
     pytester.makepyfile(
         test_marker=source(
             """
-            @pytest.mark.synth(MedicalBilling, n=2, model="marker-model", temperature=1.5)
+            @pytest.mark.synth(MedicalBilling, n=10, model="marker-model", temperature=1.5)
             def test_marked(synth_data):
-                assert len(synth_data) == 2
+                assert len(synth_data) == 10
             """
         )
     )
@@ -569,8 +572,10 @@ def test_precedence_defaults_ini_env_cli_marker(
     def picked(body: Any) -> tuple[Any, Any, Any]:
         return body["model"], body.get("temperature"), body["max_tokens"]
 
+    # each request asks for at most what its records need, and never more than max_tokens
     body = run_and_body(pytester, llm_env, "test_defaults")
-    assert picked(body) == ("gpt-4o-mini", None, 4096)
+    assert picked(body) == ("gpt-4o-mini", None, output_budget(models.MedicalBilling, 10))
+    assert output_budget(models.MedicalBilling, 10) < 4096
 
     pytester.makeini(
         "[pytest]\nsynth_model = ini-model\nsynth_temperature = 0.1\nsynth_max_tokens = 1000\n"

@@ -1,0 +1,192 @@
+"""Against a server and a model nobody here wrote: llama-cpp-python with SmolLM2-135M.
+
+Prepared by ``.ci/setup-real-llm``. Without it these tests are skipped, unless
+``SYNTHDATA_REQUIRE_REAL_LLM=1`` (set by ``.ci/run``) turns the skip into a failure.
+The model is tiny, so the content is poor; what is checked is that the product gets valid
+records out of it without special settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from models import EXAMPLES, MedicalBilling
+
+from pytest_synthdata import generate
+from pytest_synthdata.llm import forget_endpoints
+
+pytestmark = pytest.mark.real_llm
+
+CACHE = Path(
+    os.environ.get("SYNTHDATA_CI_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pytest-synthdata-ci"
+)
+GGUF = CACHE / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _missing() -> str | None:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return "llama-cpp-python is not installed; run .ci/setup-real-llm"
+    if not GGUF.is_file():
+        return f"{GGUF} is missing; run .ci/setup-real-llm"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LlamaServer:
+    """``python -m llama_cpp.server`` on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LlamaServer:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(GGUF),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--n_ctx",
+                "4096",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.url}/models", timeout=2) as answer,
+            ):
+                if answer.status == 200:
+                    return self
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("llama_cpp.server did not become ready within 120 s")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL: the server ignores SIGTERM while it is generating."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def llama() -> Iterator[LlamaServer]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("SYNTHDATA_REQUIRE_REAL_LLM") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = LlamaServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_endpoints() -> Iterator[None]:
+    forget_endpoints()
+    yield
+    forget_endpoints()
+
+
+def client(server: LlamaServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url, api_key="sk-local-not-checked", timeout=300)
+
+
+def test_auto_mode_gets_exactly_five_valid_records(llama: LlamaServer) -> None:
+    with pytest.warns(UserWarning, match="does not support structured mode 'json_schema'"):
+        bills = generate(MedicalBilling, n=5, examples=EXAMPLES, client=client(llama))
+    assert len(bills) == 5
+    assert all(isinstance(b, MedicalBilling) for b in bills)
+    assert len({b.model_dump_json() for b in bills}) == 5
+
+
+@pytest.mark.parametrize("mode", ["json_object", "tools"])
+def test_each_supported_mode_set_explicitly(llama: LlamaServer, mode: str) -> None:
+    bills = generate(MedicalBilling, n=3, examples=EXAMPLES, client=client(llama), structured=mode)
+    assert len(bills) == 3
+    assert all(isinstance(b, MedicalBilling) for b in bills)
+
+
+def test_json_schema_set_explicitly_is_a_clear_error(llama: LlamaServer) -> None:
+    from pytest_synthdata import SynthAPIError
+
+    with pytest.raises(SynthAPIError, match="try another structured mode"):
+        generate(
+            MedicalBilling, n=2, client=client(llama), structured="json_schema", http_retries=0
+        )
+
+
+def test_pytester_records_then_replays_with_the_server_stopped(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if _missing():
+        pytest.skip(str(_missing()))
+    pytester.makepyfile(
+        test_real="""
+        import json, pathlib
+        import pytest
+        from pydantic import BaseModel
+
+        class Customer(BaseModel):
+            customer_id: int
+            full_name: str
+            city: str
+
+        @pytest.mark.synth(Customer, n=3, extra="customers of a bakery")
+        def test_customers(synth_data):
+            assert len(synth_data) == 3
+            out = pathlib.Path(__file__).parent / "out.json"
+            out.write_text(json.dumps([c.model_dump() for c in synth_data]))
+        """
+    )
+    server = LlamaServer().start()
+    try:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-local-not-checked")
+        first = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--synth-timeout=300")
+        first.assert_outcomes(passed=1)
+    finally:
+        server.stop()
+    recorded = (pytester.path / "out.json").read_text()
+    assert (pytester.path / "cassettes" / "test_real" / "test_customers.synth.yaml").is_file()
+    monkeypatch.delenv("OPENAI_API_KEY")
+    (pytester.path / "out.json").unlink()
+    second = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--synth-record-mode=none")
+    second.assert_outcomes(passed=1)
+    assert (pytester.path / "out.json").read_text() == recorded
