@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -155,10 +156,22 @@ async def run_with_llm(
     ``state_key`` names the recording within the cassette; ``call`` is the function name
     used in the "record it with" hint of a missing recording.
     """
-    from .runtime import with_llm
+    from .runtime import AMBIENT, with_llm
 
     if cassette is None and cache_dir is None:
-        return await with_llm(settings, work, client=client)
+        ambient = AMBIENT.get()
+        if ambient is None:
+            return await with_llm(settings, work, client=client)
+        storage, path, rerecord = ambient
+        return await with_llm(
+            settings,
+            work,
+            client=client,
+            storage=storage,
+            cassette=path,
+            state_key=state_key,
+            rerecord=rerecord,
+        )
     from .storage.recorder import Storage
 
     storage = Storage(
@@ -185,6 +198,11 @@ def run_sync(coro: Coroutine[Any, Any, R]) -> R:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False  # leave the except block first: errors must not chain to this one
+    else:
+        running = True
+    if not running:
         return asyncio.run(coro)
+    context = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(context.run, asyncio.run, coro).result()

@@ -146,3 +146,33 @@ def load_examples_file(path: str | Path, base_dir: Path | None) -> list[object]:
         if isinstance(exc, SynthConfigError):
             raise
         raise SynthConfigError(f"examples file {file} does not parse: {exc}") from None
+
+
+TEXT_KEYWORDS = ("preferences", "seed")
+
+
+def parse_text_request(
+    args: Sequence[object], kwargs: Mapping[str, object]
+) -> tuple[list[Any], Any, dict[str, Any]]:
+    """``synth_text(fields_collection, preferences=None, **options)``, checked."""
+    if len(args) != 1:
+        raise SynthConfigError(
+            "synth_text takes one positional argument, the list of field sets, e.g. "
+            "synth_text([['blue', 'yellow'], {'actor': 'Tom Hanks'}], preferences={...})"
+        )
+    collection = args[0]
+    if isinstance(collection, (str, bytes, dict)) or not isinstance(collection, Sequence):
+        raise SynthConfigError(
+            "the first argument must be a list of field sets (lists or dicts), one per text, "
+            f"got {type(collection).__name__}"
+        )
+    known = (*TEXT_KEYWORDS, *setting_names())
+    unknown = [key for key in kwargs if key not in known]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise SynthConfigError(f"unknown keyword {', '.join(hints)}; allowed: {', '.join(known)}")
+    options = {key: value for key, value in kwargs.items() if key != "preferences"}
+    return list(collection), kwargs.get("preferences"), options

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pytest
 
@@ -26,10 +26,12 @@ from .settings import (
     settings_from_sources,
     storage_from_sources,
 )
+from .usage import Usage
 
 if TYPE_CHECKING:
     from .storage.recorder import Storage
 
+T = TypeVar("T")
 RUNTIME = pytest.StashKey[SynthRuntime]()
 REQUESTS = pytest.StashKey[dict[str, list[DatasetRequest | SynthError]]]()
 INVENTORY = pytest.StashKey[Inventory]()
@@ -41,6 +43,12 @@ MARKER_DOC = (
     "records of the pydantic Model with an LLM and inject them into the test as the list "
     "fixture `synth_data` (or the fixture called `name`); each=True makes one test per "
     "record, injected as `synth_record`. See the pytest-synthdata README."
+)
+TEXT_MARKER_DOC = (
+    "synth_text(fields_collection, preferences=None, **options): write one text per entry "
+    "of fields_collection (a list of field lists or dicts) with an LLM, each mentioning every "
+    "field value and following the preferences, and inject them as the list fixture "
+    "`synth_texts` of TextRecord(fields, preferences, text). See the pytest-synthdata README."
 )
 RESERVED = ("synth_data", "synth_record", "synth_factory")
 STORAGE_NAMES = ("record_mode", "cache_dir", "no_cache")
@@ -99,6 +107,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
+    config.addinivalue_line("markers", TEXT_MARKER_DOC)
     names = setting_names()
     try:
         settings = settings_from_sources(
@@ -257,7 +266,7 @@ def _synth_marks(obj: object) -> list[pytest.Mark]:
     return [mark for mark in marks if isinstance(mark, pytest.Mark) and mark.name == "synth"]
 
 
-def _describe(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+def _describe(args: Sequence[Any], kwargs: Mapping[str, Any], marker: str = "synth") -> str:
     """``@pytest.mark.synth(MedicalBilling, n=0)``: the marker as written, shortened."""
 
     def short(value: object) -> str:
@@ -265,7 +274,7 @@ def _describe(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
         return text if len(text) <= 40 else text[:37] + "..."
 
     shown = [short(arg) for arg in args] + [f"{key}={short(v)}" for key, v in kwargs.items()]
-    return f"@pytest.mark.synth({', '.join(shown)})"
+    return f"@pytest.mark.{marker}({', '.join(shown)})"
 
 
 def _label(entry: DatasetRequest) -> str:
@@ -432,6 +441,105 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
     return factory
 
 
+def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], T]) -> T:
+    """Run a text/extraction library call so that it records into the test's cassette,
+    uses the session cache and counts in the summary; errors fail the test cleanly."""
+    runtime = request.config.stash[RUNTIME]
+    item = request.node
+    owner = item.nodeid.split("[")[0]
+    usage = Usage()
+    error: SynthError | None = None
+    try:
+        with runtime.ambient(_cassette(item), _rerecord(shlex.quote(owner))):
+            result = call(usage)
+    except SynthError as exc:
+        error = exc  # failed outside the except block: no "During handling..." chain
+    finally:
+        runtime.totals.usage.add(usage)
+    if error is not None:
+        _fail(f"{item.nodeid}: {what}", error)
+    return result
+
+
+@pytest.fixture
+def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
+    """The texts of the test's @pytest.mark.synth_text(fields_collection, ...) marker."""
+    item = request.node
+    mark = item.get_closest_marker("synth_text")
+    what = _describe(mark.args, mark.kwargs, "synth_text") if mark else "synth_texts"
+    if mark is None:
+        _fail(item.nodeid, "the fixture 'synth_texts' needs a @pytest.mark.synth_text(...) marker")
+    from .markers import parse_text_request
+    from .text import generate_dataset
+
+    runtime = request.config.stash[RUNTIME]
+    error: SynthError | None = None
+    try:
+        collection, preferences, options = parse_text_request(mark.args, mark.kwargs)
+    except SynthError as exc:
+        error = exc
+    if error is not None:
+        _fail(f"{item.nodeid}: {what}", error)
+    key = ("synth_text", item.nodeid.split("[")[0], repr((mark.args, sorted(mark.kwargs.items()))))
+
+    def make(usage: Usage) -> list[Any]:
+        return runtime.remember(
+            key,
+            lambda: list(generate_dataset(collection, preferences, usage=usage, **options)),
+            Usage(),
+        )
+
+    return list(_ambient(request, what, make))
+
+
+@pytest.fixture
+def synth_text_factory(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Call synth_text_factory(fields, preferences=None, **options) for one text."""
+    from .text import generate_text
+
+    def factory(fields: Any, preferences: Any = None, **options: Any) -> str:
+        __tracebackhide__ = True
+        return _ambient(
+            request,
+            "synth_text_factory",
+            lambda usage: generate_text(fields, preferences, usage=usage, **options),
+        )
+
+    return factory
+
+
+@pytest.fixture
+def synth_extract(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Call synth_extract(text, Model, **options) to extract one validated Model from a text."""
+    from .text import extract
+
+    def extractor(text: str, record_model: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
+        return _ambient(
+            request,
+            "synth_extract",
+            lambda usage: extract(text, record_model, usage=usage, **options),
+        )
+
+    return extractor
+
+
+@pytest.fixture
+def synth_round_trip(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Call synth_round_trip(records) to write a text per record, extract it back, and compare."""
+    from .text import round_trip
+
+    def checker(records: Any, preferences: Any = None, **options: Any) -> Any:
+        __tracebackhide__ = True
+        return _ambient(
+            request,
+            "synth_round_trip",
+            lambda usage: round_trip(records, preferences, usage=usage, **options),
+        )
+
+    return checker
+
+
 def synth_fixture(
     model: Any,
     n: int = 10,
@@ -502,10 +610,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
     inventory.add(config.stash[INVENTORY])
     used = used | runtime.used_cassettes()
     stale = inventory.stale(used) if _whole_suite(config, exitstatus) else []
-    if not totals.datasets and not stale:
+    active = totals.datasets or totals.usage.requests
+    if not active and not stale:
         return
     terminalreporter.write_sep("-", "synthdata")
-    if totals.datasets:
+    if active:
         terminalreporter.write_line(
             f"{totals.datasets} dataset(s), {totals.records} record(s); {totals.usage.summary()}"
         )

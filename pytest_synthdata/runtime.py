@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +22,11 @@ if TYPE_CHECKING:
     from .storage.recorder import Storage
 
 T = TypeVar("T")
+
+AMBIENT: ContextVar[tuple[Storage, Path | None, str] | None] = ContextVar(
+    "synthdata_ambient_storage", default=None
+)
+"""Storage, cassette and re-record hint that library calls made inside a test use."""
 
 
 @dataclass
@@ -126,6 +133,7 @@ class SynthRuntime:
         self.totals = Totals()
         self._datasets: dict[Hashable, Dataset[Any]] = {}
         self._failures: dict[Hashable, SynthError] = {}
+        self._results: dict[Hashable, Any] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -137,6 +145,41 @@ class SynthRuntime:
                 if self._storage is None:
                     self._storage = self._storage_factory()
         return self._storage
+
+    @contextlib.contextmanager
+    def ambient(self, cassette: Path | None, rerecord: str) -> Iterator[None]:
+        """Library calls (text generation, extraction) inside this block record into
+        ``cassette`` and use the session's cache."""
+        storage = self.storage
+        if storage is None:
+            yield
+            return
+        token = AMBIENT.set((storage, cassette, rerecord))
+        try:
+            yield
+        finally:
+            AMBIENT.reset(token)
+
+    def remember(self, key: Hashable, make: Callable[[], T], usage: Usage) -> T:
+        """``make()`` once per session for ``key``; its cost (in ``usage``) joins the totals."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key in self._failures:
+                raise self._failures[key]
+            if key not in self._results:
+                try:
+                    self._results[key] = make()
+                except SynthError as exc:
+                    self._failures[key] = exc
+                    raise
+                finally:
+                    with self._lock:
+                        self.totals.usage.add(usage)
+                with self._lock:
+                    self.totals.datasets += 1
+            result: T = self._results[key]
+            return result
 
     def used_cassettes(self) -> set[Path]:
         return set(self._storage.used) if self._storage is not None else set()
