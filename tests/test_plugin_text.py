@@ -82,14 +82,14 @@ def out(pytester: pytest.Pytester, tag: str) -> object:
 def test_text_fixtures_record_then_replay_offline(
     pytester: pytest.Pytester, llm_env: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makepyfile(test_text=SUITE)
+    pytester.makepyfile(test_actor_texts=SUITE)
     first = pytester.runpytest("--synth-no-cache")
     first.assert_outcomes(passed=3)
     first.stdout.fnmatch_lines(["*synthdata*", "*recorded*"])
     calls = llm_env.request_count
     assert calls >= 4
     texts, extracted = out(pytester, "texts"), out(pytester, "extract")
-    folder = pytester.path / "cassettes" / "test_text"
+    folder = pytester.path / "cassettes" / "test_actor_texts"
     assert sorted(p.name for p in folder.iterdir()) == [
         "test_factory_and_extract.synth.yaml",
         "test_round_trip.synth.yaml",
@@ -110,7 +110,7 @@ def test_a_missing_value_is_reasked_inside_pytest(
 ) -> None:
     llm_env.text_omit_values = {"Dunkirk"}
     llm_env.text_omit_times = 1
-    pytester.makepyfile(test_text=SUITE)
+    pytester.makepyfile(test_actor_texts=SUITE)
     result = pytester.runpytest("-k", "factory")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*1 retry(ies)*"])
