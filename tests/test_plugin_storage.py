@@ -313,3 +313,74 @@ def test_example_suite_passes_offline(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "replayed from cassettes, 0 recorded" in result.stdout
+
+
+def test_stress_four_workers_forty_tests_three_datasets_with_faults(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    llm_env.retry_after_ms = 0
+    llm_env.enqueue("429", "malformed", "500", "truncated", "fewer", "reset", "duplicate")
+    pytester.makeconftest(
+        """
+        from pydantic import BaseModel
+        from pytest_synthdata import synth_fixture
+
+        class Customer(BaseModel):
+            customer_id: int
+            full_name: str
+
+        class Order(BaseModel):
+            order_id: int
+            total: float
+
+        class Product(BaseModel):
+            sku: str
+            price: float
+
+        customers = synth_fixture(Customer, n=12, unique="customer_id", scope="session")
+        orders = synth_fixture(Order, n=9, scope="session")
+        products = synth_fixture(Product, n=15, scope="session")
+        """
+    )
+    for module in range(4):
+        tests = "\n".join(
+            f"def test_{i}(customers, orders, products):\n"
+            "    assert (len(customers), len(orders), len(products)) == (12, 9, 15)\n"
+            for i in range(10)
+        )
+        pytester.makepyfile(**{f"test_stress_{module}": tests})
+    result = pytester.runpytest_subprocess("-n", "4", "--synth-max-retries=6")
+    result.assert_outcomes(passed=40)
+    # each dataset generated once: one successful answer per batch, whatever the faults
+    answered = [r for r in llm_env.chat_requests if r.status == 200]
+    models = {r.body["response_format"]["json_schema"]["name"] for r in answered}
+    assert models == {"Customer", "Order", "Product"}
+    first_batches = [
+        r for r in llm_env.chat_requests if r.status == 200 and len(r.body["messages"]) == 2
+    ]
+    assert len(first_batches) == 3
+    cassettes = sorted(pytester.path.rglob("*.synth.yaml"))
+    assert [p.name for p in cassettes] == [
+        "customers.synth.yaml",
+        "orders.synth.yaml",
+        "products.synth.yaml",
+    ]
+    for path in cassettes:
+        interactions = yaml.safe_load(path.read_text())["interactions"]
+        assert all(i["response"]["status"]["code"] == 200 for i in interactions)
+    # the cache holds only valid answers, and the run replays offline from the cassettes
+    from pytest_synthdata.storage.cache import ResponseCache
+
+    cache = ResponseCache(pytester.path / ".pytest_cache" / "d" / "synthdata")
+    keys = list(cache._cache.iterkeys())
+    assert keys
+    for key in keys:
+        hit = cache.get(key)
+        assert hit is not None and hit["status"] == 200
+        content = json.loads(hit["body"])["choices"][0]["message"]["content"]
+        assert json.loads(content)["records"]
+    cache.close()
+    again = pytester.runpytest_subprocess(
+        "-n", "4", "--synth-max-retries=6", "--synth-record-mode=none", "--synth-no-cache"
+    )
+    again.assert_outcomes(passed=40)
