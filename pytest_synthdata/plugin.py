@@ -492,20 +492,24 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
     return list(_ambient(request, what, make))
 
 
+def _recorded(
+    request: pytest.FixtureRequest, what: str, call: Callable[..., T]
+) -> Callable[..., T]:
+    """``call(*args, usage=..., **kwargs)`` made through :func:`_ambient`."""
+
+    def recorded(*args: Any, **kwargs: Any) -> T:
+        __tracebackhide__ = True
+        return _ambient(request, what, lambda usage: call(*args, usage=usage, **kwargs))
+
+    return recorded
+
+
 @pytest.fixture
 def synth_text_factory(request: pytest.FixtureRequest) -> Callable[..., str]:
     """Call synth_text_factory(fields, preferences=None, **options) for one text."""
     from .text import generate_text
 
-    def factory(fields: Any, preferences: Any = None, **options: Any) -> str:
-        __tracebackhide__ = True
-        return _ambient(
-            request,
-            "synth_text_factory",
-            lambda usage: generate_text(fields, preferences, usage=usage, **options),
-        )
-
-    return factory
+    return _recorded(request, "synth_text_factory", generate_text)
 
 
 @pytest.fixture
@@ -513,15 +517,7 @@ def synth_extract(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Call synth_extract(text, Model, **options) to extract one validated Model from a text."""
     from .text import extract
 
-    def extractor(text: str, record_model: Any, **options: Any) -> Any:
-        __tracebackhide__ = True
-        return _ambient(
-            request,
-            "synth_extract",
-            lambda usage: extract(text, record_model, usage=usage, **options),
-        )
-
-    return extractor
+    return _recorded(request, "synth_extract", extract)
 
 
 @pytest.fixture
@@ -529,15 +525,7 @@ def synth_round_trip(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Call synth_round_trip(records) to write a text per record, extract it back, and compare."""
     from .text import round_trip
 
-    def checker(records: Any, preferences: Any = None, **options: Any) -> Any:
-        __tracebackhide__ = True
-        return _ambient(
-            request,
-            "synth_round_trip",
-            lambda usage: round_trip(records, preferences, usage=usage, **options),
-        )
-
-    return checker
+    return _recorded(request, "synth_round_trip", round_trip)
 
 
 def synth_fixture(

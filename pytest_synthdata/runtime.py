@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .dataset import Dataset
-from .errors import SynthError
+from .errors import SynthError, SynthGenerationError
 from .markers import DatasetRequest
 from .settings import Settings
-from .spec import SynthSpec, make_spec
+from .spec import make_spec
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -96,33 +96,6 @@ async def with_llm(
             await llm.aclose()
 
 
-async def produce_async(
-    spec: SynthSpec,
-    settings: Settings,
-    *,
-    client: object | None = None,
-    storage: Storage | None = None,
-    cassette: Path | None = None,
-    state_key: str = "",
-    rerecord: str = "",
-) -> Dataset[Any]:
-    """Generate one dataset of records, through the cassette and cache when given."""
-    from .engine import Engine
-
-    async def work(llm: LLM) -> Dataset[Any]:
-        return await Engine(spec, settings, llm).run()
-
-    return await with_llm(
-        settings,
-        work,
-        client=client,
-        storage=storage,
-        cassette=cassette,
-        state_key=state_key,
-        rerecord=rerecord,
-    )
-
-
 class SynthRuntime:
     """Produces each dataset once per session and keeps the totals."""
 
@@ -131,7 +104,6 @@ class SynthRuntime:
         self._storage_factory = storage
         self._storage: Storage | None = None
         self.totals = Totals()
-        self._datasets: dict[Hashable, Dataset[Any]] = {}
         self._failures: dict[Hashable, SynthError] = {}
         self._results: dict[Hashable, Any] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
@@ -172,6 +144,8 @@ class SynthRuntime:
                     self._results[key] = make()
                 except SynthError as exc:
                     self._failures[key] = exc
+                    if isinstance(exc, SynthGenerationError):
+                        usage.add(exc.usage)  # what the failed attempt cost still counts
                     raise
                 finally:
                     with self._lock:
@@ -197,37 +171,23 @@ class SynthRuntime:
         rerecord: str = "",
     ) -> Dataset[Any]:
         """The dataset for ``request``, generated on first use; ``owner`` scopes the sharing."""
+        from .api import agenerate, run_sync
+
         settings = self.settings.replace(**request.options) if request.options else self.settings
         spec = make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
-        key = (owner, request.name, spec.key(), settings)
-        with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key in self._failures:
-                raise self._failures[key]
-            if key not in self._datasets:
-                from .api import run_sync
+        usage = Usage()
 
-                try:
-                    dataset = run_sync(
-                        produce_async(
-                            spec,
-                            settings,
-                            storage=self.storage,
-                            cassette=cassette,
-                            state_key=f"{request.name}:{spec.key()}",
-                            rerecord=rerecord,
-                        )
-                    )
-                except SynthError as exc:
-                    self._failures[key] = exc
-                    raise
-                with self._lock:
-                    self.totals.datasets += 1
-                    self.totals.records += len(dataset)
-                    self.totals.usage.add(dataset.usage)
-                self._datasets[key] = dataset
-            return self._datasets[key]
+        def make() -> Dataset[Any]:
+            with self.ambient(cassette, rerecord):
+                dataset = run_sync(
+                    agenerate(request.model, settings=settings, **request.spec_kwargs)
+                )
+            usage.add(dataset.usage)
+            with self._lock:
+                self.totals.records += len(dataset)
+            return dataset
+
+        return self.remember((owner, request.name, spec.key(), settings), make, usage)
 
     def snapshot(self) -> Totals:
         """The totals including where responses came from."""

@@ -24,6 +24,7 @@ import json
 import re
 import typing
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, create_model
@@ -501,36 +502,30 @@ def _plural(count: Any, word: str) -> str:
     return f"{_literal(count)} {word}{'' if count == 1 else 's'}"
 
 
+_CONSTRAINT_TEXT: dict[str, Callable[[Any], str]] = {
+    "minimum": lambda v: f">= {_literal(v)}",
+    "maximum": lambda v: f"<= {_literal(v)}",
+    "exclusiveMinimum": lambda v: f"> {_literal(v)}",
+    "exclusiveMaximum": lambda v: f"< {_literal(v)}",
+    "multipleOf": lambda v: f"multiple of {_literal(v)}",
+    "minLength": lambda v: f"at least {_plural(v, 'character')}",
+    "maxLength": lambda v: f"at most {_plural(v, 'character')}",
+    "pattern": lambda v: f"matches the regular expression {v}",
+    "minItems": lambda v: f"at least {_plural(v, 'item')}",
+    "maxItems": lambda v: f"at most {_plural(v, 'item')}",
+    "uniqueItems": lambda v: "items must be unique",
+}
+"""How each validation keyword reads in the prompt's field list."""
+
+
 def _constraint_texts(node: Any, defs: dict[str, Any]) -> list[str]:
     if not isinstance(node, dict) or "$ref" in node:
         return []
-    texts: list[str] = []
-    for key in CONSTRAINT_KEYWORDS:
-        if key not in node:
-            continue
-        value = node[key]
-        if key == "minimum":
-            texts.append(f">= {_literal(value)}")
-        elif key == "maximum":
-            texts.append(f"<= {_literal(value)}")
-        elif key == "exclusiveMinimum":
-            texts.append(f"> {_literal(value)}")
-        elif key == "exclusiveMaximum":
-            texts.append(f"< {_literal(value)}")
-        elif key == "multipleOf":
-            texts.append(f"multiple of {_literal(value)}")
-        elif key == "minLength":
-            texts.append(f"at least {_plural(value, 'character')}")
-        elif key == "maxLength":
-            texts.append(f"at most {_plural(value, 'character')}")
-        elif key == "pattern":
-            texts.append(f"matches the regular expression {value}")
-        elif key == "minItems":
-            texts.append(f"at least {_plural(value, 'item')}")
-        elif key == "maxItems":
-            texts.append(f"at most {_plural(value, 'item')}")
-        elif key == "uniqueItems" and value is True:
-            texts.append("items must be unique")
+    texts = [
+        _CONSTRAINT_TEXT[key](node[key])
+        for key in CONSTRAINT_KEYWORDS
+        if key in node and key in _CONSTRAINT_TEXT and (key != "uniqueItems" or node[key] is True)
+    ]
     for branch in node.get("anyOf") or node.get("oneOf") or []:
         texts.extend(t for t in _constraint_texts(branch, defs) if t not in texts)
     items = node.get("items")
