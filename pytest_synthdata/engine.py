@@ -171,11 +171,7 @@ class Engine(Generic[M]):
                     count=count - len(batch.kept),
                     max_tokens=output_budget(self.spec.model, count - len(batch.kept)),
                 )
-            self.usage.requests += 1
-            self.usage.prompt_tokens += completion.prompt_tokens
-            self.usage.completion_tokens += completion.completion_tokens
-            if attempt:
-                self.usage.retries += 1
+            completion.count_in(self.usage, retry=attempt > 0)
             missing = count - len(batch.kept)
             items, problems, echo = parse_items(completion, missing)
             for position, item in enumerate(items, 1):

@@ -27,6 +27,7 @@ import openai
 from .errors import SynthAPIError, SynthConfigError, SynthError
 from .settings import Settings
 from .storage.exchange import CURRENT, Exchange
+from .usage import Usage
 
 if TYPE_CHECKING:
     from .storage.recorder import Recording
@@ -62,6 +63,14 @@ class Completion:
     completion_tokens: int
     no_choices: bool = False
     exchange: Exchange | None = field(default=None, compare=False, repr=False)
+
+    def count_in(self, usage: Usage, *, retry: bool) -> None:
+        """Add this request to ``usage``."""
+        usage.requests += 1
+        usage.prompt_tokens += self.prompt_tokens
+        usage.completion_tokens += self.completion_tokens
+        usage.retries += int(retry)
+        usage.cache_hits += int(self.exchange is not None and self.exchange.source == "cached")
 
 
 @dataclass

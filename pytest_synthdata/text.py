@@ -681,11 +681,7 @@ class _Session:
                 completion = await self.llm.complete(
                     messages, name=name, schema=schema, seed=self.seed, count=count
                 )
-        self.usage.requests += 1
-        self.usage.prompt_tokens += completion.prompt_tokens
-        self.usage.completion_tokens += completion.completion_tokens
-        if retry:
-            self.usage.retries += 1
+        completion.count_in(self.usage, retry=retry)
         return completion
 
     def describe(self, what: str, batch: int | None = None) -> str:

@@ -82,6 +82,8 @@ def test_user_clients_use_the_cache(llm: FakeLLM, tmp_path: Path, kind: str) -> 
     second = generate(MedicalBilling, 5, client=make(), cache_dir=tmp_path)
     assert second == first
     assert llm.request_count == 1
+    assert first.usage.cache_hits == 0
+    assert second.usage.cache_hits == second.usage.requests == 1
 
 
 @pytest.mark.parametrize(
