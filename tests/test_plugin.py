@@ -978,7 +978,16 @@ def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     )
     result.stdout.fnmatch_lines(["bills -- *", "    20 synthetic MedicalBilling records*"])
     lines = result.stdout.lines
-    for name in ("synth_data", "synth_record", "synth_factory"):
+    every = (
+        "synth_data",
+        "synth_record",
+        "synth_factory",
+        "synth_texts",
+        "synth_text_factory",
+        "synth_extract",
+        "synth_round_trip",
+    )
+    for name in every:
         at = next(i for i, line in enumerate(lines) if line.startswith(f"{name} -- "))
         assert lines[at + 1].startswith("    ") and lines[at + 2] == ""
 

@@ -266,3 +266,29 @@ def test_mutated_records_are_replayed_identically(llm_env: FakeLLM, tmp_path: Pa
     llm_env.enqueue(Fault.mutate(dup))
     recorded = bills(tmp_path, n=6, unique="patient_id")
     assert bills(tmp_path, n=6, unique="patient_id", record_mode="none") == recorded
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "expected"),
+    [
+        ("tests/test_a.py::test_x", "test_x.synth.yaml"),
+        ("tests/test_a.py::TestGroup::test_y[1-2]", "TestGroup.test_y.synth.yaml"),
+        ("t.py::test_odd[a/b c:d]", "test_odd.synth.yaml"),
+        ("t.py::test_ünïcode", "test__n_code.synth.yaml"),
+    ],
+)
+def test_cassette_names_are_readable_and_safe(nodeid: str, expected: str) -> None:
+    from pytest_synthdata.storage.paths import cassette_for_test, name_from_nodeid
+
+    path = cassette_for_test(Path("/suite/tests/test_a.py"), name_from_nodeid(nodeid))
+    assert path == Path("/suite/tests/cassettes/test_a") / expected
+
+
+def test_long_names_are_shortened_with_a_hash() -> None:
+    from pytest_synthdata.storage.paths import safe_name
+
+    first, second = safe_name("test_" + "x" * 300), safe_name("test_" + "x" * 299 + "y")
+    assert len(first) <= 100 and len(second) <= 100
+    assert first != second
+    assert first.startswith("test_xxx")
+    assert safe_name("../../etc/passwd") == "etc_passwd"
