@@ -130,6 +130,45 @@ _FIRST_NAMES = (
 )
 
 
+_LAST_NAMES = (
+    "okafor",
+    "lindqvist",
+    "moreau",
+    "tanaka",
+    "haddad",
+    "kowalski",
+    "silva",
+    "brennan",
+    "novak",
+    "abara",
+    "castellanos",
+    "ivanova",
+)
+_CITIES = ("Lisbon", "Accra", "Osaka", "Tampere", "Cusco", "Tbilisi", "Porto", "Nairobi")
+_WORDS = ("login", "invoice", "refund", "export", "password", "billing", "upload", "sync")
+
+
+def _realistic(name: str, rnd: _Rand) -> str | None:
+    """Readable values for common field names (the rest stay ``<field>-<hex>``)."""
+    lowered = name.lower()
+    first, last = rnd.choice(_FIRST_NAMES), rnd.choice(_LAST_NAMES)
+    if "email" in lowered:
+        return f"{first}.{last}.{rnd.hex(3)}@example.com"
+    if lowered.endswith("name"):
+        return f"{first.title()} {last.title()}"
+    if "diagnosis" in lowered:
+        return f"{rnd.choice('EJKMNR')}{rnd.between(10, 99)}.{rnd.below(10)}"
+    if "procedure" in lowered or lowered.endswith("code"):
+        return str(rnd.between(10000, 99999))
+    if "city" in lowered:
+        return str(rnd.choice(_CITIES))
+    if lowered in ("subject", "title", "summary"):
+        return f"{rnd.choice(_WORDS).title()} fails after the {rnd.choice(_WORDS)} step"
+    if lowered in ("tags", "tag", "labels"):
+        return str(rnd.choice(_WORDS))
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # Faults
 # --------------------------------------------------------------------------------------------
@@ -691,8 +730,10 @@ class SchemaFaker:
             found = string_for_pattern(pattern, f"{self.seed}|{path}")
             if found is not None and _length_ok(found, cons):
                 return found
-        label = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "value"
-        text = f"{label}-{rnd.hex6}"
+        text = _realistic(name, rnd)
+        if text is None:
+            label = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "value"
+            text = f"{label}-{rnd.hex6}"
         return _fit_length(text, cons, rnd)
 
     @staticmethod
