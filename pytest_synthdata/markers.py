@@ -12,7 +12,6 @@ from typing import Any
 
 from .errors import SynthConfigError
 from .settings import SPEC_WORDS, setting_names
-from .spec import check_model
 
 INJECTION_KEYWORDS = ("name", "each")
 DEFAULT_N = 10
@@ -60,6 +59,8 @@ def parse_request(
             "only the model and n may be positional arguments; pass the rest as keywords "
             f"({', '.join(allowed_keywords())})"
         )
+    from .spec import check_model  # pydantic loads only when a marker is used
+
     model = check_model(args[0])
     kwargs = dict(kwargs)
     if len(args) == 2:

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .dataset import Dataset
 from .errors import SynthError, SynthGenerationError
 from .markers import DatasetRequest
 from .settings import Settings
-from .spec import make_spec
 from .usage import Usage
 
 if TYPE_CHECKING:
+    from .dataset import Dataset
     from .llm import LLM
     from .storage.recorder import Storage
 
@@ -172,6 +171,7 @@ class SynthRuntime:
     ) -> Dataset[Any]:
         """The dataset for ``request``, generated on first use; ``owner`` scopes the sharing."""
         from .api import agenerate, run_sync
+        from .spec import make_spec
 
         settings = self.settings.replace(**request.options) if request.options else self.settings
         spec = make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
