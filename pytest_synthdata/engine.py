@@ -30,13 +30,13 @@ from .usage import Usage
 
 M = TypeVar("M", bound=BaseModel)
 
-MAX_AUTO_BATCH = 25
+MAX_AUTO_BATCH = 20
 
 
 def tokens_per_record(model: type[BaseModel]) -> int:
     """A generous estimate of the output tokens one record takes."""
     leaves = json.dumps(record_schema(model)).count('"type"')
-    return 20 + 15 * max(1, leaves)
+    return 16 + 12 * max(1, leaves)
 
 
 def output_budget(model: type[BaseModel], count: int) -> int:
@@ -46,7 +46,7 @@ def output_budget(model: type[BaseModel], count: int) -> int:
 
 
 def auto_batch_size(model: type[BaseModel], max_tokens: int) -> int:
-    """Records per request: as many as fit in ~60% of the output-token limit, at most 25."""
+    """Records per request: as many as fit in ~60% of the output-token limit, at most 20."""
     return max(1, min(MAX_AUTO_BATCH, int(max_tokens * 0.6) // tokens_per_record(model)))
 
 

@@ -30,12 +30,24 @@ class UnsupportedModelError(SynthConfigError):
 
 
 class SynthAPIError(SynthError):
-    """The LLM endpoint answered with an error (or not at all) after the SDK's retries."""
+    """The LLM endpoint answered with an error (or not at all) after the SDK's retries.
 
-    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
+    ``transient`` is true for a rate limit, a server error, a timeout or a lost connection:
+    the engine spends its own retry budget on those before giving up.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        transient: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body = body
+        self.transient = transient
 
 
 class SynthGenerationError(SynthError):

@@ -300,6 +300,17 @@ class LLM:
         return request
 
     async def _call(self, request: dict[str, Any], mode: str) -> Completion:
+        """One request. A transient failure the SDK could not get past (its retries spent)
+        is tried again, up to ``max_retries`` more times, before it becomes the error."""
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                return await self._call_once(request, mode)
+            except SynthAPIError as exc:
+                if not exc.transient or attempt == self.settings.max_retries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call_once(self, request: dict[str, Any], mode: str) -> Completion:
         exchange = Exchange()
         token = CURRENT.set(exchange)
         try:
@@ -314,14 +325,16 @@ class LLM:
             raise SynthAPIError(
                 f"{self.endpoint} did not answer within {self.settings.timeout}s "
                 f"(after {self.settings.http_retries} retries); raise the timeout "
-                "(--synth-timeout) or lower the batch size"
+                "(--synth-timeout) or lower the batch size",
+                transient=True,
             ) from None
         except openai.APIConnectionError as exc:
             if isinstance(exc.__cause__, SynthError):
                 raise exc.__cause__ from None
             raise SynthAPIError(
                 f"could not reach {self.endpoint} ({exc.__cause__ or exc}); check "
-                "OPENAI_BASE_URL / --synth-base-url, or replay from a cassette"
+                "OPENAI_BASE_URL / --synth-base-url, or replay from a cassette",
+                transient=True,
             ) from None
         finally:
             CURRENT.reset(token)
@@ -351,6 +364,7 @@ class LLM:
             f"{self.endpoint} answered HTTP {status}: {message or exc.message}; {advice}",
             status_code=status,
             body=exc.body,
+            transient=status in (408, 409, 429) or status >= 500,
         )
 
 

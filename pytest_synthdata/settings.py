@@ -42,7 +42,9 @@ class Settings:
     structured: StructuredMode = "auto"
     """Structured-output mode; ``auto`` tries json_schema, then json_object, then tools."""
     max_retries: int = 3
-    """Follow-up requests allowed per batch to replace invalid or missing records."""
+    """Follow-up requests allowed per batch to replace invalid or missing records; also how
+    many more times a request that failed transiently (429, 5xx, timeout, lost connection)
+    after the SDK's own retries is tried."""
     max_tokens: int = 4096
     """Output-token limit sent with every request (bounds the batch size too)."""
     timeout: float = 120.0
@@ -128,10 +130,11 @@ HELP: dict[str, str] = {
     "model": f"LLM model or Azure deployment name (default {DEFAULT_MODEL})",
     "base_url": "OpenAI-compatible endpoint URL (default: OPENAI_BASE_URL, else api.openai.com)",
     "temperature": "sampling temperature 0-2 (default: the endpoint's own)",
-    "batch_size": "records asked for per request (default: chosen from the schema, at most 25)",
+    "batch_size": "records asked for per request (default: chosen from the schema, at most 20)",
     "concurrency": "most requests in flight at once (default 8)",
     "structured": "structured-output mode: auto, json_schema, json_object or tools (default auto)",
-    "max_retries": "follow-up requests per batch to replace invalid records (default 3)",
+    "max_retries": "follow-up requests per batch to replace invalid records, and extra tries "
+    "of a request that failed transiently after the SDK's retries (default 3)",
     "max_tokens": "output-token limit per request (default 4096)",
     "timeout": "seconds before one HTTP request is abandoned (default 120)",
     "http_retries": "retries of the openai SDK for 429/5xx/timeouts (default 2)",

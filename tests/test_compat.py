@@ -248,6 +248,14 @@ def test_faults_mixed_still_give_exactly_n(llm: FakeLLM) -> None:
     assert all(not p.patient_name.startswith("X") for p in people)
 
 
+def test_transient_failures_beyond_the_sdk_retries_are_tried_again(llm: FakeLLM) -> None:
+    llm.retry_after_ms = 0
+    llm.enqueue("500", "503", "429", "reset")  # the SDK gives up on each (max_retries=0)
+    people = generate(Strict, 5, client=sync_client(llm, max_retries=0), max_retries=4)
+    assert len(people) == 5
+    assert llm.request_count == 5
+
+
 # fault -> what the user is told when it never stops
 ALWAYS: dict[str, tuple[type[Exception], str]] = {
     "malformed": (SynthGenerationError, "not valid JSON"),
