@@ -10,6 +10,8 @@ refused. Writes go through a temporary file and a rename.
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import json
 import os
 import re
@@ -101,10 +103,27 @@ def _json_or_text(body: object) -> object:
         return raw
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_digest(body: bytes | str | None) -> str:
+    """A digest of the body as canonical JSON, computed once per distinct body."""
+    canonical = json.dumps(_json_or_text(body), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def body_matcher(r1: Request, r2: Request) -> None:
-    """vcrpy matcher: the bodies are equal as JSON (key order and spacing do not matter)."""
-    if _json_or_text(r1.body) != _json_or_text(r2.body):
+    """vcrpy matcher: the bodies are equal as JSON (key order and spacing do not matter).
+
+    vcrpy compares a request with every recorded one, so the canonical form of each body is
+    computed once and remembered.
+    """
+    if _digest_of(r1.body) != _digest_of(r2.body):
         raise AssertionError("request bodies differ")
+
+
+def _digest_of(body: object) -> str:
+    if body is None or isinstance(body, (bytes, str)):
+        return _canonical_digest(body)
+    return _canonical_digest(str(body))
 
 
 def explain_difference(request: Request, recorded: list[Request]) -> str:

@@ -1,6 +1,7 @@
 """The httpx2 transports that put the response cache in front of vcrpy and the network.
 
-Order for each request: a cassette that holds it replays it; a cassette that may not record
+Order for each request: a cassette that holds it replays it (answered here, without vcrpy's
+connection-level stub or a connection pool); a cassette that may not record
 fails with a precise error; otherwise a cache hit answers (and is appended to a recording
 cassette, so deleting the cache never loses a recording); otherwise the request goes out
 (through vcrpy, which records it). Responses are cached only once the engine has validated
@@ -69,7 +70,7 @@ class _Storage:
         if self.cassette is not None:
             vcr_request = VcrRequest(request.method, str(request.url), body, dict(request.headers))
             if self.cassette.can_play_response_for(vcr_request):
-                return _Plan("replayed", exchange)
+                return self._replay(request, vcr_request, exchange)
             if self.cassette.write_protected:
                 raise self.on_missing(vcr_request)
             source = "recorded"
@@ -97,6 +98,25 @@ class _Storage:
         )
         return _Plan("cached", exchange, answer)
 
+    def _replay(
+        self, request: httpx2.Request, vcr_request: VcrRequest, exchange: Exchange | None
+    ) -> _Plan:
+        """Answer from the cassette directly: no connection pool (or TLS set-up) is needed."""
+        assert self.cassette is not None
+        recorded = self.cassette.play_response(vcr_request)
+        headers = [
+            (name, value) for name, values in recorded["headers"].items() for value in values
+        ]
+        content = recorded["body"]["string"]
+        if isinstance(content, str):
+            content = content.encode()
+        answer = httpx2.Response(
+            recorded["status"]["code"], headers=headers, content=content, request=request
+        )
+        plan = _Plan("replayed", exchange, answer)
+        self.note(plan, answer, content if answer.status_code == 200 else None)
+        return plan
+
     def note(self, plan: _Plan, response: httpx2.Response, content: bytes | None) -> None:
         self.counters.bump(plan.source)
         exchange = plan.exchange
@@ -113,7 +133,7 @@ class StorageTransport(httpx2.AsyncBaseTransport):
     """For ``openai.AsyncOpenAI`` clients."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self.inner = httpx2.AsyncHTTPTransport()
+        self.inner: httpx2.AsyncHTTPTransport | None = None  # created for the first real call
         self.storage = _Storage(**kwargs)
         self.cache = self.storage.cache
 
@@ -121,20 +141,23 @@ class StorageTransport(httpx2.AsyncBaseTransport):
         plan = self.storage.plan(request, await request.aread())
         if plan.answer is not None:
             return plan.answer
+        if self.inner is None:
+            self.inner = httpx2.AsyncHTTPTransport()
         response = await self.inner.handle_async_request(request)
         content = await response.aread() if response.status_code == 200 else None
         self.storage.note(plan, response, content)
         return response
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        if self.inner is not None:
+            await self.inner.aclose()
 
 
 class SyncStorageTransport(httpx2.BaseTransport):
     """For ``openai.OpenAI`` and ``openai.AzureOpenAI`` clients."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self.inner = httpx2.HTTPTransport()
+        self.inner: httpx2.HTTPTransport | None = None  # created for the first real call
         self.storage = _Storage(**kwargs)
         self.cache = self.storage.cache
 
@@ -142,13 +165,16 @@ class SyncStorageTransport(httpx2.BaseTransport):
         plan = self.storage.plan(request, request.read())
         if plan.answer is not None:
             return plan.answer
+        if self.inner is None:
+            self.inner = httpx2.HTTPTransport()
         response = self.inner.handle_request(request)
         content = response.read() if response.status_code == 200 else None
         self.storage.note(plan, response, content)
         return response
 
     def close(self) -> None:
-        self.inner.close()
+        if self.inner is not None:
+            self.inner.close()
 
 
 def confirm(exchange: Exchange | None, cache: ResponseCache | None) -> None:
