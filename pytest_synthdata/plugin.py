@@ -13,29 +13,66 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import pytest
 
 from .errors import SynthConfigError, SynthError
-from .markers import DatasetRequest, parse_request
-from .runtime import Inventory, SynthRuntime, Totals
-from .settings import (
+from .options import (
+    ENV_PREFIX,
     HELP,
     RECORD_MODES,
+    SETTING_NAMES,
     STORAGE_HELP,
-    Settings,
-    StorageOptions,
+    STORAGE_NAMES,
     env_name,
-    setting_names,
-    settings_from_sources,
-    storage_from_sources,
 )
-from .usage import Usage
 
 if TYPE_CHECKING:
+    from .markers import DatasetRequest
+    from .runtime import Inventory, SynthRuntime, Totals
+    from .settings import Settings, StorageOptions
     from .storage.recorder import Storage
+    from .usage import Usage
 
 T = TypeVar("T")
-RUNTIME = pytest.StashKey[SynthRuntime]()
-REQUESTS = pytest.StashKey[dict[str, list[DatasetRequest | SynthError]]]()
-INVENTORY = pytest.StashKey[Inventory]()
-WORKERS = pytest.StashKey[tuple[Totals, Inventory, set[Path]]]()
+
+
+class _State:
+    """Per-session plugin state. The runtime (and with it pydantic) loads on first use, so a
+    suite that never asks for synthetic data pays almost nothing."""
+
+    def __init__(
+        self, settings: Settings | None, options: StorageOptions | None, start: float
+    ) -> None:
+        self.settings = settings  # None: nothing configured, every default applies
+        self.options = options
+        self.start = start
+        self.runtime: SynthRuntime | None = None
+        self.requests: dict[str, list[DatasetRequest | SynthError]] = {}
+        self.inventory: Inventory | None = None
+        self.workers: tuple[Totals, Inventory, set[Path]] | None = None
+
+
+STATE = pytest.StashKey[_State]()
+
+
+def _runtime(config: pytest.Config) -> SynthRuntime:
+    state = config.stash[STATE]
+    if state.runtime is None:
+        from .runtime import SynthRuntime
+        from .settings import Settings, StorageOptions
+
+        options = state.options or StorageOptions()
+        state.runtime = SynthRuntime(
+            state.settings or Settings(), lambda: _storage(config, options, state.start)
+        )
+    return state.runtime
+
+
+def _inventory(config: pytest.Config) -> Inventory:
+    state = config.stash[STATE]
+    if state.inventory is None:
+        from .runtime import Inventory
+
+        state.inventory = Inventory()
+    return state.inventory
+
 
 MARKER_DOC = (
     "synth(Model, n=10, examples=None, subject=None, extra=None, seed=None, unique=None, "
@@ -51,12 +88,11 @@ TEXT_MARKER_DOC = (
     "`synth_texts` of TextRecord(fields, preferences, text). See the pytest-synthdata README."
 )
 RESERVED = ("synth_data", "synth_record", "synth_factory")
-STORAGE_NAMES = ("record_mode", "cache_dir", "no_cache")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("synthdata", "pytest-synthdata: synthetic test data from an LLM")
-    for name in setting_names():
+    for name in SETTING_NAMES:
         flag = "--synth-" + name.replace("_", "-")
         group.addoption(
             flag,
@@ -108,37 +144,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
     config.addinivalue_line("markers", TEXT_MARKER_DOC)
-    names = setting_names()
-    try:
-        settings = settings_from_sources(
-            ini={name: config.getini(f"synth_{name}") for name in names},
-            env=os.environ,
-            cli={name: config.getoption(f"synth_{name}") for name in names},
+    names = (*SETTING_NAMES, *STORAGE_NAMES)
+    ini = {name: config.getini(f"synth_{name}") for name in names}
+    cli = {name: config.getoption(f"synth_{name}") for name in names}
+    configured = (
+        any(value not in (None, "", False) for value in (*ini.values(), *cli.values()))
+        or any(key.startswith(ENV_PREFIX) for key in os.environ)
+        or "OPENAI_BASE_URL" in os.environ
+    )
+    settings: Settings | None = None
+    storage: StorageOptions | None = None
+    if configured:
+        from .settings import (
+            Settings,
+            StorageOptions,
+            settings_from_sources,
+            storage_from_sources,
         )
-        storage = storage_from_sources(
-            ini={name: config.getini(f"synth_{name}") for name in STORAGE_NAMES},
-            env=os.environ,
-            cli={name: config.getoption(f"synth_{name}") for name in STORAGE_NAMES},
-        )
-    except SynthError as exc:
-        if config.getoption("help", False):  # --help must work whatever the settings say
+
+        try:
+            settings = settings_from_sources(ini=ini, env=os.environ, cli=cli)
+            storage = storage_from_sources(ini=ini, env=os.environ, cli=cli)
+        except SynthError as exc:
+            if not config.getoption("help", False):  # --help works whatever the settings say
+                raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
             settings, storage = Settings(), StorageOptions()
-        else:
-            raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
     workerinput = getattr(config, "workerinput", None)
     start = float(workerinput["synthdata_start"]) if workerinput else time.time()
+    config.stash[STATE] = _State(settings, storage, start)
     if config.getoption("synth_clear_cache") and workerinput is None:
+        from .settings import StorageOptions
         from .storage.cache import ResponseCache
 
-        ResponseCache(_cache_dir(config, storage)).clear()
-    config.stash[RUNTIME] = SynthRuntime(settings, lambda: _storage(config, storage, start))
-    config.stash[REQUESTS] = {}
-    config.stash[INVENTORY] = Inventory()
-    config.stash[WORKERS] = (Totals(), Inventory(), set())
-    config.stash[START] = start
-
-
-START = pytest.StashKey[float]()
+        ResponseCache(_cache_dir(config, storage or StorageOptions())).clear()
 
 
 def _cache_dir(config: pytest.Config, options: StorageOptions) -> Path:
@@ -164,14 +202,15 @@ def _storage(config: pytest.Config, options: StorageOptions, start: float) -> St
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if RUNTIME in config.stash:
-        config.stash[RUNTIME].close()
+    state = config.stash.get(STATE, None)
+    if state is not None and state.runtime is not None:
+        state.runtime.close()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: workers share the controller's session start (for ``rewrite``)."""
-    node.workerinput["synthdata_start"] = node.config.stash[START]
+    node.workerinput["synthdata_start"] = node.config.stash[STATE].start
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -179,39 +218,55 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     """xdist: add up what each worker generated, replayed and collected."""
     data = getattr(node, "workeroutput", {}).get("synthdata")
     if data:
-        totals, inventory, used = node.config.stash[WORKERS]
+        from .runtime import Inventory, Totals
+
+        state = node.config.stash[STATE]
+        if state.workers is None:
+            state.workers = (Totals(), Inventory(), set())
+        totals, inventory, used = state.workers
         totals.add(Totals.from_dict(data["totals"]))
         inventory.add(Inventory.from_dict(data["inventory"]))
         used.update(Path(p) for p in data["used"])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Note which cassettes the collected tests would use (for the stale-cassette report)."""
+    """Note which cassettes the collected tests would use (for the stale-cassette report).
+
+    Only where a ``cassettes`` folder exists at all, so a suite without any pays nothing.
+    """
     from .storage.paths import FOLDER, cassette_for_test, name_from_nodeid
 
-    inventory = config.stash[INVENTORY]
+    folders: dict[Path, list[Path]] = {}
     for item in items:
-        path = Path(str(item.path))
-        for folder in [path.parent, *path.parent.parents]:
-            inventory.folders.add(folder / FOLDER)
-            if folder == config.rootpath:
-                break
+        directory = Path(str(item.path)).parent
+        if directory not in folders:
+            chain = [directory, *directory.parents]
+            stop = chain.index(config.rootpath) + 1 if config.rootpath in chain else 1
+            folders[directory] = [d / FOLDER for d in chain[:stop] if (d / FOLDER).is_dir()]
+        if not folders[directory]:
+            continue
+        inventory = _inventory(config)
+        inventory.folders.update(folders[directory])
         names = set(getattr(item, "fixturenames", ()))
         inventory.fixture_names |= names
-        if "synth_factory" in names or any(True for _ in item.iter_markers("synth")):
+        if "synth_factory" in names or item.get_closest_marker("synth") is not None:
+            path = Path(str(item.path))
             inventory.expected.add(cassette_for_test(path, name_from_nodeid(item.nodeid)))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if hasattr(config, "workeroutput") and RUNTIME in config.stash:
-        runtime = config.stash[RUNTIME]
-        used = runtime.used_cassettes()
-        config.workeroutput["synthdata"] = {
-            "totals": runtime.snapshot().as_dict(),
-            "inventory": config.stash[INVENTORY].as_dict(),
-            "used": sorted(map(str, used)),
-        }
+    state = config.stash.get(STATE, None)
+    if not hasattr(config, "workeroutput") or state is None:
+        return
+    if state.runtime is None and state.inventory is None:
+        return
+    runtime = _runtime(config)
+    config.workeroutput["synthdata"] = {
+        "totals": runtime.snapshot().as_dict(),
+        "inventory": _inventory(config).as_dict(),
+        "used": sorted(map(str, runtime.used_cassettes())),
+    }
 
 
 def _cassette(item: pytest.Item) -> Path:
@@ -228,7 +283,10 @@ def _rerecord(target: str) -> str:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    settings = config.stash[RUNTIME].settings
+    state = config.stash[STATE]
+    if state.settings is None and config.get_verbosity() < 1:
+        return None
+    settings = _runtime(config).settings
     changed = settings.non_defaults()
     if not changed and config.get_verbosity() < 1:
         return None
@@ -285,8 +343,10 @@ def _label(entry: DatasetRequest) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Turn ``each=True`` into one test per record (ids ``Model-i``); never calls the LLM."""
+    if metafunc.definition.get_closest_marker("synth") is None:
+        return
     requests = _requests(metafunc.definition)
-    each = [r for r in requests if isinstance(r, DatasetRequest) and r.each]
+    each = [r for r in requests if not isinstance(r, SynthError) and r.each]
     if len(each) == 1 and each[0].name in metafunc.fixturenames:
         request = each[0]
         metafunc.parametrize(
@@ -300,17 +360,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _requests(node: pytest.Item) -> list[DatasetRequest | SynthError]:
     """The item's synth markers, parsed once; errors are kept to fail the test at setup."""
     key = node.nodeid  # not the base id: pytest.param(..., marks=...) can differ per item
-    cache = node.config.stash[REQUESTS]
+    cache = node.config.stash[STATE].requests
     if key not in cache:
         base_dir = Path(str(node.path)).parent
+        from .markers import parse_request
+
         parsed: list[DatasetRequest | SynthError] = []
         for mark in node.iter_markers("synth"):
             try:
                 parsed.append(parse_request(mark.args, mark.kwargs, base_dir=base_dir))
             except SynthError as exc:
                 parsed.append(SynthConfigError(f"{_describe(mark.args, mark.kwargs)}: {exc}"))
-        names = [r.name for r in parsed if isinstance(r, DatasetRequest)]
-        if len([r for r in parsed if isinstance(r, DatasetRequest) and r.each]) > 1:
+        names = [r.name for r in parsed if not isinstance(r, SynthError)]
+        if len([r for r in parsed if not isinstance(r, SynthError) and r.each]) > 1:
             parsed.append(
                 SynthConfigError(
                     "@pytest.mark.synth: only one synth marker per test may use each=True; "
@@ -331,10 +393,10 @@ def _requests(node: pytest.Item) -> list[DatasetRequest | SynthError]:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """An ``each=True`` marker whose fixture the test never asks for is a mistake, not a no-op."""
-    if not any(True for _ in item.iter_markers("synth")):
+    if item.get_closest_marker("synth") is None:
         return
     for entry in _requests(item):
-        if not isinstance(entry, DatasetRequest) or not entry.each:
+        if isinstance(entry, SynthError) or not entry.each:
             continue
         if entry.name not in getattr(item, "fixturenames", ()):
             _fail(
@@ -358,7 +420,7 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
     for entry in requests:
         if isinstance(entry, SynthError):
             _fail(item.nodeid, entry)
-    matching = [r for r in requests if isinstance(r, DatasetRequest) and r.name == name]
+    matching = [r for r in requests if not isinstance(r, SynthError) and r.name == name]
     if not matching:
         if name not in RESERVED:
             # A name=... used by another test of the module hides a fixture of the same
@@ -367,7 +429,7 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
                 return request.getfixturevalue(name)
             except pytest.FixtureLookupError:
                 pass
-        injected = [repr(r.name) for r in requests if isinstance(r, DatasetRequest)]
+        injected = [repr(r.name) for r in requests if not isinstance(r, SynthError)]
         _fail(
             item.nodeid,
             f"the fixture {name!r} needs a @pytest.mark.synth(Model, n=..."
@@ -377,7 +439,7 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
             + (f"; this test's synth markers inject {', '.join(injected)}" if injected else ""),
         )
     entry = matching[0]
-    runtime = request.config.stash[RUNTIME]
+    runtime = _runtime(request.config)
     error: SynthError | None = None
     try:
         dataset = runtime.produce(
@@ -418,7 +480,7 @@ def _named_dataset(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
     """Call synth_factory(Model, n=5, **options) inside a test to get a list of n records."""
-    runtime = request.config.stash[RUNTIME]
+    runtime = _runtime(request.config)
     owner = request.node.nodeid
     base_dir = Path(str(request.node.path)).parent
     cassette = _cassette(request.node)
@@ -428,6 +490,8 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
         __tracebackhide__ = True
         error: SynthError | None = None
         try:
+            from .markers import parse_request
+
             entry = parse_request(args, kwargs, base_dir=base_dir, what="synth_factory")
             if entry.each:
                 raise SynthConfigError("each=True only applies to markers; use the returned list")
@@ -444,9 +508,11 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
 def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], T]) -> T:
     """Run a text/extraction library call so that it records into the test's cassette,
     uses the session cache and counts in the summary; errors fail the test cleanly."""
-    runtime = request.config.stash[RUNTIME]
+    runtime = _runtime(request.config)
     item = request.node
     owner = item.nodeid.split("[")[0]
+    from .usage import Usage
+
     usage = Usage()
     error: SynthError | None = None
     try:
@@ -471,8 +537,9 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
         _fail(item.nodeid, "the fixture 'synth_texts' needs a @pytest.mark.synth_text(...) marker")
     from .markers import parse_text_request
     from .text import generate_dataset
+    from .usage import Usage
 
-    runtime = request.config.stash[RUNTIME]
+    runtime = _runtime(request.config)
     error: SynthError | None = None
     try:
         collection, preferences, options = parse_text_request(mark.args, mark.kwargs)
@@ -544,12 +611,14 @@ def synth_fixture(
     caller = sys._getframe(1).f_code.co_filename
     base_dir = Path(caller).parent
     try:
+        from .markers import parse_request
+
         parsed: DatasetRequest | SynthError = parse_request(
             (model, n), kwargs, base_dir=base_dir, what="synth_fixture"
         )
     except SynthError as exc:
         parsed = exc
-    if isinstance(parsed, DatasetRequest) and (parsed.each or "name" in kwargs):
+    if not isinstance(parsed, SynthError) and (parsed.each or "name" in kwargs):
         parsed = SynthConfigError(
             "each= and name= only apply to markers; the fixture is named after the variable "
             "it is assigned to and gives the whole list"
@@ -565,8 +634,8 @@ def synth_fixture(
         name = request.fixturename
         if isinstance(parsed, SynthError):
             _fail(f"fixture {name!r} (synth_fixture in {caller})", parsed)
-        assert isinstance(parsed, DatasetRequest)
-        runtime = request.config.stash[RUNTIME]
+        assert not isinstance(parsed, SynthError)
+        runtime = _runtime(request.config)
         error: SynthError | None = None
         try:
             from .storage.paths import fixture_cassette
@@ -592,10 +661,15 @@ def synth_fixture(
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
     config = terminalreporter.config
-    runtime = config.stash[RUNTIME]
-    totals, inventory, used = config.stash[WORKERS]
+    state = config.stash[STATE]
+    if state.runtime is None and state.workers is None and state.inventory is None:
+        return  # nothing was generated, and there is no cassette folder to look at
+    from .runtime import Inventory, Totals
+
+    runtime = _runtime(config)
+    totals, inventory, used = state.workers or (Totals(), Inventory(), set())
     totals = _merged(totals, runtime.snapshot())
-    inventory.add(config.stash[INVENTORY])
+    inventory.add(_inventory(config))
     used = used | runtime.used_cassettes()
     stale = inventory.stale(used) if _whole_suite(config, exitstatus) else []
     active = totals.datasets or totals.usage.requests
@@ -620,6 +694,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
 
 
 def _merged(*parts: Totals) -> Totals:
+    from .runtime import Totals
+
     total = Totals()
     for part in parts:
         total.add(part)

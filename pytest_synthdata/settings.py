@@ -16,13 +16,37 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from .errors import SynthConfigError
+from .options import (
+    DEFAULT_MODEL,
+    ENV_PREFIX,
+    HELP,
+    RECORD_MODES,
+    SETTING_NAMES,
+    SPEC_WORDS,
+    STORAGE_HELP,
+    STORAGE_NAMES,
+    env_name,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ENV_PREFIX",
+    "HELP",
+    "RECORD_MODES",
+    "SETTING_NAMES",
+    "SPEC_WORDS",
+    "STORAGE_HELP",
+    "STORAGE_NAMES",
+    "Settings",
+    "StorageOptions",
+    "env_name",
+    "setting_names",
+    "settings_from_sources",
+    "storage_from_sources",
+]
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "tools"]
 STRUCTURED_MODES: tuple[str, ...] = get_args(StructuredMode)
-
-DEFAULT_MODEL = "gpt-4o-mini"
-SPEC_WORDS = ("n", "examples", "subject", "extra", "seed", "unique")
-"""The keywords that describe a dataset rather than how it is produced."""
 
 
 @dataclass(frozen=True)
@@ -126,27 +150,6 @@ def _check_number(value: object, name: str, low: float, high: float | None) -> N
 
 # --- building Settings from ini keys, the environment and the command line ---------------
 
-HELP: dict[str, str] = {
-    "model": f"LLM model or Azure deployment name (default {DEFAULT_MODEL})",
-    "base_url": "OpenAI-compatible endpoint URL (default: OPENAI_BASE_URL, else api.openai.com)",
-    "temperature": "sampling temperature 0-2 (default: the endpoint's own)",
-    "batch_size": "records asked for per request (default: chosen from the schema, at most 20)",
-    "concurrency": "most requests in flight at once (default 8)",
-    "structured": "structured-output mode: auto, json_schema, json_object or tools (default auto)",
-    "max_retries": "follow-up requests per batch to replace invalid records, and extra tries "
-    "of a request that failed transiently after the SDK's retries (default 3)",
-    "max_tokens": "output-token limit per request (default 4096)",
-    "timeout": "seconds before one HTTP request is abandoned (default 120)",
-    "http_retries": "retries of the openai SDK for 429/5xx/timeouts (default 2)",
-    "max_n": "largest n accepted per dataset (default 5000)",
-}
-
-ENV_PREFIX = "SYNTHDATA_"
-
-
-def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
-
 
 def settings_from_sources(
     ini: Mapping[str, object],
@@ -205,16 +208,6 @@ def _convert(name: str, raw: object, where: str) -> Any:
 
 # --- cassettes and cache (session-wide; not overridable per dataset) ----------------------
 
-RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
-
-STORAGE_HELP: dict[str, str] = {
-    "record_mode": "cassette record mode: none (replay only), once (record when the cassette "
-    "is missing; default), new_episodes (replay, record what is new), all (always record), "
-    "rewrite (delete the cassette, then record)",
-    "cache_dir": "response cache folder (default: synthdata under pytest's cache directory)",
-    "no_cache": "do not read or write the response cache",
-}
-
 
 @dataclass(frozen=True)
 class StorageOptions:
@@ -232,7 +225,7 @@ def storage_from_sources(
 ) -> StorageOptions:
     """Same precedence as :func:`settings_from_sources`: defaults < ini < env < CLI."""
     values: dict[str, Any] = {}
-    for name in ("record_mode", "cache_dir", "no_cache"):
+    for name in STORAGE_NAMES:
         sources = [
             (f"ini key synth_{name}", ini.get(name)),
             (f"environment variable {env_name(name)}", env.get(env_name(name))),

@@ -1082,3 +1082,9 @@ def test_api_error_fails_the_test_with_the_typed_message(
     )
     # no SDK retry; the engine tries a server error max_retries (3) more times
     assert llm_env.request_count == 4
+
+
+def test_option_names_match_the_settings_fields() -> None:
+    from pytest_synthdata.options import SETTING_NAMES
+
+    assert setting_names() == SETTING_NAMES

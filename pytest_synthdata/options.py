@@ -1,0 +1,62 @@
+"""Names, help texts and environment variables of the options (plain constants).
+
+Kept apart from :mod:`pytest_synthdata.settings` so that loading the pytest plugin, which
+needs them for ``--help``, costs next to nothing.
+"""
+
+from __future__ import annotations
+
+DEFAULT_MODEL = "gpt-4o-mini"
+
+SETTING_NAMES: tuple[str, ...] = (
+    "model",
+    "base_url",
+    "temperature",
+    "batch_size",
+    "concurrency",
+    "structured",
+    "max_retries",
+    "max_tokens",
+    "timeout",
+    "http_retries",
+    "max_n",
+)
+"""The fields of :class:`~pytest_synthdata.settings.Settings`, in order."""
+
+SPEC_WORDS = ("n", "examples", "subject", "extra", "seed", "unique")
+"""The keywords that describe a dataset rather than how it is produced."""
+
+STORAGE_NAMES = ("record_mode", "cache_dir", "no_cache")
+"""Session-wide cassette and cache options (not settable per dataset)."""
+
+HELP: dict[str, str] = {
+    "model": f"LLM model or Azure deployment name (default {DEFAULT_MODEL})",
+    "base_url": "OpenAI-compatible endpoint URL (default: OPENAI_BASE_URL, else api.openai.com)",
+    "temperature": "sampling temperature 0-2 (default: the endpoint's own)",
+    "batch_size": "records asked for per request (default: chosen from the schema, at most 20)",
+    "concurrency": "most requests in flight at once (default 8)",
+    "structured": "structured-output mode: auto, json_schema, json_object or tools (default auto)",
+    "max_retries": "follow-up requests per batch to replace invalid records, and extra tries "
+    "of a request that failed transiently after the SDK's retries (default 3)",
+    "max_tokens": "output-token limit per request (default 4096)",
+    "timeout": "seconds before one HTTP request is abandoned (default 120)",
+    "http_retries": "retries of the openai SDK for 429/5xx/timeouts (default 2)",
+    "max_n": "largest n accepted per dataset (default 5000)",
+}
+
+ENV_PREFIX = "SYNTHDATA_"
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+
+STORAGE_HELP: dict[str, str] = {
+    "record_mode": "cassette record mode: none (replay only), once (record when the cassette "
+    "is missing; default), new_episodes (replay, record what is new), all (always record), "
+    "rewrite (delete the cassette, then record)",
+    "cache_dir": "response cache folder (default: synthdata under pytest's cache directory)",
+    "no_cache": "do not read or write the response cache",
+}
