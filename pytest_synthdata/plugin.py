@@ -234,17 +234,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     Only where a ``cassettes`` folder exists at all, so a suite without any pays nothing.
     """
-    from .storage.paths import FOLDER, cassette_for_test, name_from_nodeid
-
     folders: dict[Path, list[Path]] = {}
     for item in items:
         directory = Path(str(item.path)).parent
         if directory not in folders:
             chain = [directory, *directory.parents]
             stop = chain.index(config.rootpath) + 1 if config.rootpath in chain else 1
-            folders[directory] = [d / FOLDER for d in chain[:stop] if (d / FOLDER).is_dir()]
+            folders[directory] = [
+                d / "cassettes" for d in chain[:stop] if (d / "cassettes").is_dir()
+            ]
         if not folders[directory]:
             continue
+        from .storage.paths import cassette_for_test, name_from_nodeid
+
         inventory = _inventory(config)
         inventory.folders.update(folders[directory])
         names = set(getattr(item, "fixturenames", ()))
