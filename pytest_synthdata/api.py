@@ -7,14 +7,14 @@ import concurrent.futures
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from typing_extensions import TypedDict, Unpack
 
 from .dataset import Dataset
 from .settings import Settings, StructuredMode
-from .spec import make_spec
+from .spec import SynthSpec, make_spec
 
 if TYPE_CHECKING:
     from .llm import LLM
@@ -81,10 +81,17 @@ async def agenerate(
     )
     from .engine import Engine
 
+    whole = None
+    if cassette is None and cache_dir is not None and record_mode not in ("all", "rewrite"):
+        whole = _DatasetCache(Path(cache_dir), spec, effective, client)
+        hit = whole.get()
+        if hit is not None:
+            return hit
+
     async def work(llm: LLM) -> Dataset[M]:
         return await Engine(spec, effective, llm).run()
 
-    return await run_with_llm(
+    dataset = await run_with_llm(
         effective,
         work,
         client=client,
@@ -94,6 +101,59 @@ async def agenerate(
         state_key=f"generate:{spec.key()}",
         call="generate",
     )
+    if whole is not None:
+        whole.put(dataset)
+    return dataset
+
+
+class _DatasetCache:
+    """Whole validated datasets in the response cache, for calls without a cassette.
+
+    A hit skips every request (and the engine): the records are validated again with the
+    model as they are read. With a cassette in play this is never used, so a recording
+    stays the single source of what a test replays.
+    """
+
+    def __init__(
+        self, directory: Path, spec: SynthSpec, settings: Settings, client: object | None
+    ) -> None:
+        import hashlib
+        import json
+        import os
+
+        endpoint = str(getattr(client, "base_url", "")) or (
+            settings.base_url or os.environ.get("OPENAI_BASE_URL") or "default"
+        )
+        shaping = settings.replace(timeout=1.0, http_retries=0, concurrency=1, max_n=1)
+        raw = json.dumps([spec.key(), repr(shaping), endpoint], sort_keys=True)
+        self.key = "dataset:" + hashlib.sha256(raw.encode()).hexdigest()
+        self.directory = directory
+        self.model = spec.model
+
+    def get(self) -> Dataset[Any] | None:
+        from pydantic import TypeAdapter, ValidationError
+
+        from .storage.cache import ResponseCache
+        from .usage import Usage
+
+        cache = ResponseCache.shared(self.directory)
+        text = cache.get_text(self.key)
+        if text is None:
+            return None
+        try:
+            records = TypeAdapter(list[self.model]).validate_json(text)  # type: ignore[name-defined]
+        except ValidationError:
+            cache.delete(self.key)  # the model changed since: generate again
+            return None
+        return Dataset(records, Usage(cache_hits=1))
+
+    def put(self, dataset: Dataset[Any]) -> None:
+        from pydantic import TypeAdapter
+
+        from .storage.cache import ResponseCache
+
+        payload = TypeAdapter(list[self.model]).dump_json(list(dataset))  # type: ignore[name-defined]
+        ResponseCache.shared(self.directory).put_text(self.key, payload.decode())
 
 
 def generate(
@@ -202,7 +262,25 @@ def run_sync(coro: Coroutine[Any, Any, R]) -> R:
     else:
         running = True
     if not running:
-        return asyncio.run(coro)
+        return asyncio.run(_boxed(coro)).value
     context = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(context.run, asyncio.run, coro).result()
+        return pool.submit(context.run, asyncio.run, _boxed(coro)).result().value
+
+
+class _Box(Generic[R]):
+    """Holds a coroutine's result. asyncio formats a finished task's result with
+    ``reprlib``, which renders a list subclass such as :class:`Dataset` in full (1,000
+    records cost milliseconds); this box has a short repr."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: R) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<result>"
+
+
+async def _boxed(coro: Coroutine[Any, Any, R]) -> _Box[R]:
+    return _Box(await coro)

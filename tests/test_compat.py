@@ -79,7 +79,10 @@ def test_user_clients_use_the_cache(llm: FakeLLM, tmp_path: Path, kind: str) -> 
         return openai.AsyncOpenAI(base_url=llm.url, api_key="sk-test-compat-000000")
 
     first = generate(MedicalBilling, 5, client=make(), cache_dir=tmp_path)
-    second = generate(MedicalBilling, 5, client=make(), cache_dir=tmp_path)
+    # a cassette makes the request go through the client's transport (and the cache)
+    second = generate(
+        MedicalBilling, 5, client=make(), cache_dir=tmp_path, cassette=tmp_path / "c.yaml"
+    )
     assert second == first
     assert llm.request_count == 1
     assert first.usage.cache_hits == 0

@@ -203,16 +203,39 @@ def test_rewrite_and_all_bypass_cache_reads(llm_env: FakeLLM, tmp_path: Path) ->
 
 def test_corrupt_cache_entry_is_dropped_and_regenerated(llm_env: FakeLLM, tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"
-    bills(tmp_path, n=3, cache_dir=cache_dir, cassette=None)
+    first = bills(tmp_path, n=3, cache_dir=cache_dir, cassette=None)
     cache = ResponseCache(cache_dir)
-    (key,) = list(cache._cache.iterkeys())
-    cache._cache.set(key, {"status": "garbage"})
+    keys = sorted(cache._cache.iterkeys())
+    assert len(keys) == 2  # the response, and the whole dataset
+    for key in keys:
+        cache._cache.set(key, {"status": "garbage"})
     cache.close()
     again = bills(tmp_path, n=3, cache_dir=cache_dir, cassette=None)
-    assert len(again) == 3
+    assert again == first
     assert llm_env.request_count == 2
     cache = ResponseCache(cache_dir)
-    assert cache.get(key) is not None
+    response_key = next(k for k in keys if not k.startswith("dataset:"))
+    assert cache.get(response_key) is not None
+    assert cache.get_text(next(k for k in keys if k.startswith("dataset:"))) is not None
+
+
+def test_whole_datasets_are_cached_without_a_cassette(llm_env: FakeLLM, tmp_path: Path) -> None:
+    from pytest_synthdata import generate
+
+    cache_dir = tmp_path / "cache"
+    first = generate(MedicalBilling, 30, examples=EXAMPLES, cache_dir=cache_dir)
+    calls = llm_env.request_count
+    second = generate(MedicalBilling, 30, examples=EXAMPLES, cache_dir=cache_dir)
+    assert second == first
+    assert llm_env.request_count == calls
+    assert second.usage.requests == 0 and second.usage.cache_hits == 1
+    # another spec is another dataset; a cassette in play never uses the shortcut
+    assert len(generate(MedicalBilling, 31, examples=EXAMPLES, cache_dir=cache_dir)) == 31
+    with_cassette = generate(
+        MedicalBilling, 30, examples=EXAMPLES, cache_dir=cache_dir, cassette=tmp_path / "c.yaml"
+    )
+    assert with_cassette == first
+    assert with_cassette.usage.requests == with_cassette.usage.cache_hits == 2
 
 
 def test_cache_stores_json_not_pickles(llm_env: FakeLLM, tmp_path: Path) -> None:

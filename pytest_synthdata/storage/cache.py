@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,15 @@ class ResponseCache:
         directory.mkdir(parents=True, exist_ok=True)
         self._cache = diskcache.Cache(str(directory), disk=diskcache.JSONDisk)
 
+    @classmethod
+    def shared(cls, directory: Path) -> ResponseCache:
+        """One open cache per folder for the whole process (opening one costs milliseconds)."""
+        key = str(directory.resolve())
+        with _SHARED_LOCK:
+            if key not in _SHARED:
+                _SHARED[key] = cls(directory)
+            return _SHARED[key]
+
     def get(self, key: str) -> dict[str, Any] | None:
         if not self.read:
             return None
@@ -59,6 +69,24 @@ class ResponseCache:
     def put(self, key: str, status: int, content_type: str, body: str) -> None:
         self._cache.set(key, {"status": status, "content_type": content_type, "body": body})
 
+    def get_text(self, key: str) -> str | None:
+        """A plain text entry (a whole dataset), or ``None``; unreadable entries are dropped."""
+        if not self.read:
+            return None
+        try:
+            value = self._cache.get(key)
+        except (ValueError, TypeError, sqlite3.Error, OSError):
+            value = _CORRUPT
+        if value is None:
+            return None
+        if not (isinstance(value, dict) and isinstance(value.get("text"), str)):
+            self.delete(key)
+            return None
+        return str(value["text"])
+
+    def put_text(self, key: str, text: str) -> None:
+        self._cache.set(key, {"text": text})
+
     def delete(self, key: str) -> None:
         with contextlib.suppress(sqlite3.Error, OSError):
             self._cache.delete(key)
@@ -74,6 +102,8 @@ class ResponseCache:
 
 
 _CORRUPT = object()
+_SHARED: dict[str, ResponseCache] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 def _well_formed(value: object) -> bool:
