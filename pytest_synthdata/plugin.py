@@ -47,6 +47,7 @@ class _State:
         self.requests: dict[str, list[DatasetRequest | SynthError]] = {}
         self.inventory: Inventory | None = None
         self.workers: tuple[Totals, Inventory, set[Path]] | None = None
+        self.marked = False  # a synth marker was seen at collection: per-test hooks have work
 
 
 STATE = pytest.StashKey[_State]()
@@ -302,6 +303,8 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     marks = _synth_marks(obj)
     if isinstance(collector, pytest.Module):  # module-level ``pytestmark``
         marks += [mark for mark in collector.own_markers if mark.name == "synth"]
+    if marks:
+        collector.config.stash[STATE].marked = True
     for mark in marks:
         inject = mark.kwargs.get("name")
         if isinstance(inject, str) and inject.isidentifier() and inject not in RESERVED:
@@ -345,6 +348,8 @@ def _label(entry: DatasetRequest) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Turn ``each=True`` into one test per record (ids ``Model-i``); never calls the LLM."""
+    if not metafunc.config.stash[STATE].marked:
+        return
     if metafunc.definition.get_closest_marker("synth") is None:
         return
     requests = _requests(metafunc.definition)
@@ -395,7 +400,7 @@ def _requests(node: pytest.Item) -> list[DatasetRequest | SynthError]:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """An ``each=True`` marker whose fixture the test never asks for is a mistake, not a no-op."""
-    if item.get_closest_marker("synth") is None:
+    if not item.config.stash[STATE].marked or item.get_closest_marker("synth") is None:
         return
     for entry in _requests(item):
         if isinstance(entry, SynthError) or not entry.each:
