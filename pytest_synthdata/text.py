@@ -50,7 +50,9 @@ batch_size)`` batches (default batch size: up to 10 texts, fewer when long texts
 fit in 60% of ``max_tokens``) and sends them concurrently, at most ``concurrency`` in
 flight. Each batch is one structured request plus at most ``max_retries`` re-asks for the
 texts still owed, so a dataset costs exactly ``ceil(N / batch_size)`` requests when every
-text passes and never more than ``ceil(N / batch_size) * (1 + max_retries)``.
+text passes. A batch that still fails is given one more round, one text per request (small
+local models manage a single text where a batch defeats them), so a dataset never costs more
+than ``(ceil(N / batch_size) + N) * (1 + max_retries)`` requests.
 :func:`extract_many` batches the same way (default: up to 10 records per request, fewer for
 large schemas); :func:`extract` is one batch of one. :func:`round_trip` costs one
 :func:`generate_dataset` plus one :func:`extract_many` per record class. Under
@@ -275,8 +277,8 @@ async def agenerate_dataset(
 
     Entries are written in batches of ``batch_size`` (default: up to 10) per structured
     request, the batches concurrently: ``ceil(N / batch_size)`` requests when every text
-    passes the fidelity and preference checks, at most ``ceil(N / batch_size) * (1 +
-    max_retries)`` in all. The result has a ``usage`` attribute.
+    passes the fidelity and preference checks, at most ``(ceil(N / batch_size) + N) * (1 +
+    max_retries)`` in all (see the module docstring). The result has a ``usage`` attribute.
     """
     entries = _check_collection(fields_collection)
     rules = _check_preferences(preferences)
@@ -765,6 +767,19 @@ def _fields_line(fields: Fields, index: int | None = None) -> str:
     return f"Fields (JSON){'' if index is None else f' #{index}'}: {_line(fields)}"
 
 
+def _mention_line(fields: Fields, index: int | None = None) -> str:
+    """The values a text must contain, spelled out (small models miss them in the JSON)."""
+    wanted: list[str] = []
+    for leaf in _leaves(fields):
+        if leaf is None or isinstance(leaf, bool):
+            continue
+        text = _dumps(leaf) if isinstance(leaf, str) else _number_text(leaf)
+        if text not in wanted:
+            wanted.append(text)
+    where = "" if index is None else f" #{index}"
+    return f"Text{where} must contain, word for word: {', '.join(wanted)}."
+
+
 def _preference_lines(rules: _Rules, subject: str) -> list[str]:
     out = []
     if rules.preferences is not None:
@@ -773,7 +788,11 @@ def _preference_lines(rules: _Rules, subject: str) -> list[str]:
 
 
 def _single_messages(fields: Fields, rules: _Rules) -> list[dict[str, str]]:
-    parts = ["Write one text that uses these fields.", _fields_line(fields)]
+    parts = [
+        "Write one text that uses these fields.",
+        _fields_line(fields),
+        _mention_line(fields),
+    ]
     parts += _preference_lines(rules, "The text")
     return [
         {"role": "system", "content": _SINGLE_SYSTEM},
@@ -784,7 +803,8 @@ def _single_messages(fields: Fields, rules: _Rules) -> list[dict[str, str]]:
 def _batch_messages(entries: list[tuple[int, Fields]], rules: _Rules) -> list[dict[str, str]]:
     parts = ["Write one text for each entry below, using every value of the entry's fields."]
     parts += _preference_lines(rules, "Every text")
-    parts += [_fields_line(fields, index) for index, fields in entries]
+    for index, fields in entries:
+        parts += [_fields_line(fields, index), _mention_line(fields, index)]
     parts.append(
         f"Return exactly {len(entries)} texts, one per entry, each with the entry's index."
     )
@@ -885,6 +905,18 @@ class _IndexedText(BaseModel):
     text: str
 
 
+def _by_position(items: list[object], owed: list[int]) -> list[object]:
+    """Exactly as many answers as entries owed, but with wrong or repeated indices (small
+    models copy the example's number): take them in order."""
+    indices = [item.get("index") if isinstance(item, dict) else None for item in items]
+    if len(items) != len(owed) or sorted(map(str, indices)) == sorted(map(str, owed)):
+        return items
+    return [
+        {**item, "index": index} if isinstance(item, dict) else item
+        for item, index in zip(items, owed, strict=True)
+    ]
+
+
 def _text_batch_size(entries: list[Fields], rules: _Rules, max_tokens: int) -> int:
     """Texts per request: as many as fit in ~60% of the output-token limit, at most 10."""
     values = max(sum(len(_dumps(leaf)) for leaf in _leaves(fields)) for fields in entries)
@@ -899,11 +931,11 @@ async def _write_many(session: _Session, entries: list[Fields], rules: _Rules) -
     numbered = list(enumerate(entries, 1))
     chunks = [numbered[i : i + size] for i in range(0, len(numbered), size)]
     schema = wrapper_schema(_IndexedText, "texts")
-    jobs = []
-    for chunk in chunks:
+
+    def make_job(chunk: list[tuple[int, Fields]]) -> _Job[str]:
         by_index = dict(chunk)
 
-        def accept(item: object, by_index: dict[int, Fields] = by_index) -> _Verdict[str]:
+        def accept(item: object) -> _Verdict[str]:
             try:
                 parsed = _IndexedText.model_validate(item)
             except ValidationError as exc:
@@ -916,31 +948,42 @@ async def _write_many(session: _Session, entries: list[Fields], rules: _Rules) -
                 return _Verdict(parsed.index, problem=" ".join(problems))
             return _Verdict(parsed.index, text)
 
-        jobs.append(
-            _Job(
-                first=_batch_messages(chunk, rules),
-                lines={index: _fields_line(fields, index) for index, fields in chunk},
-                name="texts",
-                schema=schema,
-                key="texts",
-                noun="text",
-                accept=accept,
-            )
+        return _Job(
+            first=_batch_messages(chunk, rules),
+            lines={index: _fields_line(fields, index) for index, fields in chunk},
+            name="texts",
+            schema=schema,
+            key="texts",
+            noun="text",
+            accept=accept,
         )
-    outcomes = await asyncio.gather(*(_run_job(session, job) for job in jobs))
+
     texts: dict[int, str] = {}
-    for job, outcome in zip(jobs, outcomes, strict=True):
-        if outcome.exhausted:
-            raise session.error(
-                f"write {len(entries)} text(s) that mention every field value and follow the "
-                "preferences",
-                f"with {len(outcome.done)} of {len(job.lines)} text(s) of a batch accepted",
-                outcome.last_output,
-                outcome.problems,
-                asked=f"{len(entries)} text(s)",
-                batch=size,
-            )
-        texts.update(outcome.done)
+    jobs = [make_job(chunk) for chunk in chunks]
+    for last_round in (False, True):
+        outcomes = await asyncio.gather(*(_run_job(session, job) for job in jobs))
+        retry: list[_Job[str]] = []
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            texts.update(outcome.done)
+            owed = [index for index in job.lines if index not in outcome.done]
+            if not outcome.exhausted:
+                continue
+            if last_round or len(job.lines) == 1:
+                raise session.error(
+                    f"write {len(entries)} text(s) that mention every field value and follow "
+                    "the preferences",
+                    f"with {len(outcome.done)} of {len(job.lines)} text(s) of a batch accepted",
+                    outcome.last_output,
+                    outcome.problems,
+                    asked=f"{len(entries)} text(s)",
+                    batch=size,
+                )
+            # A batch that keeps failing gets one more chance, one text per request:
+            # small models manage a single text where a batch of them defeats them.
+            retry += [make_job([(index, entries[index - 1])]) for index in owed]
+        if not retry:
+            break
+        jobs = retry
     return [texts[index] for index in range(1, len(entries) + 1)]
 
 
@@ -1064,6 +1107,7 @@ async def _run_job(session: _Session, job: _Job[T]) -> _Outcome[T]:
             messages, retry=attempt > 0, name=job.name, schema=job.schema, count=len(owed)
         )
         items, problems, echo = parse_items(completion, len(owed), key=job.key, noun=job.noun)
+        items = _by_position(items, owed)
         answered: set[int] = set()
         for item in items:
             verdict = job.accept(item)

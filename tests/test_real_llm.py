@@ -22,6 +22,7 @@ from pathlib import Path
 import openai
 import pytest
 from models import EXAMPLES, MedicalBilling
+from pydantic import BaseModel
 
 from pytest_synthdata import generate
 from pytest_synthdata.llm import forget_endpoints
@@ -190,3 +191,27 @@ def test_pytester_records_then_replays_with_the_server_stopped(
     second = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--synth-record-mode=none")
     second.assert_outcomes(passed=1)
     assert (pytester.path / "out.json").read_text() == recorded
+
+
+class Actor(BaseModel):
+    name: str
+    films: list[str]
+
+
+def test_text_dataset_mentions_every_value(llama: LlamaServer) -> None:
+    from pytest_synthdata import generate_dataset, missing_values
+
+    records = generate_dataset([["blue"], {"animal": "cat"}], client=client(llama), seed=0)
+    assert len(records) == 2
+    for record in records:
+        assert missing_values(record.text, record.fields) == []
+
+
+def test_extract_returns_a_valid_model(llama: LlamaServer) -> None:
+    from pytest_synthdata import extract
+
+    actor = extract(
+        "Tom Hanks starred in Forrest Gump and in The Green Mile.", Actor, client=client(llama)
+    )
+    assert isinstance(actor, Actor)
+    assert isinstance(actor.films, list)

@@ -270,8 +270,9 @@ def test_dataset_never_exceeds_batches_times_one_plus_max_retries(llm: FakeLLM) 
     llm.text_omit_values = {"Tom Hanks"}
     with pytest.raises(SynthGenerationError, match="per batch") as info:
         generate_dataset(entries, client=client(llm), batch_size=10, max_retries=1)
-    assert llm.request_count == 3 * (1 + 1)
-    assert info.value.usage.requests == 6
+    # 3 batches, then each of the 25 texts alone, each with one re-ask
+    assert llm.request_count == 3 * (1 + 1) + 25 * (1 + 1)
+    assert info.value.usage.requests == 56
     assert any('does not mention "Tom Hanks"' in e for e in info.value.errors)
 
 
