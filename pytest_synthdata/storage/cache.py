@@ -12,6 +12,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,25 +53,19 @@ class ResponseCache:
             return _SHARED[key]
 
     def get(self, key: str) -> dict[str, Any] | None:
-        if not self.read:
-            return None
-        try:
-            value = self._cache.get(key)
-        except (ValueError, TypeError, sqlite3.Error, OSError):
-            value = _CORRUPT
-        if value is None:
-            return None
-        if not _well_formed(value):
-            self.delete(key)
-            return None
-        assert isinstance(value, dict)
-        return value
+        """A cached response, or ``None``; an unreadable entry is dropped."""
+        value = self._read(key, _well_formed)
+        return value if isinstance(value, dict) else None
 
     def put(self, key: str, status: int, content_type: str, body: str) -> None:
         self._cache.set(key, {"status": status, "content_type": content_type, "body": body})
 
     def get_text(self, key: str) -> str | None:
-        """A plain text entry (a whole dataset), or ``None``; unreadable entries are dropped."""
+        """A plain text entry (a whole dataset), or ``None``; an unreadable entry is dropped."""
+        value = self._read(key, lambda v: isinstance(v, dict) and isinstance(v.get("text"), str))
+        return str(value["text"]) if isinstance(value, dict) else None
+
+    def _read(self, key: str, valid: Callable[[object], bool]) -> object:
         if not self.read:
             return None
         try:
@@ -79,10 +74,10 @@ class ResponseCache:
             value = _CORRUPT
         if value is None:
             return None
-        if not (isinstance(value, dict) and isinstance(value.get("text"), str)):
+        if not valid(value):
             self.delete(key)
             return None
-        return str(value["text"])
+        return value
 
     def put_text(self, key: str, text: str) -> None:
         self._cache.set(key, {"text": text})
