@@ -44,3 +44,14 @@ def llm_env(monkeypatch: pytest.MonkeyPatch, llm: FakeLLM) -> FakeLLM:
     monkeypatch.setenv("OPENAI_BASE_URL", llm.url)
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_API_KEY)
     return llm
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_recording_patch() -> Iterator[None]:
+    """A cassette must never stay patched into httpx2 after the code that opened it."""
+    import httpx2
+
+    before = (httpx2.AsyncHTTPTransport.handle_async_request, httpx2.HTTPTransport.handle_request)
+    yield
+    after = (httpx2.AsyncHTTPTransport.handle_async_request, httpx2.HTTPTransport.handle_request)
+    assert after == before, "a vcrpy patch outlived its cassette"

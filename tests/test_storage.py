@@ -269,7 +269,7 @@ def test_refuses_to_write_a_configured_key(
     from pytest_synthdata.storage import cassettes
 
     monkeypatch.setattr(cassettes, "scrub_text", lambda text: text)  # a scrubbing bug
-    with pytest.raises(SynthRecordingError, match="refusing to write a cassette"):
+    with pytest.raises(SynthRecordingError, match="refusing to write cassette"):
         bills(tmp_path, n=2, extra=f"leak {FAKE_KEY}")
     assert FAKE_KEY not in all_text(tmp_path)
 

@@ -224,12 +224,6 @@ class YamlSerializer:
             response_body = interaction["response"].get("body", {})
             response_body["string"] = _pack_body(response_body.get("string"))
         text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
-        for secret in configured_secrets():
-            if secret in text:
-                raise SynthRecordingError(
-                    "refusing to write a cassette that contains the configured API key; "
-                    "report this as a bug in pytest-synthdata"
-                )
         return text
 
     @staticmethod
@@ -270,10 +264,19 @@ class AtomicPersister:
 
     @staticmethod
     def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
+        """Write atomically. A cassette that would hold the configured key is not written;
+        the refusal is raised by :func:`raise_refusal` once vcrpy has removed its patches
+        (an exception here would leave them in place)."""
         from vcr.serialize import serialize
 
         path = Path(cassette_path)
         text = serialize(cassette_dict, serializer)
+        if any(secret in text for secret in configured_secrets()):
+            _REFUSED[str(path)] = SynthRecordingError(
+                f"refusing to write cassette {path}: it would contain the configured API key; "
+                "report this as a bug in pytest-synthdata"
+            )
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o777 if path.exists() else _default_mode()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -285,6 +288,16 @@ class AtomicPersister:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+_REFUSED: dict[str, SynthRecordingError] = {}
+
+
+def raise_refusal(path: Path) -> None:
+    """Raise the refusal to write ``path``, if there was one."""
+    refusal = _REFUSED.pop(str(path), None)
+    if refusal is not None:
+        raise refusal
 
 
 def _default_mode() -> int:

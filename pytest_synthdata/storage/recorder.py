@@ -17,7 +17,7 @@ from vcr.request import Request as VcrRequest
 from ..errors import SynthConfigError, SynthRecordingError
 from ..settings import RECORD_MODES
 from .cache import ResponseCache
-from .cassettes import explain_difference, make_vcr
+from .cassettes import explain_difference, make_vcr, raise_refusal
 from .transport import Counters, StorageTransport, SyncStorageTransport
 
 
@@ -121,6 +121,7 @@ class Storage:
             self.used.add(path)
             with self.vcr.use_cassette(str(path), record_mode=mode) as cassette:
                 yield Recording(self._transport(cassette, path, rerecord), cassette, state_key)
+            raise_refusal(path)
             if path.exists() and mode != "none":
                 self._written.add(path)
 
