@@ -70,3 +70,17 @@ class Ticket(BaseModel):
         if not value.strip():
             raise ValueError("title must not be blank")
         return value
+
+
+class Strict(BaseModel):
+    """A model whose validator rejects names starting with X (for re-ask tests)."""
+
+    patient_id: int
+    patient_name: str
+
+    @field_validator("patient_name")
+    @classmethod
+    def no_x(cls, value: str) -> str:
+        if value.startswith("X"):
+            raise ValueError("names starting with X are not allowed")
+        return value

@@ -17,8 +17,7 @@ import openai
 import pytest
 import yaml
 from fakellm import FakeLLM, Fault
-from models import MedicalBilling
-from pydantic import BaseModel, field_validator
+from models import MedicalBilling, Strict
 
 from pytest_synthdata import SynthAPIError, SynthGenerationError, generate
 from pytest_synthdata.llm import SynthDataWarning, forget_endpoints
@@ -141,18 +140,6 @@ def test_unknown_response_fields_missing_usage_and_gzip(llm: FakeLLM, tmp_path: 
 
 
 # --- the fault matrix ---------------------------------------------------------------------
-
-
-class Strict(BaseModel):
-    patient_id: int
-    patient_name: str
-
-    @field_validator("patient_name")
-    @classmethod
-    def no_x(cls, value: str) -> str:
-        if value.startswith("X"):
-            raise ValueError("names starting with X are not allowed")
-        return value
 
 
 def _poison(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

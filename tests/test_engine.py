@@ -13,8 +13,8 @@ from typing import Any
 import openai
 import pytest
 from fakellm import FakeLLM, Fault
-from models import EXAMPLES, MedicalBilling, Ticket
-from pydantic import BaseModel, Field, field_validator
+from models import EXAMPLES, MedicalBilling, Strict, Ticket
+from pydantic import BaseModel, Field
 
 from pytest_synthdata import (
     Dataset,
@@ -178,18 +178,6 @@ def test_timeout_is_retried_by_the_sdk(llm: FakeLLM) -> None:
     llm.enqueue(Fault.timeout(1.0))
     bills = generate(MedicalBilling, n=5, client=client(llm), timeout=0.5)
     assert len(bills) == 5
-
-
-class Strict(BaseModel):
-    patient_id: int
-    patient_name: str
-
-    @field_validator("patient_name")
-    @classmethod
-    def no_x(cls, value: str) -> str:
-        if value.startswith("X"):
-            raise ValueError("names starting with X are not allowed")
-        return value
 
 
 def test_validator_failure_is_reasked_with_the_pydantic_error(llm: FakeLLM) -> None:
