@@ -162,17 +162,17 @@ class Engine(Generic[M]):
         batch: _Batch[M] = _Batch()
         local: set[str] = set()
         for attempt in range(self.settings.max_retries + 1):
+            missing = count - len(batch.kept)
             async with self._semaphore:
                 completion = await self.llm.complete(
                     messages,
                     name=self.name,
                     schema=self.schema,
                     seed=self.spec.seed,
-                    count=count - len(batch.kept),
-                    max_tokens=output_budget(self.spec.model, count - len(batch.kept)),
+                    count=missing,
+                    max_tokens=output_budget(self.spec.model, missing),
                 )
             completion.count_in(self.usage, retry=attempt > 0)
-            missing = count - len(batch.kept)
             items, problems, echo = parse_items(completion, missing)
             for position, item in enumerate(items, 1):
                 if len(batch.kept) >= count:

@@ -89,3 +89,17 @@ class SynthGenerationError(SynthError):
 
 class SynthRecordingError(SynthError):
     """A cassette is missing or stale in a mode that forbids recording, corrupt, or unsafe."""
+
+
+UNSUPPORTED_HINTS: tuple[str, ...] = (
+    "response_format",
+    "json_schema",
+    "json_object",
+    "tool",
+    "function",
+    "not supported",
+    "unsupported",
+    "unrecognized",
+    "not implemented",
+)
+"""Words by which endpoints say a structured-output feature is not available to them."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
-from .errors import SynthAPIError, SynthConfigError, SynthError
+from .errors import UNSUPPORTED_HINTS, SynthAPIError, SynthConfigError, SynthError
 from .settings import Settings
 from .storage.exchange import CURRENT, Exchange
 from .usage import Usage
@@ -34,18 +34,6 @@ if TYPE_CHECKING:
 
 LADDER: tuple[str, ...] = ("json_schema", "json_object", "tools")
 MISSING_KEY = "sk-synthdata-no-key-set"
-
-_UNSUPPORTED_HINTS = (
-    "response_format",
-    "json_schema",
-    "json_object",
-    "tool",
-    "function",
-    "not supported",
-    "unsupported",
-    "unrecognized",
-    "not implemented",
-)
 
 
 class SynthDataWarning(UserWarning):
@@ -349,7 +337,7 @@ class LLM:
         if status in (400, 404, 405, 415, 422, 500, 501) and lowered:
             if "seed" in lowered and "seed" in request and self._state.send_seed:
                 return _Unsupported("seed", message)
-            names_mode = any(hint in lowered for hint in _UNSUPPORTED_HINTS)
+            names_mode = any(hint in lowered for hint in UNSUPPORTED_HINTS)
             missing_model = status == 404 and "model" in lowered
             if mode in LADDER and names_mode and not missing_model:
                 return _Unsupported("mode", message)

@@ -24,24 +24,14 @@ import yaml
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
-from ..errors import SynthRecordingError
+from ..errors import UNSUPPORTED_HINTS, SynthRecordingError
 
 KEEP_HEADERS = frozenset({"content-type"})
 SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY")
 _SECRET_RE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:api[-_]?key|key|token)=)[^&]+")
 _TRANSIENT = frozenset({408, 409, 425, 429, 502, 503, 504})
-_MODE_HINTS = (
-    "response_format",
-    "json_schema",
-    "json_object",
-    "tool",
-    "not supported",
-    "unsupported",
-    "unrecognized",
-    "not implemented",
-    "seed",
-)
+_MODE_HINTS = (*UNSUPPORTED_HINTS, "seed")  # rejections worth replaying
 
 
 # --- secrets -----------------------------------------------------------------------------
