@@ -54,7 +54,8 @@ text passes. A batch that still fails is given one more round, one text per requ
 local models manage a single text where a batch defeats them), so a dataset never costs more
 than ``(ceil(N / batch_size) + N) * (1 + max_retries)`` requests.
 :func:`extract_many` batches the same way (default: up to 10 records per request, fewer for
-large schemas); :func:`extract` is one batch of one. :func:`round_trip` costs one
+large schemas) but has no one-per-request round: at most ``ceil(N / batch_size) * (1 +
+max_retries)`` requests. :func:`extract` is one batch of one. :func:`round_trip` costs one
 :func:`generate_dataset` plus one :func:`extract_many` per record class. Under
 ``structured="auto"`` an endpoint that rejects a structured-output mode costs one rejected
 request per mode, once per endpoint and process; the SDK's own HTTP retries are not counted.
