@@ -55,3 +55,10 @@ def _no_leaked_recording_patch() -> Iterator[None]:
     yield
     after = (httpx2.AsyncHTTPTransport.handle_async_request, httpx2.HTTPTransport.handle_request)
     assert after == before, "a vcrpy patch outlived its cassette"
+
+
+@pytest.fixture(autouse=True)
+def _fixed_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytester runs truncate their short summary to the terminal width; pin it so the
+    output the tests read is the same in a terminal, a pipe and CI."""
+    monkeypatch.setenv("COLUMNS", "120")
