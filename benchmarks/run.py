@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import copy
 import json
 import os
@@ -567,6 +568,14 @@ def plugin_overhead(reps: int) -> Overhead:
             common += ["-p", f"no:{name}"]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNTHDATA_", "PYTEST_"))}
         env.pop("OPENAI_BASE_URL", None)
+        # Bytecode as on a normal install: pip byte-compiles what it installs and Python
+        # caches what it imports. Without this a PYTHONDONTWRITEBYTECODE=1 environment would
+        # recompile the plugin (an editable install here) on every start, a cost users do
+        # not pay.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        import pytest_synthdata
+
+        compileall.compile_dir(str(Path(pytest_synthdata.__file__).parent), quiet=1)
 
         def timed(arm: str, command: list[str]) -> float:
             argv = [sys.executable, "-m", "pytest", *common, *ARMS[arm], *command]

@@ -235,21 +235,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     Only where a ``cassettes`` folder exists at all, so a suite without any pays nothing.
     """
-    folders: dict[Path, list[Path]] = {}
+    folders: dict[str, list[Path]] = {}  # by folder name: cheaper than a Path per item
     for item in items:
-        directory = Path(str(item.path)).parent
-        if directory not in folders:
+        name = os.path.dirname(item.path)
+        if name not in folders:
+            directory = Path(name)
             chain = [directory, *directory.parents]
             stop = chain.index(config.rootpath) + 1 if config.rootpath in chain else 1
-            folders[directory] = [
-                d / "cassettes" for d in chain[:stop] if (d / "cassettes").is_dir()
-            ]
-        if not folders[directory]:
+            folders[name] = [d / "cassettes" for d in chain[:stop] if (d / "cassettes").is_dir()]
+        if not folders[name]:
             continue
         from .storage.paths import cassette_for_test, name_from_nodeid
 
         inventory = _inventory(config)
-        inventory.folders.update(folders[directory])
+        inventory.folders.update(folders[name])
         names = set(getattr(item, "fixturenames", ()))
         inventory.fixture_names |= names
         if "synth_factory" in names or item.get_closest_marker("synth") is not None:
