@@ -81,6 +81,10 @@ async def agenerate(
     )
     from .engine import Engine
 
+    snapshot = _Snapshot(spec, effective)
+    hit = snapshot.replay(cassette, record_mode, cache_dir)
+    if hit is not None:
+        return hit
     whole = None
     if cassette is None and cache_dir is not None and record_mode not in ("all", "rewrite"):
         whole = _DatasetCache(Path(cache_dir), spec, effective, client)
@@ -89,7 +93,10 @@ async def agenerate(
             return hit
 
     async def work(llm: LLM) -> Dataset[M]:
-        return await Engine(spec, effective, llm).run()
+        dataset: Dataset[M] = await Engine(spec, effective, llm).run()
+        if llm.recording is not None:
+            llm.recording.keep_snapshot(snapshot.key, snapshot.entry(dataset))
+        return dataset
 
     dataset = await run_with_llm(
         effective,
@@ -106,6 +113,97 @@ async def agenerate(
     return dataset
 
 
+def _shaping(spec: SynthSpec, settings: Settings) -> str:
+    """What decides a whole dataset: the spec and the settings that shape its requests
+    (not the endpoint's address, time-outs, HTTP retries or how many run at once)."""
+    import hashlib
+    import json
+
+    shaping = settings.replace(base_url=None, timeout=1.0, http_retries=0, concurrency=1, max_n=1)
+    raw = json.dumps([spec.key(), repr(shaping)], sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class _Snapshot:
+    """The whole dataset, stored in the cassette that recorded it.
+
+    A replay whose spec and settings match reads the records from the cassette's first
+    YAML document instead of replaying each exchange through the client. The records are
+    validated with the model again; any mismatch (an edited model, an edited file) falls
+    back to replaying the exchanges.
+    """
+
+    def __init__(self, spec: SynthSpec, settings: Settings) -> None:
+        from .storage.paths import SNAPSHOT_PREFIX
+
+        self.key = SNAPSHOT_PREFIX + _shaping(spec, settings)[:32]
+        self.spec = spec
+
+    def entry(self, dataset: Dataset[Any]) -> dict[str, Any]:
+        """What the cassette stores: one JSON line per record, and what producing it cost."""
+        import json
+
+        from .storage.cassettes import scrub_text
+
+        lines = (json.dumps(r.model_dump(mode="json"), ensure_ascii=False) for r in dataset)
+        text = "".join(f"{line}\n" for line in lines)
+        for char, escaped in _YAML_BREAKS.items():  # line breaks to YAML, not to JSON
+            text = text.replace(char, escaped)
+        return {
+            "model": self.spec.model_name,
+            "n": len(dataset),
+            "records": scrub_text(text),
+            "usage": dataset.usage.as_dict(),
+        }
+
+    def replay(
+        self, cassette: str | Path | None, record_mode: str, cache_dir: str | Path | None
+    ) -> Dataset[Any] | None:
+        from .runtime import AMBIENT
+
+        if cassette is not None:
+            if record_mode not in ("none", "once"):
+                return None
+            from .storage.cassettes import read_snapshot
+
+            return self._decode(read_snapshot(Path(cassette), self.key))
+        ambient = AMBIENT.get()
+        if ambient is None or cache_dir is not None:
+            return None
+        storage, path, _ = ambient
+        dataset = self._decode(storage.snapshot(path, self.key))
+        if dataset is not None:
+            storage.counters.bump("replayed", dataset.usage.requests)
+        return dataset
+
+    def _decode(self, entry: dict[str, Any] | None) -> Dataset[Any] | None:
+        from dataclasses import fields
+
+        from pydantic import TypeAdapter, ValidationError
+
+        from .usage import Usage
+
+        if entry is None or not isinstance(entry.get("records"), str):
+            return None
+        lines = [line for line in entry["records"].split("\n") if line.strip()]
+        try:
+            records = TypeAdapter(list[self.spec.model]).validate_json(  # type: ignore[name-defined]
+                "[" + ",".join(lines) + "]"
+            )
+        except ValidationError:
+            return None
+        if len(records) != self.spec.n:
+            return None
+        stored = entry.get("usage")
+        names = {f.name for f in fields(Usage)}
+        counts = stored if isinstance(stored, dict) else {}
+        usage = Usage(**{k: v for k, v in counts.items() if k in names and isinstance(v, int)})
+        return Dataset(records, usage)
+
+
+_YAML_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
 class _DatasetCache:
     """Whole validated datasets in the response cache, for calls without a cassette.
 
@@ -118,14 +216,12 @@ class _DatasetCache:
         self, directory: Path, spec: SynthSpec, settings: Settings, client: object | None
     ) -> None:
         import hashlib
-        import json
         import os
 
         endpoint = str(getattr(client, "base_url", "")) or (
             settings.base_url or os.environ.get("OPENAI_BASE_URL") or "default"
         )
-        shaping = settings.replace(timeout=1.0, http_retries=0, concurrency=1, max_n=1)
-        raw = json.dumps([spec.key(), repr(shaping), endpoint], sort_keys=True)
+        raw = f"{_shaping(spec, settings)}|{endpoint}"
         self.key = "dataset:" + hashlib.sha256(raw.encode()).hexdigest()
         self.directory = directory
         self.model = spec.model

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from fakellm import FakeLLM, Fault
 from models import EXAMPLES, MedicalBilling
+from snapshots import snapshot_lines, strip_snapshots
 
 from pytest_synthdata import SynthGenerationError, SynthRecordingError, generate
 from pytest_synthdata.llm import forget_endpoints
@@ -37,13 +38,16 @@ def all_text(root: Path) -> str:
     )
 
 
+@pytest.mark.parametrize("source", ["snapshot", "exchanges"])
 def test_record_then_replay_offline_gives_equal_objects(
-    llm_env: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    llm_env: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
 ) -> None:
     recorded = bills(tmp_path)
     assert llm_env.request_count == 2
     cassette = tmp_path / "cassettes" / "bills.synth.yaml"
     assert cassette.is_file()
+    if source == "exchanges":
+        strip_snapshots(cassette)
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a socket was opened during an offline replay")
@@ -73,6 +77,14 @@ def test_sk_tokens_in_bodies_are_masked(llm_env: FakeLLM, tmp_path: Path) -> Non
     text = (tmp_path / "cassettes" / "bills.synth.yaml").read_text()
     assert "sk-live-abcdefghijklmnop" not in text
     assert "sk-REDACTED" in text
+    # the same in the dataset snapshot, for a value the model wrote
+    llm_env.enqueue(
+        Fault.mutate(lambda rs: [{**r, "patient_name": "sk-live-zyxwvutsrqponm"} for r in rs])
+    )
+    leaky = bills(tmp_path, n=1, cassette=tmp_path / "leaky.synth.yaml")
+    assert leaky[0].patient_name == "sk-live-zyxwvutsrqponm"
+    assert "sk-live-zyxwvutsrqponm" not in (tmp_path / "leaky.synth.yaml").read_text()
+    assert snapshot_lines(tmp_path / "leaky.synth.yaml")[0]["patient_name"] == "sk-REDACTED"
     # the masked request still matches on replay
     assert (
         len(
@@ -252,11 +264,13 @@ def test_fallback_mode_replays_from_a_fresh_process_state(llm_env: FakeLLM, tmp_
     llm_env.supported_modes = {"tools"}
     with pytest.warns(UserWarning):
         recorded = bills(tmp_path, n=4)
+    strip_snapshots(tmp_path / "cassettes" / "bills.synth.yaml")  # replay the exchanges
     forget_endpoints()  # as in a new process
     with pytest.warns(UserWarning):
         assert bills(tmp_path, n=4, record_mode="none") == recorded
     # and a second dataset recorded after the fallback replays alone, too
     second = bills(tmp_path, n=4, cassette=tmp_path / "later.synth.yaml")
+    strip_snapshots(tmp_path / "later.synth.yaml")
     forget_endpoints()
     assert (
         bills(tmp_path, n=4, cassette=tmp_path / "later.synth.yaml", record_mode="none") == second
@@ -289,6 +303,93 @@ def test_mutated_records_are_replayed_identically(llm_env: FakeLLM, tmp_path: Pa
     llm_env.enqueue(Fault.mutate(dup))
     recorded = bills(tmp_path, n=6, unique="patient_id")
     assert bills(tmp_path, n=6, unique="patient_id", record_mode="none") == recorded
+    strip_snapshots(
+        tmp_path / "cassettes" / "bills.synth.yaml"
+    )  # the re-asks, exchange by exchange
+    assert bills(tmp_path, n=6, unique="patient_id", record_mode="none") == recorded
+
+
+# --- dataset snapshots ---------------------------------------------------------------------
+
+
+def test_cassette_keeps_the_dataset_as_json_lines_first(llm_env: FakeLLM, tmp_path: Path) -> None:
+    recorded = bills(tmp_path, n=5)
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    text = path.read_text()
+    # one YAML document; the datasets come before the exchanges they summarise
+    assert text.index("datasets:") < text.index("\ninteractions:")
+    data = yaml.safe_load(text)
+    assert len(data["interactions"]) == 1
+    (entry,) = data["datasets"].values()
+    assert entry["model"] == "MedicalBilling" and entry["n"] == 5
+    assert entry["usage"]["requests"] == 1
+    assert snapshot_lines(path) == [r.model_dump(mode="json") for r in recorded]
+    assert '      {"patient_id": ' in text  # one readable JSON line per record
+
+
+def test_replay_reads_the_snapshot_and_falls_back_to_the_exchanges(
+    llm_env: FakeLLM, tmp_path: Path
+) -> None:
+    recorded = bills(tmp_path, n=4)
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    original = path.read_text()
+    name = recorded[0].patient_name
+    # an edit the model accepts is what a replay returns: the exchanges were not read
+    path.write_text(original.replace(f'"{name}"', '"Edited By Hand"', 1))
+    replayed = bills(tmp_path, n=4, record_mode="none")
+    assert replayed[0].patient_name == "Edited By Hand" and replayed[1:] == recorded[1:]
+    # a snapshot the model rejects is ignored: the exchanges give the recorded records
+    path.write_text(
+        original.replace(f'"patient_id": {recorded[0].patient_id}', '"patient_id": "x"', 1)
+    )
+    assert bills(tmp_path, n=4, record_mode="none") == recorded
+    assert llm_env.request_count == 1
+
+
+def test_replaying_an_older_cassette_leaves_it_alone_until_new_episodes(
+    llm_env: FakeLLM, tmp_path: Path
+) -> None:
+    recorded = bills(tmp_path, n=4)
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    strip_snapshots(path)
+    older = path.read_bytes()
+    assert bills(tmp_path, n=4) == recorded  # once: a replay never rewrites a committed file
+    assert path.read_bytes() == older
+    assert bills(tmp_path, n=4, record_mode="new_episodes") == recorded
+    upgraded = yaml.safe_load(path.read_text())
+    assert upgraded["interactions"] == yaml.safe_load(older)["interactions"]
+    assert snapshot_lines(path) == [r.model_dump(mode="json") for r in recorded]
+    assert llm_env.request_count == 1
+
+
+def test_rerecording_replaces_the_snapshot(llm_env: FakeLLM, tmp_path: Path) -> None:
+    bills(tmp_path, n=4)
+    again = bills(tmp_path, n=4, record_mode="all")  # the fake answers with new records
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    assert snapshot_lines(path) == [r.model_dump(mode="json") for r in again]
+    assert bills(tmp_path, n=4, record_mode="none") == again
+
+
+def test_snapshot_survives_yaml_line_breaks_inside_values(llm_env: FakeLLM, tmp_path: Path) -> None:
+    def odd(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        breaks = ["Ann\u2028Lee", "Bo\u2029Ek", "Cy\x85Ma", "Di\nNo"]
+        return [{**r, "patient_name": b} for r, b in zip(records, breaks, strict=False)]
+
+    llm_env.enqueue(Fault.mutate(odd))
+    recorded = bills(tmp_path, n=4)
+    assert [r.patient_name for r in recorded] == [
+        "Ann\u2028Lee",
+        "Bo\u2029Ek",
+        "Cy\x85Ma",
+        "Di\nNo",
+    ]
+    assert bills(tmp_path, n=4, record_mode="none") == recorded
+    # still one line per record in the file: YAML's own line breaks are written as JSON escapes
+    path = tmp_path / "cassettes" / "bills.synth.yaml"
+    text = path.read_text()
+    assert "    records: |\n" in text
+    assert '"Ann\\u2028Lee"' in text and '"Cy\\u0085Ma"' in text and '"Di\\nNo"' in text
+    assert len(snapshot_lines(path)) == 4
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
 from ..errors import UNSUPPORTED_HINTS, SynthRecordingError
+from .paths import SNAPSHOT_PREFIX
 
 KEEP_HEADERS = frozenset({"content-type"})
 SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY")
@@ -202,8 +203,16 @@ def _unpack_body(body: object) -> object:
     return body
 
 
+_SNAPSHOTS = "datasets"
+
+
 class YamlSerializer:
-    """vcrpy serializer: YAML with decoded JSON bodies and sorted keys."""
+    """vcrpy serializer: YAML with decoded JSON bodies and sorted keys.
+
+    Dataset snapshots (metadata entries named ``dataset:...``) are written under a top-level
+    ``datasets`` key, records as JSON lines. With sorted keys it comes first in the file, so
+    a replay can read it without parsing the ``interactions`` that follow.
+    """
 
     @staticmethod
     def serialize(cassette_dict: dict[str, Any]) -> str:
@@ -213,6 +222,12 @@ class YamlSerializer:
             request["body"] = _pack_body(request.get("body"))
             response_body = interaction["response"].get("body", {})
             response_body["string"] = _pack_body(response_body.get("string"))
+        metadata = data.get("metadata") or {}
+        snapshots = {k: metadata.pop(k) for k in sorted(metadata) if k.startswith(SNAPSHOT_PREFIX)}
+        if snapshots:
+            data[_SNAPSHOTS] = snapshots
+        if not metadata:
+            data.pop("metadata", None)
         text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
         return text
 
@@ -221,6 +236,11 @@ class YamlSerializer:
         data = yaml.load(text, Loader=_Loader)
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise ValueError("not a cassette: no 'interactions' list")
+        snapshots = data.pop(_SNAPSHOTS, None)
+        if snapshots is not None:
+            if not isinstance(snapshots, dict):
+                raise ValueError(f"'{_SNAPSHOTS}' must be a mapping")
+            data["metadata"] = {**(data.get("metadata") or {}), **snapshots}
         for interaction in data["interactions"]:
             if not isinstance(interaction, dict) or {"request", "response"} - set(interaction):
                 raise ValueError("an interaction lacks its request or response")
@@ -281,6 +301,30 @@ class AtomicPersister:
 
 
 _REFUSED: dict[str, SynthRecordingError] = {}
+
+
+def read_snapshot(path: Path, key: str) -> dict[str, Any] | None:
+    """The dataset snapshot stored under ``key`` in the cassette at ``path``, if any.
+
+    Parses only the part of the file before the interactions; anything unreadable is a
+    miss, left for the full cassette load to report.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    # Top-level keys are the only lines that start in column 0, sorted: the datasets end
+    # where the interactions begin.
+    end = text.find("\ninteractions:")
+    if not text.startswith(f"{_SNAPSHOTS}:") or end < 0:
+        return None
+    try:
+        head = yaml.load(text[: end + 1], Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+    datasets = head.get(_SNAPSHOTS) if isinstance(head, dict) else None
+    entry = datasets.get(key) if isinstance(datasets, dict) else None
+    return entry if isinstance(entry, dict) else None
 
 
 def raise_refusal(path: Path) -> None:

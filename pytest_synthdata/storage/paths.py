@@ -9,6 +9,8 @@ from pathlib import Path
 
 SUFFIX = ".synth.yaml"
 FOLDER = "cassettes"
+SNAPSHOT_PREFIX = "dataset:"
+"""Cassette metadata keys under which whole generated datasets are kept."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 

@@ -17,7 +17,7 @@ from vcr.request import Request as VcrRequest
 from ..errors import SynthConfigError, SynthRecordingError
 from ..settings import RECORD_MODES
 from .cache import ResponseCache
-from .cassettes import explain_difference, make_vcr, raise_refusal
+from .cassettes import explain_difference, make_vcr, raise_refusal, read_snapshot
 from .transport import Counters, StorageTransport, SyncStorageTransport
 
 
@@ -43,6 +43,16 @@ class Recording:
     @property
     def replay_only(self) -> bool:
         return self.cassette is not None and bool(self.cassette.write_protected)
+
+    def keep_snapshot(self, key: str, entry: dict[str, Any]) -> None:
+        """Store a whole dataset with a cassette that is recording (never a replayed one:
+        replaying leaves committed files alone)."""
+        if self.cassette is None or self.cassette.write_protected:
+            return
+        stored = self.cassette.get_metadata(key, {})
+        stored.clear()  # ``all`` keeps what the file held: the new recording wins
+        stored.update(entry)
+        self.cassette.dirty = True
 
     def start_state(self, current: dict[str, Any]) -> dict[str, Any]:
         """The endpoint state (structured mode, seed support) the recording started from.
@@ -109,6 +119,16 @@ class Storage:
         if mode == "once" and path in self._written:
             return "new_episodes"
         return mode
+
+    def snapshot(self, path: Path | None, key: str) -> dict[str, Any] | None:
+        """The dataset snapshot ``key`` of the cassette at ``path``, when this record mode
+        would replay that cassette (``none``, or ``once`` with the file present)."""
+        if path is None or self.record_mode not in ("none", "once"):
+            return None
+        entry = read_snapshot(path, key)
+        if entry is not None:
+            self.used.add(path)
+        return entry
 
     @contextlib.contextmanager
     def recording(self, path: Path | None, state_key: str, rerecord: str) -> Iterator[Recording]:

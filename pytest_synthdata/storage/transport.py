@@ -32,9 +32,9 @@ class Counters:
     network: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def bump(self, name: str) -> None:
+    def bump(self, name: str, count: int = 1) -> None:
         with self._lock:
-            setattr(self, name, getattr(self, name) + 1)
+            setattr(self, name, getattr(self, name) + count)
 
 
 @dataclass
