@@ -990,7 +990,8 @@ def report(
             f"`python -m pytest` in a subprocess, {overhead.reps} rounds; each round runs the "
             "command with the plugin and with `-p no:synthdata`, back to back. Other third-party "
             f"plugins in this venv ({', '.join(overhead.other_plugins_off)}) and the cache "
-            "provider were off in both arms. The overhead is the ratio of the medians; the "
+            "provider were off in both arms. Bytecode is compiled and cached beforehand, as "
+            "after a `pip install`. The overhead is the ratio of the medians; the "
             "quartiles of the per-round ratios show how much noise a single comparison carries "
             "on this machine."
         )
