@@ -379,4 +379,7 @@ class _Box(Generic[R]):
 
 
 async def _boxed(coro: Coroutine[Any, Any, R]) -> _Box[R]:
+    from .llm import LOOP_OF_ITS_OWN
+
+    LOOP_OF_ITS_OWN.set(True)  # in this task's context only: the loop ends with the call
     return _Box(await coro)

@@ -19,6 +19,7 @@ import json
 import os
 import threading
 import warnings
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,9 @@ class _EndpointState:
 _STATE: dict[str, _EndpointState] = {}
 _STATE_LOCK = threading.Lock()
 
+LOOP_OF_ITS_OWN: ContextVar[bool] = ContextVar("synthdata_loop_of_its_own", default=False)
+"""Set while a blocking call runs its own event loop, which ends with the call."""
+
 
 def forget_endpoints() -> None:
     """Forget which modes endpoints accepted (tests and long-lived processes)."""
@@ -117,6 +121,14 @@ class LLM:
                 f"client must be an openai.OpenAI or openai.AsyncOpenAI instance (AzureOpenAI "
                 f"works too), got {type(client).__name__}"
             )
+        elif isinstance(client, openai.AsyncOpenAI) and LOOP_OF_ITS_OWN.get() and recording is None:
+            # The caller's async client, from a blocking call: its pool would keep connections
+            # of an event loop that ends with this call and break the caller's next use. The
+            # same client on a pool of its own, closed before the loop ends.
+            import httpx2
+
+            self._owns_client = True
+            client = client.copy(http_client=httpx2.AsyncClient())
         elif recording is not None:
             # The same client, with the cassette and cache in front of its connection pool.
             import httpx2

@@ -7,6 +7,8 @@ nothing invalid may be cached or recorded.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import warnings
 from collections.abc import Iterator
@@ -86,6 +88,28 @@ def test_user_clients_use_the_cache(llm: FakeLLM, tmp_path: Path, kind: str) -> 
     assert llm.request_count == 1
     assert first.usage.cache_hits == 0
     assert second.usage.cache_hits == second.usage.requests == 1
+
+
+def test_one_async_client_serves_several_blocking_calls(llm: FakeLLM) -> None:
+    """Each blocking call runs an event loop of its own; the caller's async client must
+    still work for the next call, keep its options, and leave no connection open."""
+    from pytest_synthdata.text import generate_text
+
+    async_client = openai.AsyncOpenAI(
+        base_url=llm.url, api_key="sk-test-compat-000000", default_headers={"x-team": "qa"}
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = generate(MedicalBilling, 3, client=async_client)
+        second = generate(MedicalBilling, 3, client=async_client, seed=7)
+        text = generate_text(["blue", "yellow"], client=async_client)
+        asyncio.run(async_client.close())
+        del async_client
+        gc.collect()
+    assert len(first) == len(second) == 3 and "blue" in text.lower()
+    assert [r.headers.get("x-team") for r in llm.chat_requests] == ["qa", "qa", "qa"]
+    leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, [str(w.message) for w in leaks]
 
 
 @pytest.mark.parametrize(

@@ -302,9 +302,11 @@ def test_llama_style_500_for_unsupported_mode_falls_back(llm: FakeLLM) -> None:
 
 
 def test_async_client_and_agenerate(llm: FakeLLM) -> None:
-    async_client = openai.AsyncOpenAI(base_url=llm.url, api_key="sk-test")
-    bills = asyncio.run(agenerate(MedicalBilling, n=5, client=async_client))
-    assert len(bills) == 5
+    async def go() -> int:
+        async with openai.AsyncOpenAI(base_url=llm.url, api_key="sk-test") as async_client:
+            return len(await agenerate(MedicalBilling, n=5, client=async_client))
+
+    assert asyncio.run(go()) == 5
 
 
 def test_generate_inside_a_running_loop(llm: FakeLLM) -> None:

@@ -220,9 +220,11 @@ def test_length_preferences_are_enforced(
 
 
 def test_async_generate_text(llm: FakeLLM) -> None:
-    async_client = openai.AsyncOpenAI(base_url=llm.url, api_key="sk-test")
-    text = asyncio.run(agenerate_text(["blue", "yellow"], client=async_client))
-    assert_mentions_all(text, ["blue", "yellow"])
+    async def go() -> str:
+        async with openai.AsyncOpenAI(base_url=llm.url, api_key="sk-test") as async_client:
+            return await agenerate_text(["blue", "yellow"], client=async_client)
+
+    assert_mentions_all(asyncio.run(go()), ["blue", "yellow"])
 
 
 # --------------------------------------------------------------------------- generate_dataset
@@ -369,10 +371,13 @@ def test_extract_many_is_batched_and_ordered(llm: FakeLLM) -> None:
 
 
 def test_async_extract(llm: FakeLLM) -> None:
-    async_client = openai.AsyncOpenAI(base_url=llm.url, api_key="sk-test")
     text = "Note — Actor: «Tom Hanks»; Film[0]: «Big»."
-    actor = asyncio.run(aextract(text, Actor, client=async_client))
-    assert actor == Actor(Actor="Tom Hanks", Film=["Big"])
+
+    async def go() -> Actor:
+        async with openai.AsyncOpenAI(base_url=llm.url, api_key="sk-test") as async_client:
+            return await aextract(text, Actor, client=async_client)
+
+    assert asyncio.run(go()) == Actor(Actor="Tom Hanks", Film=["Big"])
 
 
 # --------------------------------------------------------------------------- round trip
