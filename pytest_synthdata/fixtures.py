@@ -1,0 +1,275 @@
+"""The plugin's fixtures, and ``synth_fixture`` for conftest files."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from .errors import SynthConfigError, SynthError
+from .state import (
+    RESERVED,
+    cassette_of,
+    describe,
+    fail,
+    label_of,
+    requests_of,
+    rerecord_hint,
+    runtime_of,
+)
+
+if TYPE_CHECKING:
+    from .markers import DatasetRequest
+    from .usage import Usage
+
+T = TypeVar("T")
+
+
+def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
+    __tracebackhide__ = True
+    item = request.node
+    requests = requests_of(item)
+    for entry in requests:
+        if isinstance(entry, SynthError):
+            fail(item.nodeid, entry)
+    matching = [r for r in requests if not isinstance(r, SynthError) and r.name == name]
+    if not matching:
+        if name not in RESERVED:
+            # A name=... used by another test of the module hides a fixture of the same
+            # name (conftest, builtin) for this one; hand that one out instead.
+            try:
+                return request.getfixturevalue(name)
+            except pytest.FixtureLookupError:
+                pass
+        injected = [repr(r.name) for r in requests if not isinstance(r, SynthError)]
+        fail(
+            item.nodeid,
+            f"the fixture {name!r} needs a @pytest.mark.synth(Model, n=..."
+            + ("" if name in RESERVED else f", name={name!r}")
+            + (", each=True" if name == "synth_record" else "")
+            + ") marker on the test (or use the synth_factory fixture)"
+            + (f"; this test's synth markers inject {', '.join(injected)}" if injected else ""),
+        )
+    entry = matching[0]
+    runtime = runtime_of(request.config)
+    error: SynthError | None = None
+    try:
+        dataset = runtime.produce(
+            item.nodeid.split("[")[0],
+            entry,
+            cassette=cassette_of(item),
+            rerecord=rerecord_hint(shlex.quote(item.nodeid.split("[")[0])),
+        )
+    except SynthError as exc:
+        error = exc  # failed outside the except block: no "During handling..." chain
+    if error is not None:
+        fail(f"{item.nodeid}: {label_of(entry)}", error)
+    if entry.each:
+        if not hasattr(request, "param"):
+            fail(item.nodeid, f"each=True needs the test to ask for the {name!r} fixture")
+        return dataset[request.param]
+    return list(dataset)
+
+
+@pytest.fixture
+def synth_data(request: pytest.FixtureRequest) -> list[Any]:
+    """The records of the test's @pytest.mark.synth(Model, n=...) marker: a list of exactly n."""
+    data: list[Any] = _marker_dataset(request, "synth_data")
+    return data
+
+
+@pytest.fixture
+def synth_record(request: pytest.FixtureRequest) -> Any:
+    """One record of a @pytest.mark.synth(Model, n=..., each=True) marker (one test per record)."""
+    return _marker_dataset(request, "synth_record")
+
+
+def named_dataset(request: pytest.FixtureRequest) -> Any:
+    """The records of the test's synth marker with the matching name=..."""
+    return _marker_dataset(request, str(request.fixturename))
+
+
+@pytest.fixture
+def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
+    """Call synth_factory(Model, n=5, **options) inside a test to get a list of n records."""
+    runtime = runtime_of(request.config)
+    owner = request.node.nodeid
+    base_dir = Path(str(request.node.path)).parent
+    cassette = cassette_of(request.node)
+    rerecord = rerecord_hint(shlex.quote(owner.split("[")[0]))
+
+    def factory(*args: Any, **kwargs: Any) -> list[Any]:
+        __tracebackhide__ = True
+        error: SynthError | None = None
+        try:
+            from .markers import parse_request
+
+            entry = parse_request(args, kwargs, base_dir=base_dir, what="synth_factory")
+            if entry.each:
+                raise SynthConfigError("each=True only applies to markers; use the returned list")
+            return list(
+                runtime.produce(f"{owner}::factory", entry, cassette=cassette, rerecord=rerecord)
+            )
+        except SynthError as exc:
+            error = exc  # failed outside the except block: no "During handling..." chain
+        fail(f"{owner}: synth_factory", error)
+
+    return factory
+
+
+def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], T]) -> T:
+    """Run a text/extraction library call so that it records into the test's cassette,
+    uses the session cache and counts in the summary; errors fail the test cleanly."""
+    runtime = runtime_of(request.config)
+    item = request.node
+    owner = item.nodeid.split("[")[0]
+    from .usage import Usage
+
+    usage = Usage()
+    error: SynthError | None = None
+    try:
+        with runtime.ambient(cassette_of(item), rerecord_hint(shlex.quote(owner))):
+            result = call(usage)
+    except SynthError as exc:
+        error = exc  # failed outside the except block: no "During handling..." chain
+    finally:
+        runtime.totals.usage.add(usage)
+    if error is not None:
+        fail(f"{item.nodeid}: {what}", error)
+    return result
+
+
+@pytest.fixture
+def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
+    """The texts of the test's @pytest.mark.synth_text(fields_collection, ...) marker."""
+    item = request.node
+    mark = item.get_closest_marker("synth_text")
+    what = describe(mark.args, mark.kwargs, "synth_text") if mark else "synth_texts"
+    if mark is None:
+        fail(item.nodeid, "the fixture 'synth_texts' needs a @pytest.mark.synth_text(...) marker")
+    from .markers import parse_text_request
+    from .text import generate_dataset
+    from .usage import Usage
+
+    runtime = runtime_of(request.config)
+    error: SynthError | None = None
+    try:
+        collection, preferences, options = parse_text_request(mark.args, mark.kwargs)
+    except SynthError as exc:
+        error = exc
+    if error is not None:
+        fail(f"{item.nodeid}: {what}", error)
+    key = ("synth_text", item.nodeid.split("[")[0], repr((mark.args, sorted(mark.kwargs.items()))))
+
+    def make(usage: Usage) -> list[Any]:
+        return runtime.remember(
+            key,
+            lambda: list(generate_dataset(collection, preferences, usage=usage, **options)),
+            Usage(),
+        )
+
+    return list(_ambient(request, what, make))
+
+
+def _recorded(
+    request: pytest.FixtureRequest, what: str, call: Callable[..., T]
+) -> Callable[..., T]:
+    """``call(*args, usage=..., **kwargs)`` made through :func:`_ambient`."""
+
+    def recorded(*args: Any, **kwargs: Any) -> T:
+        __tracebackhide__ = True
+        return _ambient(request, what, lambda usage: call(*args, usage=usage, **kwargs))
+
+    return recorded
+
+
+@pytest.fixture
+def synth_text_factory(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Call synth_text_factory(fields, preferences=None, **options) for one text."""
+    from .text import generate_text
+
+    return _recorded(request, "synth_text_factory", generate_text)
+
+
+@pytest.fixture
+def synth_extract(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Call synth_extract(text, Model, **options) to extract one validated Model from a text."""
+    from .text import extract
+
+    return _recorded(request, "synth_extract", extract)
+
+
+@pytest.fixture
+def synth_round_trip(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Call synth_round_trip(records) to write a text per record, extract it back, and compare."""
+    from .text import round_trip
+
+    return _recorded(request, "synth_round_trip", round_trip)
+
+
+def synth_fixture(
+    model: Any,
+    n: int = 10,
+    *,
+    scope: str = "function",
+    **kwargs: Any,
+) -> Any:
+    """A fixture for a conftest: ``medical_bills = synth_fixture(MedicalBilling, n=20)``.
+
+    The fixture is named after the variable it is assigned to, takes the same keywords as
+    the ``synth`` marker, and is generated once per session whatever its ``scope``; each
+    request of a function-scoped one gets its own copy of the records.
+    """
+    caller = sys._getframe(1).f_code.co_filename
+    base_dir = Path(caller).parent
+    try:
+        from .markers import parse_request
+
+        parsed: DatasetRequest | SynthError = parse_request(
+            (model, n), kwargs, base_dir=base_dir, what="synth_fixture"
+        )
+    except SynthError as exc:
+        parsed = exc
+    if not isinstance(parsed, SynthError) and (parsed.each or "name" in kwargs):
+        parsed = SynthConfigError(
+            "each= and name= only apply to markers; the fixture is named after the variable "
+            "it is assigned to and gives the whole list"
+        )
+    if scope not in ("function", "class", "module", "package", "session"):
+        parsed = SynthConfigError(
+            f"scope must be function, class, module, package or session, got {scope!r}"
+        )
+        scope = "function"  # an invalid scope would break collection, not just its users
+
+    def fixture(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
+        __tracebackhide__ = True
+        name = request.fixturename
+        if isinstance(parsed, SynthError):
+            fail(f"fixture {name!r} (synth_fixture in {caller})", parsed)
+        assert not isinstance(parsed, SynthError)
+        runtime = runtime_of(request.config)
+        error: SynthError | None = None
+        try:
+            from .storage.paths import fixture_cassette
+
+            dataset = runtime.produce(
+                f"fixture:{name}@{caller}",
+                parsed,
+                cassette=fixture_cassette(Path(caller), str(name)),
+                rerecord=rerecord_hint(f"<a test that uses {name}>"),
+            )
+        except SynthError as exc:
+            error = exc  # failed outside the except block: no "During handling..." chain
+        if error is not None:
+            fail(f"fixture {name!r} (synth_fixture({parsed.model.__name__}, ...))", error)
+        if scope == "function":
+            yield [record.model_copy(deep=True) for record in dataset]
+        else:
+            yield list(dataset)
+
+    fixture.__doc__ = f"{n} synthetic {getattr(model, '__name__', model)} records (synth_fixture)."
+    return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
