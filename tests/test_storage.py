@@ -313,8 +313,9 @@ def test_mutated_records_are_replayed_identically(llm_env: FakeLLM, tmp_path: Pa
 
 
 def test_cassette_keeps_the_dataset_as_json_lines_first(llm_env: FakeLLM, tmp_path: Path) -> None:
-    recorded = bills(tmp_path, n=5)
     path = tmp_path / "cassettes" / "bills.synth.yaml"
+    dataset = generate(MedicalBilling, 5, examples=EXAMPLES, seed=1, cassette=path)
+    recorded, recorded_usage = list(dataset), dataset.usage
     text = path.read_text()
     # one YAML document; the datasets come before the exchanges they summarise
     assert text.index("datasets:") < text.index("\ninteractions:")
@@ -325,6 +326,15 @@ def test_cassette_keeps_the_dataset_as_json_lines_first(llm_env: FakeLLM, tmp_pa
     assert entry["usage"]["requests"] == 1
     assert snapshot_lines(path) == [r.model_dump(mode="json") for r in recorded]
     assert '      {"patient_id": ' in text  # one readable JSON line per record
+    # a replay reports what the recording cost, whichever part of the file it reads
+    from_snapshot = generate(
+        MedicalBilling, 5, examples=EXAMPLES, seed=1, cassette=path, record_mode="none"
+    )
+    strip_snapshots(path)
+    from_exchanges = generate(
+        MedicalBilling, 5, examples=EXAMPLES, seed=1, cassette=path, record_mode="none"
+    )
+    assert from_snapshot.usage == from_exchanges.usage == recorded_usage
 
 
 def test_replay_reads_the_snapshot_and_falls_back_to_the_exchanges(
