@@ -115,11 +115,14 @@ async def agenerate(
 
 def _shaping(spec: SynthSpec, settings: Settings) -> str:
     """What decides a whole dataset: the spec and the settings that shape its requests
-    (not the endpoint's address, time-outs, HTTP retries or how many run at once)."""
+    (not the endpoint's address, time-outs, retry budgets or how many run at once: the
+    records of a finished dataset are valid whatever those were)."""
     import hashlib
     import json
 
-    shaping = settings.replace(base_url=None, timeout=1.0, http_retries=0, concurrency=1, max_n=1)
+    shaping = settings.replace(
+        base_url=None, timeout=1.0, http_retries=0, max_retries=0, concurrency=1, max_n=1
+    )
     raw = json.dumps([spec.key(), repr(shaping)], sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()
 

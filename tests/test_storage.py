@@ -337,6 +337,20 @@ def test_cassette_keeps_the_dataset_as_json_lines_first(llm_env: FakeLLM, tmp_pa
     assert from_snapshot.usage == from_exchanges.usage == recorded_usage
 
 
+def test_snapshot_replays_under_other_budgets_and_concurrency(
+    llm_env: FakeLLM, tmp_path: Path
+) -> None:
+    llm_env.enqueue("malformed")  # the recording needs one re-ask
+    recorded = bills(tmp_path, n=4)
+    assert llm_env.request_count == 2
+    other = {"max_retries": 0, "concurrency": 1, "http_retries": 0, "timeout": 5.0}
+    assert bills(tmp_path, n=4, record_mode="none", **other) == recorded
+    # a setting that shapes the requests is another dataset: no recording of it
+    with pytest.raises(SynthRecordingError, match="has no recording of this request"):
+        bills(tmp_path, n=4, record_mode="none", temperature=0.3)
+    assert llm_env.request_count == 2
+
+
 def test_replay_reads_the_snapshot_and_falls_back_to_the_exchanges(
     llm_env: FakeLLM, tmp_path: Path
 ) -> None:
