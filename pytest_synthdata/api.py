@@ -130,10 +130,10 @@ def _shaping(spec: SynthSpec, settings: Settings) -> str:
 class _Snapshot:
     """The whole dataset, stored in the cassette that recorded it.
 
-    A replay whose spec and settings match reads the records from the cassette's first
-    YAML document instead of replaying each exchange through the client. The records are
-    validated with the model again; any mismatch (an edited model, an edited file) falls
-    back to replaying the exchanges.
+    A replay whose spec and settings match reads the records from the ``datasets`` section
+    at the top of the cassette instead of replaying each exchange through the client. The
+    records are validated with the model again; any mismatch (an edited model, an edited
+    file) falls back to replaying the exchanges.
     """
 
     def __init__(self, spec: SynthSpec, settings: Settings) -> None:
