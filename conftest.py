@@ -32,6 +32,16 @@ def fake_llm() -> Iterator[FakeLLM]:
 
 
 @pytest.fixture
+def fresh_endpoints() -> Iterator[None]:
+    """No structured mode or seed support remembered for an endpoint, before or after."""
+    from pytest_synthdata.llm import forget_endpoints
+
+    forget_endpoints()
+    yield
+    forget_endpoints()
+
+
+@pytest.fixture
 def llm(fake_llm: FakeLLM) -> Iterator[FakeLLM]:
     """The session server, reset: no faults, zeroed counters, default switches."""
     fake_llm.reset()

@@ -11,7 +11,6 @@ import asyncio
 import gc
 import json
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,13 @@ from fakellm import FakeLLM, Fault
 from models import MedicalBilling, Strict
 
 from pytest_synthdata import SynthAPIError, SynthGenerationError, generate
-from pytest_synthdata.llm import SynthDataWarning, forget_endpoints
+from pytest_synthdata.llm import SynthDataWarning
 from pytest_synthdata.storage.cache import ResponseCache
 
 AZURE_KEY = "azure-secret-key-0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_endpoints() -> Iterator[None]:
-    forget_endpoints()
-    yield
-    forget_endpoints()
+pytestmark = pytest.mark.usefixtures("fresh_endpoints")  # nothing remembered across tests
 
 
 def sync_client(server: FakeLLM, **kwargs: Any) -> openai.OpenAI:

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -25,14 +24,9 @@ from pytest_synthdata import (
     agenerate,
     generate,
 )
-from pytest_synthdata.llm import SynthDataWarning, forget_endpoints
+from pytest_synthdata.llm import SynthDataWarning
 
-
-@pytest.fixture(autouse=True)
-def _fresh_endpoints() -> Iterator[None]:
-    forget_endpoints()
-    yield
-    forget_endpoints()
+pytestmark = pytest.mark.usefixtures("fresh_endpoints")  # nothing remembered across tests
 
 
 def client(server: FakeLLM, **kwargs: Any) -> openai.OpenAI:

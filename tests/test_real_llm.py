@@ -25,9 +25,8 @@ from models import EXAMPLES, MedicalBilling
 from pydantic import BaseModel
 
 from pytest_synthdata import generate
-from pytest_synthdata.llm import forget_endpoints
 
-pytestmark = pytest.mark.real_llm
+pytestmark = [pytest.mark.real_llm, pytest.mark.usefixtures("fresh_endpoints")]
 
 CACHE = Path(
     os.environ.get("SYNTHDATA_CI_CACHE")
@@ -116,13 +115,6 @@ def llama() -> Iterator[LlamaServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_endpoints() -> Iterator[None]:
-    forget_endpoints()
-    yield
-    forget_endpoints()
 
 
 def client(server: LlamaServer) -> openai.OpenAI:

@@ -10,21 +10,13 @@ from enum import Enum
 from typing import Annotated, Any, Generic, Literal, Optional, TypeVar
 
 import pytest
+from models import MedicalBilling
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, field_validator
 
 from pytest_synthdata.errors import SynthConfigError, UnsupportedModelError
 from pytest_synthdata.schema import field_lines, record_schema, schema_name, wrapper_schema
 
 # --------------------------------------------------------------------------- models
-
-
-class MedicalBilling(BaseModel):
-    patient_id: int
-    patient_name: str
-    diagnosis_code: str
-    procedure_code: str
-    total_charge: float
-    insurance_claim_amount: float
 
 
 class Status(str, Enum):

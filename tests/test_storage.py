@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,7 @@ from pytest_synthdata.storage.cache import ResponseCache
 FAKE_KEY = "sk-test-fake-key-0123456789"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_endpoints() -> Iterator[None]:
-    forget_endpoints()
-    yield
-    forget_endpoints()
+pytestmark = pytest.mark.usefixtures("fresh_endpoints")  # nothing remembered across tests
 
 
 def bills(tmp_path: Path, n: int = 30, **kwargs: Any) -> list[MedicalBilling]:

@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import socket
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from fakellm import FakeLLM, Fault
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pytest_synthdata import SynthConfigError, SynthGenerationError, UnsupportedModelError, Usage
-from pytest_synthdata.llm import SynthDataWarning, forget_endpoints
+from pytest_synthdata.llm import SynthDataWarning
 from pytest_synthdata.text import (
     TextRecord,
     aextract,
@@ -96,11 +95,7 @@ MOVIES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_endpoints() -> Iterator[None]:
-    forget_endpoints()
-    yield
-    forget_endpoints()
+pytestmark = pytest.mark.usefixtures("fresh_endpoints")  # nothing remembered across tests
 
 
 def client(server: FakeLLM, **kwargs: Any) -> openai.OpenAI:
