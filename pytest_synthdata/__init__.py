@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     )
     from .fixtures import synth_fixture
     from .settings import Settings
-    from .text import (
+    from .texts import (
         Mismatch,
         RoundTripReport,
         TextRecord,
@@ -70,20 +70,20 @@ __all__ = [
 ]
 
 _WHERE = {
-    "generate_text": "text",
-    "agenerate_text": "text",
-    "generate_dataset": "text",
-    "agenerate_dataset": "text",
-    "extract": "text",
-    "aextract": "text",
-    "extract_many": "text",
-    "aextract_many": "text",
-    "round_trip": "text",
-    "around_trip": "text",
-    "TextRecord": "text",
-    "RoundTripReport": "text",
-    "Mismatch": "text",
-    "missing_values": "text",
+    "generate_text": "texts",
+    "agenerate_text": "texts",
+    "generate_dataset": "texts",
+    "agenerate_dataset": "texts",
+    "extract": "texts",
+    "aextract": "texts",
+    "extract_many": "texts",
+    "aextract_many": "texts",
+    "round_trip": "texts",
+    "around_trip": "texts",
+    "TextRecord": "texts",
+    "RoundTripReport": "texts",
+    "Mismatch": "texts",
+    "missing_values": "texts",
     "generate": "api",
     "agenerate": "api",
     "Dataset": "dataset",

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -15,9 +16,12 @@ from typing_extensions import TypedDict, Unpack
 from .dataset import Dataset
 from .settings import Settings, StructuredMode
 from .spec import SynthSpec, make_spec
+from .usage import Usage
 
 if TYPE_CHECKING:
+    from .batching import Batcher
     from .llm import LLM
+    from .storage.datasets import StoredDataset
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -79,181 +83,188 @@ async def agenerate(
         unique=unique,
         max_n=effective.max_n,
     )
-    from .engine import Engine
-
-    snapshot = _Snapshot(spec, effective)
-    hit = snapshot.replay(cassette, record_mode, cache_dir)
-    if hit is not None:
-        return hit
-    whole = None
-    if cassette is None and cache_dir is not None and record_mode not in ("all", "rewrite"):
-        whole = _DatasetCache(Path(cache_dir), spec, effective, client)
-        hit = whole.get()
-        if hit is not None:
-            return hit
-
-    async def work(llm: LLM) -> Dataset[M]:
-        dataset: Dataset[M] = await Engine(spec, effective, llm).run()
-        if llm.recording is not None:
-            llm.recording.keep_snapshot(snapshot.key, snapshot.entry(dataset))
-        return dataset
-
-    dataset = await run_with_llm(
+    return await run_stored(
         effective,
-        work,
-        client=client,
-        cassette=cassette,
-        record_mode=record_mode,
-        cache_dir=cache_dir,
+        Wiring(client, cassette, record_mode, cache_dir),
+        material=spec.key(),
+        label=spec.model_name,
+        seed=spec.seed,
+        usage=Usage(),
+        read=lambda stored, usage: _read_records(spec, stored, usage),
+        work=lambda batcher: _generate_records(spec, effective, batcher),
         state_key=f"generate:{spec.key()}",
         call="generate",
     )
-    if whole is not None:
-        whole.put(dataset)
-    return dataset
 
 
-def _shaping(spec: SynthSpec, settings: Settings) -> str:
-    """What decides a whole dataset: the spec and the settings that shape its requests
-    (not the endpoint's address, time-outs, retry budgets or how many run at once: the
-    records of a finished dataset are valid whatever those were)."""
+async def _generate_records(
+    spec: SynthSpec, settings: Settings, batcher: Batcher
+) -> tuple[Dataset[Any], list[object]]:
+    from .records import Engine
+
+    engine: Engine[Any] = Engine(spec, settings, batcher)
+    dataset = await engine.run()
+    return dataset, engine.raw
+
+
+def _read_records(spec: SynthSpec, stored: StoredDataset, usage: Usage) -> Dataset[Any] | None:
+    """The stored records validated as the recording run validated them, or ``None`` when
+    they no longer fit the spec (an edited model or file)."""
+    from pydantic import TypeAdapter, ValidationError
+    from pydantic_core import from_json
+
+    try:
+        records = TypeAdapter(list[spec.model]).validate_python(  # type: ignore[name-defined]
+            from_json(stored.json_array())
+        )
+    except (ValidationError, ValueError):
+        return None
+    if len(records) != spec.n:
+        return None
+    return Dataset(records, usage)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Where a library call's requests go and where its dataset is stored."""
+
+    client: object | None = None
+    cassette: str | Path | None = None
+    record_mode: str = "once"
+    cache_dir: str | Path | None = None
+
+
+def dataset_key(material: object, settings: Settings) -> str:
+    """What decides a whole dataset: the spec (``material``) and the settings that shape its
+    requests (not the endpoint's address, time-outs, retry budgets or how many run at once:
+    the records of a finished dataset are valid whatever those were)."""
     import hashlib
     import json
+
+    from .storage.paths import DATASET_PREFIX
 
     shaping = settings.replace(
         base_url=None, timeout=1.0, http_retries=0, max_retries=0, concurrency=1, max_n=1
     )
-    raw = json.dumps([spec.key(), repr(shaping)], sort_keys=True)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    raw = json.dumps([material, repr(shaping)], sort_keys=True, default=str)
+    return DATASET_PREFIX + hashlib.sha256(raw.encode()).hexdigest()
 
 
-class _Snapshot:
-    """The whole dataset, stored in the cassette that recorded it.
+async def run_stored(
+    settings: Settings,
+    wiring: Wiring,
+    *,
+    material: object,
+    label: str,
+    seed: int | None,
+    usage: Usage,
+    read: Callable[[StoredDataset, Usage], R | None],
+    work: Callable[[Batcher], Awaitable[tuple[R, list[object]]]],
+    state_key: str,
+    call: str,
+) -> R:
+    """A dataset from the dataset store when it holds one that ``read`` accepts, otherwise
+    from ``work`` (on the one batch loop), stored for the next time.
 
-    A replay whose spec and settings match reads the records from the ``datasets`` section
-    at the top of the cassette instead of replaying each exchange through the client. The
-    records are validated with the model again; any mismatch (an edited model, an edited
-    file) falls back to replaying the exchanges.
+    ``material`` is what decides the dataset besides the settings; ``work`` returns the
+    result and the items the model answered for it, which the store keeps; ``read`` turns
+    stored items back into the result exactly as ``work`` judged them (``None``: they do not
+    fit). ``usage`` receives what the call cost, even when it fails.
     """
+    from .batching import Batcher
+    from .storage import datasets
 
-    def __init__(self, spec: SynthSpec, settings: Settings) -> None:
-        from .storage.paths import SNAPSHOT_PREFIX
+    key = dataset_key(material, settings)
+    cassette_key = key[: len(datasets.PREFIX) + 32]
+    stored = _stored(wiring, cassette_key)
+    if stored is not None:
+        hit = read(stored, usage)
+        if hit is not None:
+            usage.add(_usage_of(stored))
+            _count_replay(wiring, usage)
+            return hit
+    cache = _dataset_cache(wiring, settings, key)
+    if cache is not None:
+        cached = datasets.from_cache(cache[0], cache[1])
+        hit = read(cached, usage) if cached is not None else None
+        if hit is not None:
+            usage.add(Usage(cache_hits=1))
+            return hit
+        if cached is not None:
+            datasets.forget_cached(*cache)  # the model changed since: generate again
 
-        self.key = SNAPSHOT_PREFIX + _shaping(spec, settings)[:32]
-        self.spec = spec
+    async def produce(llm: LLM) -> tuple[R, list[object]]:
+        result, items = await work(Batcher(llm, settings, usage, seed))
+        entry = datasets.encode(label, items, {**usage.as_dict(), "cache_hits": 0})
+        if llm.recording is not None:
+            llm.recording.store_dataset(cassette_key, entry)
+        if cache is not None:
+            datasets.to_cache(cache[0], cache[1], entry)
+        return result, items
 
-    def entry(self, dataset: Dataset[Any]) -> dict[str, Any]:
-        """What the cassette stores: one JSON line per record, and what producing it cost."""
-        import json
+    result, _ = await run_with_llm(
+        settings,
+        produce,
+        client=wiring.client,
+        cassette=wiring.cassette,
+        record_mode=wiring.record_mode,
+        cache_dir=wiring.cache_dir,
+        state_key=state_key,
+        call=call,
+    )
+    return result
 
-        from .storage.cassettes import scrub_text
 
-        lines = (json.dumps(r.model_dump(mode="json"), ensure_ascii=False) for r in dataset)
-        text = "".join(f"{line}\n" for line in lines)
-        for char, escaped in _YAML_BREAKS.items():  # line breaks to YAML, not to JSON
-            text = text.replace(char, escaped)
-        return {
-            "model": self.spec.model_name,
-            "n": len(dataset),
-            "records": scrub_text(text),
-            # as a replay of the exchanges would count: every answer from the cassette
-            "usage": {**dataset.usage.as_dict(), "cache_hits": 0},
-        }
+def _usage_of(stored: StoredDataset) -> Usage:
+    """What producing a stored dataset cost, as a replay of its exchanges would count it:
+    every answer from the cassette, none from the cache."""
+    from dataclasses import fields
 
-    def replay(
-        self, cassette: str | Path | None, record_mode: str, cache_dir: str | Path | None
-    ) -> Dataset[Any] | None:
-        from .runtime import AMBIENT
+    names = {f.name for f in fields(Usage)} - {"cache_hits"}
+    return Usage(**{name: value for name, value in stored.usage.items() if name in names})
 
-        if cassette is not None:
-            if record_mode not in ("none", "once"):
-                return None
-            from .storage.cassettes import read_snapshot
 
-            return self._decode(read_snapshot(Path(cassette), self.key))
-        ambient = AMBIENT.get()
-        if ambient is None or cache_dir is not None:
+def _stored(wiring: Wiring, key: str) -> StoredDataset | None:
+    """The dataset stored in the cassette this call would replay, if any."""
+    from .runtime import AMBIENT
+    from .storage import datasets
+
+    if wiring.cassette is not None:
+        if wiring.record_mode not in ("none", "once"):
             return None
-        storage, path, _ = ambient
-        dataset = self._decode(storage.snapshot(path, self.key))
-        if dataset is not None:
-            storage.counters.bump("replayed", dataset.usage.requests)
-        return dataset
-
-    def _decode(self, entry: dict[str, Any] | None) -> Dataset[Any] | None:
-        from dataclasses import fields
-
-        from pydantic import TypeAdapter, ValidationError
-
-        from .usage import Usage
-
-        if entry is None or not isinstance(entry.get("records"), str):
-            return None
-        lines = [line for line in entry["records"].split("\n") if line.strip()]
-        try:
-            records = TypeAdapter(list[self.spec.model]).validate_json(  # type: ignore[name-defined]
-                "[" + ",".join(lines) + "]"
-            )
-        except ValidationError:
-            return None
-        if len(records) != self.spec.n:
-            return None
-        stored = entry.get("usage")
-        names = {f.name for f in fields(Usage)}
-        counts = stored if isinstance(stored, dict) else {}
-        usage = Usage(**{k: v for k, v in counts.items() if k in names and isinstance(v, int)})
-        return Dataset(records, usage)
+        return datasets.from_cassette(Path(wiring.cassette), key)
+    ambient = AMBIENT.get()
+    if ambient is None or wiring.cache_dir is not None:
+        return None
+    storage, path, _ = ambient
+    return storage.stored_dataset(path, key)
 
 
-_YAML_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+def _count_replay(wiring: Wiring, usage: Usage) -> None:
+    from .runtime import AMBIENT
+
+    ambient = AMBIENT.get()
+    if wiring.cassette is None and ambient is not None:
+        ambient[0].counters.bump("replayed", usage.requests)
 
 
-class _DatasetCache:
-    """Whole validated datasets in the response cache, for calls without a cassette.
+def _dataset_cache(wiring: Wiring, settings: Settings, key: str) -> tuple[Path, str] | None:
+    """Whole datasets in the response cache, for calls with a cache folder and no cassette
+    (with one, the recording stays the single source of what a test replays)."""
+    import hashlib
+    import os
 
-    A hit skips every request (and the engine): the records are validated again with the
-    model as they are read. With a cassette in play this is never used, so a recording
-    stays the single source of what a test replays.
-    """
-
-    def __init__(
-        self, directory: Path, spec: SynthSpec, settings: Settings, client: object | None
-    ) -> None:
-        import hashlib
-        import os
-
-        endpoint = str(getattr(client, "base_url", "")) or (
-            settings.base_url or os.environ.get("OPENAI_BASE_URL") or "default"
-        )
-        raw = f"{_shaping(spec, settings)}|{endpoint}"
-        self.key = "dataset:" + hashlib.sha256(raw.encode()).hexdigest()
-        self.directory = directory
-        self.model = spec.model
-
-    def get(self) -> Dataset[Any] | None:
-        from pydantic import TypeAdapter, ValidationError
-
-        from .storage.cache import ResponseCache
-        from .usage import Usage
-
-        cache = ResponseCache.shared(self.directory)
-        text = cache.get_text(self.key)
-        if text is None:
-            return None
-        try:
-            records = TypeAdapter(list[self.model]).validate_json(text)  # type: ignore[name-defined]
-        except ValidationError:
-            cache.delete(self.key)  # the model changed since: generate again
-            return None
-        return Dataset(records, Usage(cache_hits=1))
-
-    def put(self, dataset: Dataset[Any]) -> None:
-        from pydantic import TypeAdapter
-
-        from .storage.cache import ResponseCache
-
-        payload = TypeAdapter(list[self.model]).dump_json(list(dataset))  # type: ignore[name-defined]
-        ResponseCache.shared(self.directory).put_text(self.key, payload.decode())
+    if (
+        wiring.cassette is not None
+        or wiring.cache_dir is None
+        or wiring.record_mode in ("all", "rewrite")
+    ):
+        return None
+    endpoint = str(getattr(wiring.client, "base_url", "")) or (
+        settings.base_url or os.environ.get("OPENAI_BASE_URL") or "default"
+    )
+    digest = hashlib.sha256(f"{key}|{endpoint}".encode()).hexdigest()
+    return Path(wiring.cache_dir), "dataset:" + digest
 
 
 def generate(

@@ -152,7 +152,7 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
     if mark is None:
         fail(item.nodeid, "the fixture 'synth_texts' needs a @pytest.mark.synth_text(...) marker")
     from .markers import parse_text_request
-    from .text import generate_dataset
+    from .texts import generate_dataset
     from .usage import Usage
 
     runtime = runtime_of(request.config)
@@ -190,7 +190,7 @@ def _recorded(
 @pytest.fixture
 def synth_text_factory(request: pytest.FixtureRequest) -> Callable[..., str]:
     """Call synth_text_factory(fields, preferences=None, **options) for one text."""
-    from .text import generate_text
+    from .texts import generate_text
 
     return _recorded(request, "synth_text_factory", generate_text)
 
@@ -198,7 +198,7 @@ def synth_text_factory(request: pytest.FixtureRequest) -> Callable[..., str]:
 @pytest.fixture
 def synth_extract(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Call synth_extract(text, Model, **options) to extract one validated Model from a text."""
-    from .text import extract
+    from .texts import extract
 
     return _recorded(request, "synth_extract", extract)
 
@@ -206,7 +206,7 @@ def synth_extract(request: pytest.FixtureRequest) -> Callable[..., Any]:
 @pytest.fixture
 def synth_round_trip(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Call synth_round_trip(records) to write a text per record, extract it back, and compare."""
-    from .text import round_trip
+    from .texts import round_trip
 
     return _recorded(request, "synth_round_trip", round_trip)
 

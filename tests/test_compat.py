@@ -88,7 +88,7 @@ def test_user_clients_use_the_cache(llm: FakeLLM, tmp_path: Path, kind: str) -> 
 def test_one_async_client_serves_several_blocking_calls(llm: FakeLLM) -> None:
     """Each blocking call runs an event loop of its own; the caller's async client must
     still work for the next call, keep its options, and leave no connection open."""
-    from pytest_synthdata.text import generate_text
+    from pytest_synthdata.texts import generate_text
 
     async_client = openai.AsyncOpenAI(
         base_url=llm.url, api_key="sk-test-compat-000000", default_headers={"x-team": "qa"}

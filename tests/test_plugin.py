@@ -13,7 +13,7 @@ import models
 import pytest
 from fakellm import FakeLLM, Fault
 
-from pytest_synthdata.engine import output_budget
+from pytest_synthdata.records import output_budget
 from pytest_synthdata.settings import ENV_PREFIX, setting_names
 
 # The inner test files define their models here, so they need nothing on sys.path.

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pytest_synthdata import SynthConfigError, SynthGenerationError, UnsupportedModelError, Usage
 from pytest_synthdata.llm import SynthDataWarning
-from pytest_synthdata.text import (
+from pytest_synthdata.texts import (
     TextRecord,
     aextract,
     agenerate_text,

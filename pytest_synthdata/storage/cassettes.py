@@ -25,7 +25,7 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
 from ..errors import UNSUPPORTED_HINTS, SynthRecordingError
-from .paths import SNAPSHOT_PREFIX
+from .paths import DATASET_PREFIX
 
 KEEP_HEADERS = frozenset({"content-type"})
 SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY")
@@ -203,13 +203,13 @@ def _unpack_body(body: object) -> object:
     return body
 
 
-_SNAPSHOTS = "datasets"
+_DATASETS = "datasets"
 
 
 class YamlSerializer:
     """vcrpy serializer: YAML with decoded JSON bodies and sorted keys.
 
-    Dataset snapshots (metadata entries named ``dataset:...``) are written under a top-level
+    Stored datasets (metadata entries named ``dataset:...``) are written under a top-level
     ``datasets`` key, records as JSON lines. With sorted keys it comes first in the file, so
     a replay can read it without parsing the ``interactions`` that follow.
     """
@@ -223,9 +223,9 @@ class YamlSerializer:
             response_body = interaction["response"].get("body", {})
             response_body["string"] = _pack_body(response_body.get("string"))
         metadata = data.get("metadata") or {}
-        snapshots = {k: metadata.pop(k) for k in sorted(metadata) if k.startswith(SNAPSHOT_PREFIX)}
-        if snapshots:
-            data[_SNAPSHOTS] = snapshots
+        stored = {k: metadata.pop(k) for k in sorted(metadata) if k.startswith(DATASET_PREFIX)}
+        if stored:
+            data[_DATASETS] = stored
         if not metadata:
             data.pop("metadata", None)
         text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
@@ -236,11 +236,11 @@ class YamlSerializer:
         data = yaml.load(text, Loader=_Loader)
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise ValueError("not a cassette: no 'interactions' list")
-        snapshots = data.pop(_SNAPSHOTS, None)
-        if snapshots is not None:
-            if not isinstance(snapshots, dict):
-                raise ValueError(f"'{_SNAPSHOTS}' must be a mapping")
-            data["metadata"] = {**(data.get("metadata") or {}), **snapshots}
+        stored = data.pop(_DATASETS, None)
+        if stored is not None:
+            if not isinstance(stored, dict):
+                raise ValueError(f"'{_DATASETS}' must be a mapping")
+            data["metadata"] = {**(data.get("metadata") or {}), **stored}
         for interaction in data["interactions"]:
             if not isinstance(interaction, dict) or {"request", "response"} - set(interaction):
                 raise ValueError("an interaction lacks its request or response")
@@ -303,8 +303,8 @@ class AtomicPersister:
 _REFUSED: dict[str, SynthRecordingError] = {}
 
 
-def read_snapshot(path: Path, key: str) -> dict[str, Any] | None:
-    """The dataset snapshot stored under ``key`` in the cassette at ``path``, if any.
+def read_datasets_entry(path: Path, key: str) -> dict[str, Any] | None:
+    """The dataset entry stored under ``key`` in the cassette at ``path``, if any.
 
     Parses only the part of the file before the interactions; anything unreadable is a
     miss, left for the full cassette load to report.
@@ -316,13 +316,13 @@ def read_snapshot(path: Path, key: str) -> dict[str, Any] | None:
     # Top-level keys are the only lines that start in column 0, sorted: the datasets end
     # where the interactions begin.
     end = text.find("\ninteractions:")
-    if not text.startswith(f"{_SNAPSHOTS}:") or end < 0:
+    if not text.startswith(f"{_DATASETS}:") or end < 0:
         return None
     try:
         head = yaml.load(text[: end + 1], Loader=_Loader)
     except yaml.YAMLError:
         return None
-    datasets = head.get(_SNAPSHOTS) if isinstance(head, dict) else None
+    datasets = head.get(_DATASETS) if isinstance(head, dict) else None
     entry = datasets.get(key) if isinstance(datasets, dict) else None
     return entry if isinstance(entry, dict) else None
 

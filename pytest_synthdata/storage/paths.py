@@ -9,8 +9,8 @@ from pathlib import Path
 
 SUFFIX = ".synth.yaml"
 FOLDER = "cassettes"
-SNAPSHOT_PREFIX = "dataset:"
-"""Cassette metadata keys under which whole generated datasets are kept."""
+DATASET_PREFIX = "dataset:"
+"""Cassette metadata keys under which whole generated datasets are kept (see datasets.py)."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 

@@ -17,7 +17,8 @@ from vcr.request import Request as VcrRequest
 from ..errors import SynthConfigError, SynthRecordingError
 from ..settings import RECORD_MODES
 from .cache import ResponseCache
-from .cassettes import explain_difference, make_vcr, raise_refusal, read_snapshot
+from .cassettes import explain_difference, make_vcr, raise_refusal
+from .datasets import StoredDataset, from_cassette
 from .transport import Counters, StorageTransport, SyncStorageTransport
 
 
@@ -44,7 +45,7 @@ class Recording:
     def replay_only(self) -> bool:
         return self.cassette is not None and bool(self.cassette.write_protected)
 
-    def keep_snapshot(self, key: str, entry: dict[str, Any]) -> None:
+    def store_dataset(self, key: str, entry: dict[str, Any]) -> None:
         """Store a whole dataset with a cassette that is recording (never a replayed one:
         replaying leaves committed files alone)."""
         if self.cassette is None or self.cassette.write_protected:
@@ -120,12 +121,12 @@ class Storage:
             return "new_episodes"
         return mode
 
-    def snapshot(self, path: Path | None, key: str) -> dict[str, Any] | None:
-        """The dataset snapshot ``key`` of the cassette at ``path``, when this record mode
-        would replay that cassette (``none``, or ``once`` with the file present)."""
+    def stored_dataset(self, path: Path | None, key: str) -> StoredDataset | None:
+        """The dataset stored under ``key`` in the cassette at ``path``, when this record
+        mode would replay that cassette (``none``, or ``once`` with the file present)."""
         if path is None or self.record_mode not in ("none", "once"):
             return None
-        entry = read_snapshot(path, key)
+        entry = from_cassette(path, key)
         if entry is not None:
             self.used.add(path)
         return entry

@@ -1,0 +1,289 @@
+"""The one batch loop: job -> request -> parse -> validate -> accept, or ask again.
+
+Every kind of generation runs on it: record datasets (:mod:`.records`), single texts, text
+datasets and extraction (:mod:`.texts`). A :class:`Job` says what a batch owes (numbered
+slots), how to ask for it, how to judge each returned item and how to word a follow-up;
+:meth:`Batcher.run` does the rest, always the same way:
+
+1. send the request (structured with the job's schema, or plain text), under the call's
+   concurrency bound, and count it in the usage;
+2. read the items out of the answer (:func:`parse_items`: the one place that handles no
+   choices, refusals, empty and truncated answers, broken JSON and wrong shapes);
+3. judge each item with the job's ``accept``; keep what passes, note what does not;
+4. when every slot is filled, confirm the answer (it may be cached) and stop; otherwise
+   ask again for what is still owed (:func:`followup`), within ``max_retries``.
+
+A job never raises for bad output: a spent budget is reported in its :class:`Outcome`, so
+sibling batches finish and the caller raises one error that says what was asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic_core import from_json
+
+from .settings import Settings
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .llm import LLM, Completion
+
+T = TypeVar("T")
+
+Message = dict[str, str]
+
+
+def auto_batch_size(per_item_tokens: int, max_tokens: int, cap: int) -> int:
+    """Items per request: as many as fit in ~60% of the output-token limit, at most ``cap``."""
+    return max(1, min(cap, int(max_tokens * 0.6) // max(1, per_item_tokens)))
+
+
+@dataclass(frozen=True)
+class Verdict(Generic[T]):
+    """What one returned item amounts to.
+
+    ``slot`` is the slot the item answers (``None``: the next free one, for jobs whose items
+    are interchangeable, such as records); ``value`` the accepted value; ``problems`` why it
+    was not accepted (counted as one invalid item, or a duplicate when ``duplicate`` is set).
+    ``raw`` is what the model sent for it, kept with accepted values so a stored dataset
+    holds the model's own words.
+    """
+
+    value: T | None = None
+    slot: int | None = None
+    problems: list[str] = field(default_factory=list)
+    duplicate: bool = False
+    raw: object = None
+
+
+@dataclass
+class Job(Generic[T]):
+    """One batch: what it owes and how to ask for it.
+
+    ``slots`` are the numbers it owes (entry numbers for texts and extraction, ``0..n-1``
+    for records). ``schema`` and ``name`` make a structured request whose answer is
+    ``{key: [...]}``; without them the request is plain text and the whole answer is the
+    one item. ``indexed`` items say which slot they answer (``{"index": i, ...}``).
+    ``header`` (given how many slots are filled) and ``closing`` (given the slots still
+    owed) word the follow-up request; ``max_tokens``
+    bounds a request's output by the number of slots it still owes.
+    """
+
+    first: list[Message]
+    slots: list[int]
+    accept: Callable[[object, int], Verdict[T]]
+    header: Callable[[int], str]
+    closing: Callable[[list[int]], list[str]]
+    name: str | None = None
+    schema: dict[str, Any] | None = None
+    key: str = "records"
+    noun: str = "record"
+    indexed: bool = False
+    max_tokens: Callable[[int], int] | None = None
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """What a job produced: accepted values by slot (with the raw items), the problems of
+    its last answer, that answer, and whether the retry budget ran out."""
+
+    done: dict[int, T] = field(default_factory=dict)
+    raw: dict[int, object] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    last_output: str | None = None
+    exhausted: bool = False
+
+
+class Batcher:
+    """Runs jobs for one call: its LLM, settings, seed, usage and concurrency bound."""
+
+    def __init__(self, llm: LLM, settings: Settings, usage: Usage, seed: int | None) -> None:
+        self.llm = llm
+        self.settings = settings
+        self.usage = usage
+        self.seed = seed
+        self._semaphore = asyncio.Semaphore(settings.concurrency)
+
+    async def ask(
+        self, job: Job[Any], messages: list[Message], owed: int, retry: bool
+    ) -> Completion:
+        """One request, counted in the usage."""
+        async with self._semaphore:
+            if job.schema is None or job.name is None:
+                completion = await self.llm.complete_text(messages, seed=self.seed)
+            else:
+                completion = await self.llm.complete(
+                    messages,
+                    name=job.name,
+                    schema=job.schema,
+                    seed=self.seed,
+                    count=owed,
+                    max_tokens=job.max_tokens(owed) if job.max_tokens is not None else None,
+                )
+        completion.count_in(self.usage, retry=retry)
+        return completion
+
+    async def run(self, job: Job[T]) -> Outcome[T]:
+        """Ask for the batch, keep what passes, ask again for the rest."""
+        outcome: Outcome[T] = Outcome()
+        messages = job.first
+        for attempt in range(self.settings.max_retries + 1):
+            owed = [slot for slot in job.slots if slot not in outcome.done]
+            completion = await self.ask(job, messages, len(owed), retry=attempt > 0)
+            items, problems, echo = parse_items(
+                completion,
+                len(owed),
+                key=job.key if job.schema is not None else None,
+                noun=job.noun,
+            )
+            if job.indexed:
+                items = _by_position(items, owed)
+            answered = self._judge(job, items, owed, outcome, problems)
+            owed = [slot for slot in owed if slot not in outcome.done]
+            if job.indexed and items:
+                problems += [
+                    f"{job.noun.capitalize()} #{slot} was missing from the answer."
+                    for slot in owed
+                    if slot not in answered
+                ]
+            if not problems:
+                self.llm.confirm(completion)
+            outcome.problems = problems
+            outcome.last_output = completion.text
+            if not owed:
+                return outcome
+            messages = followup(job, echo, len(job.slots) - len(owed), problems, owed)
+        outcome.exhausted = True
+        return outcome
+
+    def _judge(
+        self,
+        job: Job[T],
+        items: list[object],
+        owed: list[int],
+        outcome: Outcome[T],
+        problems: list[str],
+    ) -> set[int]:
+        """Accept what passes into ``outcome``; the slots the items said they answer."""
+        answered: set[int] = set()
+        free = iter(owed)
+        for position, item in enumerate(items, 1):
+            if not job.indexed and len(outcome.done) >= len(job.slots):
+                break
+            verdict = job.accept(item, position)
+            if verdict.slot is not None:
+                answered.add(verdict.slot)
+            if verdict.problems:
+                if verdict.duplicate:
+                    self.usage.dropped_duplicate += 1
+                else:
+                    self.usage.dropped_invalid += 1
+                problems += verdict.problems
+                continue
+            slot = verdict.slot if verdict.slot is not None else next(free, None)
+            if slot is None or slot in outcome.done:
+                continue
+            outcome.done[slot] = verdict.value  # type: ignore[assignment]
+            outcome.raw[slot] = verdict.raw
+        return answered
+
+
+def followup(
+    job: Job[Any], echo: str | None, kept: int, problems: list[str], owed: list[int]
+) -> list[Message]:
+    """The follow-up request: the first request, the faulty answer (when it is worth
+    showing), then what was wrong and what is still owed."""
+    messages = list(job.first)
+    if echo:
+        messages.append({"role": "assistant", "content": echo})
+    lines = [job.header(kept), *problems, *job.closing(owed)]
+    messages.append({"role": "user", "content": "\n".join(lines)})
+    return messages
+
+
+def parse_items(
+    completion: Completion, missing: int, *, key: str | None = "records", noun: str = "record"
+) -> tuple[list[object], list[str], str | None]:
+    """The items of an answer, the problems to report back, and the answer to echo in a
+    follow-up (``None`` when showing it would not help).
+
+    ``key`` names the array of a structured answer ``{key: [...]}``; with ``key=None`` the
+    answer is plain text and is itself the one item.
+    """
+    if completion.no_choices:
+        return [], ["The response contained no choices."], None
+    if completion.refusal:
+        what = "These are fictional records" if key is not None else f"This is a fictional {noun}"
+        return (
+            [],
+            [
+                f"You refused ({completion.refusal}). {what} for automated software tests; "
+                "no real person is involved."
+            ],
+            None,
+        )
+    text = completion.text
+    if not text or not text.strip():
+        return [], ["The response was empty."], None
+    if key is None:
+        if completion.finish_reason == "length":
+            return (
+                [],
+                [f"The {noun} was cut off at the output-token limit; write a shorter one."],
+                None,
+            )
+        return [text.strip()], [], text.strip()
+    if completion.finish_reason == "length":
+        try:
+            partial = from_json(text, allow_partial=True)
+        except ValueError:
+            partial = None
+        items = (_items_of(partial, key) or [])[:-1]
+        return (
+            items,
+            [
+                f"The answer was cut off at the output-token limit after {len(items)} "
+                f"complete {noun}(s). Keep the {noun}s shorter."
+            ],
+            None,
+        )
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        return [], [f"The answer was not valid JSON ({exc}). Send only the JSON object."], text
+    found = _items_of(parsed, key)
+    if found is None:
+        return [], [f'The answer must be a JSON object of the form {{"{key}": [...]}}.'], text
+    problems = []
+    if len(found) < missing:
+        problems.append(f"The answer held {len(found)} {noun}(s) but {missing} were asked for.")
+    return list(found), problems, text
+
+
+def _items_of(parsed: object, key: str) -> list[object] | None:
+    if isinstance(parsed, list):
+        return parsed
+    if isinstance(parsed, dict):
+        if isinstance(parsed.get(key), list):
+            return list(parsed[key])
+        lists = [value for value in parsed.values() if isinstance(value, list)]
+        if len(lists) == 1:
+            return list(lists[0])
+    return None
+
+
+def _by_position(items: list[object], owed: list[int]) -> list[object]:
+    """Exactly as many answers as slots owed, but with wrong or repeated indices (small
+    models copy the example's number): take them in order."""
+    indices = [item.get("index") if isinstance(item, dict) else None for item in items]
+    if len(items) != len(owed) or sorted(map(str, indices)) == sorted(map(str, owed)):
+        return items
+    return [
+        {**item, "index": index} if isinstance(item, dict) else item
+        for item, index in zip(items, owed, strict=True)
+    ]

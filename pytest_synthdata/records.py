@@ -1,0 +1,217 @@
+"""Record datasets: exactly ``n`` valid, distinct records, in waves of batches.
+
+The run is a sequence of *waves*. A wave sends up to ``concurrency`` batches at once; each
+batch is a :class:`~.batching.Job` that asks for up to ``batch_size`` records and asks again
+(with the validation errors) until it has them or its retry budget is spent. Records are
+merged in batch order, exact duplicates and repeated ``unique`` values are dropped, and the
+next wave (steered away from the values already used) tops up what is missing. Nothing
+depends on which response arrives first, so the same inputs always produce the same request
+bodies and the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .batching import Batcher, Job, Outcome, Verdict, auto_batch_size
+from .dataset import Dataset
+from .errors import SynthConfigError, SynthGenerationError
+from .prompts import avoid_values, batch_messages
+from .schema import record_schema, schema_name, wrapper_schema
+from .settings import Settings
+from .spec import SynthSpec, format_validation_error
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_AUTO_BATCH = 20
+
+Accepted = tuple[Any, dict[str, Any]]
+"""A validated record and its JSON form (what duplicates are judged on)."""
+
+
+def tokens_per_record(model: type[BaseModel]) -> int:
+    """A generous estimate of the output tokens one record takes."""
+    leaves = json.dumps(record_schema(model)).count('"type"')
+    return 16 + 12 * max(1, leaves)
+
+
+def output_budget(model: type[BaseModel], count: int) -> int:
+    """Output tokens allowed for ``count`` records: twice the estimate, plus room for the
+    wrapper. Keeps a model that never stops (small local ones do) from running for minutes."""
+    return 200 + 2 * count * tokens_per_record(model)
+
+
+def record_batch_size(model: type[BaseModel], settings: Settings) -> int:
+    """Records per request: ``batch_size``, or as many as fit, at most 20."""
+    return settings.batch_size or auto_batch_size(
+        tokens_per_record(model), settings.max_tokens, MAX_AUTO_BATCH
+    )
+
+
+def canonical(data: object) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Engine(Generic[M]):
+    """Produces one dataset. Create one per generation; it is not reusable.
+
+    After :meth:`run`, :attr:`raw` holds what the model sent for each returned record, in
+    the same order (what a stored dataset keeps).
+    """
+
+    def __init__(self, spec: SynthSpec, settings: Settings, batcher: Batcher) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.batcher = batcher
+        self.model: type[M] = spec.model  # type: ignore[assignment]
+        self.schema = wrapper_schema(spec.model)
+        self.name = schema_name(spec.model)
+        self.batch_size = record_batch_size(spec.model, settings)
+        needed = self.batch_size * tokens_per_record(spec.model)
+        if settings.batch_size and needed > settings.max_tokens:
+            raise SynthConfigError(
+                f"batch_size={settings.batch_size} needs about {needed} output tokens per request "
+                f"for {spec.model_name} records, but max_tokens={settings.max_tokens}; lower "
+                "batch_size or raise max_tokens"
+            )
+        self.usage = batcher.usage
+        self.raw: list[object] = []
+
+    def describe(self) -> str:
+        llm = self.batcher.llm
+        return (
+            f"{self.spec.n} {self.spec.model_name} record(s) from {self.settings.model!r} at "
+            f"{llm.endpoint} (batches of {self.batch_size}, mode {llm.mode})"
+        )
+
+    async def run(self) -> Dataset[M]:
+        import asyncio
+
+        n = self.spec.n
+        planned_batches = math.ceil(n / self.batch_size)
+        planned_waves = math.ceil(planned_batches / self.settings.concurrency)
+        accepted: list[M] = []
+        accepted_data: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        unique_seen: dict[str, set[str]] = {name: set() for name in self.spec.unique}
+        batch_index = 0
+        wave = 0
+        last_problems: list[str] = []
+        while len(accepted) < n:
+            if wave >= planned_waves + self.settings.max_retries:
+                raise self._error(
+                    f"only {len(accepted)} of {n} distinct {self.spec.model_name} records after "
+                    f"{wave} rounds: the model keeps repeating records"
+                    + (f" or values of {', '.join(self.spec.unique)}" if self.spec.unique else "")
+                    + "; give more varied examples or extra instructions, or raise max_retries",
+                    None,
+                    last_problems,
+                )
+            need = n - len(accepted)
+            count = min(math.ceil(need / self.batch_size), self.settings.concurrency)
+            sizes = [min(self.batch_size, need - i * self.batch_size) for i in range(count)]
+            avoid = avoid_values(self.spec, accepted_data)
+            total = max(planned_batches, batch_index + count)
+            outcomes = await asyncio.gather(
+                *(
+                    self.batcher.run(self._job(batch_index + i, total, size, avoid))
+                    for i, size in enumerate(sizes)
+                )
+            )
+            batch_index += count
+            wave += 1
+            for outcome in outcomes:
+                if outcome.exhausted:
+                    raise self._error(
+                        f"the retry budget ({self.settings.max_retries} follow-up requests per "
+                        f"batch) ran out with {len(outcome.done)} valid record(s) in a batch; "
+                        "fix the problems below (model constraints the LLM cannot meet, a "
+                        "too-small max_tokens) or raise max_retries",
+                        outcome.last_output,
+                        outcome.problems,
+                    )
+                for slot, (record, data) in _in_order(outcome):
+                    key = canonical(data)
+                    clash = [
+                        name
+                        for name in self.spec.unique
+                        if canonical(data.get(name)) in unique_seen[name]
+                    ]
+                    if key in seen or clash:
+                        self.usage.dropped_duplicate += 1
+                        last_problems = [
+                            f"duplicate record dropped: {key[:200]}"
+                            if key in seen
+                            else f"record with an already used {', '.join(clash)} dropped"
+                        ]
+                        continue
+                    if len(accepted) >= n:
+                        break
+                    seen.add(key)
+                    for name in self.spec.unique:
+                        unique_seen[name].add(canonical(data.get(name)))
+                    accepted.append(record)
+                    accepted_data.append(data)
+                    self.raw.append(outcome.raw[slot])
+        return Dataset(accepted, self.usage)
+
+    def _job(
+        self, index: int, total: int, count: int, avoid: dict[str, list[str]]
+    ) -> Job[Accepted]:
+        local: set[str] = set()
+
+        def accept(item: object, position: int) -> Verdict[Accepted]:
+            try:
+                record = self.model.model_validate(item)
+            except ValidationError as exc:
+                return Verdict(
+                    problems=[
+                        f"Record {position} was invalid and was dropped:\n"
+                        + format_validation_error(exc)
+                    ]
+                )
+            data = record.model_dump(mode="json")
+            key = canonical(data)
+            if key in local:
+                return Verdict(
+                    problems=[f"Record {position} repeated an earlier record."], duplicate=True
+                )
+            local.add(key)
+            return Verdict((record, data), raw=item)
+
+        return Job(
+            first=batch_messages(
+                self.spec, count, batch_index=index, batch_total=total, avoid=avoid
+            ),
+            slots=list(range(count)),
+            accept=accept,
+            header=lambda kept: (
+                f"{kept} of the {count} records asked for so far were valid and were kept."
+            ),
+            closing=lambda owed: [
+                f"Return exactly {len(owed)} records (new ones, fixing these problems), "
+                'in the same JSON format {"records": [...]}.'
+            ],
+            name=self.name,
+            schema=self.schema,
+            max_tokens=lambda owed: output_budget(self.spec.model, owed),
+        )
+
+    def _error(
+        self, message: str, last_output: str | None, problems: list[str]
+    ) -> SynthGenerationError:
+        return SynthGenerationError(
+            f"could not generate {self.spec.n} valid {self.spec.model_name} records: {message}",
+            asked=self.describe(),
+            last_output=last_output,
+            errors=problems,
+            usage=self.usage,
+        )
+
+
+def _in_order(outcome: Outcome[Accepted]) -> list[tuple[int, Accepted]]:
+    return sorted(outcome.done.items())
