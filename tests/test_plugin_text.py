@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from fakellm import FakeLLM
+from snapshots import strip_snapshots
 
 SUITE = """
 import json
@@ -79,8 +82,16 @@ def out(pytester: pytest.Pytester, tag: str) -> object:
     return json.loads((pytester.path / "out" / f"{tag}.json").read_text())
 
 
+def only_datasets(path: Path) -> None:
+    """Keep a cassette's datasets section and drop its exchanges."""
+    text = path.read_text()
+    assert text.startswith("datasets:")
+    path.write_text(text[: text.index("\ninteractions:") + 1] + "interactions: []\nversion: 1\n")
+
+
+@pytest.mark.parametrize("source", ["datasets", "exchanges"])
 def test_text_fixtures_record_then_replay_offline(
-    pytester: pytest.Pytester, llm_env: FakeLLM, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, llm_env: FakeLLM, monkeypatch: pytest.MonkeyPatch, source: str
 ) -> None:
     pytester.makepyfile(test_actor_texts=SUITE)
     first = pytester.runpytest("--synth-no-cache")
@@ -95,6 +106,11 @@ def test_text_fixtures_record_then_replay_offline(
         "test_round_trip.synth.yaml",
         "test_texts.synth.yaml",
     ]
+    report = out(pytester, "report")
+    for path in folder.iterdir():
+        # texts, extractions and round trips are kept in the dataset store like records
+        assert yaml.safe_load(path.read_text())["datasets"], path
+        (only_datasets if source == "datasets" else strip_snapshots)(path)
     pytester.makeconftest(OFFLINE)
     monkeypatch.delenv("OPENAI_API_KEY")
     (pytester.path / "out").rename(pytester.path / "first")
@@ -102,6 +118,7 @@ def test_text_fixtures_record_then_replay_offline(
     second.assert_outcomes(passed=3)
     assert out(pytester, "texts") == texts
     assert out(pytester, "extract") == extracted
+    assert out(pytester, "report") == report
     assert llm_env.request_count == calls
 
 

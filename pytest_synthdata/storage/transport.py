@@ -44,8 +44,9 @@ class _Plan:
     answer: httpx2.Response | None = None
 
 
-class _Storage:
-    """The decisions both transports share."""
+class _Router:
+    """Where each request is answered from (cassette, cache or network): the decisions both
+    transports share."""
 
     def __init__(
         self,
@@ -134,18 +135,18 @@ class StorageTransport(httpx2.AsyncBaseTransport):
 
     def __init__(self, **kwargs: Any) -> None:
         self.inner: httpx2.AsyncHTTPTransport | None = None  # created for the first real call
-        self.storage = _Storage(**kwargs)
-        self.cache = self.storage.cache
+        self.router = _Router(**kwargs)
+        self.cache = self.router.cache
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        plan = self.storage.plan(request, await request.aread())
+        plan = self.router.plan(request, await request.aread())
         if plan.answer is not None:
             return plan.answer
         if self.inner is None:
             self.inner = httpx2.AsyncHTTPTransport()
         response = await self.inner.handle_async_request(request)
         content = await response.aread() if response.status_code == 200 else None
-        self.storage.note(plan, response, content)
+        self.router.note(plan, response, content)
         return response
 
     async def aclose(self) -> None:
@@ -158,18 +159,18 @@ class SyncStorageTransport(httpx2.BaseTransport):
 
     def __init__(self, **kwargs: Any) -> None:
         self.inner: httpx2.HTTPTransport | None = None  # created for the first real call
-        self.storage = _Storage(**kwargs)
-        self.cache = self.storage.cache
+        self.router = _Router(**kwargs)
+        self.cache = self.router.cache
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        plan = self.storage.plan(request, request.read())
+        plan = self.router.plan(request, request.read())
         if plan.answer is not None:
             return plan.answer
         if self.inner is None:
             self.inner = httpx2.HTTPTransport()
         response = self.inner.handle_request(request)
         content = response.read() if response.status_code == 200 else None
-        self.storage.note(plan, response, content)
+        self.router.note(plan, response, content)
         return response
 
     def close(self) -> None:
