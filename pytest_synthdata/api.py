@@ -176,7 +176,7 @@ async def run_stored(
 
     key = dataset_key(material, settings)
     cassette_key = key[: len(datasets.PREFIX) + 32]
-    stored = _stored(wiring, cassette_key)
+    stored = _stored(wiring, cassette_key, call)
     if stored is not None:
         hit = read(stored, usage)
         if hit is not None:
@@ -224,20 +224,30 @@ def _usage_of(stored: StoredDataset) -> Usage:
     return Usage(**{name: value for name, value in stored.usage.items() if name in names})
 
 
-def _stored(wiring: Wiring, key: str) -> StoredDataset | None:
+def _stored(wiring: Wiring, key: str, call: str) -> StoredDataset | None:
     """The dataset stored in the cassette this call would replay, if any."""
+    from .errors import SynthRecordingError
     from .runtime import AMBIENT
     from .storage import datasets
+    from .storage.cassettes import with_command
 
     if wiring.cassette is not None:
         if wiring.record_mode not in ("none", "once"):
             return None
-        return datasets.from_cassette(Path(wiring.cassette), key)
+        try:
+            return datasets.from_cassette(Path(wiring.cassette), key)
+        except SynthRecordingError as exc:
+            raise with_command(exc, _rerecord(call, wiring.cassette)) from None
     ambient = AMBIENT.get()
     if ambient is None or wiring.cache_dir is not None:
         return None
-    storage, path, _ = ambient
-    return storage.stored_dataset(path, key)
+    storage, path, rerecord = ambient
+    return storage.stored_dataset(path, key, rerecord)
+
+
+def _rerecord(call: str, cassette: str | Path) -> str:
+    """The library call that re-records ``cassette``."""
+    return f"{call}(..., cassette={str(cassette)!r}, record_mode='rewrite')"
 
 
 def _count_replay(wiring: Wiring, usage: Usage) -> None:
@@ -358,7 +368,7 @@ async def run_with_llm(
             storage=storage,
             cassette=Path(cassette) if cassette is not None else None,
             state_key=state_key,
-            rerecord=f"{call}(..., cassette={str(cassette)!r}, record_mode='rewrite')",
+            rerecord=_rerecord(call, cassette) if cassette is not None else "",
         )
     finally:
         storage.close()

@@ -14,11 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from .storage.secrets import mask
 from .usage import Usage
 
 
 class SynthError(Exception):
-    """Base class of every pytest-synthdata error."""
+    """Base class of every pytest-synthdata error.
+
+    Messages never show a secret of the run: every known key and credential is masked, in
+    any encoding (see :mod:`pytest_synthdata.storage.secrets`)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask(a) if isinstance(a, str) else a for a in args))
+
+    def __str__(self) -> str:
+        return mask(super().__str__())
 
 
 class SynthConfigError(SynthError, ValueError):
@@ -66,9 +76,9 @@ class SynthGenerationError(SynthError):
         errors: list[str],
         usage: Usage,
     ) -> None:
-        self.asked = asked
-        self.last_output = last_output
-        self.errors = list(errors)
+        self.asked = mask(asked)
+        self.last_output = None if last_output is None else mask(last_output)
+        self.errors = [mask(error) for error in errors]
         self.usage = usage
         super().__init__(message)
 
@@ -84,11 +94,19 @@ class SynthGenerationError(SynthError):
                 out = out[:2000] + f"... [{len(self.last_output) - 2000} more characters]"
             parts.append(f"last raw output: {out}")
         parts.append(f"usage: {self.usage.summary()}")
-        return "\n".join(parts)
+        return mask("\n".join(parts))
 
 
 class SynthRecordingError(SynthError):
-    """A cassette is missing or stale in a mode that forbids recording, corrupt, or unsafe."""
+    """A cassette is missing or stale in a mode that forbids recording, corrupt, or unsafe.
+
+    ``corrupt`` is true for a cassette that is not what pytest-synthdata wrote (edited,
+    truncated, empty): it is never re-recorded over.
+    """
+
+    def __init__(self, message: str, *, corrupt: bool = False) -> None:
+        super().__init__(message)
+        self.corrupt = corrupt
 
 
 UNSUPPORTED_HINTS: tuple[str, ...] = (

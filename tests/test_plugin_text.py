@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 from fakellm import FakeLLM
-from snapshots import strip_snapshots
+from snapshots import only_datasets, strip_snapshots
 
 SUITE = """
 import json
@@ -80,13 +79,6 @@ def pytest_unconfigure(config):
 
 def out(pytester: pytest.Pytester, tag: str) -> object:
     return json.loads((pytester.path / "out" / f"{tag}.json").read_text())
-
-
-def only_datasets(path: Path) -> None:
-    """Keep a cassette's datasets section and drop its exchanges."""
-    text = path.read_text()
-    assert text.startswith("datasets:")
-    path.write_text(text[: text.index("\ninteractions:") + 1] + "interactions: []\nversion: 1\n")
 
 
 @pytest.mark.parametrize("source", ["datasets", "exchanges"])

@@ -2,7 +2,7 @@
 
 Keys are the canonical request (method, URL, JSON body); values are the successful,
 validated HTTP response (status, content type, body text). Anything unreadable is dropped
-and treated as a miss.
+and treated as a miss. Nothing that holds a secret of the run is ever written.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+
+from .secrets import found_in
 
 
 def request_key(method: str, url: str, body: bytes) -> str:
@@ -58,7 +60,10 @@ class ResponseCache:
         return value if isinstance(value, dict) else None
 
     def put(self, key: str, status: int, content_type: str, body: str) -> None:
-        self._cache.set(key, {"status": status, "content_type": content_type, "body": body})
+        """Keep a response, unless it holds a secret of this run (a server echoing the key):
+        that one is simply not cached."""
+        if not found_in(body):
+            self._cache.set(key, {"status": status, "content_type": content_type, "body": body})
 
     def get_text(self, key: str) -> str | None:
         """A plain text entry (a whole dataset), or ``None``; an unreadable entry is dropped."""
@@ -80,7 +85,9 @@ class ResponseCache:
         return value
 
     def put_text(self, key: str, text: str) -> None:
-        self._cache.set(key, {"text": text})
+        """Keep a text entry, unless it holds a secret of this run."""
+        if not found_in(text):
+            self._cache.set(key, {"text": text})
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(sqlite3.Error, OSError):

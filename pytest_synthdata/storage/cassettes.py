@@ -14,10 +14,10 @@ import functools
 import hashlib
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import vcr
 import yaml
@@ -25,12 +25,11 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
 from ..errors import UNSUPPORTED_HINTS, SynthRecordingError
+from .integrity import Tampered, seal, verify
 from .paths import DATASET_PREFIX
+from .secrets import MASK, REGISTRY, found_in, is_credential_name, mask
 
 KEEP_HEADERS = frozenset({"content-type"})
-SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY")
-_SECRET_RE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:api[-_]?key|key|token)=)[^&]+")
 _TRANSIENT = frozenset({408, 409, 425, 429, 502, 503, 504})
 _MODE_HINTS = (*UNSUPPORTED_HINTS, "seed")  # rejections worth replaying
 
@@ -38,28 +37,39 @@ _MODE_HINTS = (*UNSUPPORTED_HINTS, "seed")  # rejections worth replaying
 # --- secrets -----------------------------------------------------------------------------
 
 
-def configured_secrets() -> list[str]:
-    return [value for name in SECRET_ENV if len(value := os.environ.get(name, "")) >= 8]
+def _clean_uri(uri: str) -> str:
+    """The URI without userinfo, credential-like query values masked by name, and any
+    other known secret masked by value."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = "&".join(
+        f"{name}={MASK}" if is_credential_name(unquote(name)) else f"{name}={value}"
+        if sep
+        else name
+        for name, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return mask(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
 
-def scrub_text(text: str) -> str:
-    for secret in configured_secrets():
-        text = text.replace(secret, "REDACTED")
-    return _SECRET_RE.sub("sk-REDACTED", text)
-
-
-def _scrub_body(body: object) -> object:
+def _mask_body(body: object) -> object:
     if isinstance(body, bytes):
-        return scrub_text(body.decode("utf-8", "replace")).encode()
+        text = body.decode("utf-8", "replace")
+        return mask(text).encode() if found_in(text) else body
     if isinstance(body, str):
-        return scrub_text(body)
+        return mask(body)
     return body
 
 
 def before_record_request(request: Request) -> Request:
+    """Keep only the content type; take the credentials out of the URI and the body.
+
+    vcrpy applies this to every request it matches as well as to those it records, so a
+    masked value matches its masked recording."""
+    REGISTRY.add_headers(request.headers.items())
+    REGISTRY.add_url(request.uri)
     request.headers = {k: v for k, v in request.headers.items() if k.lower() in KEEP_HEADERS}
-    request.uri = _SECRET_QUERY.sub(r"\1REDACTED", scrub_text(request.uri))
-    request.body = _scrub_body(request.body)
+    request.uri = _clean_uri(request.uri)
+    request.body = _mask_body(request.body)
     return request
 
 
@@ -72,7 +82,7 @@ def before_record_response(response: dict[str, Any]) -> dict[str, Any] | None:
     response["headers"] = {
         k: v for k, v in response.get("headers", {}).items() if k.lower() in KEEP_HEADERS
     }
-    response["body"] = {"string": _scrub_body(body)}
+    response["body"] = {"string": body}  # never masked: a masked answer replays other data
     return response
 
 
@@ -228,12 +238,12 @@ class YamlSerializer:
             data[_DATASETS] = stored
         if not metadata:
             data.pop("metadata", None)
-        text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
-        return text
+        body: str = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
+        return seal(body)
 
     @staticmethod
     def deserialize(text: str) -> dict[str, Any]:
-        data = yaml.load(text, Loader=_Loader)
+        data = yaml.load(verify(text), Loader=_Loader)
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise ValueError("not a cassette: no 'interactions' list")
         stored = data.pop(_DATASETS, None)
@@ -263,8 +273,6 @@ class AtomicPersister:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise corrupt(path, exc) from None
-        if not text.strip():
-            raise CassetteNotFoundError()
         try:
             from vcr.serialize import deserialize
 
@@ -274,18 +282,15 @@ class AtomicPersister:
 
     @staticmethod
     def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
-        """Write atomically. A cassette that would hold the configured key is not written;
+        """Write atomically. A cassette that would hold a secret of this run is not written;
         the refusal is raised by :func:`raise_refusal` once vcrpy has removed its patches
         (an exception here would leave them in place)."""
         from vcr.serialize import serialize
 
         path = Path(cassette_path)
         text = serialize(cassette_dict, serializer)
-        if any(secret in text for secret in configured_secrets()):
-            _REFUSED[str(path)] = SynthRecordingError(
-                f"refusing to write cassette {path}: it would contain the configured API key; "
-                "report this as a bug in pytest-synthdata"
-            )
+        if found_in(text):
+            _REFUSED[str(path)] = _refusal(path, cassette_dict)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o777 if path.exists() else _default_mode()
@@ -303,25 +308,56 @@ class AtomicPersister:
 _REFUSED: dict[str, SynthRecordingError] = {}
 
 
+def _refusal(path: Path, cassette_dict: Any) -> SynthRecordingError:
+    """Why ``path`` is not written: an answer echoes a secret, or something else holds one."""
+    answers = [
+        response.get("body", {}).get("string")
+        for response in cassette_dict.get("responses", [])
+        if isinstance(response, dict)
+    ]
+    if any(
+        found_in(a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a))
+        for a in answers
+        if a
+    ):
+        return SynthRecordingError(
+            f"refusing to record cassette {path}: an answer from the endpoint contains a "
+            "secret this run uses (an API key or another credential). Recording it would "
+            "write the secret to disk, and a masked copy would replay different data. Make "
+            "the endpoint stop echoing credentials (or use a key it does not repeat), then "
+            "record again"
+        )
+    return SynthRecordingError(
+        f"refusing to write cassette {path}: it would contain a secret this run uses (an API "
+        "key or another credential); check the examples and instructions for credentials"
+    )
+
+
 def read_datasets_entry(path: Path, key: str) -> dict[str, Any] | None:
     """The dataset entry stored under ``key`` in the cassette at ``path``, if any.
 
-    Parses only the part of the file before the interactions; anything unreadable is a
-    miss, left for the full cassette load to report.
+    The whole file's checksum is verified (a cassette that is not what this tool wrote is
+    an error, never a miss); then only the part before the interactions is parsed.
     """
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise corrupt(path, exc) from None
+    try:
+        body = verify(text)
+    except Tampered as exc:
+        raise corrupt(path, exc) from None
     # Top-level keys are the only lines that start in column 0, sorted: the datasets end
     # where the interactions begin.
-    end = text.find("\ninteractions:")
-    if not text.startswith(f"{_DATASETS}:") or end < 0:
+    end = body.find("\ninteractions:")
+    if not body.startswith(f"{_DATASETS}:") or end < 0:
         return None
     try:
-        head = yaml.load(text[: end + 1], Loader=_Loader)
-    except yaml.YAMLError:
-        return None
+        head = yaml.load(body[: end + 1], Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise corrupt(path, exc) from None
     datasets = head.get(_DATASETS) if isinstance(head, dict) else None
     entry = datasets.get(key) if isinstance(datasets, dict) else None
     return entry if isinstance(entry, dict) else None
@@ -341,12 +377,29 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def corrupt(path: Path, exc: BaseException) -> SynthRecordingError:
+def corrupt(path: Path, exc: BaseException, rerecord: str = "") -> SynthRecordingError:
+    """The error for a cassette that is not what this tool wrote. Nothing is replayed from
+    it or re-recorded over it; ``rerecord`` is the exact command that re-records it."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    what = reason if isinstance(exc, Tampered) else f"it cannot be read: {reason}"
+    how = f": {rerecord}" if rerecord else _GENERIC
     return SynthRecordingError(
-        f"cassette {path} is corrupt or truncated ({reason}); "
-        "restore it from version control, or re-record it with --synth-record-mode=rewrite"
+        f"cassette {path} is not what pytest-synthdata recorded ({what}). Nothing was "
+        f"replayed from it or recorded over it; restore it from version control, or "
+        f"re-record it{how}",
+        corrupt=True,
     )
+
+
+_GENERIC = " with --synth-record-mode=rewrite"
+
+
+def with_command(error: SynthRecordingError, rerecord: str) -> SynthRecordingError:
+    """``error`` for a corrupt cassette, naming the exact command that re-records it."""
+    message = str(error)
+    if not error.corrupt or not rerecord or not message.endswith(_GENERIC):
+        return error
+    return SynthRecordingError(message[: -len(_GENERIC)] + f": {rerecord}", corrupt=True)
 
 
 def make_vcr() -> vcr.VCR:

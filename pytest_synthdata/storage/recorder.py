@@ -17,7 +17,7 @@ from vcr.request import Request as VcrRequest
 from ..errors import SynthConfigError, SynthRecordingError
 from ..settings import RECORD_MODES
 from .cache import ResponseCache
-from .cassettes import explain_difference, make_vcr, raise_refusal
+from .cassettes import explain_difference, make_vcr, raise_refusal, with_command
 from .datasets import StoredDataset, from_cassette
 from .transport import Counters, StorageTransport, SyncStorageTransport
 
@@ -121,12 +121,17 @@ class Storage:
             return "new_episodes"
         return mode
 
-    def stored_dataset(self, path: Path | None, key: str) -> StoredDataset | None:
+    def stored_dataset(
+        self, path: Path | None, key: str, rerecord: str = ""
+    ) -> StoredDataset | None:
         """The dataset stored under ``key`` in the cassette at ``path``, when this record
         mode would replay that cassette (``none``, or ``once`` with the file present)."""
         if path is None or self.record_mode not in ("none", "once"):
             return None
-        entry = from_cassette(path, key)
+        try:
+            entry = from_cassette(path, key)
+        except SynthRecordingError as exc:
+            raise with_command(exc, rerecord) from None
         if entry is not None:
             self.used.add(path)
         return entry
@@ -137,10 +142,14 @@ class Storage:
         if path is None:
             yield Recording(self._transport(None, None, rerecord), None, state_key)
             return
-        with self._lock(path):
+        with self._lock(path), contextlib.ExitStack() as stack:
             mode = self._vcr_mode(path)
             self.used.add(path)
-            with self.vcr.use_cassette(str(path), record_mode=mode) as cassette:
+            try:
+                cassette = stack.enter_context(self.vcr.use_cassette(str(path), record_mode=mode))
+            except SynthRecordingError as exc:
+                raise with_command(exc, rerecord) from None
+            with stack:
                 yield Recording(self._transport(cassette, path, rerecord), cassette, state_key)
             raise_refusal(path)
             if path.exists() and mode != "none":

@@ -20,6 +20,7 @@ from vcr.request import Request as VcrRequest
 
 from .cache import ResponseCache, request_key
 from .exchange import CURRENT, Exchange
+from .secrets import REGISTRY
 
 
 @dataclass
@@ -62,6 +63,8 @@ class _Router:
         self.on_missing = on_missing
 
     def plan(self, request: httpx2.Request, body: bytes) -> _Plan:
+        REGISTRY.add_headers(request.headers.items())
+        REGISTRY.add_url(str(request.url))
         key = request_key(request.method, str(request.url), body)
         exchange = CURRENT.get()
         if exchange is not None:

@@ -1,0 +1,66 @@
+"""The checksum that makes a cassette what this tool wrote, or an error.
+
+Every cassette starts with one line, ``checksum: sha256:<hex>``, over the rest of the file.
+The digest is taken over normalised text: line breaks as ``\\n``, no trailing spaces or tabs
+on a line, no byte-order mark, exactly one newline at the end. So git's CRLF conversion and
+the usual end-of-file and trailing-whitespace fixers leave a cassette valid, and they cannot
+change what it holds either: the serializer never writes a line whose trailing white space
+means something (PyYAML quotes such strings instead of writing them as blocks). Any other
+change (an edited or duplicated record, an edited answer, a truncated file, appended text,
+an empty file) fails :func:`verify` with what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+HEADER = "checksum: sha256:"
+_TRAILING = re.compile(r"[ \t]+\n")
+
+
+class Tampered(ValueError):
+    """The text is not a cassette as this tool wrote it; the message says what is wrong."""
+
+
+def normalise(body: str) -> str:
+    """``body`` as the checksum sees it."""
+    if body.startswith("\ufeff"):
+        body = body[1:]
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
+    if " \n" in body or "\t\n" in body:
+        body = _TRAILING.sub("\n", body)
+    return body.rstrip(" \t\n") + "\n"
+
+
+def digest(body: str) -> str:
+    return hashlib.sha256(normalise(body).encode("utf-8")).hexdigest()
+
+
+def seal(body: str) -> str:
+    """``body`` (a serialized cassette) with its checksum line in front."""
+    body = normalise(body)
+    return f"{HEADER}{hashlib.sha256(body.encode('utf-8')).hexdigest()}\n{body}"
+
+
+def verify(text: str) -> str:
+    """The body of a sealed cassette, normalised; :class:`Tampered` if it is not one."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise Tampered("the file is empty")
+    line, _, body = text.partition("\n")
+    line = line.rstrip("\r \t")
+    if not line.startswith(HEADER):
+        raise Tampered(
+            "it has no checksum line, so it was not written by this version of "
+            "pytest-synthdata (or was rewritten by hand)"
+        )
+    body = normalise(body)
+    if hashlib.sha256(body.encode("utf-8")).hexdigest() != line[len(HEADER) :].strip():
+        raise Tampered(
+            "its content does not match its checksum: it was edited, truncated or "
+            "appended to after it was recorded"
+        )
+    return body

@@ -1,0 +1,169 @@
+"""Every secret the run knows, by value, and keeping them out of stores and messages.
+
+Secrets are collected rather than guessed: the API keys in the environment, the key of a
+client passed in, every credential header a request carries (``Authorization``,
+``api-key``, cookies ...), URL userinfo, the values of credential-like query parameters
+(any name containing key, token, secret, sig, signature, code, password or auth) and a
+client's ``default_headers`` and ``default_query``. Ordinary data is never rewritten
+because it looks like a key.
+
+* :func:`mask` replaces each secret in a message, in every encoding the wire may use: raw,
+  JSON ``\\u`` escapes (any mix of them) and percent-encoding.
+* :func:`found_in` tells whether a text about to be written holds one, in any of those
+  encodings, so the write can be refused.
+
+Values shorter than :data:`MIN_SECRET` characters are placeholders (``EMPTY``, ``ollama``,
+``anything``, as local servers take), not secrets: masking them would rewrite ordinary words.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+MIN_SECRET = 12
+"""Shorter values are treated as placeholders, not secrets."""
+
+MASK = "REDACTED"
+
+SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "AZURE_OPENAI_AD_TOKEN")
+"""Environment variables whose values are secrets."""
+
+_CREDENTIAL_NAME = re.compile(
+    r"key|token|secret|sig|signature|code|password|passwd|auth|cookie|credential", re.IGNORECASE
+)
+_SCHEMES = re.compile(r"^(?:bearer|basic|token)\s+", re.IGNORECASE)
+
+
+def is_credential_name(name: str) -> bool:
+    """Whether a header or query parameter of this name carries a credential."""
+    return _CREDENTIAL_NAME.search(name) is not None
+
+
+class Registry:
+    """The secret values this process has seen, and one pattern that finds them."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: tuple[list[str], re.Pattern[str]] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, value: object) -> None:
+        """Remember ``value`` (and, for ``Bearer xyz``, ``xyz``) as a secret."""
+        if not isinstance(value, str):
+            return
+        candidates = {value.strip(), _SCHEMES.sub("", value.strip())}
+        fresh = {v for v in candidates if len(v) >= MIN_SECRET and v not in self._values}
+        if fresh:
+            with self._lock:
+                self._values |= fresh
+                self._pattern = None
+
+    def add_headers(self, headers: Mapping[str, object] | Iterable[tuple[str, object]]) -> None:
+        """Remember the values of credential headers."""
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in items:
+            if isinstance(name, str) and is_credential_name(name):
+                self.add(value)
+
+    def add_query(self, query: Mapping[str, object] | Iterable[tuple[str, object]]) -> None:
+        """Remember the values of credential-like query parameters."""
+        items = query.items() if isinstance(query, Mapping) else query
+        for name, value in items:
+            if isinstance(name, str) and is_credential_name(name):
+                self.add(value)
+
+    def add_url(self, url: object) -> None:
+        """Remember a URL's userinfo and its credential-like query values."""
+        if not isinstance(url, str) or not url:
+            return
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return
+        self.add(unquote(parts.password or ""))
+        if parts.username and parts.password is None:
+            self.add(unquote(parts.username))
+        self.add_query(parse_qsl(parts.query, keep_blank_values=True))
+
+    def values(self) -> list[str]:
+        """Every known secret, the environment's included, longest first."""
+        env = {os.environ.get(name, "").strip() for name in SECRET_ENV}
+        with self._lock:
+            known = self._values | {v for v in env if len(v) >= MIN_SECRET}
+        return sorted(known, key=lambda v: (-len(v), v))
+
+    def pattern(self) -> re.Pattern[str] | None:
+        """One regex matching any known secret in any encoding (``None``: none known)."""
+        values = self.values()
+        if not values:
+            return None
+        with self._lock:
+            cached = self._pattern
+        if cached is not None and cached[0] == values:
+            return cached[1]
+        compiled = re.compile("|".join(_encoded(v) for v in values))
+        with self._lock:
+            self._pattern = (values, compiled)
+        return compiled
+
+    def forget(self) -> None:
+        """Forget the secrets seen so far (tests)."""
+        with self._lock:
+            self._values.clear()
+            self._pattern = None
+
+
+def _encoded(secret: str) -> str:
+    """A regex for ``secret`` with each character raw, ``\\u``-escaped or percent-encoded."""
+    parts = []
+    for char in secret:
+        code = ord(char)
+        options = [re.escape(char)]
+        if code < 0x10000:
+            options.append(r"\\u" + _hex(code, 4))
+        if code < 0x80:
+            options.append("%" + _hex(code, 2))
+        parts.append("(?:" + "|".join(options) + ")")
+    return "".join(parts)
+
+
+def _hex(code: int, width: int) -> str:
+    """``code`` in hex, either case."""
+    return "".join(
+        f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{code:0{width}x}"
+    )
+
+
+REGISTRY = Registry()
+"""The secrets of this process."""
+
+
+def _plain(text: str) -> bool:
+    """No escape of any kind in ``text``: a secret can only be there as itself."""
+    return "\\u" not in text and "%" not in text
+
+
+def mask(text: str) -> str:
+    """``text`` with every known secret replaced by ``REDACTED``, in any encoding."""
+    if not text:
+        return text
+    if _plain(text):
+        for value in REGISTRY.values():
+            text = text.replace(value, MASK)
+        return text
+    pattern = REGISTRY.pattern()
+    return text if pattern is None else pattern.sub(MASK, text)
+
+
+def found_in(text: str) -> bool:
+    """Whether ``text`` holds a known secret, in any encoding."""
+    if not text:
+        return False
+    if _plain(text):
+        return any(value in text for value in REGISTRY.values())
+    pattern = REGISTRY.pattern()
+    return pattern is not None and pattern.search(text) is not None
