@@ -42,11 +42,10 @@ def _clean_uri(uri: str) -> str:
     other known secret masked by value."""
     parts = urlsplit(uri)
     netloc = parts.netloc.rsplit("@", 1)[-1]
+    pairs = [pair.partition("=") for pair in parts.query.split("&") if pair]
     query = "&".join(
-        f"{name}={MASK}" if is_credential_name(unquote(name)) else f"{name}={value}"
-        if sep
-        else name
-        for name, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+        name + (sep + (MASK if is_credential_name(unquote(name)) else value))
+        for name, sep, value in pairs
     )
     return mask(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 

@@ -133,9 +133,7 @@ def _encoded(secret: str) -> str:
 
 def _hex(code: int, width: int) -> str:
     """``code`` in hex, either case."""
-    return "".join(
-        f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{code:0{width}x}"
-    )
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{code:0{width}x}")
 
 
 REGISTRY = Registry()
