@@ -44,7 +44,7 @@ def _clean_uri(uri: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[-1]
     pairs = [pair.partition("=") for pair in parts.query.split("&") if pair]
     query = "&".join(
-        name + (sep + (MASK if is_credential_name(unquote(name)) else value))
+        f"{name}={MASK if is_credential_name(unquote(name)) else value}" if sep else name
         for name, sep, value in pairs
     )
     return mask(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
