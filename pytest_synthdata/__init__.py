@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .errors import (
         SynthAPIError,
         SynthConfigError,
+        SynthDataWarning,
         SynthError,
         SynthGenerationError,
         SynthRecordingError,
@@ -47,6 +48,7 @@ __all__ = [
     "Settings",
     "SynthAPIError",
     "SynthConfigError",
+    "SynthDataWarning",
     "SynthError",
     "SynthGenerationError",
     "SynthRecordingError",
@@ -91,6 +93,7 @@ _WHERE = {
     "Usage": "usage",
     "SynthAPIError": "errors",
     "SynthConfigError": "errors",
+    "SynthDataWarning": "errors",
     "SynthError": "errors",
     "SynthGenerationError": "errors",
     "SynthRecordingError": "errors",

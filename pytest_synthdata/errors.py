@@ -8,6 +8,8 @@
     ├── SynthAPIError             the endpoint failed after the SDK's own retries (HTTP, network)
     ├── SynthGenerationError      the retry budget was spent before n valid records were obtained
     └── SynthRecordingError       a cassette is missing, stale, corrupt or would leak a secret
+
+    SynthDataWarning              a UserWarning: a mode or a parameter was adjusted automatically
 """
 
 from __future__ import annotations
@@ -107,6 +109,10 @@ class SynthRecordingError(SynthError):
     def __init__(self, message: str, *, corrupt: bool = False) -> None:
         super().__init__(message)
         self.corrupt = corrupt
+
+
+class SynthDataWarning(UserWarning):
+    """Something was adjusted automatically (a structured-output mode, a dropped parameter)."""
 
 
 UNSUPPORTED_HINTS: tuple[str, ...] = (

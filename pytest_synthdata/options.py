@@ -1,10 +1,13 @@
 """Names, help texts and environment variables of the options (plain constants).
 
 Kept apart from :mod:`pytest_synthdata.settings` so that loading the pytest plugin, which
-needs them for ``--help``, costs next to nothing.
+needs them for ``--help``, costs next to nothing. The ``structured`` help comes from the mode
+registry (:mod:`pytest_synthdata.llm.modes`), which imports nothing heavy either.
 """
 
 from __future__ import annotations
+
+from .llm.modes import structured_help
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -35,7 +38,7 @@ HELP: dict[str, str] = {
     "temperature": "sampling temperature 0-2 (default: the endpoint's own)",
     "batch_size": "records asked for per request (default: chosen from the schema, at most 20)",
     "concurrency": "most requests in flight at once (default 8)",
-    "structured": "structured-output mode: auto, json_schema, json_object or tools (default auto)",
+    "structured": structured_help(),
     "max_retries": "follow-up requests per batch to replace invalid records, and extra tries "
     "of a request that failed transiently after the SDK's retries (default 3)",
     "max_tokens": "output-token limit per request (default 4096)",

@@ -13,9 +13,10 @@ import dataclasses
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from .errors import SynthConfigError
+from .llm.modes import structured_values
 from .options import (
     DEFAULT_MODEL,
     ENV_PREFIX,
@@ -46,7 +47,9 @@ __all__ = [
 ]
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "tools"]
-STRUCTURED_MODES: tuple[str, ...] = get_args(StructuredMode)
+"""The values of ``structured`` for type checkers; what is accepted at run time comes from the
+mode registry (:func:`pytest_synthdata.llm.modes.structured_values`), which a test keeps equal
+to this."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ class Settings:
     concurrency: int = 8
     """Most requests in flight at once."""
     structured: StructuredMode = "auto"
-    """Structured-output mode; ``auto`` tries json_schema, then json_object, then tools."""
+    """Structured-output mode; ``auto`` tries the registered modes in order (json_schema, then
+    json_object, then tools) and keeps the first one the endpoint accepts."""
     max_retries: int = 3
     """Follow-up requests allowed per batch to replace invalid or missing records; also how
     many more times a request that failed transiently (429, 5xx, timeout, lost connection)
@@ -91,9 +95,10 @@ class Settings:
         if self.batch_size is not None:
             _check_int(self.batch_size, "batch_size", 1)
         _check_int(self.concurrency, "concurrency", 1)
-        if self.structured not in STRUCTURED_MODES:
+        accepted = structured_values()
+        if self.structured not in accepted:
             raise SynthConfigError(
-                f"structured must be one of {', '.join(STRUCTURED_MODES)}; got {self.structured!r}"
+                f"structured must be one of {', '.join(accepted)}; got {self.structured!r}"
             )
         _check_int(self.max_retries, "max_retries", 0)
         _check_int(self.max_tokens, "max_tokens", 16)

@@ -1,12 +1,6 @@
-"""The one module that talks to the openai SDK: client, structured-output modes, errors.
+"""The client that talks to the openai SDK: requests, the mode ladder, errors.
 
-Modes, in the order ``structured="auto"`` tries them:
-
-* ``json_schema``: ``response_format={"type": "json_schema", ..., "strict": true}``
-* ``json_object``: ``response_format={"type": "json_object", "schema": ...}`` with the schema
-  also written into the prompt (servers such as llama.cpp enforce the ``schema`` key)
-* ``tools``: one forced function call whose ``parameters`` are the schema
-
+The structured-output modes themselves live in :mod:`pytest_synthdata.llm.modes`.
 A server that rejects a mode (a 4xx, or a 5xx whose message names the unsupported feature)
 makes ``auto`` move down the ladder once, with a warning; the mode that worked is remembered
 per endpoint for the rest of the process. An explicitly chosen mode never changes.
@@ -15,7 +9,6 @@ per endpoint for the rest of the process. An explicitly chosen mode never change
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 import warnings
@@ -25,20 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
-from .errors import UNSUPPORTED_HINTS, SynthAPIError, SynthConfigError, SynthError
-from .settings import Settings
-from .storage.exchange import CURRENT, Exchange
-from .usage import Usage
+from ..errors import (
+    UNSUPPORTED_HINTS,
+    SynthAPIError,
+    SynthConfigError,
+    SynthDataWarning,
+    SynthError,
+)
+from ..settings import Settings
+from ..storage.exchange import CURRENT, Exchange
+from ..usage import Usage
+from .modes import AUTO, MODES, Mode, ladder, next_mode, read_content
 
 if TYPE_CHECKING:
-    from .storage.recorder import Recording
+    from ..storage.recorder import Recording
 
-LADDER: tuple[str, ...] = ("json_schema", "json_object", "tools")
 MISSING_KEY = "sk-synthdata-no-key-set"
-
-
-class SynthDataWarning(UserWarning):
-    """Something was adjusted automatically (a structured-output mode, a dropped parameter)."""
 
 
 @dataclass(frozen=True)
@@ -165,15 +160,17 @@ class LLM:
     def confirm(self, completion: Completion) -> None:
         """The engine found this completion fully valid: it may be cached."""
         if self.recording is not None:
-            from .storage.transport import confirm
+            from ..storage.transport import confirm
 
             confirm(completion.exchange, self.recording.cache)
 
     @property
     def mode(self) -> str:
-        if self.settings.structured != "auto":
+        """The structured-output mode the next request uses."""
+        if self.settings.structured != AUTO:
             return self.settings.structured
-        return self._state.mode or LADDER[0]
+        remembered = self._state.mode
+        return remembered if remembered in MODES else ladder()[0]
 
     async def complete(
         self,
@@ -188,13 +185,14 @@ class LLM:
         """One structured request; moves down the mode ladder if the server rejects a mode.
 
         ``count`` (the number of array items wanted) is written into the schema as
-        ``minItems``/``maxItems`` in the json_object and tools modes, where servers such as
-        llama.cpp turn the schema into a grammar, so small models cannot answer with an empty
-        or endless array. ``max_tokens`` lowers the output limit for this request.
+        ``minItems``/``maxItems`` by the modes that bound the count (see
+        :mod:`~pytest_synthdata.llm.modes`), where servers such as llama.cpp turn the schema
+        into a grammar, so small models cannot answer with an empty or endless array.
+        ``max_tokens`` lowers the output limit for this request.
         """
         while True:
-            mode = self.mode
-            request = self._request(mode, messages, name, schema, seed, count)
+            mode = MODES[self.mode]
+            request = self._structured_request(mode, messages, name, schema, seed, count)
             if max_tokens is not None:
                 request["max_tokens"] = min(max_tokens, self.settings.max_tokens)
             try:
@@ -209,11 +207,12 @@ class LLM:
         while True:
             request = self._base_request(messages, seed)
             try:
-                return await self._call(request, "text")
+                return await self._call(request, None)
             except _Unsupported as exc:
-                self._adjust(exc, "text")
+                self._adjust(exc, None)
 
-    def _adjust(self, exc: _Unsupported, mode: str) -> None:
+    def _adjust(self, exc: _Unsupported, mode: Mode | None) -> None:
+        """Drop the seed, or move ``auto`` one step down the ladder, or raise the error."""
         reason = _first_line(str(exc))
         if exc.what == "seed" and self._state.send_seed:
             self._state.send_seed = False
@@ -226,23 +225,23 @@ class LLM:
                 stacklevel=2,
             )
             return
-        if exc.what == "mode" and self.settings.structured == "auto" and mode in LADDER:
-            index = LADDER.index(mode)
-            if index + 1 < len(LADDER):
-                if self._state.mode in (None, mode):
-                    self._state.mode = LADDER[index + 1]
-                    self._shared.mode = LADDER[index + 1]
+        if exc.what == "mode" and self.settings.structured == AUTO and mode is not None:
+            following = next_mode(mode.name)
+            if following is not None:
+                if self._state.mode in (None, mode.name):
+                    self._state.mode = following
+                    self._shared.mode = following
                     warnings.warn(
                         SynthDataWarning(
-                            f"{self.endpoint} does not support structured mode {mode!r} "
-                            f"({reason}); using {LADDER[index + 1]!r} from now on. Set structured="
-                            f"{LADDER[index + 1]!r} (--synth-structured) to skip this probe."
+                            f"{self.endpoint} does not support structured mode {mode.name!r} "
+                            f"({reason}); using {following!r} from now on. Set structured="
+                            f"{following!r} (--synth-structured) to skip this probe."
                         ),
                         stacklevel=2,
                     )
                 return
         hint = (
-            "try another structured mode (json_schema, json_object, tools) or structured='auto'"
+            f"try another structured mode ({', '.join(ladder())}) or structured={AUTO!r}"
             if exc.what == "mode"
             else "check the endpoint"
         )
@@ -260,46 +259,21 @@ class LLM:
             request["seed"] = seed
         return request
 
-    def _request(
+    def _structured_request(
         self,
-        mode: str,
+        mode: Mode,
         messages: list[dict[str, str]],
         name: str,
         schema: dict[str, Any],
         seed: int | None,
         count: int | None = None,
     ) -> dict[str, Any]:
-        if count is not None and mode in ("json_object", "tools"):
-            schema = _with_count(schema, count)
-        if mode == "json_object":
-            note = "The answer must match this JSON schema: " + json.dumps(
-                schema, separators=(",", ":")
-            )
-            messages = [*messages[:1], {"role": "system", "content": note}, *messages[1:]]
-        request = self._base_request(messages, seed)
-        if mode == "json_schema":
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": name, "schema": schema, "strict": True},
-            }
-        elif mode == "json_object":
-            request["response_format"] = {"type": "json_object", "schema": schema}
-        else:
-            request["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": name,
-                        "description": "Return the requested records.",
-                        "parameters": schema,
-                        "strict": True,
-                    },
-                }
-            ]
-            request["tool_choice"] = {"type": "function", "function": {"name": name}}
+        structured = mode.request(messages, name, schema, count)
+        request = self._base_request(structured.messages, seed)
+        request.update(structured.params)
         return request
 
-    async def _call(self, request: dict[str, Any], mode: str) -> Completion:
+    async def _call(self, request: dict[str, Any], mode: Mode | None) -> Completion:
         """One request. A transient failure the SDK could not get past (its retries spent)
         is tried again, up to ``max_retries`` more times, before it becomes the error."""
         for attempt in range(self.settings.max_retries + 1):
@@ -310,7 +284,7 @@ class LLM:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _call_once(self, request: dict[str, Any], mode: str) -> Completion:
+    async def _call_once(self, request: dict[str, Any], mode: Mode | None) -> Completion:
         exchange = Exchange()
         token = CURRENT.set(exchange)
         try:
@@ -341,7 +315,7 @@ class LLM:
         return _to_completion(response, mode, exchange)
 
     def _status_error(
-        self, exc: openai.APIStatusError, request: dict[str, Any], mode: str
+        self, exc: openai.APIStatusError, request: dict[str, Any], mode: Mode | None
     ) -> Exception:
         message = _error_message(exc)
         lowered = message.lower()
@@ -351,7 +325,7 @@ class LLM:
                 return _Unsupported("seed", message)
             names_mode = any(hint in lowered for hint in UNSUPPORTED_HINTS)
             missing_model = status == 404 and "model" in lowered
-            if mode in LADDER and names_mode and not missing_model:
+            if mode is not None and names_mode and not missing_model:
                 return _Unsupported("mode", message)
         advice = {
             401: "set OPENAI_API_KEY to a valid key (or replay from a cassette)",
@@ -374,17 +348,6 @@ def _first_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _with_count(schema: dict[str, Any], count: int) -> dict[str, Any]:
-    """The wrapper schema with its array bounded to exactly ``count`` items."""
-    properties = {
-        key: {**value, "minItems": count, "maxItems": count}
-        if isinstance(value, dict) and value.get("type") == "array"
-        else value
-        for key, value in schema.get("properties", {}).items()
-    }
-    return {**schema, "properties": properties}
-
-
 def _error_message(exc: openai.APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict):
@@ -396,7 +359,8 @@ def _error_message(exc: openai.APIStatusError) -> str:
     return str(exc.message or "")
 
 
-def _to_completion(response: Any, mode: str, exchange: Exchange) -> Completion:
+def _to_completion(response: Any, mode: Mode | None, exchange: Exchange) -> Completion:
+    """The text (read as ``mode`` says; the content for plain text), reason and usage."""
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -407,11 +371,7 @@ def _to_completion(response: Any, mode: str, exchange: Exchange) -> Completion:
         )
     choice = choices[0]
     message = choice.message
-    text: str | None = message.content
-    if mode == "tools":
-        calls = getattr(message, "tool_calls", None) or []
-        if calls:
-            text = calls[0].function.arguments
+    text = mode.read(message) if mode is not None else read_content(message)
     return Completion(
         text=text,
         finish_reason=choice.finish_reason,
