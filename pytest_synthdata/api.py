@@ -163,7 +163,7 @@ class _Snapshot:
     def replay(
         self, cassette: str | Path | None, record_mode: str, cache_dir: str | Path | None
     ) -> Dataset[Any] | None:
-        from .runtime import AMBIENT
+        from .storage.ambient import AMBIENT
 
         if cassette is not None:
             if record_mode not in ("none", "once"):
@@ -316,7 +316,7 @@ async def run_with_llm(
     ``state_key`` names the recording within the cassette; ``call`` is the function name
     used in the "record it with" hint of a missing recording.
     """
-    from .runtime import AMBIENT, with_llm
+    from .storage.ambient import AMBIENT
 
     if cassette is None and cache_dir is None:
         ambient = AMBIENT.get()
@@ -351,6 +351,38 @@ async def run_with_llm(
         )
     finally:
         storage.close()
+
+
+if TYPE_CHECKING:
+    from .storage.recorder import Storage
+
+
+async def with_llm(
+    settings: Settings,
+    work: Callable[[LLM], Awaitable[R]],
+    *,
+    client: object | None = None,
+    storage: Storage | None = None,
+    cassette: Path | None = None,
+    state_key: str = "",
+    rerecord: str = "",
+) -> R:
+    """Run ``work`` with an :class:`LLM` wired to the cassette and cache when ``storage`` is
+    given (the one place that opens recordings), and close the client afterwards."""
+    from .llm import LLM
+
+    if storage is None:
+        llm = LLM(settings, client)
+        try:
+            return await work(llm)
+        finally:
+            await llm.aclose()
+    with storage.recording(cassette, state_key, rerecord) as recording:
+        llm = LLM(settings, client, recording=recording)
+        try:
+            return await work(llm)
+        finally:
+            await llm.aclose()
 
 
 def run_sync(coro: Coroutine[Any, Any, R]) -> R:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SynthConfigError, did_you_mean
-from .settings import SPEC_WORDS, setting_names
+from ..errors import SynthConfigError, did_you_mean
+from ..settings import SPEC_WORDS, setting_names
 
 INJECTION_KEYWORDS = ("name", "each")
 DEFAULT_N = 10
@@ -58,7 +58,7 @@ def parse_request(
             "only the model and n may be positional arguments; pass the rest as keywords "
             f"({', '.join(allowed_keywords())})"
         )
-    from .spec import check_model  # pydantic loads only when a marker is used
+    from ..spec import check_model  # pydantic loads only when a marker is used
 
     model = check_model(args[0])
     kwargs = dict(kwargs)
