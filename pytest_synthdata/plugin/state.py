@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import pytest
 
 from ..errors import SynthConfigError, SynthError, SynthGenerationError
-from ..storage.ambient import AMBIENT
 from ..usage import Usage
 
 if TYPE_CHECKING:
@@ -222,6 +221,8 @@ class SessionState:
     def ambient(self, cassette: Path | None, rerecord: str) -> Iterator[None]:
         """Library calls (text generation, extraction) inside this block record into
         ``cassette`` and use the session's cache."""
+        from ..storage.ambient import AMBIENT  # contextvars: not loaded by pytest itself
+
         token = AMBIENT.set((self.storage, cassette, rerecord))
         try:
             yield
