@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         SynthRecordingError,
         UnsupportedModelError,
     )
-    from .fixtures import synth_fixture
+    from .plugin.fixtures import synth_fixture
     from .settings import Settings
     from .texts import (
         Mismatch,
@@ -98,7 +98,7 @@ _WHERE = {
     "SynthGenerationError": "errors",
     "SynthRecordingError": "errors",
     "UnsupportedModelError": "errors",
-    "synth_fixture": "fixtures",
+    "synth_fixture": "plugin.fixtures",
 }
 
 

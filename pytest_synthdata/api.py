@@ -227,8 +227,8 @@ def _usage_of(stored: StoredDataset) -> Usage:
 def _stored(wiring: Wiring, key: str, call: str) -> StoredDataset | None:
     """The dataset stored in the cassette this call would replay, if any."""
     from .errors import SynthRecordingError
-    from .runtime import AMBIENT
     from .storage import datasets
+    from .storage.ambient import AMBIENT
     from .storage.cassettes import with_command
 
     if wiring.cassette is not None:
@@ -251,7 +251,7 @@ def _rerecord(call: str, cassette: str | Path) -> str:
 
 
 def _count_replay(wiring: Wiring, usage: Usage) -> None:
-    from .runtime import AMBIENT
+    from .storage.ambient import AMBIENT
 
     ambient = AMBIENT.get()
     if wiring.cassette is None and ambient is not None:
@@ -337,7 +337,7 @@ async def run_with_llm(
     ``state_key`` names the recording within the cassette; ``call`` is the function name
     used in the "record it with" hint of a missing recording.
     """
-    from .runtime import AMBIENT, with_llm
+    from .storage.ambient import AMBIENT
 
     if cassette is None and cache_dir is None:
         ambient = AMBIENT.get()
@@ -372,6 +372,38 @@ async def run_with_llm(
         )
     finally:
         storage.close()
+
+
+if TYPE_CHECKING:
+    from .storage.recorder import Storage
+
+
+async def with_llm(
+    settings: Settings,
+    work: Callable[[LLM], Awaitable[R]],
+    *,
+    client: object | None = None,
+    storage: Storage | None = None,
+    cassette: Path | None = None,
+    state_key: str = "",
+    rerecord: str = "",
+) -> R:
+    """Run ``work`` with an :class:`LLM` wired to the cassette and cache when ``storage`` is
+    given (the one place that opens recordings), and close the client afterwards."""
+    from .llm import LLM
+
+    if storage is None:
+        llm = LLM(settings, client)
+        try:
+            return await work(llm)
+        finally:
+            await llm.aclose()
+    with storage.recording(cassette, state_key, rerecord) as recording:
+        llm = LLM(settings, client, recording=recording)
+        try:
+            return await work(llm)
+        finally:
+            await llm.aclose()
 
 
 def run_sync(coro: Coroutine[Any, Any, R]) -> R:

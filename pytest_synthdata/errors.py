@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .storage.secrets import mask
@@ -127,3 +128,14 @@ UNSUPPORTED_HINTS: tuple[str, ...] = (
     "not implemented",
 )
 """Words by which endpoints say a structured-output feature is not available to them."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'examples'?)`` for the choice closest to a mistyped ``word``, else ``""``.
+
+    Appended to an "unknown keyword" message, right after the quoted word.
+    """
+    import difflib  # only when a message is being written
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -10,12 +10,11 @@ call apply to that one dataset on top of all of them. The API key is read only f
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import SynthConfigError
+from .errors import SynthConfigError, did_you_mean
 from .llm.modes import structured_values
 from .options import (
     DEFAULT_MODEL,
@@ -111,10 +110,7 @@ class Settings:
         unknown = sorted(set(changes) - set(setting_names()))
         if unknown:
             known = (*SPEC_WORDS, *setting_names())
-            hints = []
-            for name in unknown:
-                close = difflib.get_close_matches(name, known, n=1)
-                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            hints = [f"{name!r}{did_you_mean(name, known)}" for name in unknown]
             raise SynthConfigError(f"unknown keyword {', '.join(hints)}; known: {', '.join(known)}")
         return dataclasses.replace(self, **changes)
 

@@ -973,11 +973,11 @@ def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "synth_data -- *pytest_synthdata/fixtures.py:*",
+            "synth_data -- *pytest_synthdata/plugin/fixtures.py:*",
             "    The records of the test's @pytest.mark.synth(Model, n=...) marker:*",
-            "synth_record -- *pytest_synthdata/fixtures.py:*",
+            "synth_record -- *pytest_synthdata/plugin/fixtures.py:*",
             "    One record of a @pytest.mark.synth(Model, n=..., each=True) marker*",
-            "synth_factory -- *pytest_synthdata/fixtures.py:*",
+            "synth_factory -- *pytest_synthdata/plugin/fixtures.py:*",
             "    Call synth_factory(Model, n=5, **options) inside a test*",
         ]
     )

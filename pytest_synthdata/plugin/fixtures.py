@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from .errors import SynthConfigError, SynthError
+from ..errors import SynthConfigError, SynthError
 from .state import (
     RESERVED,
     cassette_of,
@@ -19,12 +19,12 @@ from .state import (
     label_of,
     requests_of,
     rerecord_hint,
-    runtime_of,
+    state_of,
 )
 
 if TYPE_CHECKING:
+    from ..usage import Usage
     from .markers import DatasetRequest
-    from .usage import Usage
 
 T = TypeVar("T")
 
@@ -55,10 +55,10 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
             + (f"; this test's synth markers inject {', '.join(injected)}" if injected else ""),
         )
     entry = matching[0]
-    runtime = runtime_of(request.config)
+    state = state_of(request.config)
     error: SynthError | None = None
     try:
-        dataset = runtime.produce(
+        dataset = state.produce(
             item.nodeid.split("[")[0],
             entry,
             cassette=cassette_of(item),
@@ -96,7 +96,7 @@ def named_dataset(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
     """Call synth_factory(Model, n=5, **options) inside a test to get a list of n records."""
-    runtime = runtime_of(request.config)
+    state = state_of(request.config)
     owner = request.node.nodeid
     base_dir = Path(str(request.node.path)).parent
     cassette = cassette_of(request.node)
@@ -112,7 +112,7 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
             if entry.each:
                 raise SynthConfigError("each=True only applies to markers; use the returned list")
             return list(
-                runtime.produce(f"{owner}::factory", entry, cassette=cassette, rerecord=rerecord)
+                state.produce(f"{owner}::factory", entry, cassette=cassette, rerecord=rerecord)
             )
         except SynthError as exc:
             error = exc  # failed outside the except block: no "During handling..." chain
@@ -124,20 +124,20 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
 def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], T]) -> T:
     """Run a text/extraction library call so that it records into the test's cassette,
     uses the session cache and counts in the summary; errors fail the test cleanly."""
-    runtime = runtime_of(request.config)
+    state = state_of(request.config)
     item = request.node
     owner = item.nodeid.split("[")[0]
-    from .usage import Usage
+    from ..usage import Usage
 
     usage = Usage()
     error: SynthError | None = None
     try:
-        with runtime.ambient(cassette_of(item), rerecord_hint(shlex.quote(owner))):
+        with state.ambient(cassette_of(item), rerecord_hint(shlex.quote(owner))):
             result = call(usage)
     except SynthError as exc:
         error = exc  # failed outside the except block: no "During handling..." chain
     finally:
-        runtime.totals.usage.add(usage)
+        state.totals.usage.add(usage)
     if error is not None:
         fail(f"{item.nodeid}: {what}", error)
     return result
@@ -151,11 +151,11 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
     what = describe(mark.args, mark.kwargs, "synth_text") if mark else "synth_texts"
     if mark is None:
         fail(item.nodeid, "the fixture 'synth_texts' needs a @pytest.mark.synth_text(...) marker")
+    from ..texts import generate_dataset
+    from ..usage import Usage
     from .markers import parse_text_request
-    from .texts import generate_dataset
-    from .usage import Usage
 
-    runtime = runtime_of(request.config)
+    state = state_of(request.config)
     error: SynthError | None = None
     try:
         collection, preferences, options = parse_text_request(mark.args, mark.kwargs)
@@ -166,7 +166,7 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
     key = ("synth_text", item.nodeid.split("[")[0], repr((mark.args, sorted(mark.kwargs.items()))))
 
     def make(usage: Usage) -> list[Any]:
-        return runtime.remember(
+        return state.remember(
             key,
             lambda: list(generate_dataset(collection, preferences, usage=usage, **options)),
             Usage(),
@@ -190,7 +190,7 @@ def _recorded(
 @pytest.fixture
 def synth_text_factory(request: pytest.FixtureRequest) -> Callable[..., str]:
     """Call synth_text_factory(fields, preferences=None, **options) for one text."""
-    from .texts import generate_text
+    from ..texts import generate_text
 
     return _recorded(request, "synth_text_factory", generate_text)
 
@@ -198,7 +198,7 @@ def synth_text_factory(request: pytest.FixtureRequest) -> Callable[..., str]:
 @pytest.fixture
 def synth_extract(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Call synth_extract(text, Model, **options) to extract one validated Model from a text."""
-    from .texts import extract
+    from ..texts import extract
 
     return _recorded(request, "synth_extract", extract)
 
@@ -206,7 +206,7 @@ def synth_extract(request: pytest.FixtureRequest) -> Callable[..., Any]:
 @pytest.fixture
 def synth_round_trip(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Call synth_round_trip(records) to write a text per record, extract it back, and compare."""
-    from .texts import round_trip
+    from ..texts import round_trip
 
     return _recorded(request, "synth_round_trip", round_trip)
 
@@ -251,12 +251,12 @@ def synth_fixture(
         if isinstance(parsed, SynthError):
             fail(f"fixture {name!r} (synth_fixture in {caller})", parsed)
         assert not isinstance(parsed, SynthError)
-        runtime = runtime_of(request.config)
+        state = state_of(request.config)
         error: SynthError | None = None
         try:
-            from .storage.paths import fixture_cassette
+            from ..storage.paths import fixture_cassette
 
-            dataset = runtime.produce(
+            dataset = state.produce(
                 f"fixture:{name}@{caller}",
                 parsed,
                 cassette=fixture_cassette(Path(caller), str(name)),

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import csv
-import difflib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SynthConfigError
-from .settings import SPEC_WORDS, setting_names
+from ..errors import SynthConfigError, did_you_mean
+from ..settings import SPEC_WORDS, setting_names
 
 INJECTION_KEYWORDS = ("name", "each")
 DEFAULT_N = 10
@@ -59,7 +58,7 @@ def parse_request(
             "only the model and n may be positional arguments; pass the rest as keywords "
             f"({', '.join(allowed_keywords())})"
         )
-    from .spec import check_model  # pydantic loads only when a marker is used
+    from ..spec import check_model  # pydantic loads only when a marker is used
 
     model = check_model(args[0])
     kwargs = dict(kwargs)
@@ -69,10 +68,7 @@ def parse_request(
         kwargs["n"] = args[1]
     unknown = [key for key in kwargs if key not in allowed_keywords()]
     if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, allowed_keywords(), n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        hints = [f"{key!r}{did_you_mean(key, allowed_keywords())}" for key in unknown]
         raise SynthConfigError(
             f"unknown keyword {', '.join(hints)}; allowed: {', '.join(allowed_keywords())}"
         )
@@ -170,10 +166,7 @@ def parse_text_request(
     known = (*TEXT_KEYWORDS, *setting_names())
     unknown = [key for key in kwargs if key not in known]
     if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, known, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        hints = [f"{key!r}{did_you_mean(key, known)}" for key in unknown]
         raise SynthConfigError(f"unknown keyword {', '.join(hints)}; allowed: {', '.join(known)}")
     options = {key: value for key, value in kwargs.items() if key != "preferences"}
     return list(collection), kwargs.get("preferences"), options

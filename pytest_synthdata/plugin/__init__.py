@@ -1,4 +1,8 @@
-"""pytest hooks. The fixtures live in :mod:`.fixtures`, the session state in :mod:`.state`."""
+"""The pytest plugin (entry point ``pytest_synthdata.plugin``): its hooks live here.
+
+The fixtures live in :mod:`.fixtures`, marker parsing in :mod:`.markers` and the session
+state in :mod:`.state`. This is the only part of the package that imports pytest.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import SynthError
+from ..errors import SynthError
+from ..options import (
+    ENV_PREFIX,
+    HELP,
+    RECORD_MODES,
+    SETTING_NAMES,
+    STORAGE_HELP,
+    STORAGE_NAMES,
+    env_name,
+)
 from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     named_dataset,
     synth_data,
@@ -21,30 +34,20 @@ from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     synth_text_factory,
     synth_texts,
 )
-from .options import (
-    ENV_PREFIX,
-    HELP,
-    RECORD_MODES,
-    SETTING_NAMES,
-    STORAGE_HELP,
-    STORAGE_NAMES,
-    env_name,
-)
 from .state import (
     RESERVED,
     STATE,
-    State,
+    Report,
+    SessionState,
     cache_dir_of,
     fail,
-    inventory_of,
     label_of,
     requests_of,
-    runtime_of,
+    state_of,
 )
 
 if TYPE_CHECKING:
-    from .runtime import Totals
-    from .settings import Settings, StorageOptions
+    from ..settings import Settings, StorageOptions
 
 
 MARKER_DOC = (
@@ -129,7 +132,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings: Settings | None = None
     storage: StorageOptions | None = None
     if configured:
-        from .settings import (
+        from ..settings import (
             Settings,
             StorageOptions,
             settings_from_sources,
@@ -145,24 +148,24 @@ def pytest_configure(config: pytest.Config) -> None:
             settings, storage = Settings(), StorageOptions()
     workerinput = getattr(config, "workerinput", None)
     start = float(workerinput["synthdata_start"]) if workerinput else time.time()
-    config.stash[STATE] = State(settings, storage, start)
+    config.stash[STATE] = SessionState(config, settings, storage, start)
     if config.getoption("synth_clear_cache") and workerinput is None:
-        from .settings import StorageOptions
-        from .storage.cache import ResponseCache
+        from ..settings import StorageOptions
+        from ..storage.cache import ResponseCache
 
         ResponseCache(cache_dir_of(config, storage or StorageOptions())).clear()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is not None and state.runtime is not None:
-        state.runtime.close()
+    if state is not None:
+        state.close()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: workers share the controller's session start (for ``rewrite``)."""
-    node.workerinput["synthdata_start"] = node.config.stash[STATE].start
+    node.workerinput["synthdata_start"] = state_of(node.config).start
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -170,15 +173,10 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     """xdist: add up what each worker generated, replayed and collected."""
     data = getattr(node, "workeroutput", {}).get("synthdata")
     if data:
-        from .runtime import Inventory, Totals
-
-        state = node.config.stash[STATE]
+        state = state_of(node.config)
         if state.workers is None:
-            state.workers = (Totals(), Inventory(), set())
-        totals, inventory, used = state.workers
-        totals.add(Totals.from_dict(data["totals"]))
-        inventory.add(Inventory.from_dict(data["inventory"]))
-        used.update(Path(p) for p in data["used"])
+            state.workers = Report()
+        state.workers.add(Report.from_dict(data))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -196,9 +194,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             folders[name] = [d / "cassettes" for d in chain[:stop] if (d / "cassettes").is_dir()]
         if not folders[name]:
             continue
-        from .storage.paths import cassette_for_test, name_from_nodeid
+        from ..storage.paths import cassette_for_test, name_from_nodeid
 
-        inventory = inventory_of(config)
+        inventory = state_of(config).inventory
         inventory.folders.update(folders[name])
         names = set(getattr(item, "fixturenames", ()))
         inventory.fixture_names |= names
@@ -210,23 +208,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash.get(STATE, None)
-    if not hasattr(config, "workeroutput") or state is None:
+    if not hasattr(config, "workeroutput") or state is None or state.idle:
         return
-    if state.runtime is None and state.inventory is None:
-        return
-    runtime = runtime_of(config)
-    config.workeroutput["synthdata"] = {
-        "totals": runtime.snapshot().as_dict(),
-        "inventory": inventory_of(config).as_dict(),
-        "used": sorted(map(str, runtime.used_cassettes())),
-    }
+    config.workeroutput["synthdata"] = state.report().as_dict()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    state = config.stash[STATE]
-    if state.settings is None and config.get_verbosity() < 1:
+    state = state_of(config)
+    if not state.configured and config.get_verbosity() < 1:
         return None
-    settings = runtime_of(config).settings
+    settings = state.settings
     changed = settings.non_defaults()
     if not changed and config.get_verbosity() < 1:
         return None
@@ -241,7 +232,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     if isinstance(collector, pytest.Module):  # module-level ``pytestmark``
         marks += [mark for mark in collector.own_markers if mark.name == "synth"]
     if marks:
-        collector.config.stash[STATE].marked = True
+        state_of(collector.config).marked = True
     for mark in marks:
         inject = mark.kwargs.get("name")
         if isinstance(inject, str) and inject.isidentifier() and inject not in RESERVED:
@@ -268,7 +259,7 @@ def _synth_marks(obj: object) -> list[pytest.Mark]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Turn ``each=True`` into one test per record (ids ``Model-i``); never calls the LLM."""
-    if not metafunc.config.stash[STATE].marked:
+    if not state_of(metafunc.config).marked:
         return
     if metafunc.definition.get_closest_marker("synth") is None:
         return
@@ -286,7 +277,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """An ``each=True`` marker whose fixture the test never asks for is a mistake, not a no-op."""
-    if not item.config.stash[STATE].marked or item.get_closest_marker("synth") is None:
+    if not state_of(item.config).marked or item.get_closest_marker("synth") is None:
         return
     for entry in requests_of(item):
         if isinstance(entry, SynthError) or not entry.each:
@@ -302,17 +293,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
     config = terminalreporter.config
-    state = config.stash[STATE]
-    if state.runtime is None and state.workers is None and state.inventory is None:
+    state = state_of(config)
+    if state.idle:
         return  # nothing was generated, and there is no cassette folder to look at
-    from .runtime import Inventory, Totals
-
-    runtime = runtime_of(config)
-    totals, inventory, used = state.workers or (Totals(), Inventory(), set())
-    totals = _merged(totals, runtime.snapshot())
-    inventory.add(inventory_of(config))
-    used = used | runtime.used_cassettes()
-    stale = inventory.stale(used) if _whole_suite(config, exitstatus) else []
+    report = state.report()
+    if state.workers is not None:
+        report.add(state.workers)
+    totals = report.totals
+    stale = report.stale() if _whole_suite(config, exitstatus) else []
     active = totals.datasets or totals.usage.requests
     if not active and not stale:
         return
@@ -332,15 +320,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
         )
         for path in stale:
             terminalreporter.write_line(f"  {path}")
-
-
-def _merged(*parts: Totals) -> Totals:
-    from .runtime import Totals
-
-    total = Totals()
-    for part in parts:
-        total.add(part)
-    return total
 
 
 def _whole_suite(config: pytest.Config, exitstatus: int) -> bool:

@@ -1,0 +1,404 @@
+"""The plugin's session state, and the helpers its hooks and fixtures share.
+
+One :class:`SessionState` per pytest session lives in ``config.stash[STATE]`` (see
+:func:`state_of`). It produces each dataset once per session and keeps what the terminal
+summary reports: the :class:`Totals` (what the session cost and where responses came
+from), the :class:`Inventory` (which cassettes the collected tests would use) and the
+cassettes actually used, gathered into a :class:`Report`, which is also what each xdist
+worker hands the controller through ``workeroutput``.
+
+Importing this module is cheap: settings, storage (vcrpy, diskcache), the engine and
+pydantic load on first use, so a suite that never asks for synthetic data pays almost
+nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import pytest
+
+from ..errors import SynthConfigError, SynthError, SynthGenerationError
+from ..usage import Usage
+
+if TYPE_CHECKING:
+    from ..dataset import Dataset
+    from ..settings import Settings, StorageOptions
+    from ..storage.recorder import Storage
+    from .markers import DatasetRequest
+
+T = TypeVar("T")
+
+RESERVED = ("synth_data", "synth_record", "synth_factory")
+"""The plugin's own fixture names, which ``synth(..., name=...)`` does not register again."""
+
+
+@dataclass
+class Totals:
+    """What the session cost, and where the responses came from."""
+
+    datasets: int = 0
+    records: int = 0
+    usage: Usage = field(default_factory=Usage)
+    replayed: int = 0
+    recorded: int = 0
+    cached: int = 0
+    network: int = 0
+
+    def add(self, other: Totals) -> None:
+        self.datasets += other.datasets
+        self.records += other.records
+        self.usage.add(other.usage)
+        self.replayed += other.replayed
+        self.recorded += other.recorded
+        self.cached += other.cached
+        self.network += other.network
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "datasets": self.datasets,
+            "records": self.records,
+            "usage": self.usage.as_dict(),
+            "replayed": self.replayed,
+            "recorded": self.recorded,
+            "cached": self.cached,
+            "network": self.network,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Totals:
+        data = dict(data)
+        usage = Usage(**data.pop("usage", {}))
+        return cls(usage=usage, **data)
+
+
+@dataclass
+class Inventory:
+    """Which cassettes the collected tests and fixtures would use (for stale-file reports)."""
+
+    folders: set[Path] = field(default_factory=set)
+    expected: set[Path] = field(default_factory=set)
+    fixture_names: set[str] = field(default_factory=set)
+
+    def add(self, other: Inventory) -> None:
+        self.folders |= other.folders
+        self.expected |= other.expected
+        self.fixture_names |= other.fixture_names
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {
+            "folders": sorted(map(str, self.folders)),
+            "expected": sorted(map(str, self.expected)),
+            "fixture_names": sorted(self.fixture_names),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[str]]) -> Inventory:
+        return cls(
+            folders={Path(p) for p in data.get("folders", [])},
+            expected={Path(p) for p in data.get("expected", [])},
+            fixture_names=set(data.get("fixture_names", [])),
+        )
+
+    def stale(self, used: set[Path]) -> list[Path]:
+        """Cassette files in the folders that no collected test or fixture would use."""
+        from ..storage.paths import SUFFIX, stale_cassettes
+
+        return [
+            path
+            for path in stale_cassettes(self.folders, self.expected | used)
+            if not (
+                path.parent.name == "conftest" and path.name[: -len(SUFFIX)] in self.fixture_names
+            )
+        ]
+
+
+@dataclass
+class Report:
+    """What the terminal summary reports: the totals, the inventory and the cassettes used.
+
+    Each xdist worker sends its own (:meth:`as_dict`) and the controller adds them up.
+    """
+
+    totals: Totals = field(default_factory=Totals)
+    inventory: Inventory = field(default_factory=Inventory)
+    used: set[Path] = field(default_factory=set)
+
+    def add(self, other: Report) -> None:
+        self.totals.add(other.totals)
+        self.inventory.add(other.inventory)
+        self.used |= other.used
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "totals": self.totals.as_dict(),
+            "inventory": self.inventory.as_dict(),
+            "used": sorted(map(str, self.used)),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        return cls(
+            Totals.from_dict(data["totals"]),
+            Inventory.from_dict(data["inventory"]),
+            {Path(p) for p in data["used"]},
+        )
+
+    def stale(self) -> list[Path]:
+        """Cassette files in the inventory's folders that nothing collected or run used."""
+        return self.inventory.stale(self.used)
+
+
+class SessionState:
+    """Per-session plugin state: produces each dataset once per session and keeps the totals.
+
+    The settings, the storage (and with them vcrpy, diskcache and pydantic) load on first
+    use, so a suite that never asks for synthetic data pays almost nothing.
+    """
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings | None,
+        options: StorageOptions | None,
+        start: float,
+    ) -> None:
+        self.configured = settings is not None  # else nothing was configured: all defaults
+        self.start = start  # the session start (the controller's, under xdist)
+        self.totals = Totals()
+        self.inventory = Inventory()
+        self.workers: Report | None = None  # what xdist workers reported, added up
+        self.requests: dict[str, list[DatasetRequest | SynthError]] = {}
+        self.marked = False  # a synth marker was seen at collection: per-test hooks have work
+        self._config = config
+        self._settings = settings
+        self._options = options
+        self._storage: Storage | None = None
+        self._failures: dict[Hashable, SynthError] = {}
+        self._results: dict[Hashable, Any] = {}
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        """The configured settings, or the built-in defaults."""
+        if self._settings is None:
+            from ..settings import Settings
+
+            self._settings = Settings()
+        return self._settings
+
+    @property
+    def storage(self) -> Storage:
+        """Cassettes and cache, created on first use (vcrpy and diskcache load only then)."""
+        if self._storage is None:
+            with self._lock:
+                if self._storage is None:
+                    from ..settings import StorageOptions
+
+                    options = self._options or StorageOptions()
+                    self._storage = make_storage(self._config, options, self.start)
+        return self._storage
+
+    @property
+    def idle(self) -> bool:
+        """Nothing was generated or opened, no worker reported and no cassette folder was
+        seen: there is nothing to report."""
+        return (
+            self._storage is None
+            and not self.totals.datasets
+            and not self.totals.usage.requests
+            and not self.inventory.folders
+            and self.workers is None
+        )
+
+    @contextlib.contextmanager
+    def ambient(self, cassette: Path | None, rerecord: str) -> Iterator[None]:
+        """Library calls (text generation, extraction) inside this block record into
+        ``cassette`` and use the session's cache."""
+        from ..storage.ambient import AMBIENT  # contextvars: not loaded by pytest itself
+
+        token = AMBIENT.set((self.storage, cassette, rerecord))
+        try:
+            yield
+        finally:
+            AMBIENT.reset(token)
+
+    def remember(self, key: Hashable, make: Callable[[], T], usage: Usage) -> T:
+        """``make()`` once per session for ``key``; its cost (in ``usage``) joins the totals."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key in self._failures:
+                raise self._failures[key]
+            if key not in self._results:
+                try:
+                    self._results[key] = make()
+                except SynthError as exc:
+                    self._failures[key] = exc
+                    if isinstance(exc, SynthGenerationError):
+                        usage.add(exc.usage)  # what the failed attempt cost still counts
+                    raise
+                finally:
+                    with self._lock:
+                        self.totals.usage.add(usage)
+                with self._lock:
+                    self.totals.datasets += 1
+            result: T = self._results[key]
+            return result
+
+    def produce(
+        self,
+        owner: str,
+        request: DatasetRequest,
+        *,
+        cassette: Path | None = None,
+        rerecord: str = "",
+    ) -> Dataset[Any]:
+        """The dataset for ``request``, generated on first use; ``owner`` scopes the sharing."""
+        from ..api import agenerate, run_sync
+        from ..spec import make_spec
+
+        settings = self.settings.replace(**request.options) if request.options else self.settings
+        spec = make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
+        usage = Usage()
+
+        def make() -> Dataset[Any]:
+            with self.ambient(cassette, rerecord):
+                dataset = run_sync(
+                    agenerate(request.model, settings=settings, **request.spec_kwargs)
+                )
+            usage.add(dataset.usage)
+            with self._lock:
+                self.totals.records += len(dataset)
+            return dataset
+
+        return self.remember((owner, request.name, spec.key(), settings), make, usage)
+
+    def report(self) -> Report:
+        """This process's report: the totals with where responses came from, the inventory
+        and the cassettes used (not what xdist workers reported: see :attr:`workers`)."""
+        report = Report()
+        report.totals.add(self.totals)
+        report.inventory.add(self.inventory)
+        if self._storage is not None:
+            counters = self._storage.counters
+            report.totals.replayed += counters.replayed
+            report.totals.recorded += counters.recorded
+            report.totals.cached += counters.cached
+            report.totals.network += counters.network
+            report.used |= set(self._storage.used)
+        return report
+
+    def close(self) -> None:
+        if self._storage is not None:
+            self._storage.close()
+
+
+STATE = pytest.StashKey[SessionState]()
+
+
+def state_of(config: pytest.Config) -> SessionState:
+    """The session's :class:`SessionState` (set up by ``pytest_configure``)."""
+    return config.stash[STATE]
+
+
+def cache_dir_of(config: pytest.Config, options: StorageOptions) -> Path:
+    """The response cache folder: ``synth_cache_dir``, else inside pytest's cache."""
+    if options.cache_dir:
+        return config.rootpath / options.cache_dir
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("synthdata"))
+    return config.rootpath / ".pytest_cache" / "d" / "synthdata"
+
+
+def make_storage(config: pytest.Config, options: StorageOptions, start: float) -> Storage:
+    """Cassettes and cache for the session (vcrpy and diskcache load only here)."""
+    from ..storage.recorder import Storage
+
+    cache_dir = cache_dir_of(config, options)
+    return Storage(
+        record_mode=options.record_mode,
+        cache_dir=cache_dir,
+        use_cache=not options.no_cache,
+        lock_dir=cache_dir / "locks",
+        session_start=start,
+    )
+
+
+def cassette_of(item: pytest.Item) -> Path:
+    """The cassette file of a test: ``cassettes/<module>/<test>.synth.yaml``."""
+    from ..storage.paths import cassette_for_test, name_from_nodeid
+
+    return cassette_for_test(Path(str(item.path)), name_from_nodeid(item.nodeid))
+
+
+def rerecord_hint(target: str) -> str:
+    """The command that re-records ``target``, for error messages."""
+    return (
+        f"pytest {target} --synth-record-mode=rewrite (with OPENAI_API_KEY set; or "
+        "new_episodes to keep the other recordings)"
+    )
+
+
+def describe(args: Sequence[Any], kwargs: Mapping[str, Any], marker: str = "synth") -> str:
+    """``@pytest.mark.synth(MedicalBilling, n=0)``: the marker as written, shortened."""
+
+    def short(value: object) -> str:
+        text = value.__name__ if isinstance(value, type) else repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    shown = [short(arg) for arg in args] + [f"{key}={short(v)}" for key, v in kwargs.items()]
+    return f"@pytest.mark.{marker}({', '.join(shown)})"
+
+
+def label_of(entry: DatasetRequest) -> str:
+    extra = "" if entry.name in RESERVED else f", name={entry.name!r}"
+    extra += ", each=True" if entry.each else ""
+    return f"@pytest.mark.synth({entry.model.__name__}, n={entry.n}{extra})"
+
+
+def requests_of(node: pytest.Item) -> list[DatasetRequest | SynthError]:
+    """The item's synth markers, parsed once; errors are kept to fail the test at setup."""
+    key = node.nodeid  # not the base id: pytest.param(..., marks=...) can differ per item
+    cache = state_of(node.config).requests
+    if key not in cache:
+        base_dir = Path(str(node.path)).parent
+        from .markers import parse_request
+
+        parsed: list[DatasetRequest | SynthError] = []
+        for mark in node.iter_markers("synth"):
+            try:
+                parsed.append(parse_request(mark.args, mark.kwargs, base_dir=base_dir))
+            except SynthError as exc:
+                parsed.append(SynthConfigError(f"{describe(mark.args, mark.kwargs)}: {exc}"))
+        names = [r.name for r in parsed if not isinstance(r, SynthError)]
+        if len([r for r in parsed if not isinstance(r, SynthError) and r.each]) > 1:
+            parsed.append(
+                SynthConfigError(
+                    "@pytest.mark.synth: only one synth marker per test may use each=True; "
+                    "drop each=True from the others"
+                )
+            )
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            parsed.append(
+                SynthConfigError(
+                    f"@pytest.mark.synth: several synth markers inject under the name {name!r}; "
+                    "give each marker its own name=..., e.g. name='bills', and ask for that "
+                    "fixture"
+                )
+            )
+        cache[key] = parsed
+    return cache[key]
+
+
+def fail(where: str, exc: BaseException | str) -> NoReturn:
+    # No __tracebackhide__ here: if every frame were hidden, pytest would add an "All
+    # traceback entries are hidden" line; with pytrace=False only the message is shown.
+    pytest.fail(f"pytest-synthdata: {where}: {exc}", pytrace=False)

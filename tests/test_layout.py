@@ -1,0 +1,217 @@
+"""The package's layering rules, checked by reading its source with ``ast``.
+
+- no import cycles among the package's modules;
+- only ``plugin/`` imports pytest (the library works without it);
+- only ``llm`` (a module or a package) imports openai;
+- only ``storage/`` imports vcrpy, yaml and diskcache;
+- no module is longer than 600 lines.
+
+Imports inside functions count (a lazy import is still a dependency); imports under
+``if TYPE_CHECKING:`` do not (they never run).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import pytest_synthdata
+
+PACKAGE = Path(pytest_synthdata.__file__).parent
+ROOT = PACKAGE.name
+MAX_LINES = 600
+
+# Known breaches, as (rule, file relative to the package's parent folder). Each entry is
+# work still to do: remove it once the module complies; the test fails if an entry no
+# longer breaks its rule, so this list only ever shrinks.
+KNOWN_BREACHES: frozenset[tuple[str, str]] = frozenset({})
+
+# Which top-level distributions may be imported where (by path prefix, package-relative).
+THIRD_PARTY_HOMES = {
+    "pytest": ("plugin/",),
+    "_pytest": ("plugin/",),
+    "openai": ("llm.py", "llm/"),
+    "vcr": ("storage/",),
+    "yaml": ("storage/",),
+    "diskcache": ("storage/",),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement that can run, at any depth (not under ``if TYPE_CHECKING``)."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        yield node
+    elif isinstance(node, ast.If) and is_type_checking(node.test):
+        for child in node.orelse:
+            yield from imports(child)
+    else:
+        for child in ast.iter_child_nodes(node):
+            yield from imports(child)
+
+
+class Module:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = module_name(path)
+        self.is_package = path.name == "__init__.py"
+        self.text = path.read_text(encoding="utf-8")
+        self.lines = len(self.text.splitlines())
+        self.where = path.relative_to(PACKAGE.parent).as_posix()
+        self.inside = path.relative_to(PACKAGE).as_posix()  # e.g. "storage/cache.py"
+        self.statements = list(imports(ast.parse(self.text, filename=str(path))))
+
+    def absolute(self, node: ast.ImportFrom) -> str:
+        """The module a ``from ... import`` reads from, relative imports resolved."""
+        if not node.level:
+            return node.module or ""
+        base = self.name.split(".")
+        if not self.is_package:
+            base.pop()
+        if node.level > 1:
+            base = base[: -(node.level - 1)]
+        return ".".join([*base, *([node.module] if node.module else [])])
+
+    def targets(self) -> Iterator[str]:
+        """Every module name this one imports (a ``from m import x`` yields ``m.x`` too)."""
+        for node in self.statements:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield alias.name
+            else:
+                source = self.absolute(node)
+                yield source
+                for alias in node.names:
+                    yield f"{source}.{alias.name}"
+
+
+MODULES = {m.name: m for m in map(Module, sorted(PACKAGE.rglob("*.py")))}
+
+
+def dependencies(module: Module) -> set[str]:
+    """The package modules ``module`` imports."""
+    return {t for t in module.targets() if t in MODULES and t != module.name}
+
+
+def find_cycles() -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm)."""
+    graph = {name: sorted(dependencies(module)) for name, module in MODULES.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        on_stack.add(name)
+        for other in graph[name]:
+            if other not in index:
+                visit(other)
+                low[name] = min(low[name], low[other])
+            elif other in on_stack:
+                low[name] = min(low[name], index[other])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for name in graph:
+        if name not in index:
+            visit(name)
+    return groups
+
+
+def breaches() -> set[tuple[str, str, str]]:
+    """Every rule broken today, as (rule, file, what)."""
+    found: set[tuple[str, str, str]] = set()
+    for module in MODULES.values():
+        if module.lines > MAX_LINES:
+            found.add(("size", module.where, f"{module.lines} lines (at most {MAX_LINES})"))
+        for target in module.targets():
+            top = target.split(".")[0]
+            homes = THIRD_PARTY_HOMES.get(top)
+            if homes is not None and not module.inside.startswith(homes):
+                found.add(("imports", module.where, f"imports {top} (only {', '.join(homes)})"))
+        for target in dependencies(module):
+            if module.name.split(".")[:2] != [ROOT, "plugin"] and target.startswith(
+                f"{ROOT}.plugin"
+            ):
+                found.add(("imports", module.where, f"imports {target} (the core never does)"))
+    for group in find_cycles():
+        for name in group:
+            found.add(("cycle", MODULES[name].where, "import cycle among " + ", ".join(group)))
+    return found
+
+
+def test_the_package_is_read() -> None:
+    """The checks below look at real modules (guards against a broken path or parser)."""
+    assert f"{ROOT}.plugin" in MODULES
+    assert f"{ROOT}.plugin.state" in MODULES
+    assert f"{ROOT}.storage.cache" in MODULES
+    assert f"{ROOT}.api" in dependencies(MODULES[f"{ROOT}.plugin.state"])
+    plugin = MODULES[f"{ROOT}.plugin"]
+    assert "pytest" in set(plugin.targets())
+
+
+def test_layering_rules() -> None:
+    broken = sorted(
+        (rule, where, what)
+        for rule, where, what in breaches()
+        if (rule, where) not in KNOWN_BREACHES
+    )
+    assert not broken, "layering rules broken:\n" + "\n".join(
+        f"  {where}: {what}" for _, where, what in broken
+    )
+
+
+def test_known_breaches_are_still_breaches() -> None:
+    """An entry of KNOWN_BREACHES that now complies is removed from the list."""
+    current = {(rule, where) for rule, where, _ in breaches()}
+    fixed = sorted(KNOWN_BREACHES - current)
+    assert not fixed, f"these comply now; remove them from KNOWN_BREACHES: {fixed}"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import pytest\n", {"pytest"}),
+        ("def f():\n    import openai\n", {"openai"}),
+        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import vcr\n", {"typing"}),
+        (
+            "import typing\nif typing.TYPE_CHECKING:\n    import vcr\nelse:\n    import yaml\n",
+            {"typing", "yaml"},
+        ),
+    ],
+)
+def test_imports_are_found_at_any_depth_but_not_for_type_checking(
+    source: str, expected: set[str]
+) -> None:
+    found = {
+        (alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
+        for node in imports(ast.parse(source))
+        for alias in node.names
+    }
+    assert found == expected
