@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fakellm import FakeLLM
-from snapshots import only_datasets, strip_snapshots
+from stored import only_datasets, strip_datasets
 
 FAKE_KEY = "sk-test-fake-key-0123456789"
 
@@ -94,7 +94,7 @@ def go_offline(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
 
 
-@pytest.mark.parametrize("source", ["snapshot", "exchanges"])
+@pytest.mark.parametrize("source", ["datasets", "exchanges"])
 def test_record_then_replay_offline_with_no_key(
     pytester: pytest.Pytester, llm_env: FakeLLM, monkeypatch: pytest.MonkeyPatch, source: str
 ) -> None:
@@ -106,7 +106,7 @@ def test_record_then_replay_offline_with_no_key(
     for name in ("test_bills", "test_each", "test_factory"):
         assert cassette(pytester, name).is_file()
         if source == "exchanges":
-            strip_snapshots(cassette(pytester, name))
+            strip_datasets(cassette(pytester, name))
     bills = out(pytester, "bills")
 
     go_offline(pytester, monkeypatch)
@@ -300,11 +300,11 @@ def test_xdist_generates_a_shared_dataset_once(pytester: pytest.Pytester, llm_en
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 
-@pytest.mark.parametrize("source", ["committed", "snapshots only"])
+@pytest.mark.parametrize("source", ["committed", "datasets only"])
 def test_example_suite_passes_offline(tmp_path: Path, source: str) -> None:
     examples = EXAMPLES_DIR
-    if source == "snapshots only":
-        # The committed snapshots must be current: with the exchanges gone, a snapshot that
+    if source == "datasets only":
+        # The committed datasets must be current: with the exchanges gone, a dataset that
         # no longer matches its spec has nothing to fall back on.
         examples = tmp_path / "examples"
         shutil.copytree(EXAMPLES_DIR, examples, ignore=shutil.ignore_patterns("__pycache__"))

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 from fakellm import FakeLLM
-from snapshots import only_datasets, strip_snapshots
+from stored import only_datasets, strip_datasets
 
 SUITE = """
 import json
@@ -102,7 +102,7 @@ def test_text_fixtures_record_then_replay_offline(
     for path in folder.iterdir():
         # texts, extractions and round trips are kept in the dataset store like records
         assert yaml.safe_load(path.read_text())["datasets"], path
-        (only_datasets if source == "datasets" else strip_snapshots)(path)
+        (only_datasets if source == "datasets" else strip_datasets)(path)
     pytester.makeconftest(OFFLINE)
     monkeypatch.delenv("OPENAI_API_KEY")
     (pytester.path / "out").rename(pytester.path / "first")

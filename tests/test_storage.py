@@ -10,7 +10,7 @@ import pytest
 import yaml
 from fakellm import FakeLLM, Fault
 from models import EXAMPLES, MedicalBilling
-from snapshots import snapshot_lines, strip_snapshots
+from stored import stored_lines, strip_datasets
 
 from pytest_synthdata import SynthGenerationError, SynthRecordingError, generate
 from pytest_synthdata.llm import forget_endpoints
@@ -33,7 +33,7 @@ def all_text(root: Path) -> str:
     )
 
 
-@pytest.mark.parametrize("source", ["snapshot", "exchanges"])
+@pytest.mark.parametrize("source", ["datasets", "exchanges"])
 def test_record_then_replay_offline_gives_equal_objects(
     llm_env: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
 ) -> None:
@@ -42,7 +42,7 @@ def test_record_then_replay_offline_gives_equal_objects(
     cassette = tmp_path / "cassettes" / "bills.synth.yaml"
     assert cassette.is_file()
     if source == "exchanges":
-        strip_snapshots(cassette)
+        strip_datasets(cassette)
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a socket was opened during an offline replay")
@@ -80,7 +80,7 @@ def test_data_that_merely_looks_like_a_key_is_left_alone(llm_env: FakeLLM, tmp_p
         0
     ].patient_name == "Ann Whisk-0000abcd"
     assert (
-        snapshot_lines(tmp_path / "cassettes" / "bills.synth.yaml")[0]["patient_name"]
+        stored_lines(tmp_path / "cassettes" / "bills.synth.yaml")[0]["patient_name"]
         == "Ann Whisk-0000abcd"
     )
     assert bills(tmp_path, n=2, extra=extra, record_mode="none") == recorded
@@ -251,13 +251,13 @@ def test_fallback_mode_replays_from_a_fresh_process_state(llm_env: FakeLLM, tmp_
     llm_env.supported_modes = {"tools"}
     with pytest.warns(UserWarning):
         recorded = bills(tmp_path, n=4)
-    strip_snapshots(tmp_path / "cassettes" / "bills.synth.yaml")  # replay the exchanges
+    strip_datasets(tmp_path / "cassettes" / "bills.synth.yaml")  # replay the exchanges
     forget_endpoints()  # as in a new process
     with pytest.warns(UserWarning):
         assert bills(tmp_path, n=4, record_mode="none") == recorded
     # and a second dataset recorded after the fallback replays alone, too
     second = bills(tmp_path, n=4, cassette=tmp_path / "later.synth.yaml")
-    strip_snapshots(tmp_path / "later.synth.yaml")
+    strip_datasets(tmp_path / "later.synth.yaml")
     forget_endpoints()
     assert (
         bills(tmp_path, n=4, cassette=tmp_path / "later.synth.yaml", record_mode="none") == second
@@ -299,13 +299,11 @@ def test_mutated_records_are_replayed_identically(llm_env: FakeLLM, tmp_path: Pa
     llm_env.enqueue(Fault.mutate(dup))
     recorded = bills(tmp_path, n=6, unique="patient_id")
     assert bills(tmp_path, n=6, unique="patient_id", record_mode="none") == recorded
-    strip_snapshots(
-        tmp_path / "cassettes" / "bills.synth.yaml"
-    )  # the re-asks, exchange by exchange
+    strip_datasets(tmp_path / "cassettes" / "bills.synth.yaml")  # the re-asks, exchange by exchange
     assert bills(tmp_path, n=6, unique="patient_id", record_mode="none") == recorded
 
 
-# --- dataset snapshots ---------------------------------------------------------------------
+# --- stored datasets -----------------------------------------------------------------------
 
 
 def test_cassette_keeps_the_dataset_as_json_lines_first(llm_env: FakeLLM, tmp_path: Path) -> None:
@@ -320,20 +318,20 @@ def test_cassette_keeps_the_dataset_as_json_lines_first(llm_env: FakeLLM, tmp_pa
     (entry,) = data["datasets"].values()
     assert entry["model"] == "MedicalBilling" and entry["n"] == 5
     assert entry["usage"]["requests"] == 1
-    assert snapshot_lines(path) == [r.model_dump(mode="json") for r in recorded]
+    assert stored_lines(path) == [r.model_dump(mode="json") for r in recorded]
     assert '      {"patient_id": ' in text  # one readable JSON line per record
     # a replay reports what the recording cost, whichever part of the file it reads
-    from_snapshot = generate(
+    from_store = generate(
         MedicalBilling, 5, examples=EXAMPLES, seed=1, cassette=path, record_mode="none"
     )
-    strip_snapshots(path)
+    strip_datasets(path)
     from_exchanges = generate(
         MedicalBilling, 5, examples=EXAMPLES, seed=1, cassette=path, record_mode="none"
     )
-    assert from_snapshot.usage == from_exchanges.usage == recorded_usage
+    assert from_store.usage == from_exchanges.usage == recorded_usage
 
 
-def test_snapshot_replays_under_other_budgets_and_concurrency(
+def test_stored_dataset_replays_under_other_budgets_and_concurrency(
     llm_env: FakeLLM, tmp_path: Path
 ) -> None:
     llm_env.enqueue("malformed")  # the recording needs one re-ask
@@ -352,26 +350,28 @@ def test_replaying_an_older_cassette_leaves_it_alone_until_new_episodes(
 ) -> None:
     recorded = bills(tmp_path, n=4)
     path = tmp_path / "cassettes" / "bills.synth.yaml"
-    strip_snapshots(path)
+    strip_datasets(path)
     older = path.read_bytes()
     assert bills(tmp_path, n=4) == recorded  # once: a replay never rewrites a committed file
     assert path.read_bytes() == older
     assert bills(tmp_path, n=4, record_mode="new_episodes") == recorded
     upgraded = yaml.safe_load(path.read_text())
     assert upgraded["interactions"] == yaml.safe_load(older)["interactions"]
-    assert snapshot_lines(path) == [r.model_dump(mode="json") for r in recorded]
+    assert stored_lines(path) == [r.model_dump(mode="json") for r in recorded]
     assert llm_env.request_count == 1
 
 
-def test_rerecording_replaces_the_snapshot(llm_env: FakeLLM, tmp_path: Path) -> None:
+def test_rerecording_replaces_the_stored_dataset(llm_env: FakeLLM, tmp_path: Path) -> None:
     bills(tmp_path, n=4)
     again = bills(tmp_path, n=4, record_mode="all")  # the fake answers with new records
     path = tmp_path / "cassettes" / "bills.synth.yaml"
-    assert snapshot_lines(path) == [r.model_dump(mode="json") for r in again]
+    assert stored_lines(path) == [r.model_dump(mode="json") for r in again]
     assert bills(tmp_path, n=4, record_mode="none") == again
 
 
-def test_snapshot_survives_yaml_line_breaks_inside_values(llm_env: FakeLLM, tmp_path: Path) -> None:
+def test_stored_dataset_survives_yaml_line_breaks_inside_values(
+    llm_env: FakeLLM, tmp_path: Path
+) -> None:
     def odd(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         breaks = ["Ann\u2028Lee", "Bo\u2029Ek", "Cy\x85Ma", "Di\nNo"]
         return [{**r, "patient_name": b} for r, b in zip(records, breaks, strict=False)]
@@ -390,7 +390,7 @@ def test_snapshot_survives_yaml_line_breaks_inside_values(llm_env: FakeLLM, tmp_
     text = path.read_text()
     assert "    records: |\n" in text
     assert '"Ann\\u2028Lee"' in text and '"Cy\\u0085Ma"' in text and '"Di\\nNo"' in text
-    assert len(snapshot_lines(path)) == 4
+    assert len(stored_lines(path)) == 4
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ def edit(path: Path, change: Callable[[str], str]) -> None:
     path.write_text(seal(change(body)))
 
 
-def strip_snapshots(path: Path) -> None:
+def strip_datasets(path: Path) -> None:
     """Drop a cassette's stored datasets, as in a file recorded before they existed, so a
     replay has to go through the recorded exchanges."""
 
@@ -41,7 +41,7 @@ def only_datasets(path: Path) -> None:
     edit(path, change)
 
 
-def snapshot_lines(path: Path) -> list[dict[str, Any]]:
-    """The records of the cassette's only dataset snapshot, one JSON line each."""
+def stored_lines(path: Path) -> list[dict[str, Any]]:
+    """The records of the cassette's only stored dataset, one JSON line each."""
     (entry,) = yaml.safe_load(path.read_text())["datasets"].values()
     return [json.loads(line) for line in entry["records"].split("\n") if line]
