@@ -27,6 +27,7 @@ from .options import (
     STORAGE_NAMES,
     env_name,
 )
+from .storage.secrets import REGISTRY
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -85,6 +86,7 @@ class Settings:
         _check_str(self.model, "model")
         if self.base_url is not None:
             _check_str(self.base_url, "base_url")
+            REGISTRY.add_url(self.base_url)  # its userinfo and credential query values
             if not self.base_url.startswith(("http://", "https://")):
                 raise SynthConfigError(
                     f"base_url must start with http:// or https://, got {self.base_url!r}"

@@ -291,10 +291,15 @@ def test_xdist_generates_a_shared_dataset_once(pytester: pytest.Pytester, llm_en
     assert llm_env.request_count == 4
     summary = result.stdout.str()
     assert "4 recorded" in summary
+    # the session fixture counts once, whichever worker made it, as do its requests
+    result.stdout.fnmatch_lines(["4 dataset(s), * 4 request(s),*"])
     cassettes = list(pytester.path.rglob("*.synth.yaml"))
     assert len(cassettes) == 4
     for path in cassettes:
         assert yaml.safe_load(path.read_text())["interactions"]
+    again = pytester.runpytest_subprocess("-n", "2", "--synth-no-cache")
+    again.assert_outcomes(passed=21)
+    again.stdout.fnmatch_lines(["4 dataset(s), * 4 request(s),*", "*0 recorded*"])
 
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -378,6 +383,15 @@ def test_stress_four_workers_forty_tests_three_datasets_with_faults(
         r for r in llm_env.chat_requests if r.status == 200 and len(r.body["messages"]) == 2
     ]
     assert len(first_batches) == 3
+    # the summary counts what happened: the answers recorded, the failures retried
+    failed = [r for r in llm_env.chat_requests if r.status in (429, 500)]
+    result.stdout.fnmatch_lines(
+        [
+            "3 dataset(s), 36 record(s);*",
+            f"*{len(answered)} recorded, 0 from the cache, 0 live without a cassette, "
+            f"{len(failed)} failed and retried",
+        ]
+    )
     cassettes = sorted(pytester.path.rglob("*.synth.yaml"))
     assert [p.name for p in cassettes] == [
         "customers.synth.yaml",

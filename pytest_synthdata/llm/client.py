@@ -27,6 +27,7 @@ from ..errors import (
 )
 from ..settings import Settings
 from ..storage.exchange import CURRENT, Exchange
+from ..storage.secrets import REGISTRY, mask
 from ..usage import Usage
 from .modes import AUTO, MODES, Mode, ladder, next_mode, read_content
 
@@ -137,7 +138,8 @@ class LLM:
                 sync_pool = httpx2.Client(transport=recording.sync_transport())
                 client = client.copy(http_client=sync_pool, max_retries=retries)
         self.client: openai.OpenAI | openai.AsyncOpenAI = client
-        self.endpoint = str(client.base_url)
+        _know_secrets(client)
+        self.endpoint = mask(str(client.base_url))
         with _STATE_LOCK:
             self._shared = _STATE.setdefault(self.endpoint, _EndpointState())
         self._state = self._shared
@@ -380,3 +382,15 @@ def _to_completion(response: Any, mode: Mode | None, exchange: Exchange) -> Comp
         completion_tokens=completion_tokens,
         exchange=exchange,
     )
+
+
+def _know_secrets(client: openai.OpenAI | openai.AsyncOpenAI) -> None:
+    """Every credential the client will send, so no store or message shows it."""
+    REGISTRY.add(client.api_key)
+    REGISTRY.add_url(str(client.base_url))
+    REGISTRY.add_headers(
+        (name, value) for name, value in client.default_headers.items() if isinstance(value, str)
+    )
+    REGISTRY.add_query((name, value) for name, value in client.default_query.items())
+    for name in ("azure_ad_token", "_azure_ad_token"):
+        REGISTRY.add(getattr(client, name, None))

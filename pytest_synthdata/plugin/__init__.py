@@ -222,7 +222,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not changed and config.get_verbosity() < 1:
         return None
     shown = changed or {"model": settings.model, "structured": settings.structured}
-    return "synthdata: " + ", ".join(f"{key}={value!r}" for key, value in shown.items())
+    from ..storage.secrets import mask
+
+    return mask("synthdata: " + ", ".join(f"{key}={value!r}" for key, value in shown.items()))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -301,17 +303,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
         report.add(state.workers)
     totals = report.totals
     stale = report.stale() if _whole_suite(config, exitstatus) else []
-    active = totals.datasets or totals.usage.requests
+    active = totals.datasets or totals.calls.requests
     if not active and not stale:
         return
     terminalreporter.write_sep("-", "synthdata")
     if active:
         terminalreporter.write_line(
-            f"{totals.datasets} dataset(s), {totals.records} record(s); {totals.usage.summary()}"
+            f"{len(totals.datasets)} dataset(s), {totals.records} record(s); "
+            f"{totals.usage.summary()}"
         )
         terminalreporter.write_line(
             f"responses: {totals.replayed} replayed from cassettes, {totals.recorded} recorded, "
             f"{totals.cached} from the cache, {totals.network} live without a cassette"
+            + (f", {totals.failed} failed and retried" if totals.failed else "")
         )
     if stale:
         terminalreporter.write_line(

@@ -137,7 +137,7 @@ def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], 
     except SynthError as exc:
         error = exc  # failed outside the except block: no "During handling..." chain
     finally:
-        state.totals.usage.add(usage)
+        state.totals.calls.add(usage)
     if error is not None:
         fail(f"{item.nodeid}: {what}", error)
     return result

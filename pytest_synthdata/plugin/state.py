@@ -40,41 +40,59 @@ RESERVED = ("synth_data", "synth_record", "synth_factory")
 
 @dataclass
 class Totals:
-    """What the session cost, and where the responses came from."""
+    """What the session's datasets cost, and where the responses came from.
 
-    datasets: int = 0
-    records: int = 0
-    usage: Usage = field(default_factory=Usage)
+    Datasets are kept by identity, so one that several xdist workers need (a session
+    fixture, the items of an ``each=True`` test) counts once, whichever worker made it;
+    ``calls`` is what text and extraction calls cost. The response counters count answers
+    as they arrived: ``recorded`` only those a cassette keeps, ``failed`` the transient
+    failures (429, 5xx, ...) that were retried and never written.
+    """
+
+    datasets: dict[str, tuple[int, Usage]] = field(default_factory=dict)
+    calls: Usage = field(default_factory=Usage)
     replayed: int = 0
     recorded: int = 0
     cached: int = 0
     network: int = 0
+    failed: int = 0
+
+    @property
+    def records(self) -> int:
+        return sum(records for records, _ in self.datasets.values())
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for _, usage in self.datasets.values():
+            total.add(usage)
+        total.add(self.calls)
+        return total
 
     def add(self, other: Totals) -> None:
-        self.datasets += other.datasets
-        self.records += other.records
-        self.usage.add(other.usage)
-        self.replayed += other.replayed
-        self.recorded += other.recorded
-        self.cached += other.cached
-        self.network += other.network
+        for key, entry in other.datasets.items():
+            self.datasets.setdefault(key, entry)
+        self.calls.add(other.calls)
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "datasets": self.datasets,
-            "records": self.records,
-            "usage": self.usage.as_dict(),
-            "replayed": self.replayed,
-            "recorded": self.recorded,
-            "cached": self.cached,
-            "network": self.network,
+            "datasets": {k: [n, u.as_dict()] for k, (n, u) in self.datasets.items()},
+            "calls": self.calls.as_dict(),
+            **{name: getattr(self, name) for name in _COUNTERS},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Totals:
-        data = dict(data)
-        usage = Usage(**data.pop("usage", {}))
-        return cls(usage=usage, **data)
+        return cls(
+            datasets={k: (int(n), Usage(**u)) for k, (n, u) in data["datasets"].items()},
+            calls=Usage(**data["calls"]),
+            **{name: int(data[name]) for name in _COUNTERS},
+        )
+
+
+_COUNTERS = ("replayed", "recorded", "cached", "network", "failed")
 
 
 @dataclass
@@ -212,7 +230,7 @@ class SessionState:
         return (
             self._storage is None
             and not self.totals.datasets
-            and not self.totals.usage.requests
+            and not self.totals.calls.requests
             and not self.inventory.folders
             and self.workers is None
         )
@@ -229,8 +247,11 @@ class SessionState:
         finally:
             AMBIENT.reset(token)
 
-    def remember(self, key: Hashable, make: Callable[[], T], usage: Usage) -> T:
-        """``make()`` once per session for ``key``; its cost (in ``usage``) joins the totals."""
+    def remember(
+        self, key: Hashable, make: Callable[[], T], usage: Usage, *, records: bool = False
+    ) -> T:
+        """``make()`` once per session for ``key``; it counts as one dataset (with its
+        records, when ``records``) whose cost is ``usage``."""
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -243,12 +264,13 @@ class SessionState:
                     self._failures[key] = exc
                     if isinstance(exc, SynthGenerationError):
                         usage.add(exc.usage)  # what the failed attempt cost still counts
-                    raise
-                finally:
                     with self._lock:
-                        self.totals.usage.add(usage)
+                        self.totals.calls.add(usage)
+                    raise
+                made = self._results[key]
+                count = len(made) if records and isinstance(made, list) else 0
                 with self._lock:
-                    self.totals.datasets += 1
+                    self.totals.datasets[_identity(key)] = (count, usage)
             result: T = self._results[key]
             return result
 
@@ -274,11 +296,10 @@ class SessionState:
                     agenerate(request.model, settings=settings, **request.spec_kwargs)
                 )
             usage.add(dataset.usage)
-            with self._lock:
-                self.totals.records += len(dataset)
             return dataset
 
-        return self.remember((owner, request.name, spec.key(), settings), make, usage)
+        key = (owner, request.name, spec.key(), settings)
+        return self.remember(key, make, usage, records=True)
 
     def report(self) -> Report:
         """This process's report: the totals with where responses came from, the inventory
@@ -292,12 +313,20 @@ class SessionState:
             report.totals.recorded += counters.recorded
             report.totals.cached += counters.cached
             report.totals.network += counters.network
+            report.totals.failed += counters.failed
             report.used |= set(self._storage.used)
         return report
 
     def close(self) -> None:
         if self._storage is not None:
             self._storage.close()
+
+
+def _identity(key: Hashable) -> str:
+    """A dataset's identity, the same in every xdist worker."""
+    import hashlib
+
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:24]
 
 
 STATE = pytest.StashKey[SessionState]()

@@ -72,11 +72,18 @@ def before_record_request(request: Request) -> Request:
     return request
 
 
+def kept(status: int, body: object) -> bool:
+    """Whether a cassette keeps an answer: not a transient failure (429, 5xx), which
+    replays skip, but a server error that rejects a feature is kept (it steers the mode
+    ladder the same way on replay)."""
+    return not (status in _TRANSIENT or (status >= 500 and not _names_unsupported(body)))
+
+
 def before_record_response(response: dict[str, Any]) -> dict[str, Any] | None:
     """Drop transient failures (429, 5xx) so replays skip them; keep only content-type."""
     status = int(response.get("status", {}).get("code", 200))
     body = response.get("body", {}).get("string", b"")
-    if status in _TRANSIENT or (status >= 500 and not _names_unsupported(body)):
+    if not kept(status, body):
         return None
     response["headers"] = {
         k: v for k, v in response.get("headers", {}).items() if k.lower() in KEEP_HEADERS

@@ -19,18 +19,21 @@ import httpx2
 from vcr.request import Request as VcrRequest
 
 from .cache import ResponseCache, request_key
+from .cassettes import kept
 from .exchange import CURRENT, Exchange
 from .secrets import REGISTRY
 
 
 @dataclass
 class Counters:
-    """Where responses came from."""
+    """Where responses came from; ``failed`` counts the transient failures (429, 5xx ...)
+    that were retried and never recorded."""
 
     replayed: int = 0
     recorded: int = 0
     cached: int = 0
     network: int = 0
+    failed: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def bump(self, name: str, count: int = 1) -> None:
@@ -118,17 +121,20 @@ class _Router:
             recorded["status"]["code"], headers=headers, content=content, request=request
         )
         plan = _Plan("replayed", exchange, answer)
-        self.note(plan, answer, content if answer.status_code == 200 else None)
+        self.note(plan, answer, content)
         return plan
 
     def note(self, plan: _Plan, response: httpx2.Response, content: bytes | None) -> None:
-        self.counters.bump(plan.source)
+        failed = plan.source in ("recorded", "network") and not kept(
+            response.status_code, content or b""
+        )
+        self.counters.bump("failed" if failed else plan.source)
         exchange = plan.exchange
         if exchange is None:
             return
         exchange.source = plan.source
         exchange.status = response.status_code
-        if content is not None:
+        if content is not None and response.status_code == 200:
             exchange.content_type = response.headers.get("content-type", "application/json")
             exchange.body = content.decode("utf-8", "replace")
 
@@ -148,7 +154,7 @@ class StorageTransport(httpx2.AsyncBaseTransport):
         if self.inner is None:
             self.inner = httpx2.AsyncHTTPTransport()
         response = await self.inner.handle_async_request(request)
-        content = await response.aread() if response.status_code == 200 else None
+        content = await response.aread()
         self.router.note(plan, response, content)
         return response
 
@@ -172,7 +178,7 @@ class SyncStorageTransport(httpx2.BaseTransport):
         if self.inner is None:
             self.inner = httpx2.HTTPTransport()
         response = self.inner.handle_request(request)
-        content = response.read() if response.status_code == 200 else None
+        content = response.read()
         self.router.note(plan, response, content)
         return response
 
