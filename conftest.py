@@ -6,12 +6,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 # PyYAML's C extension cannot be imported twice in one process, and the openai SDK's
 # response classes must stay the ones its client checks against; pytester's in-process runs
 # unload modules first imported inside them, so load both here, once, for the session.
 import openai  # noqa: F401
+import pytest
 import yaml  # noqa: F401
 
 _TESTS_DIR = str(Path(__file__).resolve().parent / "tests")
