@@ -205,12 +205,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             inventory.expected.add(cassette_for_test(path, name_from_nodeid(item.nodeid)))
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(STATE, None)
-    if not hasattr(config, "workeroutput") or state is None or state.idle:
+    if state is None or state.idle:
         return
-    config.workeroutput["synthdata"] = state.report().as_dict()
+    if exitstatus != pytest.ExitCode.INTERRUPTED:
+        state.finish()  # an interrupted run leaves its cassettes for the next one to complete
+    if hasattr(config, "workeroutput"):
+        config.workeroutput["synthdata"] = state.report().as_dict()
+
+
+def _records(config: pytest.Config) -> bool:
+    """Whether this session's record mode records (anything but ``none``)."""
+    return state_of(config).record_mode != "none"
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -304,7 +312,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
     totals = report.totals
     stale = report.stale() if _whole_suite(config, exitstatus) else []
     active = totals.datasets or totals.calls.requests
-    if not active and not stale:
+    if not active and not stale and not report.completed:
         return
     terminalreporter.write_sep("-", "synthdata")
     if active:
@@ -317,6 +325,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
             f"{totals.cached} from the cache, {totals.network} live without a cassette"
             + (f", {totals.failed} failed and retried" if totals.failed else "")
         )
+    if report.completed:
+        terminalreporter.write_line(
+            f"{len(report.completed)} cassette file(s) left incomplete by an interrupted "
+            "recording"
+            + (
+                " were completed:"
+                if _records(config)
+                else " (run in record mode 'once' to complete them):"
+            )
+        )
+        for path in sorted(report.completed):
+            terminalreporter.write_line(f"  {path}")
     if stale:
         terminalreporter.write_line(
             f"{len(stale)} cassette file(s) that no collected test or fixture uses "

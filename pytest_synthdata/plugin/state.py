@@ -146,17 +146,20 @@ class Report:
     totals: Totals = field(default_factory=Totals)
     inventory: Inventory = field(default_factory=Inventory)
     used: set[Path] = field(default_factory=set)
+    completed: set[Path] = field(default_factory=set)
 
     def add(self, other: Report) -> None:
         self.totals.add(other.totals)
         self.inventory.add(other.inventory)
         self.used |= other.used
+        self.completed |= other.completed
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "totals": self.totals.as_dict(),
             "inventory": self.inventory.as_dict(),
             "used": sorted(map(str, self.used)),
+            "completed": sorted(map(str, self.completed)),
         }
 
     @classmethod
@@ -165,6 +168,7 @@ class Report:
             Totals.from_dict(data["totals"]),
             Inventory.from_dict(data["inventory"]),
             {Path(p) for p in data["used"]},
+            {Path(p) for p in data["completed"]},
         )
 
     def stale(self) -> list[Path]:
@@ -315,7 +319,19 @@ class SessionState:
             report.totals.network += counters.network
             report.totals.failed += counters.failed
             report.used |= set(self._storage.used)
+            report.completed |= set(self._storage.completed)
         return report
+
+    @property
+    def record_mode(self) -> str:
+        from ..settings import StorageOptions
+
+        return (self._options or StorageOptions()).record_mode
+
+    def finish(self) -> None:
+        """The session ran to its end: the cassettes it recorded are complete."""
+        if self._storage is not None:
+            self._storage.finish()
 
     def close(self) -> None:
         if self._storage is not None:
@@ -358,6 +374,7 @@ def make_storage(config: pytest.Config, options: StorageOptions, start: float) -
         use_cache=not options.no_cache,
         lock_dir=cache_dir / "locks",
         session_start=start,
+        finish_at_end=True,
     )
 
 

@@ -220,6 +220,10 @@ def _unpack_body(body: object) -> object:
 
 
 _DATASETS = "datasets"
+INCOMPLETE = "incomplete"
+"""Metadata flag, written as a top-level ``incomplete: true`` line, of a cassette whose
+recording session has not finished; the next run in ``once`` mode completes it."""
+_INCOMPLETE_LINE = f"\n{INCOMPLETE}: true\n"
 
 
 class YamlSerializer:
@@ -242,6 +246,8 @@ class YamlSerializer:
         stored = {k: metadata.pop(k) for k in sorted(metadata) if k.startswith(DATASET_PREFIX)}
         if stored:
             data[_DATASETS] = stored
+        if metadata.pop(INCOMPLETE, False):
+            data[INCOMPLETE] = True
         if not metadata:
             data.pop("metadata", None)
         body: str = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
@@ -257,6 +263,8 @@ class YamlSerializer:
             if not isinstance(stored, dict):
                 raise ValueError(f"'{_DATASETS}' must be a mapping")
             data["metadata"] = {**(data.get("metadata") or {}), **stored}
+        if data.pop(INCOMPLETE, False):
+            data["metadata"] = {**(data.get("metadata") or {}), INCOMPLETE: True}
         for interaction in data["interactions"]:
             if not isinstance(interaction, dict) or {"request", "response"} - set(interaction):
                 raise ValueError("an interaction lacks its request or response")
@@ -298,20 +306,25 @@ class AtomicPersister:
         if found_in(text):
             _REFUSED[str(path)] = _refusal(path, cassette_dict)
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777 if path.exists() else _default_mode()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write(path, text)
 
 
 _REFUSED: dict[str, SynthRecordingError] = {}
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``path`` atomically: a temporary file, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else _default_mode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _refusal(path: Path, cassette_dict: Any) -> SynthRecordingError:
@@ -367,6 +380,24 @@ def read_datasets_entry(path: Path, key: str) -> dict[str, Any] | None:
     datasets = head.get(_DATASETS) if isinstance(head, dict) else None
     entry = datasets.get(key) if isinstance(datasets, dict) else None
     return entry if isinstance(entry, dict) else None
+
+
+def is_incomplete(path: Path) -> bool:
+    """Whether the cassette at ``path`` was left incomplete by an interrupted recording."""
+    try:
+        return _INCOMPLETE_LINE in verify(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, Tampered):
+        return False  # a missing file is not; a corrupt one is reported when it is opened
+
+
+def mark_complete(path: Path) -> None:
+    """Drop the incomplete flag of a cassette (its recording session finished)."""
+    try:
+        body = verify(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, Tampered):
+        return
+    if _INCOMPLETE_LINE in body:
+        _write(path, seal(body.replace(_INCOMPLETE_LINE, "\n", 1)))
 
 
 def raise_refusal(path: Path) -> None:

@@ -17,7 +17,15 @@ from vcr.request import Request as VcrRequest
 from ..errors import SynthConfigError, SynthRecordingError
 from ..settings import RECORD_MODES
 from .cache import ResponseCache
-from .cassettes import explain_difference, make_vcr, raise_refusal, with_command
+from .cassettes import (
+    INCOMPLETE,
+    explain_difference,
+    is_incomplete,
+    make_vcr,
+    mark_complete,
+    raise_refusal,
+    with_command,
+)
 from .datasets import StoredDataset, from_cassette
 from .transport import Counters, StorageTransport, SyncStorageTransport
 
@@ -81,7 +89,11 @@ class Storage:
         use_cache: bool = True,
         lock_dir: Path | None = None,
         session_start: float | None = None,
+        finish_at_end: bool = False,
     ) -> None:
+        """``finish_at_end``: a cassette this storage records into stays marked incomplete
+        until :meth:`finish` (a test session marks it, and finishes only when it was not
+        interrupted), so a run killed half-way leaves a cassette the next run completes."""
         if record_mode not in RECORD_MODES:
             raise SynthConfigError(
                 f"record mode must be one of {', '.join(RECORD_MODES)}, got {record_mode!r}"
@@ -98,7 +110,11 @@ class Storage:
         self.session_start = session_start if session_start is not None else time.time()
         self.counters = Counters()
         self.used: set[Path] = set()
+        self.completed: set[Path] = set()
+        """Cassettes an interrupted run had left incomplete, completed by this one."""
+        self._finish_at_end = finish_at_end
         self._written: set[Path] = set()
+        self._unfinished: set[Path] = set()
 
     def _lock(self, path: Path) -> contextlib.AbstractContextManager[Any]:
         if self.lock_dir is None:
@@ -119,7 +135,19 @@ class Storage:
             return "all"
         if mode == "once" and path in self._written:
             return "new_episodes"
+        if mode in ("once", "none") and path not in self._unfinished and is_incomplete(path):
+            self._unfinished.add(path)
+            self.completed.add(path)
+            if mode == "once":
+                return "new_episodes"  # record what the interrupted run did not
         return mode
+
+    def finish(self) -> None:
+        """Mark the cassettes recorded (or completed) by this storage as complete."""
+        for path in sorted(self._unfinished):
+            with self._lock(path):
+                mark_complete(path)
+        self._unfinished.clear()
 
     def stored_dataset(
         self, path: Path | None, key: str, rerecord: str = ""
@@ -149,8 +177,12 @@ class Storage:
                 cassette = stack.enter_context(self.vcr.use_cassette(str(path), record_mode=mode))
             except SynthRecordingError as exc:
                 raise with_command(exc, rerecord) from None
+            if self._finish_at_end and not cassette.write_protected:
+                cassette.get_metadata(INCOMPLETE, True)  # saved with the first recording
             with stack:
                 yield Recording(self._transport(cassette, path, rerecord), cassette, state_key)
+                if self._finish_at_end and cassette.dirty:
+                    self._unfinished.add(path)
             raise_refusal(path)
             if path.exists() and mode != "none":
                 self._written.add(path)
@@ -164,6 +196,11 @@ class Storage:
                 what = (
                     f"cassette {path} has no recording of this request "
                     f"({explain_difference(request, list(cassette.requests))})"
+                )
+            if path in self.completed:
+                what += (
+                    "; an interrupted recording left this cassette incomplete, and a run in "
+                    "record mode 'once' completes it"
                 )
             return SynthRecordingError(
                 f"{what}, and record mode {self.record_mode!r} does not allow recording. "
