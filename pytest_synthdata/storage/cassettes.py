@@ -1,10 +1,11 @@
-"""vcrpy cassettes: file naming, a reviewable YAML format, body matching, secret scrubbing.
+"""vcrpy cassettes: a reviewable, checksummed YAML format, body matching, keeping secrets out.
 
 Cassettes are YAML with sorted keys, JSON bodies stored as YAML mappings and multi-line
-strings as blocks, so a re-recording reads well in a diff. Only the ``content-type`` header
-is kept; API keys, organisation/project ids and cookies never reach the file, ``sk-...``
-tokens are masked in bodies, and a cassette that would still contain the configured key is
-refused. Writes go through a temporary file and a rename.
+strings as blocks, so a re-recording reads well in a diff, sealed by a checksum line
+(:mod:`.integrity`). Only the ``content-type`` header is kept; credential query values and
+URL userinfo are taken out, a known secret in a request is masked (see :mod:`.secrets`), and
+a cassette whose answers would hold one is refused. Writes go through a temporary file and a
+rename.
 """
 
 from __future__ import annotations
