@@ -88,6 +88,7 @@ async def agenerate(
         Wiring(client, cassette, record_mode, cache_dir),
         material=spec.key(),
         label=spec.model_name,
+        total=spec.n,
         seed=spec.seed,
         usage=Usage(),
         read=lambda stored, usage: _read_records(spec, stored, usage),
@@ -156,6 +157,7 @@ async def run_stored(
     *,
     material: object,
     label: str,
+    total: int,
     seed: int | None,
     usage: Usage,
     read: Callable[[StoredDataset, Usage], R | None],
@@ -166,7 +168,8 @@ async def run_stored(
     """A dataset from the dataset store when it holds one that ``read`` accepts, otherwise
     from ``work`` (on the one batch loop), stored for the next time.
 
-    ``material`` is what decides the dataset besides the settings; ``work`` returns the
+    ``material`` is what decides the dataset besides the settings; ``label`` and ``total``
+    (items wanted) are what progress reports show; ``work`` returns the
     result and the items the model answered for it, which the store keeps; ``read`` turns
     stored items back into the result exactly as ``work`` judged them (``None``: they do not
     fit). ``usage`` receives what the call cost, even when it fails.
@@ -194,7 +197,8 @@ async def run_stored(
             datasets.forget_cached(*cache)  # the model changed since: generate again
 
     async def produce(llm: LLM) -> tuple[R, list[object]]:
-        result, items = await work(Batcher(llm, settings, usage, seed))
+        batcher = Batcher(llm, settings, usage, seed, label=label, total=total)
+        result, items = await work(batcher)
         entry = datasets.encode(label, items, {**usage.as_dict(), "cache_hits": 0})
         if llm.recording is not None:
             llm.recording.store_dataset(cassette_key, entry)

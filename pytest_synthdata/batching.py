@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic_core import from_json
 
+from .progress import report
 from .settings import Settings
 from .usage import Usage
 
@@ -102,11 +103,24 @@ class Outcome(Generic[T]):
 class Batcher:
     """Runs jobs for one call: its LLM, settings, seed, usage and concurrency bound."""
 
-    def __init__(self, llm: LLM, settings: Settings, usage: Usage, seed: int | None) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        settings: Settings,
+        usage: Usage,
+        seed: int | None,
+        *,
+        label: str = "",
+        total: int = 0,
+    ) -> None:
         self.llm = llm
         self.settings = settings
         self.usage = usage
         self.seed = seed
+        self.label = label
+        self.total = total
+        self.done = 0
+        """Items accepted so far, across jobs (for progress reports)."""
         self._semaphore = asyncio.Semaphore(settings.concurrency)
 
     async def ask(
@@ -143,7 +157,10 @@ class Batcher:
             )
             if job.indexed:
                 items = _by_position(items, owed)
+            before = len(outcome.done)
             answered = self._judge(job, items, owed, outcome, problems)
+            self.done += len(outcome.done) - before
+            report(self.label, min(self.done, self.total), self.total, self.usage)
             owed = [slot for slot in owed if slot not in outcome.done]
             if job.indexed and items:
                 problems += [

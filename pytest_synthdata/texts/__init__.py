@@ -205,7 +205,7 @@ async def agenerate_text(
             return None
         return None if text_problems(items[0], fields, rules, "The text") else items[0]
 
-    return await _run(_call(common), "generate_text", [fields, rules.preferences], work, read)
+    return await _run(_call(common), "generate_text", [fields, rules.preferences], 1, work, read)
 
 
 def generate_text(
@@ -253,7 +253,9 @@ async def agenerate_dataset(
         texts = _read_texts(items, entries, rules)
         return None if texts is None else dataset(texts, usage)
 
-    return await _run(call, "generate_dataset", [entries, rules.preferences], work, read)
+    return await _run(
+        call, "generate_dataset", [entries, rules.preferences], len(entries), work, read
+    )
 
 
 def generate_dataset(
@@ -288,7 +290,9 @@ async def aextract_many(
         found = _read_records(items, [record_model] * len(checked))
         return None if found is None else Dataset([cast(M, r) for r in found], usage)
 
-    return await _run(call, "extract", [_model_key(record_model), checked], work, read)
+    return await _run(
+        call, "extract", [_model_key(record_model), checked], len(checked), work, read
+    )
 
 
 def extract_many(
@@ -371,7 +375,7 @@ async def around_trip(
         return build_report(list(records), texts, extracted, usage)
 
     keys = [[_model_key(type(r)), e] for r, e in zip(records, entries, strict=True)]
-    return await _run(_call(common), "round_trip", [keys, rules.preferences], work, read)
+    return await _run(_call(common), "round_trip", [keys, rules.preferences], 2 * n, work, read)
 
 
 def round_trip(
@@ -416,6 +420,7 @@ async def _run(
     call: _Call,
     name: str,
     key: object,
+    total: int,
     work: Callable[[Batcher], Awaitable[tuple[R, list[object]]]],
     read: Callable[[list[object], Usage], R | None],
 ) -> R:
@@ -439,6 +444,7 @@ async def _run(
             call.wiring,
             material=[name, key],
             label=name,
+            total=total,
             seed=call.seed,
             usage=usage,
             read=read_stored,

@@ -1,0 +1,49 @@
+"""Live progress of a generation, for whoever shows it (the plugin, the command line).
+
+The batch loop reports after every answer; nothing is shown unless a listener is set for
+the current context with :func:`listening`. Reports are cheap and synchronous: a listener
+must not block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from .usage import Usage
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one generation stands: ``done`` of ``total`` items of ``label``, and what it
+    has cost so far (requests, tokens, retries)."""
+
+    label: str
+    done: int
+    total: int
+    usage: Usage
+
+
+Listener = Callable[[Progress], None]
+
+_LISTENER: ContextVar[Listener | None] = ContextVar("synthdata_progress", default=None)
+
+
+@contextlib.contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    """Send the progress of generations run in this context to ``listener``."""
+    token = _LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)
+
+
+def report(label: str, done: int, total: int, usage: Usage) -> None:
+    """Tell the current listener, if any, where a generation stands."""
+    listener = _LISTENER.get()
+    if listener is not None:
+        snapshot = Usage(**usage.as_dict())
+        listener(Progress(label, done, total, snapshot))
