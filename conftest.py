@@ -44,8 +44,12 @@ def fresh_endpoints() -> Iterator[None]:
 
 @pytest.fixture
 def llm(fake_llm: FakeLLM) -> Iterator[FakeLLM]:
-    """The session server, reset: no faults, zeroed counters, default switches."""
+    """The session server, reset: no faults, zeroed counters, default switches, and no rate
+    limit or unresponsiveness remembered for it."""
+    from pytest_synthdata.llm.pacing import forget_limits
+
     fake_llm.reset()
+    forget_limits()
     yield fake_llm
 
 

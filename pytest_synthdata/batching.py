@@ -10,11 +10,18 @@ slots), how to ask for it, how to judge each returned item and how to word a fol
 2. read the items out of the answer (:func:`parse_items`: the one place that handles no
    choices, refusals, empty and truncated answers, broken JSON and wrong shapes);
 3. judge each item with the job's ``accept``; keep what passes, note what does not;
-4. when every slot is filled, confirm the answer (it may be cached) and stop; otherwise
-   ask again for what is still owed (:func:`followup`), within ``max_retries``.
+4. when every slot is filled, confirm the answer (it may be cached) and stop; otherwise ask
+   afresh for what is still owed (:func:`followup`), within the job's allowance.
 
-A job never raises for bad output: a spent budget is reported in its :class:`Outcome`, so
-sibling batches finish and the caller raises one error that says what was asked.
+A follow-up is a fresh request, never the failed conversation resent: the job asks for just
+the slots it still owes (a record job lists the values already taken), with a short summary
+of what went wrong and a seed that differs per attempt (``seed + attempt``), so a model that
+repeated itself is steered elsewhere, and a replay makes the very same requests.
+
+A job never raises for bad output or for an endpoint that keeps failing transiently: a
+spent allowance is reported in its :class:`Outcome` (with the failure, if any), so sibling
+batches finish and the caller decides: a record dataset tops the batch up later, from its
+dataset-wide budget (see :mod:`.records`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic_core import from_json
 
+from .errors import SynthAPIError
 from .progress import report
 from .settings import Settings
 from .usage import Usage
@@ -67,19 +75,16 @@ class Job(Generic[T]):
     """One batch: what it owes and how to ask for it.
 
     ``slots`` are the numbers it owes (entry numbers for texts and extraction, ``0..n-1``
-    for records). ``schema`` and ``name`` make a structured request whose answer is
+    for records). ``ask(owed, attempt)`` builds a request for the slots still owed (all of
+    them at attempt 0). ``schema`` and ``name`` make a structured request whose answer is
     ``{key: [...]}``; without them the request is plain text and the whole answer is the
-    one item. ``indexed`` items say which slot they answer (``{"index": i, ...}``).
-    ``header`` (given how many slots are filled) and ``closing`` (given the slots still
-    owed) word the follow-up request; ``max_tokens``
-    bounds a request's output by the number of slots it still owes.
+    one item. ``indexed`` items say which slot they answer (``{"index": i, ...}``);
+    ``max_tokens`` bounds a request's output by the number of slots it still owes.
     """
 
-    first: list[Message]
+    ask: Callable[[list[int], int], list[Message]]
     slots: list[int]
     accept: Callable[[object, int], Verdict[T]]
-    header: Callable[[int], str]
-    closing: Callable[[list[int]], list[str]]
     name: str | None = None
     schema: dict[str, Any] | None = None
     key: str = "records"
@@ -91,13 +96,16 @@ class Job(Generic[T]):
 @dataclass
 class Outcome(Generic[T]):
     """What a job produced: accepted values by slot (with the raw items), the problems of
-    its last answer, that answer, and whether the retry budget ran out."""
+    its last answer, that answer, the follow-up requests it made, whether its allowance ran
+    out, and the transient failure that ended it, if one did."""
 
     done: dict[int, T] = field(default_factory=dict)
     raw: dict[int, object] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     last_output: str | None = None
+    retries: int = 0
     exhausted: bool = False
+    failure: SynthAPIError | None = None
 
 
 class Batcher:
@@ -123,33 +131,50 @@ class Batcher:
         """Items accepted so far, across jobs (for progress reports)."""
         self._semaphore = asyncio.Semaphore(settings.concurrency)
 
+    def seed_for(self, attempt: int) -> int | None:
+        """The seed of an attempt: the call's seed first, then a different one each time."""
+        if attempt == 0:
+            return self.seed
+        return (self.seed or 0) + attempt
+
     async def ask(
-        self, job: Job[Any], messages: list[Message], owed: int, retry: bool
+        self, job: Job[Any], messages: list[Message], owed: int, attempt: int
     ) -> Completion:
         """One request, counted in the usage."""
+        seed = self.seed_for(attempt)
         async with self._semaphore:
             if job.schema is None or job.name is None:
-                completion = await self.llm.complete_text(messages, seed=self.seed)
+                completion = await self.llm.complete_text(messages, seed=seed)
             else:
                 completion = await self.llm.complete(
                     messages,
                     name=job.name,
                     schema=job.schema,
-                    seed=self.seed,
+                    seed=seed,
                     count=owed,
                     max_tokens=job.max_tokens(owed) if job.max_tokens is not None else None,
                 )
-        completion.count_in(self.usage, retry=retry)
+        completion.count_in(self.usage, retry=attempt > 0)
         return completion
 
-    async def run(self, job: Job[T]) -> Outcome[T]:
-        """Ask for the batch, keep what passes, ask again for the rest."""
+    async def run(self, job: Job[T], allowance: int | None = None) -> Outcome[T]:
+        """Ask for the batch, keep what passes, ask afresh for the rest, at most
+        ``allowance`` times (default ``max_retries``)."""
+        budget = self.settings.max_retries if allowance is None else allowance
         outcome: Outcome[T] = Outcome()
-        messages = job.first
-        for attempt in range(self.settings.max_retries + 1):
+        messages = job.ask(list(job.slots), 0)
+        for attempt in range(budget + 1):
             owed = [slot for slot in job.slots if slot not in outcome.done]
-            completion = await self.ask(job, messages, len(owed), retry=attempt > 0)
-            items, problems, echo = parse_items(
+            outcome.retries = attempt
+            try:
+                completion = await self.ask(job, messages, len(owed), attempt)
+            except SynthAPIError as exc:
+                if not exc.transient:
+                    raise
+                outcome.failure = exc  # the endpoint kept failing: the caller decides
+                outcome.problems = [str(exc)]
+                break
+            items, problems = parse_items(
                 completion,
                 len(owed),
                 key=job.key if job.schema is not None else None,
@@ -174,7 +199,7 @@ class Batcher:
             outcome.last_output = completion.text
             if not owed:
                 return outcome
-            messages = followup(job, echo, len(job.slots) - len(owed), problems, owed)
+            messages = followup(job, owed, problems, attempt + 1)
         outcome.exhausted = True
         return outcome
 
@@ -210,76 +235,78 @@ class Batcher:
         return answered
 
 
-def followup(
-    job: Job[Any], echo: str | None, kept: int, problems: list[str], owed: list[int]
-) -> list[Message]:
-    """The follow-up request: the first request, the faulty answer (when it is worth
-    showing), then what was wrong and what is still owed."""
-    messages = list(job.first)
-    if echo:
-        messages.append({"role": "assistant", "content": echo})
-    lines = [job.header(kept), *problems, *job.closing(owed)]
-    messages.append({"role": "user", "content": "\n".join(lines)})
+def followup(job: Job[Any], owed: list[int], problems: list[str], attempt: int) -> list[Message]:
+    """A fresh request for the slots still owed, with a short summary of what went wrong."""
+    messages = [dict(message) for message in job.ask(owed, attempt)]
+    notes = problem_notes(problems)
+    if notes:
+        last = messages[-1]
+        last["content"] = last["content"] + "\n\n" + "\n".join(notes)
     return messages
+
+
+def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
+    """What was wrong with earlier answers, each problem once and briefly."""
+    shown: list[str] = []
+    for problem in problems:
+        text = " ".join(problem.split())
+        text = text if len(text) <= 300 else text[:297] + "..."
+        if text not in shown:
+            shown.append(text)
+    if not shown:
+        return []
+    more = len(shown) - limit
+    lines = ["Earlier answers to this request had these problems; avoid them:"]
+    lines += [f"- {text}" for text in shown[:limit]]
+    if more > 0:
+        lines.append(f"- ... and {more} more")
+    return lines
 
 
 def parse_items(
     completion: Completion, missing: int, *, key: str | None = "records", noun: str = "record"
-) -> tuple[list[object], list[str], str | None]:
-    """The items of an answer, the problems to report back, and the answer to echo in a
-    follow-up (``None`` when showing it would not help).
+) -> tuple[list[object], list[str]]:
+    """The items of an answer, and the problems to report back.
 
     ``key`` names the array of a structured answer ``{key: [...]}``; with ``key=None`` the
     answer is plain text and is itself the one item.
     """
     if completion.no_choices:
-        return [], ["The response contained no choices."], None
+        return [], ["The response contained no choices."]
     if completion.refusal:
         what = "These are fictional records" if key is not None else f"This is a fictional {noun}"
-        return (
-            [],
-            [
-                f"You refused ({completion.refusal}). {what} for automated software tests; "
-                "no real person is involved."
-            ],
-            None,
-        )
+        return [], [
+            f"You refused ({completion.refusal}). {what} for automated software tests; "
+            "no real person is involved."
+        ]
     text = completion.text
     if not text or not text.strip():
-        return [], ["The response was empty."], None
+        return [], ["The response was empty."]
     if key is None:
         if completion.finish_reason == "length":
-            return (
-                [],
-                [f"The {noun} was cut off at the output-token limit; write a shorter one."],
-                None,
-            )
-        return [text.strip()], [], text.strip()
+            return [], [f"The {noun} was cut off at the output-token limit; write a shorter one."]
+        return [text.strip()], []
     if completion.finish_reason == "length":
         try:
             partial = from_json(text, allow_partial=True)
         except ValueError:
             partial = None
         items = (_items_of(partial, key) or [])[:-1]
-        return (
-            items,
-            [
-                f"The answer was cut off at the output-token limit after {len(items)} "
-                f"complete {noun}(s). Keep the {noun}s shorter."
-            ],
-            None,
-        )
+        return items, [
+            f"The answer was cut off at the output-token limit after {len(items)} "
+            f"complete {noun}(s). Keep the {noun}s shorter."
+        ]
     try:
         parsed = json.loads(text)
     except ValueError as exc:
-        return [], [f"The answer was not valid JSON ({exc}). Send only the JSON object."], text
+        return [], [f"The answer was not valid JSON ({exc}). Send only the JSON object."]
     found = _items_of(parsed, key)
     if found is None:
-        return [], [f'The answer must be a JSON object of the form {{"{key}": [...]}}.'], text
+        return [], [f'The answer must be a JSON object of the form {{"{key}": [...]}}.']
     problems = []
     if len(found) < missing:
         problems.append(f"The answer held {len(found)} {noun}(s) but {missing} were asked for.")
-    return list(found), problems, text
+    return list(found), problems
 
 
 def _items_of(parsed: object, key: str) -> list[object] | None:

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .storage.secrets import mask
@@ -43,10 +43,13 @@ class UnsupportedModelError(SynthConfigError):
 
 
 class SynthAPIError(SynthError):
-    """The LLM endpoint answered with an error (or not at all) after the SDK's retries.
+    """The LLM endpoint answered with an error, or not at all, after its retries.
 
-    ``transient`` is true for a rate limit, a server error, a timeout or a lost connection:
-    the engine spends its own retry budget on those before giving up.
+    ``transient`` is true for a rate limit, a server error, a timeout, a lost connection or a
+    body that is not JSON: those are tried again (``http_retries``) before this is raised,
+    and a record dataset tops the batch up later instead of failing at once. ``timed_out``
+    marks a try that ran past its deadline; ``headers`` are the answer's, when there was
+    one; ``tries`` is how many tries were made.
     """
 
     def __init__(
@@ -56,11 +59,17 @@ class SynthAPIError(SynthError):
         status_code: int | None = None,
         body: Any = None,
         transient: bool = False,
+        timed_out: bool = False,
+        headers: Mapping[str, str] | None = None,
+        tries: int = 1,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body = body
         self.transient = transient
+        self.timed_out = timed_out
+        self.headers = dict(headers or {})
+        self.tries = tries
 
 
 class SynthGenerationError(SynthError):

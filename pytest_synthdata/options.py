@@ -39,11 +39,13 @@ HELP: dict[str, str] = {
     "batch_size": "records asked for per request (default: chosen from the schema, at most 20)",
     "concurrency": "most requests in flight at once (default 8)",
     "structured": structured_help(),
-    "max_retries": "follow-up requests per batch to replace invalid records, and extra tries "
-    "of a request that failed transiently after the SDK's retries (default 3)",
+    "max_retries": "follow-up requests per planned batch, pooled for the whole dataset, to "
+    "replace invalid, duplicate or missing records (default 3)",
     "max_tokens": "output-token limit per request (default 4096)",
-    "timeout": "seconds before one HTTP request is abandoned (default 120)",
-    "http_retries": "retries of the openai SDK for 429/5xx/timeouts (default 2)",
+    "timeout": "seconds one try of a request may take, first byte to last; a request is "
+    "abandoned after two tries time out (default 60)",
+    "http_retries": "retries of a request after 429, 5xx, a lost connection, a timeout or a "
+    "body that is not JSON, honouring retry-after (default 5)",
     "max_n": "largest n accepted per dataset (default 5000)",
 }
 

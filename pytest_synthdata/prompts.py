@@ -1,4 +1,4 @@
-"""Prompt text: the few-shot request for a batch, and the follow-up that re-asks."""
+"""Prompt text of record batches: the few-shot request, and the values already taken."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ def batch_messages(
     batch_index: int,
     batch_total: int,
     avoid: dict[str, list[str]],
+    attempt: int = 0,
 ) -> list[dict[str, str]]:
-    """The first request of a batch."""
+    """A request for ``count`` records of a batch (``attempt`` > 0: a fresh request for what
+    an earlier attempt did not deliver)."""
     parts = [f"Subject: {spec.subject}"]
     parts.append(f"Each record is a {spec.model_name} with these fields:")
     parts.extend(field_lines(spec.model))
@@ -55,34 +57,13 @@ def batch_messages(
         parts.append("Make the records differ from one another.")
     if spec.seed is not None:
         parts.append(f"Variation seed: {spec.seed}.")
+    if attempt:
+        parts.append(f"This is attempt {attempt + 1} for this batch: write new records.")
     parts.append(f"Return exactly {count} records.")
     return [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": "\n".join(parts)},
     ]
-
-
-def reask_messages(
-    first: Sequence[dict[str, str]],
-    *,
-    last_output: str | None,
-    kept: int,
-    asked: int,
-    problems: Sequence[str],
-    missing: int,
-) -> list[dict[str, str]]:
-    """The first request, the faulty answer, then what was wrong and what is still needed."""
-    messages = list(first)
-    if last_output:
-        messages.append({"role": "assistant", "content": last_output})
-    text = [f"{kept} of the {asked} records asked for so far were valid and were kept."]
-    text.extend(problems)
-    text.append(
-        f"Return exactly {missing} records (new ones, fixing these problems), "
-        'in the same JSON format {"records": [...]}.'
-    )
-    messages.append({"role": "user", "content": "\n".join(text)})
-    return messages
 
 
 def avoid_values(spec: SynthSpec, records: Sequence[dict[str, Any]]) -> dict[str, list[str]]:

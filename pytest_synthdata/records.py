@@ -1,12 +1,21 @@
 """Record datasets: exactly ``n`` valid, distinct records, in waves of batches.
 
 The run is a sequence of *waves*. A wave sends up to ``concurrency`` batches at once; each
-batch is a :class:`~.batching.Job` that asks for up to ``batch_size`` records and asks again
-(with the validation errors) until it has them or its retry budget is spent. Records are
-merged in batch order, exact duplicates and repeated ``unique`` values are dropped, and the
-next wave (steered away from the values already used) tops up what is missing. Nothing
-depends on which response arrives first, so the same inputs always produce the same request
-bodies and the same records.
+batch is a :class:`~.batching.Job` that asks for up to ``batch_size`` records and asks
+afresh for what is missing (invalid records, duplicates, a short count) until it has them
+or its allowance is spent. Records are merged in batch order, exact duplicates and repeated
+``unique`` values are dropped, and the next wave (steered away from the values already
+used) tops up what is missing. Nothing depends on which response arrives first, so the same
+inputs always produce the same request bodies and the same records.
+
+**The retry budget is per dataset**: ``max_retries`` follow-up requests per planned batch
+(``ceil(n / batch_size)``), shared by all of them. A batch may use up to ``max_retries`` of
+it in a row; what it still lacks then, or what a transient failure cost it, is asked for by
+a top-up batch in a later wave, which draws on the same budget (one request each). So one
+stubborn batch borrows what the others did not need, and the run fails only when the
+dataset's budget is spent, or when every request of two waves in a row failed after all
+their tries (one wave when they all timed out): the endpoint is down.
+Shares are fixed at the start of each wave, so the requests never depend on timing.
 """
 
 from __future__ import annotations
@@ -92,48 +101,63 @@ class Engine(Generic[M]):
         import asyncio
 
         n = self.spec.n
-        planned_batches = math.ceil(n / self.batch_size)
-        planned_waves = math.ceil(planned_batches / self.settings.concurrency)
+        planned = math.ceil(n / self.batch_size)
+        budget = self.settings.max_retries * planned
+        left = budget
         accepted: list[M] = []
         accepted_data: list[dict[str, Any]] = []
         seen: set[str] = set()
         unique_seen: dict[str, set[str]] = {name: set() for name in self.spec.unique}
         batch_index = 0
-        wave = 0
         last_problems: list[str] = []
+        last_output: str | None = None
+        failed_rounds = 0
         while len(accepted) < n:
-            if wave >= planned_waves + self.settings.max_retries:
-                raise self._error(
-                    f"only {len(accepted)} of {n} distinct {self.spec.model_name} records after "
-                    f"{wave} rounds: the model keeps repeating records"
-                    + (f" or values of {', '.join(self.spec.unique)}" if self.spec.unique else "")
-                    + "; give more varied examples or extra instructions, or raise max_retries",
-                    None,
-                    last_problems,
-                )
             need = n - len(accepted)
             count = min(math.ceil(need / self.batch_size), self.settings.concurrency)
+            # batches beyond the planned ones exist because of failures: each costs one
+            # request of the budget
+            regular = max(0, planned - batch_index)
+            count = min(count, regular + left)
+            if count > regular:
+                left -= count - regular
+            if count <= 0:
+                raise self._error(
+                    f"the retry budget ({budget} follow-up requests for this dataset: "
+                    f"max_retries={self.settings.max_retries} per batch of "
+                    f"{self.batch_size}) ran out with {len(accepted)} of {n} records; fix "
+                    "the problems below (constraints the model cannot meet, a model that "
+                    "repeats itself, a too-small max_tokens) or raise max_retries",
+                    last_output,
+                    last_problems,
+                )
             sizes = [min(self.batch_size, need - i * self.batch_size) for i in range(count)]
             avoid = avoid_values(self.spec, accepted_data)
-            total = max(planned_batches, batch_index + count)
+            total = max(planned, batch_index + count)
+            shares = [left // count + (1 if i < left % count else 0) for i in range(count)]
             outcomes = await asyncio.gather(
                 *(
-                    self.batcher.run(self._job(batch_index + i, total, size, avoid))
+                    self.batcher.run(
+                        self._job(batch_index + i, total, size, accepted_data, avoid),
+                        min(self.settings.max_retries, shares[i]),
+                    )
                     for i, size in enumerate(sizes)
                 )
             )
             batch_index += count
-            wave += 1
+            left -= sum(outcome.retries for outcome in outcomes)
+            failures = [o.failure for o in outcomes if o.failure is not None]
+            if len(failures) == len(outcomes) and not any(o.done for o in outcomes):
+                # every request of the round failed after its tries: one more round, unless
+                # the endpoint hangs (each try cost a whole deadline) or it failed before
+                failed_rounds += 1
+                if failed_rounds >= 2 or all(f.timed_out for f in failures):
+                    raise failures[0]
+            else:
+                failed_rounds = 0
             for outcome in outcomes:
-                if outcome.exhausted:
-                    raise self._error(
-                        f"the retry budget ({self.settings.max_retries} follow-up requests per "
-                        f"batch) ran out with {len(outcome.done)} valid record(s) in a batch; "
-                        "fix the problems below (model constraints the LLM cannot meet, a "
-                        "too-small max_tokens) or raise max_retries",
-                        outcome.last_output,
-                        outcome.problems,
-                    )
+                if outcome.problems:
+                    last_problems, last_output = outcome.problems, outcome.last_output
                 for slot, (record, data) in _in_order(outcome):
                     key = canonical(data)
                     clash = [
@@ -160,9 +184,15 @@ class Engine(Generic[M]):
         return Dataset(accepted, self.usage)
 
     def _job(
-        self, index: int, total: int, count: int, avoid: dict[str, list[str]]
+        self,
+        index: int,
+        total: int,
+        count: int,
+        accepted: list[dict[str, Any]],
+        avoid: dict[str, list[str]],
     ) -> Job[Accepted]:
         local: set[str] = set()
+        kept: list[dict[str, Any]] = []
 
         def accept(item: object, position: int) -> Verdict[Accepted]:
             try:
@@ -181,21 +211,24 @@ class Engine(Generic[M]):
                     problems=[f"Record {position} repeated an earlier record."], duplicate=True
                 )
             local.add(key)
+            kept.append(data)
             return Verdict((record, data), raw=item)
 
+        def ask(owed: list[int], attempt: int) -> list[dict[str, str]]:
+            taken = avoid if not attempt else avoid_values(self.spec, accepted + kept)
+            return batch_messages(
+                self.spec,
+                len(owed),
+                batch_index=index,
+                batch_total=total,
+                avoid=taken,
+                attempt=attempt,
+            )
+
         return Job(
-            first=batch_messages(
-                self.spec, count, batch_index=index, batch_total=total, avoid=avoid
-            ),
+            ask=ask,
             slots=list(range(count)),
             accept=accept,
-            header=lambda kept: (
-                f"{kept} of the {count} records asked for so far were valid and were kept."
-            ),
-            closing=lambda owed: [
-                f"Return exactly {len(owed)} records (new ones, fixing these problems), "
-                'in the same JSON format {"records": [...]}.'
-            ],
             name=self.name,
             schema=self.schema,
             max_tokens=lambda owed: output_budget(self.spec.model, owed),

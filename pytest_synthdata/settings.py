@@ -70,15 +70,16 @@ class Settings:
     """Structured-output mode; ``auto`` tries the registered modes in order (json_schema, then
     json_object, then tools) and keeps the first one the endpoint accepts."""
     max_retries: int = 3
-    """Follow-up requests allowed per batch to replace invalid or missing records; also how
-    many more times a request that failed transiently (429, 5xx, timeout, lost connection)
-    after the SDK's own retries is tried."""
+    """Follow-up requests per planned batch, pooled for the whole dataset, to replace
+    invalid, duplicate or missing records (a batch uses at most this many in a row)."""
     max_tokens: int = 4096
     """Output-token limit sent with every request (bounds the batch size too)."""
-    timeout: float = 120.0
-    """Seconds before one HTTP request is abandoned."""
-    http_retries: int = 2
-    """Retries of the openai SDK itself for 429, 5xx, timeouts and connection errors."""
+    timeout: float = 60.0
+    """Seconds one try of a request may take, first byte to last (a deadline, not a read
+    timeout); a request is abandoned after two tries time out."""
+    http_retries: int = 5
+    """Retries of a request that failed transiently: 429, 5xx, a lost connection, a timeout,
+    an HTTP 200 whose body is not JSON (waiting as ``retry-after`` says, else backing off)."""
     max_n: int = 5000
     """Largest ``n`` accepted without raising this limit explicitly."""
 

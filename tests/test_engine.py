@@ -185,10 +185,15 @@ def test_validator_failure_is_reasked_with_the_pydantic_error(llm: FakeLLM) -> N
     assert all(not p.patient_name.startswith("X") for p in people)
     assert people.usage.dropped_invalid == 1
     assert people.usage.retries == 1
+    # the follow-up is a fresh request, not the failed conversation sent again: it asks for
+    # what is missing, lists the values already taken and says what went wrong
     followup = llm.chat_requests[-1].body["messages"]
-    assert followup[-2]["role"] == "assistant" and "Xavier" in followup[-2]["content"]
-    assert "names starting with X are not allowed" in followup[-1]["content"]
-    assert "Return exactly 1 records" in followup[-1]["content"]
+    assert [m["role"] for m in followup] == ["system", "user"]
+    ask = followup[-1]["content"]
+    assert "names starting with X are not allowed" in ask
+    assert "Return exactly 1 records" in ask and "attempt 2" in ask
+    assert all(p.patient_name in ask for p in people[:1])
+    assert "Xavier" not in ask.split("Values already used")[0]
 
 
 def test_budget_exhausted_raises_typed_error_with_details(llm: FakeLLM) -> None:

@@ -1047,7 +1047,7 @@ def test_exhausted_budget_fails_the_test_with_the_typed_message(
         [
             "pytest-synthdata: test_budget.py::test_bills: @pytest.mark.synth(MedicalBilling, "
             "n=2): could not generate 2 valid MedicalBilling records: the retry budget "
-            "(0 follow-up requests per batch) ran out*raise max_retries",
+            "(0 follow-up requests for this dataset*) ran out*raise max_retries",
             "*not valid JSON*",
         ]
     )
@@ -1085,8 +1085,10 @@ def test_api_error_fails_the_test_with_the_typed_message(
             "@pytest.mark.synth(MedicalBilling, n=2): *HTTP 500*"
         ]
     )
-    # no SDK retry; the engine tries a server error max_retries (3) more times
-    assert llm_env.request_count == 4
+    # http_retries=0: one try per request; a round where every request failed gets one
+    # more round before the endpoint is taken for down
+    assert llm_env.request_count == 2
+    result.stdout.fnmatch_lines(["*HTTP 500*(after 1 try)*"])
 
 
 def test_option_names_match_the_settings_fields() -> None:

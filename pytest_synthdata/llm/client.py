@@ -30,6 +30,7 @@ from ..storage.exchange import CURRENT, Exchange
 from ..storage.secrets import REGISTRY, mask
 from ..usage import Usage
 from .modes import AUTO, MODES, Mode, ladder, next_mode, read_content
+from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, retry_after
 
 if TYPE_CHECKING:
     from ..storage.recorder import Recording
@@ -48,6 +49,7 @@ class Completion:
     completion_tokens: int
     no_choices: bool = False
     exchange: Exchange | None = field(default=None, compare=False, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def count_in(self, usage: Usage, *, retry: bool) -> None:
         """Add this request to ``usage``."""
@@ -72,9 +74,10 @@ LOOP_OF_ITS_OWN: ContextVar[bool] = ContextVar("synthdata_loop_of_its_own", defa
 
 
 def forget_endpoints() -> None:
-    """Forget which modes endpoints accepted (tests and long-lived processes)."""
+    """Forget what endpoints accepted and their rate limits (tests, long-lived processes)."""
     with _STATE_LOCK:
         _STATE.clear()
+    forget_limits()
 
 
 class _Unsupported(Exception):
@@ -96,20 +99,19 @@ class LLM:
         self.settings = settings
         self.recording = recording
         self._owns_client = client is None
+        self._replay_only = recording is not None and recording.replay_only
+        # The SDK never retries on its own: _call does, under the endpoint's rate limits.
         if client is None:
             http_client = None
-            retries = settings.http_retries
             if recording is not None:
                 import httpx2
 
                 http_client = httpx2.AsyncClient(transport=recording.async_transport())
-                if recording.replay_only:
-                    retries = 0
             client = openai.AsyncOpenAI(
                 api_key=os.environ.get("OPENAI_API_KEY") or MISSING_KEY,
                 base_url=settings.base_url or os.environ.get("OPENAI_BASE_URL") or None,
                 timeout=settings.timeout,
-                max_retries=retries,
+                max_retries=0,
                 http_client=http_client,
             )
         elif not isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
@@ -117,26 +119,27 @@ class LLM:
                 f"client must be an openai.OpenAI or openai.AsyncOpenAI instance (AzureOpenAI "
                 f"works too), got {type(client).__name__}"
             )
-        elif isinstance(client, openai.AsyncOpenAI) and LOOP_OF_ITS_OWN.get() and recording is None:
+        elif recording is not None:
+            # The same client, with the cassette and cache in front of its connection pool.
+            import httpx2
+
+            self._owns_client = True
+            if isinstance(client, openai.AsyncOpenAI):
+                async_pool = httpx2.AsyncClient(transport=recording.async_transport())
+                client = client.copy(http_client=async_pool, max_retries=0)
+            else:
+                sync_pool = httpx2.Client(transport=recording.sync_transport())
+                client = client.copy(http_client=sync_pool, max_retries=0)
+        elif isinstance(client, openai.AsyncOpenAI) and LOOP_OF_ITS_OWN.get():
             # The caller's async client, from a blocking call: its pool would keep connections
             # of an event loop that ends with this call and break the caller's next use. The
             # same client on a pool of its own, closed before the loop ends.
             import httpx2
 
             self._owns_client = True
-            client = client.copy(http_client=httpx2.AsyncClient())
-        elif recording is not None:
-            # The same client, with the cassette and cache in front of its connection pool.
-            import httpx2
-
-            self._owns_client = True
-            retries = 0 if recording.replay_only else client.max_retries
-            if isinstance(client, openai.AsyncOpenAI):
-                async_pool = httpx2.AsyncClient(transport=recording.async_transport())
-                client = client.copy(http_client=async_pool, max_retries=retries)
-            else:
-                sync_pool = httpx2.Client(transport=recording.sync_transport())
-                client = client.copy(http_client=sync_pool, max_retries=retries)
+            client = client.copy(http_client=httpx2.AsyncClient(), max_retries=0)
+        else:
+            client = client.with_options(max_retries=0)  # a copy on the same pool
         self.client: openai.OpenAI | openai.AsyncOpenAI = client
         _know_secrets(client)
         self.endpoint = mask(str(client.base_url))
@@ -276,45 +279,70 @@ class LLM:
         return request
 
     async def _call(self, request: dict[str, Any], mode: Mode | None) -> Completion:
-        """One request. A transient failure the SDK could not get past (its retries spent)
-        is tried again, up to ``max_retries`` more times, before it becomes the error."""
-        for attempt in range(self.settings.max_retries + 1):
+        """One request, tried again after a transient failure as :mod:`.pacing` says, under
+        the endpoint's rate limits. Raises the last failure, saying how many tries it took."""
+        limiter = limiter_for(self.endpoint)
+        tries = 1 if self._replay_only else 1 + self.settings.http_retries
+        timeouts = 0
+        for attempt in range(tries):
+            if limiter.unresponsive and not self._replay_only:
+                raise SynthAPIError(
+                    f"{self.endpoint} stopped answering: its last {limiter.timeouts_in_row} "
+                    f"tries each ran past the {self.settings.timeout}s deadline, so no more "
+                    "requests are sent to it in this run; check the server, or raise the "
+                    "timeout (--synth-timeout) if the model needs longer"
+                )
+            await limiter.acquire()
             try:
-                return await self._call_once(request, mode)
+                completion = await self._call_once(request, mode)
             except SynthAPIError as exc:
-                if not exc.transient or attempt == self.settings.max_retries:
-                    raise
+                limiter.release(
+                    throttled=exc.status_code == 429, headers=exc.headers, timed_out=exc.timed_out
+                )
+                timeouts += int(exc.timed_out)
+                last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS
+                if not exc.transient or last:
+                    raise _after_tries(exc, attempt + 1) from None
+                await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))
+                continue
+            except BaseException:
+                limiter.release(throttled=False)
+                raise
+            limiter.release(throttled=False, headers=completion.headers)
+            return completion
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call_once(self, request: dict[str, Any], mode: Mode | None) -> Completion:
+        """One try, with a deadline over the whole request (not each read)."""
         exchange = Exchange()
         token = CURRENT.set(exchange)
+        timeout = self.settings.timeout
         try:
             if isinstance(self.client, openai.AsyncOpenAI):
-                response: Any = await self.client.chat.completions.create(**request)
+                create = self.client.chat.completions.with_raw_response.create(**request)
+                raw: Any = await asyncio.wait_for(create, timeout)
             else:
-                sync_create: Any = self.client.chat.completions.create
-                response = await asyncio.to_thread(sync_create, **request)
+                sync_create: Any = self.client.chat.completions.with_raw_response.create
+                raw = await asyncio.wait_for(asyncio.to_thread(sync_create, **request), timeout)
+            response = _parsed(raw, self.endpoint)
+        except (asyncio.TimeoutError, openai.APITimeoutError):
+            raise SynthAPIError(
+                f"{self.endpoint} did not finish answering within {timeout}s",
+                transient=True,
+                timed_out=True,
+            ) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc, request, mode) from None
-        except openai.APITimeoutError:
-            raise SynthAPIError(
-                f"{self.endpoint} did not answer within {self.settings.timeout}s "
-                f"(after {self.settings.http_retries} retries); raise the timeout "
-                "(--synth-timeout) or lower the batch size",
-                transient=True,
-            ) from None
         except openai.APIConnectionError as exc:
             if isinstance(exc.__cause__, SynthError):
                 raise exc.__cause__ from None
             raise SynthAPIError(
-                f"could not reach {self.endpoint} ({exc.__cause__ or exc}); check "
-                "OPENAI_BASE_URL / --synth-base-url, or replay from a cassette",
+                f"could not reach {self.endpoint} ({exc.__cause__ or exc})",
                 transient=True,
             ) from None
         finally:
             CURRENT.reset(token)
-        return _to_completion(response, mode, exchange)
+        return _to_completion(response, mode, exchange, dict(raw.headers))
 
     def _status_error(
         self, exc: openai.APIStatusError, request: dict[str, Any], mode: Mode | None
@@ -333,14 +361,14 @@ class LLM:
             401: "set OPENAI_API_KEY to a valid key (or replay from a cassette)",
             403: "the key is not allowed to use this model or endpoint",
             404: f"check the model name ({self.settings.model!r}) and the base URL",
-            429: "rate limited even after retries; lower concurrency (--synth-concurrency) or "
-            "raise http_retries",
-        }.get(status, "the endpoint failed even after retries; try again or check the server")
+        }.get(status, "")
         return SynthAPIError(
-            f"{self.endpoint} answered HTTP {status}: {message or exc.message}; {advice}",
+            f"{self.endpoint} answered HTTP {status}: {message or exc.message}"
+            + (f"; {advice}" if advice else ""),
             status_code=status,
             body=exc.body,
             transient=status in (408, 409, 429) or status >= 500,
+            headers=dict(exc.response.headers),
         )
 
 
@@ -361,7 +389,56 @@ def _error_message(exc: openai.APIStatusError) -> str:
     return str(exc.message or "")
 
 
-def _to_completion(response: Any, mode: Mode | None, exchange: Exchange) -> Completion:
+def _after_tries(exc: SynthAPIError, tries: int) -> SynthAPIError:
+    """The failure that ends a request: what happened, after how many tries, and what to do."""
+    if not exc.transient:
+        return exc
+    if exc.timed_out:
+        advice = (
+            "raise the timeout (--synth-timeout) if the model needs longer, or lower the batch size"
+        )
+    elif exc.status_code == 429:
+        advice = "rate limited: lower concurrency (--synth-concurrency) or raise http_retries"
+    elif exc.status_code is None and "could not reach" in str(exc):
+        advice = "check OPENAI_BASE_URL / --synth-base-url, or replay from a cassette"
+    else:
+        advice = "the endpoint keeps failing; try again later or check the server"
+    return SynthAPIError(
+        f"{exc} (after {tries} tr{'y' if tries == 1 else 'ies'}); {advice}",
+        status_code=exc.status_code,
+        body=exc.body,
+        transient=True,
+        timed_out=exc.timed_out,
+        headers=exc.headers,
+        tries=tries,
+    )
+
+
+def _parsed(raw: Any, endpoint: str) -> Any:
+    """The completion of a raw answer; an HTTP 200 whose body is not a JSON completion (a
+    proxy's HTML error page, a cut-off body) is a transient failure."""
+    try:
+        response = raw.parse()
+    except ValueError as exc:
+        response, reason = None, str(exc)
+    else:
+        reason = "no 'choices'"
+    if response is None or isinstance(response, (str, bytes)) or not hasattr(response, "choices"):
+        text = raw.http_response.text if hasattr(raw, "http_response") else ""
+        shown = " ".join(str(text).split())[:120]
+        raise SynthAPIError(
+            f"{endpoint} answered HTTP {raw.status_code} with a body that is not a JSON "
+            f"completion ({reason}): {shown!r}",
+            status_code=raw.status_code,
+            transient=True,
+            headers=dict(raw.headers),
+        )
+    return response
+
+
+def _to_completion(
+    response: Any, mode: Mode | None, exchange: Exchange, headers: dict[str, str]
+) -> Completion:
     """The text (read as ``mode`` says; the content for plain text), reason and usage."""
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -369,7 +446,14 @@ def _to_completion(response: Any, mode: Mode | None, exchange: Exchange) -> Comp
     choices = getattr(response, "choices", None) or []
     if not choices:
         return Completion(
-            None, None, None, prompt_tokens, completion_tokens, no_choices=True, exchange=exchange
+            None,
+            None,
+            None,
+            prompt_tokens,
+            completion_tokens,
+            no_choices=True,
+            exchange=exchange,
+            headers=headers,
         )
     choice = choices[0]
     message = choice.message
@@ -381,6 +465,7 @@ def _to_completion(response: Any, mode: Mode | None, exchange: Exchange) -> Comp
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         exchange=exchange,
+        headers=headers,
     )
 
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, cast
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ..batching import Batcher, Job, Outcome, Verdict, auto_batch_size
-from ..errors import SynthGenerationError, UnsupportedModelError
+from ..errors import SynthError, SynthGenerationError, UnsupportedModelError
 from ..records import tokens_per_record
 from ..schema import schema_name, wrapper_schema
 from ..spec import format_validation_error
 from .fidelity import Fields, Rules, dumps, leaves, short, text_problems
-from .prompts import batch_messages, extract_messages, fields_line, json_line, single_messages
+from .prompts import batch_messages, extract_messages, single_messages
 
 TEXT_BATCH = 10
 """Most texts (and extracted records) asked for per request unless ``batch_size`` is set."""
@@ -52,8 +53,11 @@ def budget_error(
     *,
     asked: str,
     batch: int | None = None,
-) -> SynthGenerationError:
-    """The budget ran out: ``what`` could not be done, ``message`` says how far it got."""
+) -> SynthError:
+    """The budget ran out: ``what`` could not be done, ``message`` says how far it got (or
+    the endpoint kept failing: then that failure)."""
+    if outcome.failure is not None:
+        return outcome.failure
     how = f"batches of {batch}, mode {batcher.llm.mode}" if batch else "plain text"
     return SynthGenerationError(
         f"could not {what}: the retry budget ({batcher.settings.max_retries} follow-up "
@@ -68,8 +72,8 @@ def budget_error(
 
 
 def _indexed_job(
-    first: list[dict[str, str]],
-    lines: dict[int, str],
+    ask: Callable[[list[int], int], list[dict[str, str]]],
+    slots: list[int],
     accept: Any,
     *,
     name: str,
@@ -77,19 +81,11 @@ def _indexed_job(
     key: str,
     noun: str,
 ) -> Job[Any]:
-    """A batch whose items name the entry they answer; a follow-up restates those owed."""
+    """A batch whose items name the entry they answer."""
     return Job(
-        first=first,
-        slots=list(lines),
+        ask=ask,
+        slots=slots,
         accept=accept,
-        header=lambda kept: (
-            f"{kept} of the {len(lines)} {noun}s asked for so far were acceptable and were kept."
-        ),
-        closing=lambda owed: [
-            f"Do these again, fixing the problems ({len(owed)} {noun}s):",
-            *(lines[index] for index in owed),
-            f'Return exactly {len(owed)} {noun}s, in the same JSON format {{"{key}": [...]}}.',
-        ],
         name=name,
         schema=schema,
         key=key,
@@ -110,14 +106,9 @@ async def write_one(batcher: Batcher, fields: Fields, rules: Rules) -> tuple[str
         return Verdict(problems=problems) if problems else Verdict(text, raw=text)
 
     job: Job[str] = Job(
-        first=single_messages(fields, rules),
+        ask=lambda owed, attempt: single_messages(fields, rules, attempt),
         slots=[0],
         accept=accept,
-        header=lambda kept: "That answer does not meet the requirements:",
-        closing=lambda owed: [
-            "Write the text again, fixing this. Answer with the text only.",
-            fields_line(fields),
-        ],
         noun="text",
     )
     outcome = await batcher.run(job)
@@ -170,8 +161,8 @@ async def write_many(
     def make_job(chunk: list[tuple[int, Fields]]) -> Job[str]:
         by_index = dict(chunk)
         return _indexed_job(
-            batch_messages(chunk, rules),
-            {index: fields_line(fields, index) for index, fields in chunk},
+            lambda owed, attempt: batch_messages([(i, by_index[i]) for i in owed], rules, attempt),
+            list(by_index),
             lambda item, position: text_accept(by_index, rules, item),
             name="texts",
             schema=schema,
@@ -240,18 +231,22 @@ async def extract_records(
     schema = wrapper_schema(indexed(model))
     size = extract_batch_size(model, batcher)
     chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-    jobs = [
-        _indexed_job(
-            extract_messages(model, chunk),
-            {index: f"Text (JSON) #{index}: {json_line(text)}" for index, text in chunk},
+
+    def make_job(chunk: list[tuple[int, str]]) -> Job[BaseModel]:
+        by_index = dict(chunk)
+        return _indexed_job(
+            lambda owed, attempt: extract_messages(
+                model, [(i, by_index[i]) for i in owed], attempt
+            ),
+            list(by_index),
             lambda item, position: extract_accept(model, item),
             name=schema_name(model),
             schema=schema,
             key="records",
             noun="record",
         )
-        for chunk in chunks
-    ]
+
+    jobs = [make_job(chunk) for chunk in chunks]
     outcomes = await asyncio.gather(*(batcher.run(job) for job in jobs))
     found: dict[int, BaseModel] = {}
     raw: dict[int, object] = {}

@@ -55,24 +55,32 @@ def preference_lines(rules: Rules, subject: str) -> list[str]:
     return out + rules.lines(subject)
 
 
-def single_messages(fields: Fields, rules: Rules) -> list[dict[str, str]]:
+def _attempt_line(attempt: int, what: str) -> list[str]:
+    return [f"This is attempt {attempt + 1}: write {what} afresh."] if attempt else []
+
+
+def single_messages(fields: Fields, rules: Rules, attempt: int = 0) -> list[dict[str, str]]:
     parts = [
         "Write one text that uses these fields.",
         fields_line(fields),
         mention_line(fields),
     ]
     parts += preference_lines(rules, "The text")
+    parts += _attempt_line(attempt, "the text")
     return [
         {"role": "system", "content": _SINGLE_SYSTEM},
         {"role": "user", "content": "\n".join(parts)},
     ]
 
 
-def batch_messages(entries: list[tuple[int, Fields]], rules: Rules) -> list[dict[str, str]]:
+def batch_messages(
+    entries: list[tuple[int, Fields]], rules: Rules, attempt: int = 0
+) -> list[dict[str, str]]:
     parts = ["Write one text for each entry below, using every value of the entry's fields."]
     parts += preference_lines(rules, "Every text")
     for index, fields in entries:
         parts += [fields_line(fields, index), mention_line(fields, index)]
+    parts += _attempt_line(attempt, "these texts")
     parts.append(
         f"Return exactly {len(entries)} texts, one per entry, each with the entry's index."
     )
@@ -82,12 +90,15 @@ def batch_messages(entries: list[tuple[int, Fields]], rules: Rules) -> list[dict
     ]
 
 
-def extract_messages(model: type[BaseModel], texts: list[tuple[int, str]]) -> list[dict[str, str]]:
+def extract_messages(
+    model: type[BaseModel], texts: list[tuple[int, str]], attempt: int = 0
+) -> list[dict[str, str]]:
     parts = [f"Each record is a {model.__name__} with these fields:"]
     parts += field_lines(model)
     parts.append("")
     parts.append("Extract one record from each text below (each text is a JSON string).")
     parts += [f"Text (JSON) #{index}: {json_line(text)}" for index, text in texts]
+    parts += _attempt_line(attempt, "these records")
     parts.append(f"Return exactly {len(texts)} records, one per text, each with the text's index.")
     return [
         {"role": "system", "content": _EXTRACT_SYSTEM},
