@@ -2,9 +2,12 @@
 
 ``FakeLLM`` speaks real HTTP so the official ``openai`` SDK can be pointed at it unchanged.
 It answers structured-output requests (``json_schema``, ``json_object`` with a ``schema``,
-forced function ``tools``) with deterministic records generated from the JSON schema, writes
-texts and reads records back out of them (:mod:`fakellm.texts`), and has switches to inject
-faults (:mod:`fakellm.faults`)::
+forced function ``tools``) with deterministic records generated from the JSON schema, as many
+as the prompt asks for (:mod:`fakellm.reading`). A schema whose array holds ``{index, text}``
+items gets a text for each JSON object or array quoted at the end of a prompt line; one whose
+array holds ``{index, record}`` items gets a record read back out of each quoted text
+(:mod:`fakellm.texts`); a plain request gets a text written from the last quoted object or
+array, or ``"ok"``. Switches inject faults (:mod:`fakellm.faults`)::
 
     with FakeLLM() as server:
         client = openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
@@ -32,30 +35,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import reading
 from .faults import HTTP_FAULTS, Fault, MutateFn, item_faults, record_faults
+from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
-from .texts import (
-    _ENTRY_RE,
-    _FIELDS_RE,
-    _TEXT_RE,
-    _loads,
-    _marked,
-    _preferences,
-    fill_record,
-    read_phrases,
-    text_of,
-    write_text,
-)
+from .texts import fill_record, read_phrases, write_text
 
 __all__ = ["MODES", "FakeLLM", "RecordedRequest"]
 
 JSONDict = dict[str, Any]
 
+
+def _is_fields(value: Any) -> bool:
+    """Fields to write a text from are a JSON object or array."""
+    return isinstance(value, (dict, list))
+
+
 MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
 
 _CREATED = 1_700_000_000
 _REFUSAL_TEXT = "I can't help with that."
-_COUNT_RE = re.compile(r"exactly (\d+) records?", re.IGNORECASE)
 _AZURE_RE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/chat/completions/"})
 
@@ -352,12 +351,12 @@ class FakeLLM:
 
     def _plain_text(self, body: JSONDict) -> str:
         """The answer to a request asking for neither JSON nor a tool call: a text written from
-        the ``Fields (JSON):`` line of the last user message that has one, else ``"ok"``."""
-        found = _marked(body, _FIELDS_RE)
-        fields = _loads(found[-1]) if found else None
-        if fields is None:
+        the last JSON object or array quoted at the end of a line of the last user message that
+        has one (preferences aside), else ``"ok"``."""
+        found = reading.inputs(body, _is_fields)
+        if not found:
             return "ok"
-        return write_text(fields, _preferences(body), self._take_omission())
+        return write_text(found[-1][1], reading.preferences(body), self._take_omission())
 
     def _take_omission(self) -> set[str] | int:
         """What the text being written leaves out (and one use of ``text_omit_times``)."""
@@ -371,36 +370,28 @@ class FakeLLM:
                 self.text_omit_times -= 1
             return omit if isinstance(omit, int) else set(omit)
 
-    def _text_answer(
-        self, faker: SchemaFaker, schema: JSONDict, body: JSONDict
-    ) -> tuple[str, list[JSONDict]] | None:
-        """``("texts", items)`` for a text batch, ``("records", items)`` for an extraction."""
-        props = faker.resolve(schema).get("properties")
-        if not isinstance(props, dict):
+    def _batch_answer(
+        self, faker: SchemaFaker, batch: reading.Batch, body: JSONDict
+    ) -> list[JSONDict] | None:
+        """The items answering a text batch (``{index, text}``, one per JSON object or array
+        quoted in the prompt) or an extraction (``{index, record}``, one per quoted string);
+        ``None`` when the prompt quotes no input."""
+        if batch.kind == "texts":
+            entries = reading.inputs(body, _is_fields)
+            if not entries:
+                return None
+            prefs, omit = reading.preferences(body), self._take_omission()
+            return [{"index": i, "text": write_text(fields, prefs, omit)} for i, fields in entries]
+        texts = reading.inputs(body, lambda value: isinstance(value, str))
+        if not texts or batch.record is None:
             return None
-        if "texts" in props:
-            entries = [(int(i), _loads(raw)) for i, raw in _marked(body, _ENTRY_RE)]
-            if entries:
-                prefs, omit = _preferences(body), self._take_omission()
-                return "texts", [
-                    {"index": i, "text": write_text(fields, prefs, omit)}
-                    for i, fields in entries
-                    if fields is not None
-                ]
-        if "records" in props:
-            texts = [(int(i), _loads(raw)) for i, raw in _marked(body, _TEXT_RE)]
-            item = faker.resolve(faker.resolve(props["records"]).get("items", {}))
-            inner = item.get("properties")
-            if texts and isinstance(inner, dict) and {"index", "record"} <= set(inner):
-                records = []
-                for i, text in texts:
-                    found = read_phrases(text) if isinstance(text, str) else {}
-                    record = fill_record(faker, inner["record"], "", found)
-                    if isinstance(record, dict):
-                        record.update(json.loads(json.dumps(self.extract_override)))
-                    records.append({"index": i, "record": record})
-                return "records", records
-        return None
+        records = []
+        for i, text in texts:
+            record = fill_record(faker, batch.record, "", read_phrases(text))
+            if isinstance(record, dict):
+                record.update(json.loads(json.dumps(self.extract_override)))
+            records.append({"index": i, "record": record})
+        return records
 
     # -- request handling --------------------------------------------------------------------
 
@@ -532,30 +523,34 @@ class FakeLLM:
         return "json_object", schema, None
 
     @staticmethod
-    def requested_count(body: JSONDict) -> int:
-        """The ``exactly N records`` count of the last user message (1 if absent)."""
-        for message in reversed(body.get("messages") or []):
-            if isinstance(message, dict) and message.get("role") == "user":
-                found = _COUNT_RE.search(text_of(message.get("content")))
-                return int(found.group(1)) if found else 1
-        return 1
+    def requested_count(body: JSONDict, schema: JSONDict | None = None) -> int:
+        """How many records ``body`` asks for: the count its last user message states (1 if
+        none), within the ``minItems``/``maxItems`` of ``schema`` when it is an array."""
+        root = SchemaFaker(schema, "").resolve(schema) if schema is not None else {}
+        nouns = [key for key in root.get("properties") or {} if isinstance(key, str)]
+        array = root if root.get("type") == "array" else {}
+        return reading.item_count(array, reading.stated_count(body, nouns))
 
     def generate(self, schema: JSONDict, body: JSONDict, fault: Fault | None = None) -> Any:
         """The object answering ``body`` for ``schema`` (with record faults applied)."""
-        seed = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        faker = SchemaFaker(schema, seed)
-        special = self._text_answer(faker, schema, body)
-        if special is not None:
-            key, items = special
-            return {key: item_faults(items, fault)}
-        asked = self.requested_count(body)
+        faker = SchemaFaker(schema, self._seed(body))
+        batch = reading.batch_of(faker, schema)
+        if batch is not None:
+            answered = self._batch_answer(faker, batch, body)
+            if answered is not None:
+                return {batch.key: item_faults(answered, fault)}
         kind = fault.kind if fault is not None else None
-        count = {"fewer": asked // 2, "more": asked + 2}.get(kind or "", asked)
+
+        def count(array: JSONDict) -> int:
+            asked = reading.item_count(array, stated)
+            return {"fewer": asked // 2, "more": asked + 2}.get(kind or "", asked)
 
         root = faker.resolve(schema)
         props = root.get("properties")
+        stated = reading.stated_count(body, [k for k in props or {} if isinstance(k, str)])
         if root.get("type") == "array" or (not isinstance(props, dict) and "items" in root):
-            records = [faker.value(root.get("items", {}), f"[{i}]", "item") for i in range(count)]
+            items = root.get("items", {})
+            records = [faker.value(items, f"[{i}]", "item") for i in range(count(root))]
             return record_faults(records, fault)
 
         result: JSONDict = {}
@@ -564,7 +559,9 @@ class FakeLLM:
             node = faker.resolve(sub)
             if node.get("type") == "array" and "prefixItems" not in node:
                 items = node.get("items", {})
-                result[key] = [faker.value(items, f"{key}[{i}]", key, 1) for i in range(count)]
+                result[key] = [
+                    faker.value(items, f"{key}[{i}]", key, 1) for i in range(count(node))
+                ]
                 arrays.append(key)
             else:
                 result[key] = faker.value(sub, key, key, 1)
@@ -573,6 +570,10 @@ class FakeLLM:
             for key in arrays if kind == "duplicate" else [target]:
                 result[key] = record_faults(result[key], fault)
         return result
+
+    def _seed(self, body: JSONDict) -> str:
+        """The seed of the values answering ``body``: the request itself."""
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def _complete(
         self, rec: RecordedRequest, fault: Fault | None, deployment: str | None

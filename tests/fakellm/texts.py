@@ -16,67 +16,13 @@ from typing import Any
 
 from .schema_faker import HARD_DEPTH, SchemaError, SchemaFaker, is_null_schema
 
-JSONDict = dict[str, Any]
+__all__ = ["fill_record", "leaf_phrases", "read_phrases", "write_text"]
 
-
-def text_of(content: Any) -> str:
-    """The text of a message ``content`` (a string or a list of content parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts: list[str] = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, dict) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-        return "".join(parts)
-    return ""
-
-
-# --------------------------------------------------------------------------------------------
-# Texts written from fields, and records read back from them
-# --------------------------------------------------------------------------------------------
-
-_FIELDS_RE = re.compile(r"^Fields \(JSON\): (.+)$", re.MULTILINE)
-_ENTRY_RE = re.compile(r"^Fields \(JSON\) #(\d+): (.+)$", re.MULTILINE)
-_TEXT_RE = re.compile(r"^Text \(JSON\) #(\d+): (.+)$", re.MULTILINE)
-_PREFERENCES_RE = re.compile(r"^Preferences \(JSON\): (.+)$", re.MULTILINE)
 _PHRASE_RE = re.compile(r"(?:^|— |; )(?P<path>[^;«»—]+?): «(?P<value>[^«»]*)»")
 _TEXT_INTRO = "Note — "
 _FILLER = " More details follow."
 _MIN_CHARS_KEYS = ("minimum_length", "min_length", "minimal_length")
 _MIN_WORDS_KEYS = ("min_words", "minimum_words")
-
-
-def _loads(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _marked(body: JSONDict, pattern: re.Pattern[str]) -> list[Any]:
-    """The matches of ``pattern`` in the last user message that has any."""
-    for message in reversed(body.get("messages") or []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            found = pattern.findall(text_of(message.get("content")))
-            if found:
-                return found
-    return []
-
-
-def _preferences(body: JSONDict) -> JSONDict:
-    """The last ``Preferences (JSON):`` object of the conversation, keys normalised."""
-    for message in reversed(body.get("messages") or []):
-        if isinstance(message, dict):
-            found = _PREFERENCES_RE.findall(text_of(message.get("content")))
-            value = _loads(found[-1]) if found else None
-            if isinstance(value, dict):
-                return {
-                    re.sub(r"[\s\-]+", "_", str(k).strip().lower()): v for k, v in value.items()
-                }
-    return {}
 
 
 def _show(value: Any) -> str:
