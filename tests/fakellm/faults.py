@@ -1,13 +1,18 @@
-"""Injected misbehaviour: the kinds of fault the fake server can be told to commit."""
+"""Injected misbehaviour: the faults the fake server can be told to commit.
+
+A :class:`Fault` is one misbehaviour, queued for the next request or applied to every one;
+a :class:`FaultMix` draws faults at random, in seeded proportions, like a flaky hosted model.
+"""
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["FAULT_KINDS", "HTTP_FAULTS", "Fault", "MutateFn"]
+__all__ = ["FAULT_KINDS", "HTTP_FAULTS", "Fault", "FaultMix", "MutateFn"]
 
 Records = list[dict[str, Any]]
 MutateFn = Callable[[Records], Records]
@@ -117,3 +122,36 @@ def item_faults(items: list[Any], fault: Fault | None) -> list[Any]:
     if kind == "more":
         return items + json.loads(json.dumps(items[:2]))
     return record_faults(items, fault)
+
+
+class FaultMix:
+    """Seeded random faults, the way a flaky hosted model fails.
+
+    Of all requests, a share ``errors`` is answered with HTTP 429 or 500 (half each) and a
+    share ``broken`` with malformed JSON or output truncated at the token limit (half each).
+    The fate of request k depends only on ``seed`` and k, so two clients sending their
+    requests in the same order meet the same faults.
+    """
+
+    def __init__(self, broken: float = 0.0, errors: float = 0.0, seed: int = 0) -> None:
+        if not (0.0 <= broken <= 1.0 and 0.0 <= errors <= 1.0 and broken + errors <= 1.0):
+            raise ValueError(
+                f"broken={broken} and errors={errors} must be shares between 0 and 1 "
+                "that add up to at most 1"
+            )
+        self.broken = broken
+        self.errors = errors
+        self.seed = seed
+        self._rnd = random.Random(f"faults-{seed}")
+
+    def draw(self) -> Fault | None:
+        """The fault of the next request (``None``: answer it properly)."""
+        draw, coin = self._rnd.random(), self._rnd.random()
+        if draw < self.errors:
+            return Fault("429" if coin < 0.5 else "500")
+        if draw < self.errors + self.broken:
+            return Fault("malformed" if coin < 0.5 else "truncated")
+        return None
+
+    def __repr__(self) -> str:
+        return f"FaultMix(broken={self.broken}, errors={self.errors}, seed={self.seed})"

@@ -2,6 +2,8 @@
 
 Nothing here knows the wording of a particular client's prompts. The fake looks at
 
+* the output asked for (:func:`output_of`): ``response_format`` ``json_schema`` or
+  ``json_object`` with a ``schema``, a forced function tool, or legacy ``functions``;
 * the response schema: a wrapper object whose array holds ``{index, text}`` items asks for
   a batch of texts, one whose array holds ``{index, record}`` items asks for records read
   out of texts (:func:`batch_of`); anything else asks for records;
@@ -22,14 +24,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from .schema_faker import SchemaFaker
+from .wire import HTTPError
 
 __all__ = [
     "Batch",
     "JsonLine",
+    "Output",
     "batch_of",
     "inputs",
     "item_count",
     "json_lines",
+    "output_of",
     "preferences",
     "stated_count",
     "text_of",
@@ -272,3 +277,89 @@ def batch_of(faker: SchemaFaker, schema: JSONDict) -> Batch | None:
         if "record" in inner:
             return Batch("extraction", key, inner["record"])
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# The output a request asks for
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    """The output a request asks for.
+
+    ``mode`` is ``json_schema``, ``json_object`` (with a ``schema``, as llama.cpp takes it),
+    ``tools`` (a forced function tool), ``functions`` (legacy ``functions`` with
+    ``function_call``) or ``text``; ``schema`` is the JSON schema of the answer, ``name`` the
+    function to call and ``definition`` what the request sent to describe the output (a model
+    reads it as part of its prompt).
+    """
+
+    mode: str
+    schema: JSONDict | None = None
+    name: str | None = None
+    definition: Any = None
+
+
+def _forced_function(functions: list[Any], wanted: Any, what: str) -> tuple[JSONDict, str]:
+    """The function the request forces (the first one when it names none), and its name."""
+    if not functions:
+        raise HTTPError(400, f"'{what}' has no function")
+    chosen = functions[0]
+    if isinstance(wanted, str):
+        matches = [f for f in functions if f.get("name") == wanted]
+        if not matches:
+            raise HTTPError(400, f"{what} names an unknown function {wanted!r}")
+        chosen = matches[0]
+    params = chosen.get("parameters")
+    if not isinstance(params, dict):
+        raise HTTPError(400, f"function {chosen.get('name')!r} has no parameters schema")
+    return params, str(chosen.get("name", "function"))
+
+
+def output_of(body: JSONDict) -> Output:
+    """What ``body`` asks for; :class:`~fakellm.wire.HTTPError` (400) when it is malformed."""
+    tools = body.get("tools")
+    if tools:
+        if not isinstance(tools, list):
+            raise HTTPError(400, "'tools' must be an array")
+        functions = [
+            t["function"]
+            for t in tools
+            if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        ]
+        if not functions:
+            raise HTTPError(400, "'tools' has no function tool")
+        choice = body.get("tool_choice")
+        wanted = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+        schema, name = _forced_function(functions, wanted, "tool_choice")
+        return Output("tools", schema, name, tools)
+    legacy = body.get("functions")
+    if legacy:
+        if not isinstance(legacy, list):
+            raise HTTPError(400, "'functions' must be an array")
+        call = body.get("function_call")
+        wanted = call.get("name") if isinstance(call, dict) else None
+        schema, name = _forced_function(
+            [f for f in legacy if isinstance(f, dict)], wanted, "function_call"
+        )
+        return Output("functions", schema, name, legacy)
+
+    rf = body.get("response_format")
+    if rf is None:
+        return Output("text")
+    if not isinstance(rf, dict):
+        raise HTTPError(400, "'response_format' must be an object")
+    kind = rf.get("type")
+    if kind == "text":
+        return Output("text")
+    if kind == "json_schema":
+        spec = rf.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise HTTPError(400, "response_format.json_schema.schema is missing")
+        return Output("json_schema", schema, None, schema)
+    if kind == "json_object":
+        schema = rf.get("schema")
+        return Output("json_object", schema if isinstance(schema, dict) else None, None, schema)
+    raise HTTPError(400, f"Invalid value for 'response_format.type': {kind!r}")

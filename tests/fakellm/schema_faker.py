@@ -68,39 +68,25 @@ CONSTRAINT_KEYS: tuple[str, ...] = (
 _CONSTRAINT_SPLIT_RE = re.compile(r",\s*(?=(?:" + "|".join(CONSTRAINT_KEYS) + r")\s*=)")
 _CONSTRAINTS_MARK = "(constraints:"
 
+# Unusual names, as a model asked for realistic, varied people would pick them.
 _FIRST_NAMES = (
-    "alice",
-    "bruno",
-    "chiara",
-    "dmitri",
-    "elena",
-    "farid",
-    "grace",
-    "hiro",
-    "ines",
-    "jonas",
-    "kemal",
-    "lucia",
-    "mateo",
-    "nadia",
-    "oscar",
-    "priya",
+    *("Aurelio", "Bathsheba", "Cosimo", "Delphine", "Eero", "Fenella", "Gwendolyn", "Hamish"),
+    *("Isolde", "Jago", "Kerensa", "Leopold", "Marisol", "Nkechi", "Oisin", "Perpetua", "Quillon"),
+    *("Rosalind", "Saoirse", "Thaddeus", "Ulrike", "Valentin", "Wilhelmina", "Xanthe", "Yevgenia"),
+    *("Zebedee", "Anouk", "Barnaby", "Calliope", "Dagny", "Evander", "Florentyna", "Gideon"),
+    *("Hyacinth", "Ignatius", "Jessamy", "Kasimir", "Lavinia", "Mordecai", "Neriah", "Octavia"),
+    *("Peregrine", "Quintessa", "Radomir", "Seraphina", "Tobiah", "Ulysses", "Verity", "Wolfram"),
+    *("Ximena", "Yorick", "Zenobia"),
 )
-
-
 _LAST_NAMES = (
-    "okafor",
-    "lindqvist",
-    "moreau",
-    "tanaka",
-    "haddad",
-    "kowalski",
-    "silva",
-    "brennan",
-    "novak",
-    "abara",
-    "castellanos",
-    "ivanova",
+    *("Abernathy", "Blackwood", "Carrow", "Dunmore", "Ekwueme", "Fairweather", "Gallagher"),
+    *("Haverford", "Iyer", "Jablonski", "Kowalczyk", "Lindqvist", "Montgomery", "Nakashima"),
+    *("Oyelaran", "Pemberton", "Quayle", "Rasmussen", "Szczepanski", "Thistlewood", "Umberfield"),
+    *("Vasquez-Orr", "Whitlock", "Xiong", "Yarborough", "Zabriskie", "Ashdown", "Bramwell"),
+    *("Cheung", "Delacroix", "Eriksen", "Featherstonehaugh", "Grimaldi", "Holloway", "Ingersoll"),
+    *("Jorgensen", "Kilbride", "Loxley", "Mbeki", "Nightingale", "Okonkwo", "Prendergast"),
+    *("Quimby", "Rowntree", "Sandoval", "Trevelyan", "Uchida", "Vandermeer", "Winterbottom"),
+    "Yoshida",
 )
 _CITIES = ("Lisbon", "Accra", "Osaka", "Tampere", "Cusco", "Tbilisi", "Porto", "Nairobi")
 _WORDS = ("login", "invoice", "refund", "export", "password", "billing", "upload", "sync")
@@ -111,9 +97,9 @@ def _realistic(name: str, rnd: Rand) -> str | None:
     lowered = name.lower()
     first, last = rnd.choice(_FIRST_NAMES), rnd.choice(_LAST_NAMES)
     if "email" in lowered:
-        return f"{first}.{last}.{rnd.hex(3)}@example.com"
+        return f"{first.lower()}.{last.lower()}.{rnd.hex(3)}@example.com"
     if lowered.endswith("name"):
-        return f"{first.title()} {last.title()}"
+        return f"{first} {last}"
     if "diagnosis" in lowered:
         return f"{rnd.choice('EJKMNR')}{rnd.between(10, 99)}.{rnd.below(10)}"
     if "procedure" in lowered or lowered.endswith("code"):
@@ -599,7 +585,7 @@ class SchemaFaker:
             secs = rnd.below(86400)
             return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
         if fmt == "email":
-            return f"{rnd.choice(_FIRST_NAMES)}-{rnd.hex6}@example.com"
+            return f"{rnd.choice(_FIRST_NAMES).lower()}-{rnd.hex6}@example.com"
         if fmt == "uuid":
             return str(uuid.UUID(bytes=rnd.digest[:16], version=4))
         if fmt in ("uri", "url", "iri"):

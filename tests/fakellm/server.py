@@ -1,49 +1,73 @@
-"""The HTTP side of the fake: an OpenAI-compatible chat-completions server on 127.0.0.1.
+"""The fake model: an OpenAI-compatible chat-completions server on 127.0.0.1.
 
-``FakeLLM`` speaks real HTTP so the official ``openai`` SDK can be pointed at it unchanged.
-It answers structured-output requests (``json_schema``, ``json_object`` with a ``schema``,
-forced function ``tools``) with deterministic records generated from the JSON schema, as many
-as the prompt asks for (:mod:`fakellm.reading`). A schema whose array holds ``{index, text}``
-items gets a text for each JSON object or array quoted at the end of a prompt line; one whose
-array holds ``{index, record}`` items gets a record read back out of each quoted text
-(:mod:`fakellm.texts`); a plain request gets a text written from the last quoted object or
-array, or ``"ok"``. Switches inject faults (:mod:`fakellm.faults`)::
+``FakeLLM`` speaks real HTTP so the official ``openai`` SDK (or LangChain's ``ChatOpenAI``)
+can be pointed at it unchanged. It answers structured-output requests (``json_schema``,
+``json_object`` with a ``schema``, forced function ``tools``, legacy ``functions``) with
+records generated from the JSON schema, as many as the prompt asks for
+(:mod:`fakellm.reading`). A schema whose array holds ``{index, text}`` items gets a text for
+each JSON object or array quoted at the end of a prompt line; one whose array holds ``{index,
+record}`` items gets a record read back out of each quoted text (:mod:`fakellm.texts`); a
+plain request gets a text written from the last quoted object or array, or ``"ok"``.
+Switches inject faults (:mod:`fakellm.faults`)::
 
     with FakeLLM() as server:
         client = openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
         server.enqueue("429", Fault.mutate(lambda records: records[:1]))
         ...
 
-Only the standard library is used, so the server never depends on the code under test.
+It can also behave like a hosted model: a :class:`Latency` (a delay per answer plus one per
+output token), a seeded :class:`~fakellm.faults.FaultMix` of errors and broken answers, and
+``sampling_seed`` for answers that differ each time even for identical requests. Created
+with ``control=True`` (as ``python -m fakellm`` does, see :mod:`fakellm.process`), it also
+serves ``GET /_stats`` (:meth:`FakeLLM.stats`) and ``POST /_config``
+(:meth:`FakeLLM.configure`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip as _gzip
 import hashlib
 import json
 import re
-import socket
-import struct
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import reading
-from .faults import HTTP_FAULTS, Fault, MutateFn, item_faults, record_faults
+from .faults import HTTP_FAULTS, Fault, FaultMix, MutateFn, item_faults, record_faults
 from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
 from .texts import fill_record, read_phrases, write_text
+from .wire import (
+    Handler,
+    HTTPError,
+    RecordedRequest,
+    Server,
+    abort,
+    error_body,
+    read_body,
+    send_json,
+)
 
-__all__ = ["MODES", "FakeLLM", "RecordedRequest"]
+__all__ = ["CONFIG_KEYS", "MODES", "FakeLLM", "Latency", "RecordedRequest"]
 
 JSONDict = dict[str, Any]
+
+MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
+# What ``POST /_config`` and :meth:`FakeLLM.configure` change.
+CONFIG_KEYS = (
+    *("delay", "per_token", "error_delay", "broken", "errors", "seed", "retry_after_ms"),
+    "round_tokens_up",
+)
+
+_CREATED = 1_700_000_000
+_REFUSAL_TEXT = "I can't help with that."
+_AZURE_RE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
+_CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/chat/completions/"})
+_FINISH = {"tools": "tool_calls"}
 
 
 def _is_fields(value: Any) -> bool:
@@ -51,160 +75,44 @@ def _is_fields(value: Any) -> bool:
     return isinstance(value, (dict, list))
 
 
-MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
+@dataclass(frozen=True)
+class Latency:
+    """How long answers take, the way a hosted model's time grows with its output: ``delay``
+    seconds for every answer plus ``per_token`` seconds per completion token; a 429/500/503
+    fault is sent after ``error_delay`` seconds instead."""
 
-_CREATED = 1_700_000_000
-_REFUSAL_TEXT = "I can't help with that."
-_AZURE_RE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
-_CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/chat/completions/"})
+    delay: float = 0.0
+    per_token: float = 0.0
+    error_delay: float = 0.0
 
-
-# --------------------------------------------------------------------------------------------
-# Recorded requests
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RecordedRequest:
-    """One request the server received (and, once answered, what it answered).
-
-    Attribute access and ``req["body"]``-style access both work.
-    """
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    raw_body: bytes = b""
-    fault: Fault | None = None
-    status: int | None = None
-    response: Any = None
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
-
-    @property
-    def messages(self) -> list[JSONDict]:
-        if isinstance(self.body, dict) and isinstance(self.body.get("messages"), list):
-            return list(self.body["messages"])
-        return []
-
-
-class _HTTPError(Exception):
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type_
-
-
-# --------------------------------------------------------------------------------------------
-# HTTP plumbing
-# --------------------------------------------------------------------------------------------
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 128
-    fake: FakeLLM
-
-    def server_activate(self) -> None:
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().server_activate()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        """Hang up on every open (keep-alive) connection."""
-        with self.connections_lock:
-            open_now = list(self.connections)
-        for conn in open_now:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (timeouts, aborted requests) are part of normal operation.
-        return
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def _dispatch(self) -> None:
-        try:
-            self.server.fake._handle(self)
-        except OSError:
-            self.close_connection = True
-
-    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    if "chunked" in (handler.headers.get("transfer-encoding") or "").lower():
-        chunks: list[bytes] = []
-        while True:
-            line = handler.rfile.readline()
-            size = int(line.split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                break
-            chunks.append(handler.rfile.read(size))
-            handler.rfile.readline()
-        return b"".join(chunks)
-    length = int(handler.headers.get("content-length") or 0)
-    return handler.rfile.read(length) if length > 0 else b""
-
-
-def _error_body(message: str, type_: str, code: str | None = None) -> JSONDict:
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
-
-# --------------------------------------------------------------------------------------------
-# The server
-# --------------------------------------------------------------------------------------------
+    def answer(self, completion_tokens: int) -> float:
+        return self.delay + self.per_token * completion_tokens
 
 
 class FakeLLM:
-    """An OpenAI-compatible chat-completions server on 127.0.0.1 for tests.
+    """An OpenAI-compatible chat-completions server on 127.0.0.1 for tests and benchmarks.
 
     Switches (all restored by :meth:`reset`): ``supported_modes``, ``unsupported_status``,
     ``reject_seed``, ``timeout_delay``, ``response_delay``, ``retry_after_ms``,
     ``extra_response_fields``, ``omit_usage``, ``gzip``, ``text_omit_values``,
-    ``text_omit_times``, ``extract_override``; faults via :meth:`enqueue` and :meth:`always`
+    ``text_omit_times``, ``extract_override``, ``latency``, ``fault_mix``,
+    ``sampling_seed``, ``round_tokens_up``; faults via :meth:`enqueue` and :meth:`always`
     (a ``mutate`` fault sees ``[{"text": ...}]`` for a plain-text answer, the ``{"index",
     "text"}`` items of a text batch and the ``{"index", "record"}`` items of an extraction).
     Observations: ``requests``, ``request_count``, ``chat_requests``, ``prompt_tokens``,
-    ``completion_tokens``, ``total_tokens``, ``max_in_flight``.
+    ``completion_tokens``, ``total_tokens``, ``max_in_flight``, :meth:`stats`.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control: bool = False) -> None:
         self.host = host
         self.port = port
-        self._httpd: _Server | None = None
+        self.control = control
+        self._httpd: Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
         self._generation = 0
         self._in_flight = 0
+        self._sampled = 0
         self._faults: deque[Fault] = deque()
         self._always: Fault | None = None
         self.requests: list[RecordedRequest] = []
@@ -215,6 +123,7 @@ class FakeLLM:
         self.unsupported_status: int = 400
         self.reject_seed: bool = False
         self.timeout_delay: float = 3.0
+        # Seconds before any chat request is handled, faults included.
         self.response_delay: float = 0.0
         # When set, 429/500/503 faults also send ``retry-after-ms`` (0 = retry at once).
         self.retry_after_ms: float | None = None
@@ -228,6 +137,17 @@ class FakeLLM:
         self.text_omit_times: int | None = None
         # Top-level values every extracted record takes instead of those read from the text.
         self.extract_override: JSONDict = {}
+        # How long answers take (none of it by default).
+        self.latency: Latency = Latency()
+        # Random faults for the requests no queued or ``always`` fault claims.
+        self.fault_mix: FaultMix | None = None
+        # None: the values of an answer follow from the request (the same request, the same
+        # answer). An int: they follow from this seed and the number of requests answered so
+        # far, so identical requests get different answers, as from a model that samples.
+        self.sampling_seed: int | None = None
+        self._sampled = 0
+        # Tokens are estimated as one per four characters, rounded down (or up), at least one.
+        self.round_tokens_up: bool = False
         self.prompt_tokens: int = 0
         self.completion_tokens: int = 0
         self.max_in_flight: int = 0
@@ -237,8 +157,8 @@ class FakeLLM:
     def start(self) -> FakeLLM:
         if self._httpd is not None:
             return self
-        httpd = _Server((self.host, self.port), _Handler)
-        httpd.fake = self
+        httpd = Server((self.host, self.port), Handler)
+        httpd.dispatch = self._handle
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self._thread = threading.Thread(
@@ -284,15 +204,83 @@ class FakeLLM:
         """``http://127.0.0.1:PORT/v1``: the ``base_url`` for ``openai.OpenAI``."""
         return f"{self.origin}/v1"
 
+    def _forget(self) -> None:
+        """Forget requests and counters (requests still running count nowhere)."""
+        self._generation += 1
+        self._in_flight = 0
+        self._sampled = 0
+        self.requests = []
+        self.prompt_tokens = self.completion_tokens = self.max_in_flight = 0
+
     def reset(self) -> None:
         """Forget requests, faults and counters and restore every switch to its default."""
         with self._lock:
-            self._generation += 1
-            self._in_flight = 0
+            self._forget()
             self._faults.clear()
             self._always = None
-            self.requests = []
             self._set_defaults()
+
+    # -- behaving like a hosted model --------------------------------------------------------
+
+    def config(self) -> JSONDict:
+        """The settings :meth:`configure` changes, as it would take them."""
+        mix = self.fault_mix
+        return {
+            "delay": self.latency.delay,
+            "per_token": self.latency.per_token,
+            "error_delay": self.latency.error_delay,
+            "broken": mix.broken if mix else 0.0,
+            "errors": mix.errors if mix else 0.0,
+            "seed": self.sampling_seed if self.sampling_seed is not None else 0,
+            "retry_after_ms": self.retry_after_ms,
+            "round_tokens_up": self.round_tokens_up,
+        }
+
+    def configure(self, **changes: Any) -> JSONDict:
+        """Change some of the :data:`CONFIG_KEYS` (the others keep their values), start the
+        value and fault sequences of ``seed`` afresh and forget requests and counters.
+
+        ``delay``, ``per_token`` and ``error_delay`` make the :attr:`latency`; ``broken`` and
+        ``errors`` the :attr:`fault_mix`; ``seed`` seeds the fault mix and is the
+        :attr:`sampling_seed`; ``retry_after_ms`` is sent with HTTP faults;
+        ``round_tokens_up`` is :attr:`round_tokens_up`."""
+        unknown = sorted(set(changes) - set(CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown}; expected some of {CONFIG_KEYS}")
+        merged = {**self.config(), **changes}
+        latency = Latency(
+            float(merged["delay"]), float(merged["per_token"]), float(merged["error_delay"])
+        )
+        seed = int(merged["seed"])
+        mix = FaultMix(float(merged["broken"]), float(merged["errors"]), seed)
+        retry = merged["retry_after_ms"]
+        with self._lock:
+            self._forget()
+            self.latency, self.fault_mix, self.sampling_seed = latency, mix, seed
+            self.retry_after_ms = None if retry is None else float(retry)
+            self.round_tokens_up = bool(merged["round_tokens_up"])
+        return self.config()
+
+    def stats(self) -> JSONDict:
+        """Counters since the last reset or configure: requests, chat requests, answers
+        (HTTP 200), tokens, requests in flight (now and at most), and chat requests by
+        status, by fault kind and by output mode."""
+        with self._lock:
+            chat = [r for r in self.requests if _is_chat(r.path)]
+            status = Counter(str(r.status) for r in chat if r.status is not None)
+            return {
+                "requests": len(self.requests),
+                "chat_requests": len(chat),
+                "answered": status.get("200", 0),
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens,
+                "in_flight": self._in_flight,
+                "max_in_flight": self.max_in_flight,
+                "status": dict(status),
+                "faults": dict(Counter(r.fault.kind for r in chat if r.fault is not None)),
+                "modes": dict(Counter(r.mode for r in chat if r.mode is not None)),
+            }
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -322,7 +310,9 @@ class FakeLLM:
         with self._lock:
             if self._faults:
                 return self._faults.popleft()
-            return self._always
+            if self._always is not None:
+                return self._always
+            return self.fault_mix.draw() if self.fault_mix is not None else None
 
     # -- observations ------------------------------------------------------------------------
 
@@ -334,7 +324,7 @@ class FakeLLM:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         with self._lock:
-            return [r for r in self.requests if r.path.rstrip("/").endswith("/chat/completions")]
+            return [r for r in self.requests if _is_chat(r.path)]
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -395,9 +385,9 @@ class FakeLLM:
 
     # -- request handling --------------------------------------------------------------------
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: Handler) -> None:
         split = urlsplit(handler.path)
-        raw = _read_body(handler)
+        raw = read_body(handler)
         headers = {k.lower(): v for k, v in handler.headers.items()}
         try:
             body: Any = json.loads(raw) if raw else None
@@ -411,6 +401,9 @@ class FakeLLM:
             body=body,
             raw_body=raw,
         )
+        if self.control and rec.path.rstrip("/") in ("/_stats", "/_config"):
+            self._control(handler, rec)
+            return
         with self._lock:
             generation = self._generation
             self.requests.append(rec)
@@ -423,7 +416,20 @@ class FakeLLM:
                 if generation == self._generation:
                     self._in_flight -= 1
 
-    def _route(self, handler: _Handler, rec: RecordedRequest, generation: int) -> None:
+    def _control(self, handler: Handler, rec: RecordedRequest) -> None:
+        """``GET /_stats`` and ``POST /_config`` (neither is recorded as a request)."""
+        if rec.path.rstrip("/") == "/_stats":
+            send_json(handler, rec, 200, self.stats())
+            return
+        if rec.method != "POST" or not isinstance(rec.body, (dict, type(None))):
+            self._send_error(handler, rec, 400, "POST a JSON object of settings", "bad_request")
+            return
+        try:
+            send_json(handler, rec, 200, self.configure(**(rec.body or {})))
+        except (TypeError, ValueError) as exc:
+            self._send_error(handler, rec, 400, str(exc), "invalid_request_error")
+
+    def _route(self, handler: Handler, rec: RecordedRequest, generation: int) -> None:
         azure = _AZURE_RE.match(rec.path)
         is_chat = rec.path in _CHAT_PATHS or azure is not None
         if not is_chat or rec.method != "POST":
@@ -438,89 +444,55 @@ class FakeLLM:
         if self.response_delay > 0:
             time.sleep(self.response_delay)
         if fault is not None and fault.kind == "reset":
-            self._abort(handler)
+            abort(handler)
             rec.status = 0
             return
         if fault is not None and fault.kind in HTTP_FAULTS:
+            if self.latency.error_delay > 0:
+                time.sleep(self.latency.error_delay)
             self._send_fault_status(handler, rec, fault.kind)
             return
         if fault is not None and fault.kind == "timeout":
             time.sleep(self.timeout_delay if fault.delay is None else fault.delay)
 
         try:
-            response = self._complete(rec, fault, azure.group("deployment") if azure else None)
-        except _HTTPError as err:
+            response, prompt_tokens, completion_tokens = self._complete(
+                rec, fault, azure.group("deployment") if azure else None
+            )
+        except HTTPError as err:
             self._send_error(handler, rec, err.status, err.message, err.type)
             return
         except SchemaError as err:
             self._send_error(handler, rec, 400, str(err), "invalid_request_error")
             return
+        wait = self.latency.answer(completion_tokens)
+        if wait > 0:
+            time.sleep(wait)
         with self._lock:
             if generation == self._generation and not self.omit_usage:
-                usage = response.get("usage") or {}
-                self.prompt_tokens += int(usage.get("prompt_tokens", 0))
-                self.completion_tokens += int(usage.get("completion_tokens", 0))
+                self.prompt_tokens += prompt_tokens
+                self.completion_tokens += completion_tokens
         self._send_json(handler, rec, 200, response)
 
     # -- building the completion -------------------------------------------------------------
 
-    def _mode(self, body: JSONDict) -> tuple[str, JSONDict | None, str | None]:
-        """(mode, schema, tool name); mode is one of MODES or "text"."""
-        tools = body.get("tools")
-        if tools:
-            if "tools" not in self.supported_modes:
-                raise _HTTPError(self.unsupported_status, "tools are not supported by this server")
-            if not isinstance(tools, list):
-                raise _HTTPError(400, "'tools' must be an array")
-            functions = [
-                t["function"]
-                for t in tools
-                if isinstance(t, dict) and isinstance(t.get("function"), dict)
-            ]
-            if not functions:
-                raise _HTTPError(400, "'tools' has no function tool")
-            choice = body.get("tool_choice")
-            wanted: str | None = None
-            if isinstance(choice, dict):
-                wanted = (choice.get("function") or {}).get("name")
-            chosen = functions[0]
-            if wanted is not None:
-                matches = [f for f in functions if f.get("name") == wanted]
-                if not matches:
-                    raise _HTTPError(400, f"tool_choice names an unknown function {wanted!r}")
-                chosen = matches[0]
-            params = chosen.get("parameters")
-            if not isinstance(params, dict):
-                raise _HTTPError(400, f"function {chosen.get('name')!r} has no parameters schema")
-            return "tools", params, str(chosen.get("name", "function"))
-
-        rf = body.get("response_format")
-        if rf is None:
-            return "text", None, None
-        if not isinstance(rf, dict):
-            raise _HTTPError(400, "'response_format' must be an object")
-        kind = rf.get("type")
-        if kind == "text":
-            return "text", None, None
-        if kind not in MODES or kind == "tools":
-            raise _HTTPError(400, f"Invalid value for 'response_format.type': {kind!r}")
-        if kind not in self.supported_modes:
-            raise _HTTPError(
-                self.unsupported_status,
-                f"response_format type '{kind}' is not supported by this server",
+    def _output(self, body: JSONDict) -> reading.Output:
+        """What ``body`` asks for, if this server supports it (``supported_modes``; legacy
+        ``functions`` count as ``tools``)."""
+        output = reading.output_of(body)
+        wanted = "tools" if output.mode == "functions" else output.mode
+        if wanted != "text" and wanted not in self.supported_modes:
+            what = (
+                f"{output.mode} are"
+                if wanted == "tools"
+                else f"response_format type '{output.mode}' is"
             )
-        if kind == "json_schema":
-            spec = rf.get("json_schema")
-            schema = spec.get("schema") if isinstance(spec, dict) else None
-            if not isinstance(schema, dict):
-                raise _HTTPError(400, "response_format.json_schema.schema is missing")
-            return "json_schema", schema, None
-        schema = rf.get("schema")
-        if not isinstance(schema, dict):
-            raise _HTTPError(
+            raise HTTPError(self.unsupported_status, f"{what} not supported by this server")
+        if output.schema is None and output.mode == "json_object":
+            raise HTTPError(
                 400, "response_format json_object needs a 'schema' object on this server"
             )
-        return "json_object", schema, None
+        return output
 
     @staticmethod
     def requested_count(body: JSONDict, schema: JSONDict | None = None) -> int:
@@ -572,34 +544,41 @@ class FakeLLM:
         return result
 
     def _seed(self, body: JSONDict) -> str:
-        """The seed of the values answering ``body``: the request itself."""
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        """The seed of the values answering ``body``: the request itself, and with a
+        ``sampling_seed`` also that seed and how many answers came before."""
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        with self._lock:
+            if self.sampling_seed is None:
+                return digest
+            self._sampled += 1
+            return f"{self.sampling_seed}|{self._sampled}|{digest}"
 
     def _complete(
         self, rec: RecordedRequest, fault: Fault | None, deployment: str | None
-    ) -> JSONDict:
+    ) -> tuple[JSONDict, int, int]:
+        """The completion answering ``rec``, with its prompt and completion tokens."""
         body = rec.body
         if not isinstance(body, dict):
-            raise _HTTPError(400, "We could not parse the JSON body of your request.")
+            raise HTTPError(400, "We could not parse the JSON body of your request.")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise _HTTPError(400, "'messages' is a required property and must be non-empty")
+            raise HTTPError(400, "'messages' is a required property and must be non-empty")
         if self.reject_seed and "seed" in body:
-            raise _HTTPError(400, "Unrecognized request argument supplied: seed")
+            raise HTTPError(400, "Unrecognized request argument supplied: seed")
         if body.get("stream"):
-            raise _HTTPError(400, "stream=true is not supported by this server")
+            raise HTTPError(400, "stream=true is not supported by this server")
 
-        mode, schema, tool_name = self._mode(body)
-        if mode == "text":
+        output = self._output(body)
+        rec.mode = output.mode
+        if output.schema is None:
             payload = self._plain_text(body)
             if fault is not None and fault.kind == "mutate" and fault.fn is not None:
                 mutated = fault.fn([{"text": payload}])
                 payload = str(mutated[0]["text"]) if mutated else ""
         else:
-            assert schema is not None
-            payload = json.dumps(self.generate(schema, body, fault))
+            payload = json.dumps(self.generate(output.schema, body, fault))
 
         kind = fault.kind if fault is not None else None
-        finish = "tool_calls" if mode == "tools" else "stop"
+        finish = _FINISH.get(output.mode, "stop")
         if kind == "malformed":
             payload = payload[:-7] + "}{oops"
         elif kind == "truncated":
@@ -612,14 +591,16 @@ class FakeLLM:
         if kind == "refusal":
             message["refusal"] = produced = _REFUSAL_TEXT
             finish = "stop"
-        elif mode == "tools":
+        elif output.mode == "tools":
             message["tool_calls"] = [
                 {
                     "id": f"call_{digest[:24]}",
                     "type": "function",
-                    "function": {"name": tool_name, "arguments": payload},
+                    "function": {"name": output.name, "arguments": payload},
                 }
             ]
+        elif output.mode == "functions":
+            message["function_call"] = {"name": output.name, "arguments": payload}
         else:
             message["content"] = payload
 
@@ -629,11 +610,13 @@ class FakeLLM:
         if kind == "empty_choices":
             choices = []
 
+        # A model reads the output's schema (or the function definitions) as prompt too.
         prompt_chars = sum(
             len(text_of(m.get("content"))) for m in body["messages"] if isinstance(m, dict)
         )
-        prompt_tokens = max(1, prompt_chars // 4)
-        completion_tokens = max(1, len(produced) // 4)
+        if output.definition is not None:
+            prompt_chars += len(json.dumps(output.definition))
+        prompt_tokens, completion_tokens = self._tokens(prompt_chars), self._tokens(len(produced))
         response: JSONDict = {
             "id": f"chatcmpl-{digest[:29]}",
             "object": "chat.completion",
@@ -648,11 +631,15 @@ class FakeLLM:
                 "total_tokens": prompt_tokens + completion_tokens,
             }
         response.update(self.extra_response_fields)
-        return response
+        return response, prompt_tokens, completion_tokens
+
+    def _tokens(self, chars: int) -> int:
+        """The token estimate for everything: one token per four characters, at least one."""
+        return max(1, -(-chars // 4) if self.round_tokens_up else chars // 4)
 
     # -- writing responses -------------------------------------------------------------------
 
-    def _send_fault_status(self, handler: _Handler, rec: RecordedRequest, kind: str) -> None:
+    def _send_fault_status(self, handler: Handler, rec: RecordedRequest, kind: str) -> None:
         headers: dict[str, str] = {}
         if self.retry_after_ms is not None:
             # The SDK ignores a zero delay and falls back to its own backoff (0.5 s and up),
@@ -690,7 +677,7 @@ class FakeLLM:
 
     def _send_error(
         self,
-        handler: _Handler,
+        handler: Handler,
         rec: RecordedRequest,
         status: int,
         message: str,
@@ -699,45 +686,22 @@ class FakeLLM:
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._send_json(handler, rec, status, _error_body(message, type_, code), headers)
+        self._send_json(handler, rec, status, error_body(message, type_, code), headers)
 
     def _send_json(
         self,
-        handler: _Handler,
+        handler: Handler,
         rec: RecordedRequest,
         status: int,
         payload: Any,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        rec.status = status
-        rec.response = payload
-        data = json.dumps(payload).encode()
-        encoding = None
-        if self.gzip and "gzip" in rec.headers.get("accept-encoding", "").lower():
-            data = _gzip.compress(data)
-            encoding = "gzip"
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.send_header("x-request-id", f"req_{hashlib.sha256(rec.raw_body).hexdigest()[:24]}")
-        if encoding:
-            handler.send_header("content-encoding", encoding)
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
-        handler.wfile.flush()
-
-    @staticmethod
-    def _abort(handler: _Handler) -> None:
-        """Drop the connection with a TCP reset and no response at all."""
-        handler.close_connection = True
-        sock = handler.connection
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        with contextlib.suppress(OSError):
-            sock.close()
+        send_json(handler, rec, status, payload, headers, gzip=self.gzip)
 
     def __repr__(self) -> str:
         where = self.origin if self.running else "stopped"
         return f"<FakeLLM {where} requests={self.request_count}>"
+
+
+def _is_chat(path: str) -> bool:
+    return path.rstrip("/").endswith("/chat/completions")
