@@ -3,7 +3,11 @@ legacy function calls, token accounting, and the server in a process of its own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import http.client
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -248,8 +252,79 @@ def test_control_endpoints_only_when_asked_for(llm: FakeLLM) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# In a process of its own
+# Served from asyncio, and in a process of its own
 # --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def async_llm() -> Iterator[FakeLLM]:
+    """A FakeLLM served by :meth:`FakeLLM.serve` on an event loop in a background thread."""
+    server = FakeLLM(control=True)
+    loop = asyncio.new_event_loop()
+    listening = threading.Event()
+    task: asyncio.Task[None] | None = None
+
+    def run() -> None:
+        nonlocal task
+        task = loop.create_task(server.serve(lambda url: listening.set()))
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert listening.wait(10)
+    try:
+        yield server
+    finally:
+        assert task is not None
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join(10)
+        assert not server.running
+
+
+def test_served_from_asyncio_with_the_same_answers_and_faults(async_llm: FakeLLM) -> None:
+    with openai.OpenAI(base_url=async_llm.url, api_key="k", max_retries=0) as c:
+        records = json.loads(ask(c).choices[0].message.content)["records"]
+        assert len(records) == 3
+        assert json.loads(ask(c).choices[0].message.content)["records"] == records  # keep-alive
+        async_llm.enqueue("reset", "503", "timeout")
+        with pytest.raises(openai.APIConnectionError):
+            ask(c)
+        with pytest.raises(openai.InternalServerError) as info:
+            ask(c)
+        assert info.value.status_code == 503
+        async_llm.timeout_delay = 2.0
+        with pytest.raises(openai.APITimeoutError):
+            ask(c, timeout=0.3)
+        with pytest.raises(openai.NotFoundError):
+            c.models.list()
+        async_llm.gzip = True
+        raw = c.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert (
+            raw.headers["content-encoding"] == "gzip"
+            and raw.parse().choices[0].message.content == "ok"
+        )
+    assert [r.status for r in async_llm.requests] == [200, 200, 0, 503, None, 404, 200]
+    status, stats = _http(async_llm.origin + "/_stats")
+    assert status == 200 and stats["chat_requests"] == 6
+
+
+def test_asyncio_server_reads_chunked_bodies(async_llm: FakeLLM) -> None:
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", async_llm.port, timeout=10)
+    try:
+        connection.request(
+            "POST", "/v1/chat/completions", body=iter([body[:10], body[10:]]), encode_chunked=True
+        )
+        response = connection.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read())["choices"][0]["message"]["content"] == "ok"
+    finally:
+        connection.close()
+    assert async_llm.last_request.body["model"] == "m"
 
 
 def test_the_server_in_a_child_process() -> None:

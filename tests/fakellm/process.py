@@ -7,7 +7,8 @@ interrupted)::
 
 with ``tests/`` on ``PYTHONPATH``, or from Python with :class:`FakeLLMProcess`, which starts
 it and talks to it over HTTP: a child process has a CPU of its own, so a busy client does not
-slow the answers down. ``GET /_stats`` returns :meth:`FakeLLM.stats
+slow the answers down. It serves from asyncio, so a thousand clients at once are all in
+flight together. ``GET /_stats`` returns :meth:`FakeLLM.stats
 <fakellm.server.FakeLLM.stats>`; ``POST /_config`` with a JSON object changes settings
 (:meth:`FakeLLM.configure <fakellm.server.FakeLLM.configure>`) and resets the counters.
 """
@@ -15,6 +16,7 @@ slow the answers down. ``GET /_stats`` returns :meth:`FakeLLM.stats
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -144,17 +146,24 @@ def main(argv: list[str] | None = None) -> None:
         retry_after_ms=args.retry_after_ms,
         round_tokens_up=args.round_tokens_up,
     )
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    if args.stop_on_eof:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(server, stop_on_eof=args.stop_on_eof))
+
+
+async def _serve(server: FakeLLM, *, stop_on_eof: bool) -> None:
+    """Serve until SIGTERM (or, with ``stop_on_eof``, until standard input closes)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    if stop_on_eof:
 
         def watch() -> None:
             with contextlib.suppress(OSError, ValueError):
                 sys.stdin.read()
-            done.set()
+            with contextlib.suppress(RuntimeError):  # the loop is closed already
+                loop.call_soon_threadsafe(task.cancel)
 
         threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
-    with server:
-        print(server.url, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            done.wait()
+    with contextlib.suppress(asyncio.CancelledError):
+        await server.serve(lambda url: print(url, flush=True))

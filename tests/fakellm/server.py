@@ -25,13 +25,14 @@ serves ``GET /_stats`` (:meth:`FakeLLM.stats`) and ``POST /_config``
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -45,16 +46,19 @@ from .wire import (
     Handler,
     HTTPError,
     RecordedRequest,
+    Reply,
     Server,
-    abort,
     error_body,
     read_body,
-    send_json,
+    send_reply,
+    serve_async,
 )
 
 __all__ = ["CONFIG_KEYS", "MODES", "FakeLLM", "Latency", "RecordedRequest"]
 
 JSONDict = dict[str, Any]
+# A recorded request and the steps answering it: seconds to wait, then the reply.
+Steps = tuple[RecordedRequest, Iterator[float | Reply]]
 
 MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
 # What ``POST /_config`` and :meth:`FakeLLM.configure` change.
@@ -108,6 +112,7 @@ class FakeLLM:
         self.port = port
         self.control = control
         self._httpd: Server | None = None
+        self._serving = False
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
         self._generation = 0
@@ -180,6 +185,24 @@ class FakeLLM:
         if thread is not None:
             thread.join(timeout=5)
 
+    async def serve(self, ready: Callable[[str], None] | None = None) -> None:
+        """Serve on the running asyncio loop until cancelled, calling ``ready(url)`` once
+        listening. One thread holds every connection, so a thousand clients at once are all
+        in flight together (what ``python -m fakellm`` runs); :meth:`start` serves from a
+        thread per connection instead, next to the tests."""
+
+        def listening(port: int) -> None:
+            self.port, self._serving = port, True
+            if ready is not None:
+                ready(self.url)
+
+        try:
+            await serve_async(
+                self.record, self.host, self.port, gzip=lambda: self.gzip, ready=listening
+            )
+        finally:
+            self._serving = False
+
     def __enter__(self) -> FakeLLM:
         return self.start()
 
@@ -188,12 +211,12 @@ class FakeLLM:
 
     @property
     def running(self) -> bool:
-        return self._httpd is not None
+        return self._httpd is not None or self._serving
 
     @property
     def origin(self) -> str:
         """``http://127.0.0.1:PORT``: the ``azure_endpoint`` for ``openai.AzureOpenAI``."""
-        if self._httpd is None:
+        if not self.running:
             raise RuntimeError("FakeLLM is not started")
         return f"http://{self.host}:{self.port}"
 
@@ -384,95 +407,104 @@ class FakeLLM:
         return records
 
     # -- request handling --------------------------------------------------------------------
+    #
+    # ``_steps`` decides, step by step, how a request is answered: it yields seconds to wait
+    # and finally the :class:`~fakellm.wire.Reply` to send. The threaded server (``start``)
+    # and the asyncio one of ``python -m fakellm`` (:mod:`fakellm.process`) both run it.
 
-    def _handle(self, handler: Handler) -> None:
-        split = urlsplit(handler.path)
-        raw = read_body(handler)
-        headers = {k.lower(): v for k, v in handler.headers.items()}
+    def record(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Steps:
+        """The steps answering one HTTP request (recorded, unless it is a control request)."""
+        split = urlsplit(target)
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
         rec = RecordedRequest(
-            method=handler.command,
+            method=method,
             path=split.path,
             query=dict(parse_qsl(split.query)),
-            headers=headers,
+            headers={k.lower(): v for k, v in headers.items()},
             body=body,
             raw_body=raw,
         )
         if self.control and rec.path.rstrip("/") in ("/_stats", "/_config"):
-            self._control(handler, rec)
-            return
+            return rec, _once(self._control(rec))
+        return rec, self._steps(rec)
+
+    def _handle(self, handler: Handler) -> None:
+        rec, steps = self.record(handler.command, handler.path, handler.headers, read_body(handler))
+        with contextlib.closing(steps):
+            for step in steps:
+                if isinstance(step, Reply):
+                    send_reply(handler, rec, step, gzip=self.gzip)
+                else:
+                    time.sleep(step)
+
+    def _control(self, rec: RecordedRequest) -> Reply:
+        """``GET /_stats`` and ``POST /_config`` (neither is recorded as a request)."""
+        if rec.path.rstrip("/") == "/_stats":
+            return Reply(200, self.stats())
+        if rec.method != "POST" or not isinstance(rec.body, (dict, type(None))):
+            return _error(400, "POST a JSON object of settings", "invalid_request_error")
+        try:
+            return Reply(200, self.configure(**(rec.body or {})))
+        except (TypeError, ValueError) as exc:
+            return _error(400, str(exc), "invalid_request_error")
+
+    def _steps(self, rec: RecordedRequest) -> Iterator[float | Reply]:
         with self._lock:
             generation = self._generation
             self.requests.append(rec)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
-            self._route(handler, rec, generation)
+            yield from self._route(rec, generation)
         finally:
             with self._lock:
                 if generation == self._generation:
                     self._in_flight -= 1
 
-    def _control(self, handler: Handler, rec: RecordedRequest) -> None:
-        """``GET /_stats`` and ``POST /_config`` (neither is recorded as a request)."""
-        if rec.path.rstrip("/") == "/_stats":
-            send_json(handler, rec, 200, self.stats())
-            return
-        if rec.method != "POST" or not isinstance(rec.body, (dict, type(None))):
-            self._send_error(handler, rec, 400, "POST a JSON object of settings", "bad_request")
-            return
-        try:
-            send_json(handler, rec, 200, self.configure(**(rec.body or {})))
-        except (TypeError, ValueError) as exc:
-            self._send_error(handler, rec, 400, str(exc), "invalid_request_error")
-
-    def _route(self, handler: Handler, rec: RecordedRequest, generation: int) -> None:
+    def _route(self, rec: RecordedRequest, generation: int) -> Iterator[float | Reply]:
         azure = _AZURE_RE.match(rec.path)
         is_chat = rec.path in _CHAT_PATHS or azure is not None
         if not is_chat or rec.method != "POST":
             what = "Invalid URL" if is_chat else "Unknown request URL"
-            self._send_error(
-                handler, rec, 404, f"{what}: {rec.method} {rec.path}", "invalid_request_error"
-            )
+            yield _error(404, f"{what}: {rec.method} {rec.path}", "invalid_request_error")
             return
 
         fault = self._next_fault()
         rec.fault = fault
         if self.response_delay > 0:
-            time.sleep(self.response_delay)
+            yield self.response_delay
         if fault is not None and fault.kind == "reset":
-            abort(handler)
-            rec.status = 0
+            yield Reply(0)
             return
         if fault is not None and fault.kind in HTTP_FAULTS:
             if self.latency.error_delay > 0:
-                time.sleep(self.latency.error_delay)
-            self._send_fault_status(handler, rec, fault.kind)
+                yield self.latency.error_delay
+            yield self._fault_reply(fault.kind)
             return
         if fault is not None and fault.kind == "timeout":
-            time.sleep(self.timeout_delay if fault.delay is None else fault.delay)
+            yield self.timeout_delay if fault.delay is None else fault.delay
 
         try:
             response, prompt_tokens, completion_tokens = self._complete(
                 rec, fault, azure.group("deployment") if azure else None
             )
         except HTTPError as err:
-            self._send_error(handler, rec, err.status, err.message, err.type)
+            yield _error(err.status, err.message, err.type)
             return
         except SchemaError as err:
-            self._send_error(handler, rec, 400, str(err), "invalid_request_error")
+            yield _error(400, str(err), "invalid_request_error")
             return
         wait = self.latency.answer(completion_tokens)
         if wait > 0:
-            time.sleep(wait)
+            yield wait
         with self._lock:
             if generation == self._generation and not self.omit_usage:
                 self.prompt_tokens += prompt_tokens
                 self.completion_tokens += completion_tokens
-        self._send_json(handler, rec, 200, response)
+        yield Reply(200, response)
 
     # -- building the completion -------------------------------------------------------------
 
@@ -639,7 +671,7 @@ class FakeLLM:
 
     # -- writing responses -------------------------------------------------------------------
 
-    def _send_fault_status(self, handler: Handler, rec: RecordedRequest, kind: str) -> None:
+    def _fault_reply(self, kind: str) -> Reply:
         headers: dict[str, str] = {}
         if self.retry_after_ms is not None:
             # The SDK ignores a zero delay and falls back to its own backoff (0.5 s and up),
@@ -647,60 +679,42 @@ class FakeLLM:
             headers["retry-after-ms"] = str(self.retry_after_ms or 0.001)
         if kind == "429":
             headers["retry-after"] = "0"
-            self._send_error(
-                handler,
-                rec,
+            return _error(
                 429,
                 "Rate limit reached for requests. Please try again later.",
                 "rate_limit_error",
                 code="rate_limit_exceeded",
                 headers=headers,
             )
-        elif kind == "503":
-            self._send_error(
-                handler,
-                rec,
-                503,
-                "The server is overloaded or not ready yet.",
-                "server_error",
-                headers=headers,
+        if kind == "503":
+            return _error(
+                503, "The server is overloaded or not ready yet.", "server_error", headers=headers
             )
-        else:
-            self._send_error(
-                handler,
-                rec,
-                500,
-                "The server had an error while processing your request.",
-                "server_error",
-                headers=headers,
-            )
-
-    def _send_error(
-        self,
-        handler: Handler,
-        rec: RecordedRequest,
-        status: int,
-        message: str,
-        type_: str,
-        *,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self._send_json(handler, rec, status, error_body(message, type_, code), headers)
-
-    def _send_json(
-        self,
-        handler: Handler,
-        rec: RecordedRequest,
-        status: int,
-        payload: Any,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        send_json(handler, rec, status, payload, headers, gzip=self.gzip)
+        return _error(
+            500,
+            "The server had an error while processing your request.",
+            "server_error",
+            headers=headers,
+        )
 
     def __repr__(self) -> str:
         where = self.origin if self.running else "stopped"
         return f"<FakeLLM {where} requests={self.request_count}>"
+
+
+def _error(
+    status: int,
+    message: str,
+    type_: str,
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
+    return Reply(status, error_body(message, type_, code), dict(headers or {}))
+
+
+def _once(reply: Reply) -> Iterator[float | Reply]:
+    yield reply
 
 
 def _is_chat(path: str) -> bool:
