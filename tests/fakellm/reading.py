@@ -114,18 +114,16 @@ def trailing_json(line: str) -> tuple[str, Any] | None:
     line = line.rstrip()
     if not line or line[-1] not in '}]"':
         return None
+    quotes = 0  # quotes before ``pos``: an odd count means ``pos`` is inside a string
     for pos, char in enumerate(line):
-        if char not in '{["':
-            continue
-        label = line[:pos]
-        if label.count('"') % 2 or label.rstrip().endswith(","):
-            continue
-        try:
-            value, end = _DECODER.raw_decode(line, pos)
-        except ValueError:
-            continue
-        if end == len(line):
-            return label, value
+        if char in '{["' and not quotes % 2 and not line[:pos].rstrip().endswith(","):
+            try:
+                value, end = _DECODER.raw_decode(line, pos)
+            except ValueError:
+                value, end = None, -1
+            if end == len(line):
+                return line[:pos], value
+        quotes += char == '"'
     return None
 
 

@@ -1,8 +1,8 @@
 """HTTP plumbing of the fake server: recorded requests, replies, and two ways to serve them.
 
-:class:`Server` (one thread per connection) is what tests start in their own process;
-:func:`serve_async` (asyncio, one thread for every connection) is what ``python -m fakellm``
-runs, where a thousand clients may connect at once.
+:class:`Server` (a thread per connection, blocking waits) is what ``FakeLLM.start`` runs
+next to the tests; :func:`serve_async` (asyncio, one thread for every connection) is what
+``python -m fakellm`` runs, where a thousand clients may connect at once.
 
 Only the standard library is used, so the fake never depends on the code under test.
 """
