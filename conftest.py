@@ -1,4 +1,4 @@
-"""Shared fixtures: a loopback OpenAI-compatible server (see tests/fakellm.py)."""
+"""Shared fixtures: a loopback OpenAI-compatible server (the ``fakellm`` package in tests/)."""
 
 from __future__ import annotations
 

@@ -5,10 +5,11 @@ One command reproduces every number and rewrites ``benchmarks/RESULTS.md``::
     benchmarks/.venv/bin/python benchmarks/run.py            # about 6 minutes
     benchmarks/.venv/bin/python benchmarks/run.py --quick    # under 2 minutes
 
-Both tools talk to the same simulated hosted model (``benchmarks/simulator.py``, a separate
-process on 127.0.0.1), which adds a fixed delay per request and a delay per output token,
-counts requests, tokens and requests in flight, and can inject faults. Wall times depend on
-the machine; the ratios between tools are measured in the same run and are what to compare.
+Both tools talk to the same simulated hosted model: the test suite's fake OpenAI server
+(``tests/fakellm/``), run as ``python -m fakellm`` in a separate process on 127.0.0.1, which
+adds a fixed delay per request and a delay per output token, counts requests, tokens and
+requests in flight, and injects a seeded mix of faults. Wall times depend on the machine; the
+ratios between tools are measured in the same run and are what to compare.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from pydantic import BaseModel, TypeAdapter
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-from simulator import SimulatorProcess  # noqa: E402
+# The fake OpenAI server lives with the tests; it is imported only where it is started, so
+# the memory-measuring child processes do not load it.
+sys.path.insert(0, str(ROOT / "tests"))
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", message=".*LangChain.*")
@@ -233,7 +234,13 @@ def count_valid(records: Sequence[Any]) -> tuple[int, int]:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.sim = SimulatorProcess(seed=args.seed)
+        from fakellm import FakeLLMProcess
+
+        # A 429/500 comes back after 50 ms and asks for a retry after 100 ms; a token is four
+        # characters, rounded up.
+        self.sim = FakeLLMProcess(
+            seed=args.seed, error_delay=0.05, retry_after_ms=100, round_tokens_up=True
+        )
         os.environ["OPENAI_BASE_URL"] = self.sim.url
         os.environ["OPENAI_API_KEY"] = API_KEY
         for name in list(os.environ):
@@ -827,7 +834,8 @@ def report(
     add("## Setup")
     add("")
     add(
-        f"- **Simulated hosted model** (`benchmarks/simulator.py`, its own process on 127.0.0.1): "
+        "- **Simulated hosted model** (the test suite's fake OpenAI server, `tests/fakellm/`, "
+        "run as `python -m fakellm` in its own process on 127.0.0.1): "
         f"every answer takes {args.delay * 1000:.0f} ms plus {args.per_token * 1000:.1f} ms per "
         "completion token. Tokens are estimated as one per 4 characters of the messages plus "
         "the function/tool or response-format schema sent (prompt) and of the JSON produced "
@@ -1188,7 +1196,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--errors", type=float, default=0.10, help="share of HTTP 429/500 in part 2"
     )
-    parser.add_argument("--seed", type=int, default=0, help="simulator seed")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the simulated model's values and faults"
+    )
     parser.add_argument("--fault-seeds", default="0,1,2", help="fault seeds for part 2 (0,1,2)")
     parser.add_argument(
         "--try-http-retries",

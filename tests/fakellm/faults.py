@@ -1,0 +1,157 @@
+"""Injected misbehaviour: the faults the fake server can be told to commit.
+
+A :class:`Fault` is one misbehaviour, queued for the next request or applied to every one;
+a :class:`FaultMix` draws faults at random, in seeded proportions, like a flaky hosted model.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = ["FAULT_KINDS", "HTTP_FAULTS", "Fault", "FaultMix", "MutateFn"]
+
+Records = list[dict[str, Any]]
+MutateFn = Callable[[Records], Records]
+
+FAULT_KINDS: frozenset[str] = frozenset(
+    {
+        "429",
+        "500",
+        "503",
+        "reset",
+        "timeout",
+        "malformed",
+        "truncated",
+        "refusal",
+        "empty_choices",
+        "fewer",
+        "more",
+        "mutate",
+        "duplicate",
+    }
+)
+
+
+HTTP_FAULTS = frozenset({"429", "500", "503"})
+
+
+# --------------------------------------------------------------------------------------------
+# Faults
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected misbehaviour.
+
+    ``kind`` is one of :data:`FAULT_KINDS`; ``fn`` is the record transformer of a ``"mutate"``
+    fault; ``delay`` overrides ``FakeLLM.timeout_delay`` for a ``"timeout"`` fault. Plain
+    strings (``"429"``), ints (``429``) and bare callables (a mutate function) are accepted
+    wherever a fault is, and converted with :meth:`coerce`.
+    """
+
+    kind: str
+    fn: MutateFn | None = field(default=None, compare=False)
+    delay: float | None = None
+
+    RATE_LIMIT: ClassVar[str] = "429"
+    SERVER_ERROR: ClassVar[str] = "500"
+    UNAVAILABLE: ClassVar[str] = "503"
+    RESET: ClassVar[str] = "reset"
+    TIMEOUT: ClassVar[str] = "timeout"
+    MALFORMED: ClassVar[str] = "malformed"
+    TRUNCATED: ClassVar[str] = "truncated"
+    REFUSAL: ClassVar[str] = "refusal"
+    EMPTY_CHOICES: ClassVar[str] = "empty_choices"
+    FEWER: ClassVar[str] = "fewer"
+    MORE: ClassVar[str] = "more"
+    MUTATE: ClassVar[str] = "mutate"
+    DUPLICATE: ClassVar[str] = "duplicate"
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}"
+            )
+        if self.kind == "mutate" and not callable(self.fn):
+            raise ValueError("a 'mutate' fault needs a callable fn(records) -> records")
+
+    @classmethod
+    def mutate(cls, fn: MutateFn) -> Fault:
+        """A fault that passes the generated records through ``fn`` before serialisation."""
+        return cls("mutate", fn=fn)
+
+    @classmethod
+    def timeout(cls, delay: float | None = None) -> Fault:
+        """A fault that stalls ``delay`` seconds (default ``FakeLLM.timeout_delay``)."""
+        return cls("timeout", delay=delay)
+
+    @classmethod
+    def coerce(cls, value: Fault | str | int | MutateFn) -> Fault:
+        if isinstance(value, Fault):
+            return value
+        if isinstance(value, bool):
+            raise TypeError(f"not a fault: {value!r}")
+        if isinstance(value, (str, int)):
+            return cls(str(value))
+        if callable(value):
+            return cls.mutate(value)
+        raise TypeError(f"not a fault: {value!r}")
+
+
+def record_faults(records: list[Any], fault: Fault | None) -> list[Any]:
+    """``records`` as a ``duplicate`` or ``mutate`` fault leaves them (unchanged otherwise)."""
+    if fault is None:
+        return records
+    if fault.kind == "duplicate" and records:
+        return [json.loads(json.dumps(records[0])) for _ in records]
+    if fault.kind == "mutate" and fault.fn is not None:
+        return list(fault.fn(json.loads(json.dumps(records))))
+    return records
+
+
+def item_faults(items: list[Any], fault: Fault | None) -> list[Any]:
+    """Answer items after a fault: ``fewer`` keeps half, ``more`` repeats the first two."""
+    kind = fault.kind if fault is not None else None
+    if kind == "fewer":
+        return items[: len(items) // 2]
+    if kind == "more":
+        return items + json.loads(json.dumps(items[:2]))
+    return record_faults(items, fault)
+
+
+class FaultMix:
+    """Seeded random faults, the way a flaky hosted model fails.
+
+    Of all requests, a share ``errors`` is answered with HTTP 429 or 500 (half each) and a
+    share ``broken`` with malformed JSON or output truncated at the token limit (half each).
+    The fate of request k depends only on ``seed`` and k, so two clients sending their
+    requests in the same order meet the same faults.
+    """
+
+    def __init__(self, broken: float = 0.0, errors: float = 0.0, seed: int = 0) -> None:
+        if not (0.0 <= broken <= 1.0 and 0.0 <= errors <= 1.0 and broken + errors <= 1.0):
+            raise ValueError(
+                f"broken={broken} and errors={errors} must be shares between 0 and 1 "
+                "that add up to at most 1"
+            )
+        self.broken = broken
+        self.errors = errors
+        self.seed = seed
+        self._rnd = random.Random(f"faults-{seed}")
+
+    def draw(self) -> Fault | None:
+        """The fault of the next request (``None``: answer it properly)."""
+        draw, coin = self._rnd.random(), self._rnd.random()
+        if draw < self.errors:
+            return Fault("429" if coin < 0.5 else "500")
+        if draw < self.errors + self.broken:
+            return Fault("malformed" if coin < 0.5 else "truncated")
+        return None
+
+    def __repr__(self) -> str:
+        return f"FaultMix(broken={self.broken}, errors={self.errors}, seed={self.seed})"

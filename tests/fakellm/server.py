@@ -1,0 +1,721 @@
+"""The fake model: an OpenAI-compatible chat-completions server on 127.0.0.1.
+
+``FakeLLM`` speaks real HTTP so the official ``openai`` SDK (or LangChain's ``ChatOpenAI``)
+can be pointed at it unchanged. It answers structured-output requests (``json_schema``,
+``json_object`` with a ``schema``, forced function ``tools``, legacy ``functions``) with
+records generated from the JSON schema, as many as the prompt asks for
+(:mod:`fakellm.reading`). A schema whose array holds ``{index, text}`` items gets a text for
+each JSON object or array quoted at the end of a prompt line; one whose array holds ``{index,
+record}`` items gets a record read back out of each quoted text (:mod:`fakellm.texts`); a
+plain request gets a text written from the last quoted object or array, or ``"ok"``.
+Switches inject faults (:mod:`fakellm.faults`)::
+
+    with FakeLLM() as server:
+        client = openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
+        server.enqueue("429", Fault.mutate(lambda records: records[:1]))
+        ...
+
+It can also behave like a hosted model: a :class:`Latency` (a delay per answer plus one per
+output token), a seeded :class:`~fakellm.faults.FaultMix` of errors and broken answers, and
+``sampling_seed`` for answers that differ each time even for identical requests. Created
+with ``control=True`` (as ``python -m fakellm`` does, see :mod:`fakellm.process`), it also
+serves ``GET /_stats`` (:meth:`FakeLLM.stats`) and ``POST /_config``
+(:meth:`FakeLLM.configure`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from . import reading
+from .faults import HTTP_FAULTS, Fault, FaultMix, MutateFn, item_faults, record_faults
+from .reading import text_of
+from .schema_faker import SchemaError, SchemaFaker
+from .texts import fill_record, read_phrases, write_text
+from .wire import (
+    Handler,
+    HTTPError,
+    RecordedRequest,
+    Reply,
+    Server,
+    error_body,
+    read_body,
+    send_reply,
+    serve_async,
+)
+
+__all__ = ["CONFIG_KEYS", "MODES", "FakeLLM", "Latency", "RecordedRequest"]
+
+JSONDict = dict[str, Any]
+# A recorded request and the steps answering it: seconds to wait, then the reply.
+Steps = tuple[RecordedRequest, Iterator[float | Reply]]
+
+MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
+# What ``POST /_config`` and :meth:`FakeLLM.configure` change.
+CONFIG_KEYS = (
+    *("delay", "per_token", "error_delay", "broken", "errors", "seed", "retry_after_ms"),
+    "round_tokens_up",
+)
+
+_CREATED = 1_700_000_000
+_REFUSAL_TEXT = "I can't help with that."
+_AZURE_RE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
+_CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/chat/completions/"})
+_FINISH = {"tools": "tool_calls"}
+
+
+def _is_fields(value: Any) -> bool:
+    """Fields to write a text from are a JSON object or array."""
+    return isinstance(value, (dict, list))
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How long answers take, the way a hosted model's time grows with its output: ``delay``
+    seconds for every answer plus ``per_token`` seconds per completion token; a 429/500/503
+    fault is sent after ``error_delay`` seconds instead."""
+
+    delay: float = 0.0
+    per_token: float = 0.0
+    error_delay: float = 0.0
+
+    def answer(self, completion_tokens: int) -> float:
+        return self.delay + self.per_token * completion_tokens
+
+
+class FakeLLM:
+    """An OpenAI-compatible chat-completions server on 127.0.0.1 for tests and benchmarks.
+
+    Switches (all restored by :meth:`reset`): ``supported_modes``, ``unsupported_status``,
+    ``reject_seed``, ``timeout_delay``, ``response_delay``, ``retry_after_ms``,
+    ``extra_response_fields``, ``omit_usage``, ``gzip``, ``text_omit_values``,
+    ``text_omit_times``, ``extract_override``, ``latency``, ``fault_mix``,
+    ``sampling_seed``, ``round_tokens_up``; faults via :meth:`enqueue` and :meth:`always`
+    (a ``mutate`` fault sees ``[{"text": ...}]`` for a plain-text answer, the ``{"index",
+    "text"}`` items of a text batch and the ``{"index", "record"}`` items of an extraction).
+    Observations: ``requests``, ``request_count``, ``chat_requests``, ``prompt_tokens``,
+    ``completion_tokens``, ``total_tokens``, ``max_in_flight``, :meth:`stats`.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control: bool = False) -> None:
+        self.host = host
+        self.port = port
+        self.control = control
+        self._httpd: Server | None = None
+        self._serving = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.RLock()
+        self._generation = 0
+        self._in_flight = 0
+        self._sampled = 0
+        self._faults: deque[Fault] = deque()
+        self._always: Fault | None = None
+        self.requests: list[RecordedRequest] = []
+        self._set_defaults()
+
+    def _set_defaults(self) -> None:
+        self.supported_modes: set[str] = set(MODES)
+        self.unsupported_status: int = 400
+        self.reject_seed: bool = False
+        self.timeout_delay: float = 3.0
+        # Seconds before any chat request is handled, faults included.
+        self.response_delay: float = 0.0
+        # When set, 429/500/503 faults also send ``retry-after-ms`` (0 = retry at once).
+        self.retry_after_ms: float | None = None
+        self.extra_response_fields: JSONDict = {}
+        self.omit_usage: bool = False
+        self.gzip: bool = False
+        # Texts leave out the leaf values whose text form is in this set (or, for an int N,
+        # their first N string/number values), in the next ``text_omit_times`` answers
+        # (None: every answer until reset).
+        self.text_omit_values: set[str] | int = set()
+        self.text_omit_times: int | None = None
+        # Top-level values every extracted record takes instead of those read from the text.
+        self.extract_override: JSONDict = {}
+        # How long answers take (none of it by default).
+        self.latency: Latency = Latency()
+        # Random faults for the requests no queued or ``always`` fault claims.
+        self.fault_mix: FaultMix | None = None
+        # None: the values of an answer follow from the request (the same request, the same
+        # answer). An int: they follow from this seed and the number of requests answered so
+        # far, so identical requests get different answers, as from a model that samples.
+        self.sampling_seed: int | None = None
+        self._sampled = 0
+        # Tokens are estimated as one per four characters, rounded down (or up), at least one.
+        self.round_tokens_up: bool = False
+        self.prompt_tokens: int = 0
+        self.completion_tokens: int = 0
+        self.max_in_flight: int = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeLLM:
+        if self._httpd is not None:
+            return self
+        httpd = Server((self.host, self.port), Handler)
+        httpd.dispatch = self._handle
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeLLM:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        self._httpd = self._thread = None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+            httpd.drop_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    async def serve(self, ready: Callable[[str], None] | None = None) -> None:
+        """Serve on the running asyncio loop until cancelled, calling ``ready(url)`` once
+        listening. One thread holds every connection, so a thousand clients at once are all
+        in flight together (what ``python -m fakellm`` runs); :meth:`start` serves from a
+        thread per connection instead, next to the tests."""
+
+        def listening(port: int) -> None:
+            self.port, self._serving = port, True
+            if ready is not None:
+                ready(self.url)
+
+        try:
+            await serve_async(
+                self.record, self.host, self.port, gzip=lambda: self.gzip, ready=listening
+            )
+        finally:
+            self._serving = False
+
+    def __enter__(self) -> FakeLLM:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None or self._serving
+
+    @property
+    def origin(self) -> str:
+        """``http://127.0.0.1:PORT``: the ``azure_endpoint`` for ``openai.AzureOpenAI``."""
+        if not self.running:
+            raise RuntimeError("FakeLLM is not started")
+        return f"http://{self.host}:{self.port}"
+
+    azure_endpoint = origin
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: the ``base_url`` for ``openai.OpenAI``."""
+        return f"{self.origin}/v1"
+
+    def _forget(self) -> None:
+        """Forget requests and counters (requests still running count nowhere)."""
+        self._generation += 1
+        self._in_flight = 0
+        self._sampled = 0
+        self.requests = []
+        self.prompt_tokens = self.completion_tokens = self.max_in_flight = 0
+
+    def reset(self) -> None:
+        """Forget requests, faults and counters and restore every switch to its default."""
+        with self._lock:
+            self._forget()
+            self._faults.clear()
+            self._always = None
+            self._set_defaults()
+
+    # -- behaving like a hosted model --------------------------------------------------------
+
+    def config(self) -> JSONDict:
+        """The settings :meth:`configure` changes, as it would take them."""
+        mix = self.fault_mix
+        return {
+            "delay": self.latency.delay,
+            "per_token": self.latency.per_token,
+            "error_delay": self.latency.error_delay,
+            "broken": mix.broken if mix else 0.0,
+            "errors": mix.errors if mix else 0.0,
+            "seed": self.sampling_seed if self.sampling_seed is not None else 0,
+            "retry_after_ms": self.retry_after_ms,
+            "round_tokens_up": self.round_tokens_up,
+        }
+
+    def configure(self, **changes: Any) -> JSONDict:
+        """Change some of the :data:`CONFIG_KEYS` (the others keep their values), start the
+        value and fault sequences of ``seed`` afresh and forget requests and counters.
+
+        ``delay``, ``per_token`` and ``error_delay`` make the :attr:`latency`; ``broken`` and
+        ``errors`` the :attr:`fault_mix`; ``seed`` seeds the fault mix and is the
+        :attr:`sampling_seed`; ``retry_after_ms`` is sent with HTTP faults;
+        ``round_tokens_up`` is :attr:`round_tokens_up`."""
+        unknown = sorted(set(changes) - set(CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown}; expected some of {CONFIG_KEYS}")
+        merged = {**self.config(), **changes}
+        latency = Latency(
+            float(merged["delay"]), float(merged["per_token"]), float(merged["error_delay"])
+        )
+        seed = int(merged["seed"])
+        mix = FaultMix(float(merged["broken"]), float(merged["errors"]), seed)
+        retry = merged["retry_after_ms"]
+        with self._lock:
+            self._forget()
+            self.latency, self.fault_mix, self.sampling_seed = latency, mix, seed
+            self.retry_after_ms = None if retry is None else float(retry)
+            self.round_tokens_up = bool(merged["round_tokens_up"])
+        return self.config()
+
+    def stats(self) -> JSONDict:
+        """Counters since the last reset or configure: requests, chat requests, answers
+        (HTTP 200), tokens, requests in flight (now and at most), and chat requests by
+        status, by fault kind and by output mode."""
+        with self._lock:
+            chat = [r for r in self.requests if _is_chat(r.path)]
+            status = Counter(str(r.status) for r in chat if r.status is not None)
+            return {
+                "requests": len(self.requests),
+                "chat_requests": len(chat),
+                "answered": status.get("200", 0),
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens,
+                "in_flight": self._in_flight,
+                "max_in_flight": self.max_in_flight,
+                "status": dict(status),
+                "faults": dict(Counter(r.fault.kind for r in chat if r.fault is not None)),
+                "modes": dict(Counter(r.mode for r in chat if r.mode is not None)),
+            }
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def enqueue(self, *faults: Fault | str | int | MutateFn) -> None:
+        """Queue one-shot faults; each chat request consumes the next one, in order."""
+        coerced = [Fault.coerce(f) for f in faults]
+        with self._lock:
+            self._faults.extend(coerced)
+
+    def always(self, fault: Fault | str | int | MutateFn | None) -> None:
+        """Apply ``fault`` to every chat request (after queued ones) until reset; None clears."""
+        coerced = None if fault is None else Fault.coerce(fault)
+        with self._lock:
+            self._always = coerced
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._always = None
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            if self._faults:
+                return self._faults.popleft()
+            if self._always is not None:
+                return self._always
+            return self.fault_mix.draw() if self.fault_mix is not None else None
+
+    # -- observations ------------------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if _is_chat(r.path)]
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        with self._lock:
+            if not self.requests:
+                raise LookupError("FakeLLM has received no request")
+            return self.requests[-1]
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    # -- extension hooks ---------------------------------------------------------------------
+
+    def _plain_text(self, body: JSONDict) -> str:
+        """The answer to a request asking for neither JSON nor a tool call: a text written from
+        the last JSON object or array quoted at the end of a line of the last user message that
+        has one (preferences aside), else ``"ok"``."""
+        found = reading.inputs(body, _is_fields)
+        if not found:
+            return "ok"
+        return write_text(found[-1][1], reading.preferences(body), self._take_omission())
+
+    def _take_omission(self) -> set[str] | int:
+        """What the text being written leaves out (and one use of ``text_omit_times``)."""
+        with self._lock:
+            omit = self.text_omit_values
+            if not omit:
+                return set()
+            if self.text_omit_times is not None:
+                if self.text_omit_times <= 0:
+                    return set()
+                self.text_omit_times -= 1
+            return omit if isinstance(omit, int) else set(omit)
+
+    def _batch_answer(
+        self, faker: SchemaFaker, batch: reading.Batch, body: JSONDict
+    ) -> list[JSONDict] | None:
+        """The items answering a text batch (``{index, text}``, one per JSON object or array
+        quoted in the prompt) or an extraction (``{index, record}``, one per quoted string);
+        ``None`` when the prompt quotes no input."""
+        if batch.kind == "texts":
+            entries = reading.inputs(body, _is_fields)
+            if not entries:
+                return None
+            prefs, omit = reading.preferences(body), self._take_omission()
+            return [{"index": i, "text": write_text(fields, prefs, omit)} for i, fields in entries]
+        texts = reading.inputs(body, lambda value: isinstance(value, str))
+        if not texts or batch.record is None:
+            return None
+        records = []
+        for i, text in texts:
+            record = fill_record(faker, batch.record, "", read_phrases(text))
+            if isinstance(record, dict):
+                record.update(json.loads(json.dumps(self.extract_override)))
+            records.append({"index": i, "record": record})
+        return records
+
+    # -- request handling --------------------------------------------------------------------
+    #
+    # ``_steps`` decides, step by step, how a request is answered: it yields seconds to wait
+    # and finally the :class:`~fakellm.wire.Reply` to send. The threaded server (``start``)
+    # and the asyncio one of ``python -m fakellm`` (:mod:`fakellm.process`) both run it.
+
+    def record(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Steps:
+        """The steps answering one HTTP request (recorded, unless it is a control request)."""
+        split = urlsplit(target)
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        rec = RecordedRequest(
+            method=method,
+            path=split.path,
+            query=dict(parse_qsl(split.query)),
+            headers={k.lower(): v for k, v in headers.items()},
+            body=body,
+            raw_body=raw,
+        )
+        if self.control and rec.path.rstrip("/") in ("/_stats", "/_config"):
+            return rec, _once(self._control(rec))
+        return rec, self._steps(rec)
+
+    def _handle(self, handler: Handler) -> None:
+        rec, steps = self.record(handler.command, handler.path, handler.headers, read_body(handler))
+        with contextlib.closing(steps):
+            for step in steps:
+                if isinstance(step, Reply):
+                    send_reply(handler, rec, step, gzip=self.gzip)
+                else:
+                    time.sleep(step)
+
+    def _control(self, rec: RecordedRequest) -> Reply:
+        """``GET /_stats`` and ``POST /_config`` (neither is recorded as a request)."""
+        if rec.path.rstrip("/") == "/_stats":
+            return Reply(200, self.stats())
+        if rec.method != "POST" or not isinstance(rec.body, (dict, type(None))):
+            return _error(400, "POST a JSON object of settings", "invalid_request_error")
+        try:
+            return Reply(200, self.configure(**(rec.body or {})))
+        except (TypeError, ValueError) as exc:
+            return _error(400, str(exc), "invalid_request_error")
+
+    def _steps(self, rec: RecordedRequest) -> Iterator[float | Reply]:
+        with self._lock:
+            generation = self._generation
+            self.requests.append(rec)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            yield from self._route(rec, generation)
+        finally:
+            with self._lock:
+                if generation == self._generation:
+                    self._in_flight -= 1
+
+    def _route(self, rec: RecordedRequest, generation: int) -> Iterator[float | Reply]:
+        azure = _AZURE_RE.match(rec.path)
+        is_chat = rec.path in _CHAT_PATHS or azure is not None
+        if not is_chat or rec.method != "POST":
+            what = "Invalid URL" if is_chat else "Unknown request URL"
+            yield _error(404, f"{what}: {rec.method} {rec.path}", "invalid_request_error")
+            return
+
+        fault = self._next_fault()
+        rec.fault = fault
+        if self.response_delay > 0:
+            yield self.response_delay
+        if fault is not None and fault.kind == "reset":
+            yield Reply(0)
+            return
+        if fault is not None and fault.kind in HTTP_FAULTS:
+            if self.latency.error_delay > 0:
+                yield self.latency.error_delay
+            yield self._fault_reply(fault.kind)
+            return
+        if fault is not None and fault.kind == "timeout":
+            yield self.timeout_delay if fault.delay is None else fault.delay
+
+        try:
+            response, prompt_tokens, completion_tokens = self._complete(
+                rec, fault, azure.group("deployment") if azure else None
+            )
+        except HTTPError as err:
+            yield _error(err.status, err.message, err.type)
+            return
+        except SchemaError as err:
+            yield _error(400, str(err), "invalid_request_error")
+            return
+        wait = self.latency.answer(completion_tokens)
+        if wait > 0:
+            yield wait
+        with self._lock:
+            if generation == self._generation and not self.omit_usage:
+                self.prompt_tokens += prompt_tokens
+                self.completion_tokens += completion_tokens
+        yield Reply(200, response)
+
+    # -- building the completion -------------------------------------------------------------
+
+    def _output(self, body: JSONDict) -> reading.Output:
+        """What ``body`` asks for, if this server supports it (``supported_modes``; legacy
+        ``functions`` count as ``tools``)."""
+        output = reading.output_of(body)
+        wanted = "tools" if output.mode == "functions" else output.mode
+        if wanted != "text" and wanted not in self.supported_modes:
+            what = (
+                f"{output.mode} are"
+                if wanted == "tools"
+                else f"response_format type '{output.mode}' is"
+            )
+            raise HTTPError(self.unsupported_status, f"{what} not supported by this server")
+        if output.schema is None and output.mode == "json_object":
+            raise HTTPError(
+                400, "response_format json_object needs a 'schema' object on this server"
+            )
+        return output
+
+    @staticmethod
+    def requested_count(body: JSONDict, schema: JSONDict | None = None) -> int:
+        """How many records ``body`` asks for: the count its last user message states (1 if
+        none), within the ``minItems``/``maxItems`` of ``schema`` when it is an array."""
+        root = SchemaFaker(schema, "").resolve(schema) if schema is not None else {}
+        nouns = [key for key in root.get("properties") or {} if isinstance(key, str)]
+        array = root if root.get("type") == "array" else {}
+        return reading.item_count(array, reading.stated_count(body, nouns))
+
+    def generate(self, schema: JSONDict, body: JSONDict, fault: Fault | None = None) -> Any:
+        """The object answering ``body`` for ``schema`` (with record faults applied)."""
+        faker = SchemaFaker(schema, self._seed(body))
+        batch = reading.batch_of(faker, schema)
+        if batch is not None:
+            answered = self._batch_answer(faker, batch, body)
+            if answered is not None:
+                return {batch.key: item_faults(answered, fault)}
+        kind = fault.kind if fault is not None else None
+
+        def count(array: JSONDict) -> int:
+            asked = reading.item_count(array, stated)
+            return {"fewer": asked // 2, "more": asked + 2}.get(kind or "", asked)
+
+        root = faker.resolve(schema)
+        props = root.get("properties")
+        stated = reading.stated_count(body, [k for k in props or {} if isinstance(k, str)])
+        if root.get("type") == "array" or (not isinstance(props, dict) and "items" in root):
+            items = root.get("items", {})
+            records = [faker.value(items, f"[{i}]", "item") for i in range(count(root))]
+            return record_faults(records, fault)
+
+        result: JSONDict = {}
+        arrays: list[str] = []
+        for key, sub in (props or {}).items():
+            node = faker.resolve(sub)
+            if node.get("type") == "array" and "prefixItems" not in node:
+                items = node.get("items", {})
+                result[key] = [
+                    faker.value(items, f"{key}[{i}]", key, 1) for i in range(count(node))
+                ]
+                arrays.append(key)
+            else:
+                result[key] = faker.value(sub, key, key, 1)
+        if arrays and kind in ("mutate", "duplicate"):
+            target = "records" if "records" in arrays else arrays[0]
+            for key in arrays if kind == "duplicate" else [target]:
+                result[key] = record_faults(result[key], fault)
+        return result
+
+    def _seed(self, body: JSONDict) -> str:
+        """The seed of the values answering ``body``: the request itself, and with a
+        ``sampling_seed`` also that seed and how many answers came before."""
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        with self._lock:
+            if self.sampling_seed is None:
+                return digest
+            self._sampled += 1
+            return f"{self.sampling_seed}|{self._sampled}|{digest}"
+
+    def _complete(
+        self, rec: RecordedRequest, fault: Fault | None, deployment: str | None
+    ) -> tuple[JSONDict, int, int]:
+        """The completion answering ``rec``, with its prompt and completion tokens."""
+        body = rec.body
+        if not isinstance(body, dict):
+            raise HTTPError(400, "We could not parse the JSON body of your request.")
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            raise HTTPError(400, "'messages' is a required property and must be non-empty")
+        if self.reject_seed and "seed" in body:
+            raise HTTPError(400, "Unrecognized request argument supplied: seed")
+        if body.get("stream"):
+            raise HTTPError(400, "stream=true is not supported by this server")
+
+        output = self._output(body)
+        rec.mode = output.mode
+        if output.schema is None:
+            payload = self._plain_text(body)
+            if fault is not None and fault.kind == "mutate" and fault.fn is not None:
+                mutated = fault.fn([{"text": payload}])
+                payload = str(mutated[0]["text"]) if mutated else ""
+        else:
+            payload = json.dumps(self.generate(output.schema, body, fault))
+
+        kind = fault.kind if fault is not None else None
+        finish = _FINISH.get(output.mode, "stop")
+        if kind == "malformed":
+            payload = payload[:-7] + "}{oops"
+        elif kind == "truncated":
+            payload = payload[: int(len(payload) * 0.6)]
+            finish = "length"
+
+        digest = hashlib.sha256(rec.raw_body).hexdigest()
+        message: JSONDict = {"role": "assistant", "content": None, "refusal": None}
+        produced = payload
+        if kind == "refusal":
+            message["refusal"] = produced = _REFUSAL_TEXT
+            finish = "stop"
+        elif output.mode == "tools":
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{digest[:24]}",
+                    "type": "function",
+                    "function": {"name": output.name, "arguments": payload},
+                }
+            ]
+        elif output.mode == "functions":
+            message["function_call"] = {"name": output.name, "arguments": payload}
+        else:
+            message["content"] = payload
+
+        choices: list[JSONDict] = [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+        ]
+        if kind == "empty_choices":
+            choices = []
+
+        # A model reads the output's schema (or the function definitions) as prompt too.
+        prompt_chars = sum(
+            len(text_of(m.get("content"))) for m in body["messages"] if isinstance(m, dict)
+        )
+        if output.definition is not None:
+            prompt_chars += len(json.dumps(output.definition))
+        prompt_tokens, completion_tokens = self._tokens(prompt_chars), self._tokens(len(produced))
+        response: JSONDict = {
+            "id": f"chatcmpl-{digest[:29]}",
+            "object": "chat.completion",
+            "created": _CREATED,
+            "model": body.get("model") or deployment or "fake-llm",
+            "choices": choices,
+        }
+        if not self.omit_usage:
+            response["usage"] = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
+        response.update(self.extra_response_fields)
+        return response, prompt_tokens, completion_tokens
+
+    def _tokens(self, chars: int) -> int:
+        """The token estimate for everything: one token per four characters, at least one."""
+        return max(1, -(-chars // 4) if self.round_tokens_up else chars // 4)
+
+    # -- writing responses -------------------------------------------------------------------
+
+    def _fault_reply(self, kind: str) -> Reply:
+        headers: dict[str, str] = {}
+        if self.retry_after_ms is not None:
+            # The SDK ignores a zero delay and falls back to its own backoff (0.5 s and up),
+            # so "retry at once" is announced as a microsecond.
+            headers["retry-after-ms"] = str(self.retry_after_ms or 0.001)
+        if kind == "429":
+            headers["retry-after"] = "0"
+            return _error(
+                429,
+                "Rate limit reached for requests. Please try again later.",
+                "rate_limit_error",
+                code="rate_limit_exceeded",
+                headers=headers,
+            )
+        if kind == "503":
+            return _error(
+                503, "The server is overloaded or not ready yet.", "server_error", headers=headers
+            )
+        return _error(
+            500,
+            "The server had an error while processing your request.",
+            "server_error",
+            headers=headers,
+        )
+
+    def __repr__(self) -> str:
+        where = self.origin if self.running else "stopped"
+        return f"<FakeLLM {where} requests={self.request_count}>"
+
+
+def _error(
+    status: int,
+    message: str,
+    type_: str,
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
+    return Reply(status, error_body(message, type_, code), dict(headers or {}))
+
+
+def _once(reply: Reply) -> Iterator[float | Reply]:
+    yield reply
+
+
+def _is_chat(path: str) -> bool:
+    return path.rstrip("/").endswith("/chat/completions")
