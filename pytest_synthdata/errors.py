@@ -5,7 +5,7 @@
     SynthError
     ├── SynthConfigError          bad input: a spec, an option, an examples file (also ValueError)
     │   └── UnsupportedModelError the pydantic model cannot be expressed as a strict JSON schema
-    ├── SynthAPIError             the endpoint failed after the SDK's own retries (HTTP, network)
+    ├── SynthAPIError             the endpoint failed (after its retries, if transient)
     ├── SynthGenerationError      the retry budget was spent before n valid records were obtained
     └── SynthRecordingError       a cassette is missing, stale, corrupt or would leak a secret
 
