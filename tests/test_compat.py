@@ -168,11 +168,14 @@ def _poison(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # fault -> expected behaviour when it happens once
 ONCE: dict[str, str] = {
-    "429": "retried by the SDK (retry-after honoured); exactly n",
-    "500": "retried by the SDK; exactly n",
-    "503": "retried by the SDK; exactly n",
-    "reset": "connection error retried by the SDK; exactly n",
-    "timeout": "timeout retried by the SDK; exactly n",
+    "429": "retried (retry-after honoured); exactly n",
+    "500": "retried; exactly n",
+    "503": "retried; exactly n",
+    "reset": "connection error retried; exactly n",
+    "timeout": "past the deadline, retried; exactly n",
+    "trickle": "a trickled answer past the deadline, retried; exactly n",
+    "html": "an HTML page with HTTP 200, retried; exactly n",
+    "html_json": "an HTML page labelled JSON, retried; exactly n",
     "malformed": "re-asked with the JSON error; exactly n",
     "truncated": "complete records kept, the rest re-asked; exactly n",
     "refusal": "re-asked; exactly n",
@@ -197,10 +200,12 @@ def test_each_fault_once_still_gives_exactly_n(llm: FakeLLM, tmp_path: Path, nam
     llm.retry_after_ms = 0
     llm.enqueue(_fault(name))
     cassette = tmp_path / "c.synth.yaml"
+    llm.trickle_delay = 0.05
     people = generate(
         Strict,
         12,
-        client=sync_client(llm, timeout=0.5),
+        client=sync_client(llm),
+        timeout=0.5,
         batch_size=6,
         concurrency=2,
         cassette=cassette,
@@ -257,12 +262,12 @@ def test_faults_mixed_still_give_exactly_n(llm: FakeLLM) -> None:
     assert all(not p.patient_name.startswith("X") for p in people)
 
 
-def test_transient_failures_beyond_the_sdk_retries_are_tried_again(llm: FakeLLM) -> None:
+def test_transient_failures_are_tried_again_up_to_http_retries(llm: FakeLLM) -> None:
     llm.retry_after_ms = 0
-    llm.enqueue("500", "503", "429", "reset")  # the SDK gives up on each (max_retries=0)
-    people = generate(Strict, 5, client=sync_client(llm, max_retries=0), max_retries=4)
+    llm.enqueue("500", "503", "429", "reset", "html")  # the client's own retries are off
+    people = generate(Strict, 5, client=sync_client(llm, max_retries=0), http_retries=5)
     assert len(people) == 5
-    assert llm.request_count == 5
+    assert llm.request_count == 6
 
 
 # fault -> what the user is told when it never stops
@@ -274,9 +279,12 @@ ALWAYS: dict[str, tuple[type[Exception], str]] = {
     "fewer": (SynthGenerationError, "were asked for"),
     "validator": (SynthGenerationError, "names starting with X are not allowed"),
     "duplicate": (SynthGenerationError, "repeated an earlier record"),
-    "500": (SynthAPIError, "HTTP 500"),
+    "500": (SynthAPIError, "HTTP 500.*after 3 tries"),
     "429": (SynthAPIError, "lower concurrency"),
     "reset": (SynthAPIError, "could not reach"),
+    "html": (SynthAPIError, "not a JSON completion.*502 Bad Gateway"),
+    "html_json": (SynthAPIError, "not a JSON completion"),
+    "trickle": (SynthAPIError, "did not finish answering within 0.5s.*after 2 tries"),
 }
 
 
@@ -295,6 +303,8 @@ def test_each_fault_forever_raises_the_typed_error(llm: FakeLLM, tmp_path: Path,
             6,
             client=sync_client(llm, max_retries=1),
             max_retries=2,
+            http_retries=2,
+            timeout=0.5,
             cassette=cassette,
             cache_dir=tmp_path / "cache",
         )

@@ -619,6 +619,9 @@ def test_fault_validation() -> None:
         "empty_choices",
         "fewer",
         "more",
+        "html",
+        "html_json",
+        "trickle",
         "mutate",
         "duplicate",
     } == FAULT_KINDS

@@ -9,6 +9,8 @@ per endpoint for the rest of the process. An explicitly chosen mode never change
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import os
 import threading
 import warnings
@@ -323,7 +325,8 @@ class LLM:
                 raw: Any = await asyncio.wait_for(create, timeout)
             else:
                 sync_create: Any = self.client.chat.completions.with_raw_response.create
-                raw = await asyncio.wait_for(asyncio.to_thread(sync_create, **request), timeout)
+                call = _in_daemon_thread(sync_create, **request, timeout=timeout)
+                raw = await asyncio.wait_for(call, timeout)
             response = _parsed(raw, self.endpoint)
         except (asyncio.TimeoutError, openai.APITimeoutError):
             raise SynthAPIError(
@@ -387,6 +390,36 @@ def _error_message(exc: openai.APIStatusError) -> str:
         if isinstance(inner, str):
             return inner
     return str(exc.message or "")
+
+
+def _in_daemon_thread(function: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    """``function(**kwargs)`` in a thread of its own, as a future of the running loop.
+
+    A blocking client cannot be interrupted: when the deadline passes, its thread is left
+    to end on its own (its read timeout is the deadline too), and as a daemon thread it
+    never holds up the end of the event loop or of the process."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = context.run(function, **kwargs), None
+        except BaseException as exc:  # handed to the waiting coroutine
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop may have ended meanwhile
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="synthdata-request", daemon=True).start()
+    return future
 
 
 def _after_tries(exc: SynthAPIError, tries: int) -> SynthAPIError:

@@ -20,7 +20,7 @@ process, ``python -m fakellm``).
 from __future__ import annotations
 
 from . import reading
-from .faults import FAULT_KINDS, Fault, FaultMix, MutateFn
+from .faults import FAULT_KINDS, Fault, FaultMix, MutateFn, RandomFaults
 from .process import FakeLLMProcess
 from .schema_faker import (
     CONSTRAINT_KEYS,
@@ -42,6 +42,7 @@ __all__ = [
     "FaultMix",
     "Latency",
     "MutateFn",
+    "RandomFaults",
     "RecordedRequest",
     "SchemaFaker",
     "leaf_phrases",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["FAULT_KINDS", "HTTP_FAULTS", "Fault", "FaultMix", "MutateFn"]
+__all__ = ["FAULT_KINDS", "HTTP_FAULTS", "Fault", "FaultMix", "MutateFn", "RandomFaults"]
 
 Records = list[dict[str, Any]]
 MutateFn = Callable[[Records], Records]
@@ -32,6 +32,9 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "more",
         "mutate",
         "duplicate",
+        "html",
+        "html_json",
+        "trickle",
     }
 )
 
@@ -71,6 +74,12 @@ class Fault:
     MORE: ClassVar[str] = "more"
     MUTATE: ClassVar[str] = "mutate"
     DUPLICATE: ClassVar[str] = "duplicate"
+    HTML: ClassVar[str] = "html"
+    """HTTP 200 with a proxy's HTML error page (``text/html``)."""
+    HTML_JSON: ClassVar[str] = "html_json"
+    """HTTP 200 with an HTML page that claims to be ``application/json``."""
+    TRICKLE: ClassVar[str] = "trickle"
+    """The right answer, one byte every ``FakeLLM.trickle_delay`` seconds."""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -155,3 +164,25 @@ class FaultMix:
 
     def __repr__(self) -> str:
         return f"FaultMix(broken={self.broken}, errors={self.errors}, seed={self.seed})"
+
+
+class RandomFaults(FaultMix):
+    """Seeded random faults of any kinds: a share ``rate`` of requests meets one of
+    ``kinds``, drawn evenly. Like :class:`FaultMix`, request k's fate depends only on
+    ``seed`` and k."""
+
+    def __init__(self, rate: float, kinds: tuple[str, ...], seed: int = 0) -> None:
+        if not 0.0 <= rate <= 1.0 or not kinds or set(kinds) - FAULT_KINDS:
+            raise ValueError(f"rate={rate} must be a share and kinds={kinds} fault kinds")
+        super().__init__(seed=seed)
+        self.rate = rate
+        self.kinds = kinds
+
+    def draw(self) -> Fault | None:
+        draw, coin = self._rnd.random(), self._rnd.random()
+        if draw < self.rate:
+            return Fault(self.kinds[min(int(coin * len(self.kinds)), len(self.kinds) - 1)])
+        return None
+
+    def __repr__(self) -> str:
+        return f"RandomFaults(rate={self.rate}, kinds={self.kinds}, seed={self.seed})"

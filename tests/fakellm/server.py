@@ -69,6 +69,10 @@ CONFIG_KEYS = (
 
 _CREATED = 1_700_000_000
 _REFUSAL_TEXT = "I can't help with that."
+_HTML_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+    b"</h1></center><hr><center>nginx</center></body></html>\n"
+)
 _AZURE_RE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/chat/completions/"})
 _FINISH = {"tools": "tool_calls"}
@@ -97,7 +101,7 @@ class FakeLLM:
     """An OpenAI-compatible chat-completions server on 127.0.0.1 for tests and benchmarks.
 
     Switches (all restored by :meth:`reset`): ``supported_modes``, ``unsupported_status``,
-    ``reject_seed``, ``timeout_delay``, ``response_delay``, ``retry_after_ms``,
+    ``reject_seed``, ``timeout_delay``, ``trickle_delay``, ``response_delay``, ``retry_after_ms``,
     ``extra_response_fields``, ``omit_usage``, ``gzip``, ``text_omit_values``,
     ``text_omit_times``, ``extract_override``, ``latency``, ``fault_mix``,
     ``sampling_seed``, ``round_tokens_up``; faults via :meth:`enqueue` and :meth:`always`
@@ -128,6 +132,8 @@ class FakeLLM:
         self.unsupported_status: int = 400
         self.reject_seed: bool = False
         self.timeout_delay: float = 3.0
+        # Seconds between the bytes of a "trickle" answer.
+        self.trickle_delay: float = 0.05
         # Seconds before any chat request is handled, faults included.
         self.response_delay: float = 0.0
         # When set, 429/500/503 faults also send ``retry-after-ms`` (0 = retry at once).
@@ -486,6 +492,10 @@ class FakeLLM:
             return
         if fault is not None and fault.kind == "timeout":
             yield self.timeout_delay if fault.delay is None else fault.delay
+        if fault is not None and fault.kind in ("html", "html_json"):
+            kind = "text/html; charset=utf-8" if fault.kind == "html" else "application/json"
+            yield Reply(200, raw=_HTML_PAGE, content_type=kind)
+            return
 
         try:
             response, prompt_tokens, completion_tokens = self._complete(
@@ -504,7 +514,8 @@ class FakeLLM:
             if generation == self._generation and not self.omit_usage:
                 self.prompt_tokens += prompt_tokens
                 self.completion_tokens += completion_tokens
-        yield Reply(200, response)
+        trickle = self.trickle_delay if fault is not None and fault.kind == "trickle" else 0.0
+        yield Reply(200, response, trickle=trickle)
 
     # -- building the completion -------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -159,11 +160,16 @@ def error_body(message: str, type_: str, code: str | None = None) -> JSONDict:
 @dataclass
 class Reply:
     """What to answer: HTTP ``status`` with the JSON ``payload`` and extra ``headers``;
-    ``status`` 0 drops the connection with a TCP reset instead."""
+    ``status`` 0 drops the connection with a TCP reset instead. ``raw`` is sent as the body
+    instead of the JSON payload (with ``content_type``), and ``trickle`` > 0 sends the body
+    one byte at a time, that many seconds apart."""
 
     status: int
     payload: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json"
+    trickle: float = 0.0
 
 
 def encode(
@@ -172,10 +178,10 @@ def encode(
     """The headers and body answering ``rec`` with ``reply`` (gzipped when ``gzip`` and the
     client accepts it); ``rec`` records what was answered."""
     rec.status = reply.status
-    rec.response = reply.payload
-    data = json.dumps(reply.payload).encode()
+    rec.response = reply.payload if reply.raw is None else reply.raw.decode("utf-8", "replace")
+    data = json.dumps(reply.payload).encode() if reply.raw is None else reply.raw
     headers = [
-        ("content-type", "application/json"),
+        ("content-type", reply.content_type),
         ("content-length", ""),
         ("x-request-id", f"req_{hashlib.sha256(rec.raw_body).hexdigest()[:24]}"),
     ]
@@ -201,6 +207,12 @@ def send_reply(
     for name, value in headers:
         handler.send_header(name, value)
     handler.end_headers()
+    if reply.trickle > 0:
+        for byte in range(len(data)):
+            handler.wfile.write(data[byte : byte + 1])
+            handler.wfile.flush()
+            time.sleep(reply.trickle)
+        return
     handler.wfile.write(data)
     handler.wfile.flush()
 
