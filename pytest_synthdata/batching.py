@@ -193,8 +193,7 @@ class Batcher:
                     for slot in owed
                     if slot not in answered
                 ]
-            if not problems:
-                self.llm.confirm(completion)
+            self.llm.settle(completion, valid=not problems)
             outcome.problems = problems
             outcome.last_output = completion.text
             if not owed:

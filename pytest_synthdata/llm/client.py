@@ -164,12 +164,13 @@ class LLM:
         else:
             self.client.close()
 
-    def confirm(self, completion: Completion) -> None:
-        """The engine found this completion fully valid: it may be cached."""
+    def settle(self, completion: Completion, *, valid: bool) -> None:
+        """The batch loop has judged this completion: cache it if it was fully valid, and
+        free its request for other processes either way."""
         if self.recording is not None:
-            from ..storage.transport import confirm
+            from ..storage.transport import settle
 
-            confirm(completion.exchange, self.recording.cache)
+            settle(completion.exchange, self.recording.cache, valid=valid)
 
     @property
     def mode(self) -> str:
@@ -318,19 +319,14 @@ class LLM:
         """One try, with a deadline over the whole request (not each read)."""
         exchange = Exchange()
         token = CURRENT.set(exchange)
-        timeout = self.settings.timeout
+        answered = False
         try:
-            if isinstance(self.client, openai.AsyncOpenAI):
-                create = self.client.chat.completions.with_raw_response.create(**request)
-                raw: Any = await asyncio.wait_for(create, timeout)
-            else:
-                sync_create: Any = self.client.chat.completions.with_raw_response.create
-                call = _in_daemon_thread(sync_create, **request, timeout=timeout)
-                raw = await asyncio.wait_for(call, timeout)
+            raw = await self._send(request)
             response = _parsed(raw, self.endpoint)
+            answered = True
         except (asyncio.TimeoutError, openai.APITimeoutError):
             raise SynthAPIError(
-                f"{self.endpoint} did not finish answering within {timeout}s",
+                f"{self.endpoint} did not finish answering within {self.settings.timeout}s",
                 transient=True,
                 timed_out=True,
             ) from None
@@ -345,7 +341,19 @@ class LLM:
             ) from None
         finally:
             CURRENT.reset(token)
+            if not answered:
+                exchange.release()  # no answer to judge: other processes may try it
         return _to_completion(response, mode, exchange, dict(raw.headers))
+
+    async def _send(self, request: dict[str, Any]) -> Any:
+        """The raw answer to ``request``, within the deadline."""
+        timeout = self.settings.timeout
+        if isinstance(self.client, openai.AsyncOpenAI):
+            create = self.client.chat.completions.with_raw_response.create(**request)
+            return await asyncio.wait_for(create, timeout)
+        sync_create: Any = self.client.chat.completions.with_raw_response.create
+        call = _in_daemon_thread(sync_create, **request, timeout=timeout)
+        return await asyncio.wait_for(call, timeout)
 
     def _status_error(
         self, exc: openai.APIStatusError, request: dict[str, Any], mode: Mode | None

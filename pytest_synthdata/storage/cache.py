@@ -89,6 +89,15 @@ class ResponseCache:
         if not found_in(text):
             self._cache.set(key, {"text": text})
 
+    def lock(self, key: str) -> Any:
+        """A cross-process lock for one request key (``filelock``), so processes sharing this
+        cache pay for a request once."""
+        import filelock
+
+        folder = self.directory / "locks" / "requests"
+        folder.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(str(folder / f"{key[:40]}.lock"))
+
     def delete(self, key: str) -> None:
         with contextlib.suppress(sqlite3.Error, OSError):
             self._cache.delete(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -15,6 +16,15 @@ class Exchange:
     content_type: str = "application/json"
     body: str | None = None
     source: str = "network"
+    claim: Any = None
+    """The lock held on this request's key while its answer is fetched and judged, so other
+    processes that need the same request wait and read the cached answer instead."""
+
+    def release(self) -> None:
+        """Let other processes have this request's key (idempotent)."""
+        claim, self.claim = self.claim, None
+        if claim is not None:
+            claim.release()
 
 
 CURRENT: ContextVar[Exchange | None] = ContextVar("synthdata_exchange", default=None)

@@ -10,11 +10,14 @@ them (see :func:`confirm`). One async and one sync flavour, sharing every decisi
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import filelock
 import httpx2
 from vcr.request import Request as VcrRequest
 
@@ -22,6 +25,9 @@ from .cache import ResponseCache, request_key
 from .cassettes import kept
 from .exchange import CURRENT, Exchange
 from .secrets import REGISTRY
+
+_CLAIM_POLL = 0.05
+"""Seconds between tries to lock a request key another process holds."""
 
 
 @dataclass
@@ -46,6 +52,9 @@ class _Plan:
     source: str
     exchange: Exchange | None
     answer: httpx2.Response | None = None
+    claim: tuple[str, VcrRequest | None] | None = None
+    """Set when the request must go out and a cache is shared: its key (and the cassette's
+    request), to lock before going to the network."""
 
 
 class _Router:
@@ -83,7 +92,36 @@ class _Router:
             source = "recorded"
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is None:
-            return _Plan(source, exchange)
+            claim = (key, vcr_request) if self.cache is not None and exchange else None
+            return _Plan(source, exchange, claim=claim)
+        return self._cached(request, hit, vcr_request, exchange)
+
+    def claim(self, request: httpx2.Request, plan: _Plan) -> _Plan | None:
+        """Try to lock the request's key for this process. ``None``: another process holds
+        it (try again shortly); otherwise the plan, answered from the cache if the other
+        process has meanwhile cached it."""
+        assert plan.claim is not None and self.cache is not None and plan.exchange is not None
+        key, vcr_request = plan.claim
+        lock = self.cache.lock(key)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return None
+        hit = self.cache.get(key)
+        if hit is not None:
+            lock.release()
+            return self._cached(request, hit, vcr_request, plan.exchange)
+        plan.exchange.claim = lock
+        return _Plan(plan.source, plan.exchange)
+
+    def _cached(
+        self,
+        request: httpx2.Request,
+        hit: dict[str, Any],
+        vcr_request: VcrRequest | None,
+        exchange: Exchange | None,
+    ) -> _Plan:
+        """Answer from the cache (and append the answer to a recording cassette)."""
         content = hit["body"].encode()
         if self.cassette is not None and vcr_request is not None:
             self.cassette.append(
@@ -137,6 +175,8 @@ class _Router:
         if content is not None and response.status_code == 200:
             exchange.content_type = response.headers.get("content-type", "application/json")
             exchange.body = content.decode("utf-8", "replace")
+        else:
+            exchange.release()  # nothing to cache: others may try the request themselves
 
 
 class StorageTransport(httpx2.AsyncBaseTransport):
@@ -149,6 +189,12 @@ class StorageTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         plan = self.router.plan(request, await request.aread())
+        while plan.claim is not None:
+            claimed = self.router.claim(request, plan)
+            if claimed is None:
+                await asyncio.sleep(_CLAIM_POLL)
+            else:
+                plan = claimed
         if plan.answer is not None:
             return plan.answer
         if self.inner is None:
@@ -173,6 +219,12 @@ class SyncStorageTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         plan = self.router.plan(request, request.read())
+        while plan.claim is not None:
+            claimed = self.router.claim(request, plan)
+            if claimed is None:
+                time.sleep(_CLAIM_POLL)
+            else:
+                plan = claimed
         if plan.answer is not None:
             return plan.answer
         if self.inner is None:
@@ -187,8 +239,18 @@ class SyncStorageTransport(httpx2.BaseTransport):
             self.inner.close()
 
 
-def confirm(exchange: Exchange | None, cache: ResponseCache | None) -> None:
-    """Cache a response the engine found fully valid (never failed or invalid ones)."""
+def settle(exchange: Exchange | None, cache: ResponseCache | None, *, valid: bool) -> None:
+    """The batch loop has judged an answer: cache it when it was fully valid (never failed or
+    invalid ones), and let other processes have its request key."""
+    try:
+        if valid:
+            _confirm(exchange, cache)
+    finally:
+        if exchange is not None:
+            exchange.release()
+
+
+def _confirm(exchange: Exchange | None, cache: ResponseCache | None) -> None:
     if (
         cache is None
         or exchange is None
