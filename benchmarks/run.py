@@ -412,11 +412,13 @@ def replay_cost(bench: Bench, n: int, reps: int) -> Replay:
         cached = generate(MedicalBilling, n, cache_dir=cache, **kwargs)
         floor_file = work / "bills.json"
         floor_file.write_bytes(BILLS.dump_json(list(recorded)))
-        # The same recording without its dataset snapshot (as recorded before snapshots
-        # existed): a replay has to go through every exchange.
-        text = cassette.read_text()
+        # The same recording without its stored datasets (sealed again with its checksum, as
+        # the tool writes files): a replay has to go through every exchange.
+        from pytest_synthdata.storage.integrity import seal, verify
+
+        body = verify(cassette.read_text())
         exchanges = work / "exchanges.synth.yaml"
-        exchanges.write_text(text[text.index("\ninteractions:") + 1 :])
+        exchanges.write_text(seal(body[body.index("\ninteractions:") + 1 :]))
         bench.configure(0.0, False)  # counters to zero: replays must not reach the server
 
         results: dict[str, Any] = {}

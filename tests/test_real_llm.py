@@ -9,6 +9,8 @@ records out of it without special settings.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import enum
 import os
 import signal
 import socket
@@ -18,11 +20,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal, Optional
 
 import openai
 import pytest
 from models import EXAMPLES, MedicalBilling
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pytest_synthdata import generate
 
@@ -207,3 +210,55 @@ def test_extract_returns_a_valid_model(llama: LlamaServer) -> None:
     )
     assert isinstance(actor, Actor)
     assert isinstance(actor.films, list)
+
+
+# Models harder than the examples: nested objects and lists, dates, enums, literals, optional
+# fields and bounds, each with several seeds. A tiny model gets many records wrong; the
+# fresh top-ups and the per-dataset budget must still converge on exactly n valid ones.
+
+
+class Priority(str, enum.Enum):
+    low = "low"
+    normal = "normal"
+    urgent = "urgent"
+
+
+class TicketCustomer(BaseModel):
+    email: str
+    tier: Optional[str] = None  # noqa: UP045 (the annotation style users write)
+
+
+class SupportTicket(BaseModel):
+    ticket_id: int = Field(ge=1)
+    subject: str
+    priority: Priority
+    customer: TicketCustomer
+
+
+class LineItem(BaseModel):
+    sku: str
+    quantity: int = Field(ge=1)
+
+
+class Order(BaseModel):
+    order_id: int
+    status: Literal["placed", "shipped", "delivered"]
+    placed_on: datetime.date
+    items: list[LineItem] = Field(min_length=1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nested_enum_and_optional_model_converges(llama: LlamaServer, seed: int) -> None:
+    tickets = generate(
+        SupportTicket, n=4, client=client(llama), seed=seed, structured="json_object"
+    )
+    assert len(tickets) == 4
+    assert all(isinstance(t.customer, TicketCustomer) for t in tickets)
+    assert len({t.model_dump_json() for t in tickets}) == 4
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dates_literals_and_nested_lists_converge(llama: LlamaServer, seed: int) -> None:
+    orders = generate(Order, n=3, client=client(llama), seed=seed, structured="json_object")
+    assert len(orders) == 3
+    assert all(order.items and isinstance(order.placed_on, datetime.date) for order in orders)
