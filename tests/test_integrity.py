@@ -141,3 +141,42 @@ def test_seal_and_verify() -> None:
         verify(body)
     with pytest.raises(Tampered, match="empty"):
         verify("  \n")
+
+
+PLUGIN_SUITE = """
+import pytest
+from pydantic import BaseModel
+
+
+class Bill(BaseModel):
+    patient_id: int
+    patient_name: str
+
+
+@pytest.mark.synth(Bill, n=3)
+def test_bills(synth_data):
+    assert len(synth_data) == 3
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("tamper", ["edited record", "appended", "empty"])
+def test_a_tampered_cassette_fails_its_test_in_every_mode(
+    pytester: pytest.Pytester, llm_env: FakeLLM, tamper: str, mode: str
+) -> None:
+    pytester.makepyfile(test_bills=PLUGIN_SUITE)
+    pytester.runpytest("--synth-no-cache").assert_outcomes(passed=1)
+    path = pytester.path / "cassettes" / "test_bills" / "test_bills.synth.yaml"
+    changed = TAMPERS[tamper](path.read_text())
+    path.write_text(changed)
+    calls = llm_env.request_count
+    result = pytester.runpytest("--synth-no-cache", f"--synth-record-mode={mode}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*cassette {path} is not what pytest-synthdata recorded*"
+            "test_bills.py::test_bills --synth-record-mode=rewrite*"
+        ]
+    )
+    assert llm_env.request_count == calls
+    assert path.read_text() == changed
