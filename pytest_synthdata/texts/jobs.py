@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, cast
 
@@ -68,29 +67,6 @@ def budget_error(
         last_output=outcome.last_output,
         errors=outcome.problems,
         usage=batcher.usage,
-    )
-
-
-def _indexed_job(
-    ask: Callable[[list[int], int], list[dict[str, str]]],
-    slots: list[int],
-    accept: Any,
-    *,
-    name: str,
-    schema: dict[str, Any],
-    key: str,
-    noun: str,
-) -> Job[Any]:
-    """A batch whose items name the entry they answer."""
-    return Job(
-        ask=ask,
-        slots=slots,
-        accept=accept,
-        name=name,
-        schema=schema,
-        key=key,
-        noun=noun,
-        indexed=True,
     )
 
 
@@ -160,14 +136,17 @@ async def write_many(
 
     def make_job(chunk: list[tuple[int, Fields]]) -> Job[str]:
         by_index = dict(chunk)
-        return _indexed_job(
-            lambda owed, attempt: batch_messages([(i, by_index[i]) for i in owed], rules, attempt),
-            list(by_index),
-            lambda item, position: text_accept(by_index, rules, item),
+        return Job(
+            ask=lambda owed, attempt: batch_messages(
+                [(i, by_index[i]) for i in owed], rules, attempt
+            ),
+            slots=list(by_index),
+            accept=lambda item, position: text_accept(by_index, rules, item),
             name="texts",
             schema=schema,
             key="texts",
             noun="text",
+            indexed=True,
         )
 
     texts: dict[int, str] = {}
@@ -234,16 +213,17 @@ async def extract_records(
 
     def make_job(chunk: list[tuple[int, str]]) -> Job[BaseModel]:
         by_index = dict(chunk)
-        return _indexed_job(
-            lambda owed, attempt: extract_messages(
+        return Job(
+            ask=lambda owed, attempt: extract_messages(
                 model, [(i, by_index[i]) for i in owed], attempt
             ),
-            list(by_index),
-            lambda item, position: extract_accept(model, item),
+            slots=list(by_index),
+            accept=lambda item, position: extract_accept(model, item),
             name=schema_name(model),
             schema=schema,
             key="records",
             noun="record",
+            indexed=True,
         )
 
     jobs = [make_job(chunk) for chunk in chunks]
