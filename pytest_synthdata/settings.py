@@ -10,6 +10,7 @@ call apply to that one dataset on top of all of them. The API key is read only f
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -142,14 +143,16 @@ def _check_int(value: object, name: str, minimum: int) -> None:
 
 
 def _check_number(value: object, name: str, low: float, high: float | None) -> None:
+    """Every float setting: a finite number in range (NaN compares false with any bound)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
+        or not math.isfinite(value)
         or value < low
         or (high is not None and value > high)
     ):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise SynthConfigError(f"{name} must be a number {bound}, got {value!r}")
+        raise SynthConfigError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 # --- building Settings from ini keys, the environment and the command line ---------------
@@ -168,10 +171,10 @@ def settings_from_sources(
     values: dict[str, Any] = {}
     for name in setting_names():
         sources: list[tuple[str, object]] = [(f"ini key synth_{name}", ini.get(name))]
-        env_value = env.get(env_name(name))
-        if name == "base_url" and not env_value:
-            env_value = env.get("OPENAI_BASE_URL")
-        sources.append((f"environment variable {env_name(name)}", env_value))
+        variable = env_name(name)
+        if name == "base_url" and not env.get(variable) and env.get("OPENAI_BASE_URL"):
+            variable = "OPENAI_BASE_URL"
+        sources.append((f"environment variable {variable}", env.get(variable)))
         sources.append((f"--synth-{name.replace('_', '-')}", cli.get(name)))
         for where, raw in sources:
             if raw is None or (isinstance(raw, str) and not raw.strip()):

@@ -37,6 +37,7 @@ from ..errors import (
 from ..schema import enforced_keywords, relaxed_schema
 from ..settings import Settings
 from ..storage.exchange import CURRENT, Exchange
+from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
 from ..storage.secrets import REGISTRY, mask
 from ..usage import Usage
 from .modes import (
@@ -53,8 +54,6 @@ from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, retry_aft
 
 if TYPE_CHECKING:
     from ..storage.recorder import Recording
-
-MISSING_KEY = "sk-synthdata-no-key-set"
 
 
 @dataclass(frozen=True)
@@ -131,9 +130,17 @@ class LLM:
                 import httpx2
 
                 http_client = httpx2.AsyncClient(transport=recording.async_transport())
+            base_url = settings.base_url or _environment_url()
+            api_key = os.environ.get("OPENAI_API_KEY") or MISSING_KEY
+            if (
+                api_key == MISSING_KEY
+                and recording is None
+                and needs_key(base_url or "https://api.openai.com/v1")
+            ):
+                raise missing_key_error("every request of this call (no cassette or cache)")
             client = openai.AsyncOpenAI(
-                api_key=os.environ.get("OPENAI_API_KEY") or MISSING_KEY,
-                base_url=settings.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                api_key=api_key,
+                base_url=base_url,
                 timeout=settings.timeout,
                 max_retries=0,
                 http_client=http_client,
@@ -426,6 +433,17 @@ class LLM:
             transient=status in (408, 409, 429) or status >= 500,
             headers=dict(exc.response.headers),
         )
+
+
+def _environment_url() -> str | None:
+    """``OPENAI_BASE_URL``, checked as ``--synth-base-url`` would be."""
+    url = os.environ.get("OPENAI_BASE_URL") or None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise SynthConfigError(
+            f"environment variable OPENAI_BASE_URL must start with http:// or https://, got "
+            f"{url!r}; fix it or unset it (the default is https://api.openai.com/v1)"
+        )
+    return url
 
 
 def _first_line(text: str, limit: int = 300) -> str:
