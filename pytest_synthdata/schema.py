@@ -7,12 +7,12 @@ schema pydantic produces accordingly.
 
 Validation keywords that endpoints can enforce while the model writes (OpenAI strict mode,
 vLLM's guided decoding, llama.cpp grammars) stay in the schema: :data:`ENFORCED_KEYWORDS`
-(``minimum``/``maximum`` and their exclusive forms, ``pattern``, ``minItems``/``maxItems``)
-and ``format`` for :data:`ENFORCED_FORMATS`. The others (``maxLength``, ``multipleOf``,
-``uniqueItems``, other formats ...) stay visible to the model through a suffix appended to
-the node's ``description``::
+(``minimum``/``maximum`` and their exclusive forms, ``minItems``/``maxItems``), ``pattern``
+when anchored (``^...$``) and ``format`` for :data:`ENFORCED_FORMATS`. The others
+(``maxLength``, ``multipleOf``, ``uniqueItems``, other formats ...) stay visible to the model
+through a suffix appended to the node's ``description``::
 
-    "The patient's id. (constraints: maxLength=10, format=uri)"
+    "The patient's code. (constraints: maxLength=10)"
 
 :func:`relaxed_schema` moves the enforced keywords into that suffix too, for endpoints that
 reject them. Pydantic enforces every constraint when the records come back, either way.
@@ -265,8 +265,8 @@ def _enforceable(key: str, value: Any) -> bool:
     """Whether ``key: value`` is sent as it is (a value endpoints can enforce)."""
     if key == "format":
         return value in ENFORCED_FORMATS
-    if key == "pattern":
-        return isinstance(value, str)
+    if key == "pattern":  # grammar engines (llama.cpp) take only a whole-string pattern
+        return isinstance(value, str) and value.startswith("^") and value.endswith("$")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return False  # draft-04 boolean exclusive bounds, bounds of dates
     return key not in ("minItems", "maxItems") or (isinstance(value, int) and value >= 0)

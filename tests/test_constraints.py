@@ -145,14 +145,15 @@ def test_a_relaxed_count_bound_is_still_read_from_the_description(llm: FakeLLM) 
     assert "minItems" not in records
 
 
+@pytest.mark.parametrize("status", [400, 500])
 def test_the_relaxed_path_replays_from_a_fresh_process_state(
-    llm_env: FakeLLM, tmp_path: Path
+    llm_env: FakeLLM, tmp_path: Path, status: int
 ) -> None:
-    llm_env.reject_constraints = True
+    llm_env.reject_constraints, llm_env.constraints_status = True, status
     cassette = tmp_path / "visits.synth.yaml"
     with pytest.warns(SynthDataWarning, match="validation keywords"):
         recorded = generate(Visit, 6, cassette=cassette, seed=2)
-    assert [r.status for r in llm_env.chat_requests] == [400, 200]
+    assert [r.status for r in llm_env.chat_requests] == [status, 200]
     strip_datasets(cassette)  # replay the exchanges, the rejection included
     forget_endpoints()  # as in a new process
     llm_env.reset()  # and an endpoint that would now accept the keywords
@@ -260,4 +261,4 @@ def test_the_fake_rejects_keywords_like_openai_and_reads_them_from_descriptions(
     numbers = [r["n"] for r in json.loads(answer.choices[0].message.content or "")["records"]]
     assert len(numbers) == 4 and all(5 <= n <= 7 for n in numbers)
     llm.reset()
-    assert llm.reject_constraints is False
+    assert llm.reject_constraints is False and llm.constraints_status == 400

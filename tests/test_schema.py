@@ -338,6 +338,7 @@ def test_relaxed_suffix_keeps_one_order_and_both_kinds_of_keyword() -> None:
     class Code(BaseModel):
         code: str = Field(max_length=10, pattern=r"^[A-Z], [0-9]+$", description="A code")
         site: str = Field(json_schema_extra={"format": "uri"})
+        part: str = Field(pattern=r"[0-9]{3}")  # unanchored: "contains", not a whole string
 
     strict = record_schema(Code)["properties"]
     assert strict["code"] == {
@@ -346,6 +347,7 @@ def test_relaxed_suffix_keeps_one_order_and_both_kinds_of_keyword() -> None:
         "pattern": "^[A-Z], [0-9]+$",
     }
     assert strict["site"] == {"description": "(constraints: format=uri)", "type": "string"}
+    assert strict["part"] == {"description": "(constraints: pattern=[0-9]{3})", "type": "string"}
     relaxed = relaxed_schema(record_schema(Code))["properties"]
     assert relaxed["code"] == {
         "description": "A code (constraints: maxLength=10, pattern=^[A-Z], [0-9]+$)",

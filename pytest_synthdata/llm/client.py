@@ -414,9 +414,11 @@ class LLM:
         if status in (400, 404, 405, 415, 422, 500, 501) and lowered:
             if "seed" in lowered and "seed" in request and self._state.send_seed:
                 return _Unsupported("seed", message)
-            if names_constraint(message, keywords):  # keywords: sent before any relaxing
-                return _Unsupported("constraints", message)
             names_mode = any(hint in lowered for hint in UNSUPPORTED_HINTS)
+            # keywords: sent before any relaxing. A 5xx counts only when a cassette keeps it
+            # (it names an unsupported feature), so that a replay takes the same path.
+            if names_constraint(message, keywords) and (status < 500 or names_mode):
+                return _Unsupported("constraints", message)
             missing_model = status == 404 and "model" in lowered
             if mode is not None and names_mode and not missing_model:
                 return _Unsupported("mode", message)

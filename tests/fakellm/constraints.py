@@ -3,7 +3,7 @@
 OpenAI's strict mode once rejected every validation keyword of a schema (``minimum``,
 ``pattern``, ``format`` ...), and some OpenAI-compatible servers still do. With
 ``reject_constraints = True`` the server answers such a schema the way OpenAI did, with an
-HTTP 400 naming the keyword and where it is::
+HTTP 400 (or ``constraints_status``) naming the keyword and where it is::
 
     Invalid schema for response_format 'Bill': In context=('properties', 'records',
     'items', 'properties', 'amount'), 'minimum' is not permitted.
@@ -19,8 +19,9 @@ from typing import Any
 
 from . import reading
 from .faults import Fault
-from .schema_faker import CONSTRAINT_KEYS, SchemaError
+from .schema_faker import CONSTRAINT_KEYS
 from .server import FakeLLM as _Server
+from .wire import HTTPError
 
 __all__ = ["FakeLLM", "find_constraint"]
 
@@ -52,13 +53,15 @@ def find_constraint(schema: Any) -> tuple[tuple[str, ...], str] | None:
 
 
 class FakeLLM(_Server):
-    """:class:`fakellm.server.FakeLLM` with the switch ``reject_constraints`` (default
-    ``False``, restored by :meth:`reset`)."""
+    """:class:`fakellm.server.FakeLLM` with the switches ``reject_constraints`` (default
+    ``False``) and ``constraints_status`` (default 400), restored by :meth:`reset`."""
 
     def _set_defaults(self) -> None:
         super()._set_defaults()
-        # Answer a schema holding a validation keyword with HTTP 400, as OpenAI did.
+        # Answer a schema holding a validation keyword with an error, as OpenAI did (400),
+        # or with ``constraints_status`` (a 500, as servers that fail converting it do).
         self.reject_constraints: bool = False
+        self.constraints_status: int = 400
 
     def generate(self, schema: JSONDict, body: JSONDict, fault: Fault | None = None) -> Any:
         if self.reject_constraints:
@@ -68,9 +71,10 @@ class FakeLLM(_Server):
                 output = reading.output_of(body)
                 what = "function" if output.mode in ("tools", "functions") else "response_format"
                 name = output.name or _schema_name(body)
-                raise SchemaError(  # answered with HTTP 400 invalid_request_error
+                raise HTTPError(
+                    self.constraints_status,
                     f"Invalid schema for {what} '{name}': In context={path!r}, "
-                    f"'{keyword}' is not permitted."
+                    f"'{keyword}' is not permitted.",
                 )
         return super().generate(schema, body, fault)
 
