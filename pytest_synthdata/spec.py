@@ -314,7 +314,7 @@ def sample_examples(examples: tuple[Example, ...]) -> tuple[Example, ...]:
             f"{len(chosen)} of them ({used} characters). Pass fewer examples to choose them "
             "yourself."
         ),
-        stacklevel=3,
+        stacklevel=2,
     )
     return tuple(example for i, example in enumerate(examples) if i in chosen)
 

@@ -461,15 +461,16 @@ def test_each_flag(synth_record):
         ("class", "*name must be a valid Python identifier*got 'class'*"),
     ],
 )
+@pytest.mark.parametrize("each", [False, True])
 def test_a_name_that_is_taken_is_an_error(
-    pytester: pytest.Pytester, llm_env: FakeLLM, name: str, expected: str
+    pytester: pytest.Pytester, llm_env: FakeLLM, name: str, expected: str, each: bool
 ) -> None:
     pytester.makepyfile(
         MODELS
         + f"""
 import pytest
 
-@pytest.mark.synth(Bill, n=3, name={name!r})
+@pytest.mark.synth(Bill, n=3, name={name!r}, each={each})
 def test_named(request, tmp_path, synth_factory):
     pass
 

@@ -299,7 +299,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     requests = requests_of(metafunc.definition)
     each = [r for r in requests if not isinstance(r, SynthError) and r.each]
     state = state_of(metafunc.config)
-    if len(each) == 1 and each[0].name in metafunc.fixturenames and state.valid(each[0]):
+    if (
+        len(each) == 1
+        and each[0].name in metafunc.fixturenames
+        and fixture_taken(metafunc.definition, each[0].name) is None
+        and state.valid(each[0])
+    ):
         request = each[0]  # (an invalid one stays one test, which fails with the reason)
         metafunc.parametrize(
             request.name,
