@@ -293,6 +293,7 @@ def fixture_taken(node: pytest.Item | pytest.Collector, name: str) -> str | None
         if module.split(".")[0] in ("_pytest", "pytest", "pytest_synthdata"):
             return f"a fixture of {module.split('.')[0].lstrip('_')}"
         path = Path(str(getattr(sys.modules.get(module), "__file__", "") or "/"))
-        if node.config.rootpath not in path.parents or "site-packages" in path.parts:
+        installed = {"site-packages", "dist-packages"} & set(path.parts)
+        if installed or node.config.rootpath not in path.parents:
             return f"a fixture of the plugin {module}"
     return None
