@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,6 +43,7 @@ __all__ = [
     "Settings",
     "StorageOptions",
     "env_name",
+    "environment_base_url",
     "setting_names",
     "settings_from_sources",
     "storage_from_sources",
@@ -153,6 +155,17 @@ def _check_number(value: object, name: str, low: float, high: float | None) -> N
     ):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         raise SynthConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def environment_base_url() -> str | None:
+    """``OPENAI_BASE_URL``, checked as ``--synth-base-url`` would be."""
+    url = os.environ.get("OPENAI_BASE_URL") or None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise SynthConfigError(
+            f"environment variable OPENAI_BASE_URL must start with http:// or https://, got "
+            f"{url!r}; fix it or unset it (the default is https://api.openai.com/v1)"
+        )
+    return url
 
 
 # --- building Settings from ini keys, the environment and the command line ---------------

@@ -35,7 +35,7 @@ from ..errors import (
     names_constraint,
 )
 from ..schema import enforced_keywords, relaxed_schema
-from ..settings import Settings
+from ..settings import Settings, environment_base_url
 from ..storage.exchange import CURRENT, Exchange
 from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
 from ..storage.secrets import REGISTRY, mask
@@ -130,7 +130,7 @@ class LLM:
                 import httpx2
 
                 http_client = httpx2.AsyncClient(transport=recording.async_transport())
-            base_url = settings.base_url or _environment_url()
+            base_url = settings.base_url or environment_base_url()
             api_key = os.environ.get("OPENAI_API_KEY") or MISSING_KEY
             if (
                 api_key == MISSING_KEY
@@ -435,17 +435,6 @@ class LLM:
             transient=status in (408, 409, 429) or status >= 500,
             headers=dict(exc.response.headers),
         )
-
-
-def _environment_url() -> str | None:
-    """``OPENAI_BASE_URL``, checked as ``--synth-base-url`` would be."""
-    url = os.environ.get("OPENAI_BASE_URL") or None
-    if url is not None and not url.startswith(("http://", "https://")):
-        raise SynthConfigError(
-            f"environment variable OPENAI_BASE_URL must start with http:// or https://, got "
-            f"{url!r}; fix it or unset it (the default is https://api.openai.com/v1)"
-        )
-    return url
 
 
 def _first_line(text: str, limit: int = 300) -> str:
