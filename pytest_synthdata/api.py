@@ -176,7 +176,9 @@ async def run_stored(
     """
     from .batching import Batcher
     from .storage import datasets
+    from .storage.paths import check_storage
 
+    check_storage(wiring.cassette, wiring.record_mode, wiring.cache_dir)
     key = dataset_key(material, settings)
     cassette_key = key[: len(datasets.PREFIX) + 32]
     stored = _stored(wiring, cassette_key, call)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -139,6 +140,19 @@ UNSUPPORTED_HINTS: tuple[str, ...] = (
 """Words by which endpoints say a structured-output feature is not available to them."""
 
 
+CONSTRAINT_HINTS: tuple[str, ...] = (
+    "schema",
+    "keyword",
+    "not permitted",
+    "not allowed",
+    "not supported",
+    "unsupported",
+    "grammar",
+)
+"""Words of an error message that rejects a validation keyword of the schema (with the
+keyword named too: see :func:`names_constraint`)."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'examples'?)`` for the choice closest to a mistyped ``word``, else ``""``.
 
@@ -148,3 +162,16 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def names_constraint(message: str, keywords: list[str]) -> bool:
+    """Whether an error message rejects one of ``keywords`` (validation keywords the request's
+    schema carries): it names one as a word and speaks of a schema, keyword or grammar, so
+    "maximum context length exceeded" is not taken for a rejected ``maximum``."""
+    lowered = message.lower()
+    if not any(hint in lowered for hint in CONSTRAINT_HINTS):
+        return False
+    return any(
+        re.search(rf"(?<![A-Za-z_]){keyword}(?![A-Za-z_])", message, re.IGNORECASE)
+        for keyword in keywords
+    )

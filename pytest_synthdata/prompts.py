@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .schema import field_lines
+from .fieldlines import field_lines
 from .spec import SynthSpec
 
 SYSTEM = (

@@ -2,14 +2,20 @@
 
 Strict mode (``"strict": true``) accepts only a subset of JSON schema: every object lists
 all its properties in ``required`` and sets ``additionalProperties`` to ``false``, ``$ref``
-points into the root ``$defs`` and carries no sibling keywords, and validation keywords such
-as ``minimum`` or ``maxLength`` are not allowed. This module rewrites the schema pydantic
-produces accordingly. Removed validation keywords stay visible to the model through a
-suffix appended to the node's ``description``::
+points into the root ``$defs`` and carries no sibling keywords. This module rewrites the
+schema pydantic produces accordingly.
 
-    "The patient's id. (constraints: minimum=0, maxLength=10, format=date)"
+Validation keywords that endpoints can enforce while the model writes (OpenAI strict mode,
+vLLM's guided decoding, llama.cpp grammars) stay in the schema: :data:`ENFORCED_KEYWORDS`
+(``minimum``/``maximum`` and their exclusive forms, ``minItems``/``maxItems``), ``pattern``
+when anchored (``^...$``) and ``format`` for :data:`ENFORCED_FORMATS`. The others
+(``maxLength``, ``multipleOf``, ``uniqueItems``, other formats ...) stay visible to the model
+through a suffix appended to the node's ``description``::
 
-Pydantic still enforces every constraint when the records come back, so nothing is lost.
+    "The patient's code. (constraints: maxLength=10)"
+
+:func:`relaxed_schema` moves the enforced keywords into that suffix too, for endpoints that
+reject them. Pydantic enforces every constraint when the records come back, either way.
 
 Models that strict mode cannot express (``dict`` fields, ``Any``, callables, fixed-size
 tuples, ...) raise :class:`~pytest_synthdata.errors.UnsupportedModelError` naming the model,
@@ -18,26 +24,33 @@ the field and the fix.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
+import math
 import re
-import typing
-import warnings
-from collections.abc import Callable
 from typing import Any
 
-from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, create_model
+from pydantic import BaseModel
 from pydantic.errors import PydanticUndefinedAnnotation, PydanticUserError
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined, to_jsonable_python
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from .errors import SynthConfigError, UnsupportedModelError
+from .schema_errors import JSON_TYPES_FIX, first_line, json_schema_error
 
-__all__ = ["field_lines", "record_schema", "schema_name", "wrapper_schema"]
+__all__ = [
+    "ENFORCED_FORMATS",
+    "ENFORCED_KEYWORDS",
+    "enforced_keywords",
+    "raw_schema",
+    "record_schema",
+    "relaxed_schema",
+    "schema_name",
+    "wrapper_schema",
+]
 
-#: Validation keywords strict mode rejects, in the order they are listed in the description
-#: suffix that replaces them.
+#: Every validation keyword the rewrite knows, in the order it lists them in the description
+#: suffix; those not sent as they are (see :data:`ENFORCED_KEYWORDS`) are moved there.
 CONSTRAINT_KEYWORDS: tuple[str, ...] = (
     "minimum",
     "exclusiveMinimum",
@@ -56,6 +69,19 @@ CONSTRAINT_KEYWORDS: tuple[str, ...] = (
     "minProperties",
     "maxProperties",
     "propertyNames",
+)
+
+#: Validation keywords sent as they are, for endpoints to enforce while the model writes
+#: (in :data:`CONSTRAINT_KEYWORDS` order); ``format`` only with a value in
+#: :data:`ENFORCED_FORMATS`. :func:`relaxed_schema` moves them into the descriptions.
+ENFORCED_KEYWORDS: tuple[str, ...] = (
+    *("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"),
+    *("pattern", "format", "minItems", "maxItems"),
+)
+
+#: The ``format`` values OpenAI strict mode accepts; others go into the description.
+ENFORCED_FORMATS: frozenset[str] = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
 )
 
 #: Keywords whose meaning strict mode cannot express at all: the model is rejected.
@@ -84,6 +110,7 @@ _KEY_ORDER: tuple[str, ...] = (
     "type",
     "enum",
     "const",
+    *ENFORCED_KEYWORDS,
     "properties",
     "required",
     "additionalProperties",
@@ -93,7 +120,9 @@ _KEY_ORDER: tuple[str, ...] = (
 )
 
 _TYPE_KEYS = ("type", "enum", "const", "anyOf", "$ref")
-_DEFS_PREFIX = "#/$defs/"
+_SUFFIX_START = "(constraints: "
+_NAIVE = "x-naive"  # on a date-time or time field that rejects a time zone (raw schema only)
+DEFS_PREFIX = "#/$defs/"
 _NAME_RE = re.compile(r"[^a-zA-Z0-9_-]+")
 
 _DICT_FIX = (
@@ -103,10 +132,6 @@ _DICT_FIX = (
 _ANY_FIX = (
     "a field without a concrete JSON type (Any, bare list or dict) cannot be expressed in "
     "strict structured outputs; use a concrete type such as str, int, list[str] or a nested model"
-)
-_JSON_TYPES_FIX = (
-    "use a JSON-compatible type (str, int, float, bool, date, datetime, an Enum, a Literal, "
-    "a list or a nested BaseModel)"
 )
 
 
@@ -118,7 +143,7 @@ def record_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     Raises :class:`UnsupportedModelError` if the model cannot be expressed in strict mode.
     """
-    raw = _raw_schema(model)
+    raw = raw_schema(model)
     defs: dict[str, Any] = raw.pop("$defs", {})
     root = raw
     ref = raw.get("$ref")
@@ -161,30 +186,6 @@ def wrapper_schema(model: type[BaseModel], key: str = "records") -> dict[str, An
     return out
 
 
-def field_lines(model: type[BaseModel]) -> list[str]:
-    """One human-readable line per field of the model, for the prompt.
-
-    For example ``"- patient_id (integer, required): The patient's id. Constraints: >= 0."``.
-    The name is the key expected in the JSON output (the validation alias if any).
-    """
-    raw = _raw_schema(model)
-    defs: dict[str, Any] = raw.get("$defs", {})
-    root = raw
-    ref = raw.get("$ref")
-    if isinstance(ref, str):
-        root = defs.get(ref[len(_DEFS_PREFIX) :], raw)
-    props: dict[str, Any] = root.get("properties", {})
-    lines: list[str] = []
-    for name, field in model.model_fields.items():
-        wire = _wire_name(name, field)
-        if wire not in props:
-            wire = name
-        if wire not in props:  # hidden from the JSON schema (e.g. SkipJsonSchema)
-            continue
-        lines.append(_field_line(wire, field, props[wire], defs))
-    return lines
-
-
 def schema_name(model: type[BaseModel]) -> str:
     """A name matching ``^[a-zA-Z0-9_-]{1,64}$`` derived from the model class name.
 
@@ -203,7 +204,7 @@ def _check_model(model: object) -> None:
         raise UnsupportedModelError(f"expected a pydantic BaseModel subclass, got {model!r}")
 
 
-def _raw_schema(model: type[BaseModel]) -> dict[str, Any]:
+def raw_schema(model: type[BaseModel]) -> dict[str, Any]:
     """pydantic's validation-mode JSON schema, with its errors turned into ours."""
     _check_model(model)
     name = model.__name__
@@ -212,95 +213,29 @@ def _raw_schema(model: type[BaseModel]) -> dict[str, Any]:
             model.model_rebuild()
         except (PydanticUndefinedAnnotation, PydanticUserError) as exc:
             raise UnsupportedModelError(
-                f"{name}: the model is not fully defined ({_first_line(exc)}); define every "
+                f"{name}: the model is not fully defined ({first_line(exc)}); define every "
                 f"type it references, then call {name}.model_rebuild()"
             ) from exc
     try:
-        raw = model.model_json_schema(mode="validation")
+        raw = model.model_json_schema(mode="validation", schema_generator=_Generator)
     except (PydanticUserError, PydanticUndefinedAnnotation) as exc:
-        raise UnsupportedModelError(_json_schema_error(model, exc)) from exc
+        raise UnsupportedModelError(json_schema_error(model, exc)) from exc
     return copy.deepcopy(raw)
 
 
-def _json_schema_error(model: type[BaseModel], exc: Exception) -> str:
-    """Message for a model pydantic cannot turn into a JSON schema, naming the field."""
-    located = _locate_bad_field(model, set())
-    if located is None:
-        return (
-            f"{model.__name__}: cannot be expressed as a JSON schema ({_first_line(exc)}); "
-            + _JSON_TYPES_FIX
-        )
-    path, field, reason = located
-    where = path[0] + (f" (via {' -> '.join(path[1:])})" if len(path) > 1 else "")
-    return (
-        f"{where}: type {_annotation_repr(field.annotation)} cannot be expressed as a "
-        f"JSON schema ({reason}); {_JSON_TYPES_FIX}"
-    )
+class _Generator(GenerateJsonSchema):
+    """pydantic's schema, with naive date-times and times marked: endpoints that enforce
+    ``format`` write RFC 3339 values, which carry a time zone such fields reject."""
+
+    def datetime_schema(self, schema: core_schema.DatetimeSchema) -> JsonSchemaValue:
+        return _mark_naive(super().datetime_schema(schema), schema.get("tz_constraint"))
+
+    def time_schema(self, schema: core_schema.TimeSchema) -> JsonSchemaValue:
+        return _mark_naive(super().time_schema(schema), schema.get("tz_constraint"))
 
 
-def _locate_bad_field(
-    model: type[BaseModel], seen: set[type[BaseModel]]
-) -> tuple[list[str], FieldInfo, str] | None:
-    """Find the field whose type has no JSON schema: (["Outer.f", "Inner.g"], info, reason)."""
-    seen.add(model)
-    for name, field in model.model_fields.items():
-        error = _probe_field(name, field)
-        if error is None:
-            continue
-        here = f"{model.__name__}.{name}"
-        for nested in _nested_models(field.annotation):
-            if nested in seen:
-                continue
-            deeper = _locate_bad_field(nested, seen)
-            if deeper is not None:
-                return [here, *deeper[0]], deeper[1], deeper[2]
-        return [here], field, error
-    return None
-
-
-def _probe_field(name: str, field: FieldInfo) -> str | None:
-    """The reason this single field has no JSON schema, or None if it has one."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            definitions: dict[str, Any] = {name: (field.annotation, copy.copy(field))}
-            probe: type[BaseModel] = create_model(
-                "Probe",
-                __config__=ConfigDict(arbitrary_types_allowed=True, protected_namespaces=()),
-                **definitions,
-            )
-    except Exception:  # the field cannot be rebuilt on its own: cannot tell
-        return None
-    try:
-        probe.model_json_schema(mode="validation")
-    except (PydanticUserError, PydanticUndefinedAnnotation) as exc:
-        return _first_line(exc)
-    return None
-
-
-def _nested_models(annotation: Any) -> list[type[BaseModel]]:
-    """BaseModel subclasses appearing anywhere in a type annotation."""
-    found: list[type[BaseModel]] = []
-    stack = [annotation]
-    while stack:
-        item = stack.pop(0)
-        if isinstance(item, type) and issubclass(item, BaseModel):
-            if item not in found:
-                found.append(item)
-            continue
-        stack.extend(typing.get_args(item))
-    return found
-
-
-def _annotation_repr(annotation: Any) -> str:
-    if isinstance(annotation, type) and not typing.get_args(annotation):
-        return annotation.__name__
-    return repr(annotation).replace("typing.", "").replace("collections.abc.", "")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _mark_naive(out: JsonSchemaValue, tz_constraint: object) -> JsonSchemaValue:
+    return {**out, _NAIVE: True} if tz_constraint == "naive" else out
 
 
 # --------------------------------------------------------------------------- strict rewrite
@@ -311,11 +246,11 @@ def _where(owner: str, field: str | None) -> str:
 
 
 def _ref_name(ref: str, defs: dict[str, Any], owner: str, field: str | None) -> str:
-    name = ref[len(_DEFS_PREFIX) :] if ref.startswith(_DEFS_PREFIX) else ""
+    name = ref[len(DEFS_PREFIX) :] if ref.startswith(DEFS_PREFIX) else ""
     if not name or name not in defs:
         raise UnsupportedModelError(
             f"{_where(owner, field)}: reference {ref!r} does not point into the root $defs; "
-            f"{_JSON_TYPES_FIX}"
+            f"{JSON_TYPES_FIX}"
         )
     return name
 
@@ -326,13 +261,90 @@ def _constraint_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=False)
 
 
+def _enforceable(key: str, value: Any) -> bool:
+    """Whether ``key: value`` is sent as it is (a value endpoints can enforce)."""
+    if key == "format":
+        return value in ENFORCED_FORMATS
+    if key == "pattern":  # grammar engines (llama.cpp) take only a whole-string pattern
+        return isinstance(value, str) and value.startswith("^") and value.endswith("$")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False  # draft-04 boolean exclusive bounds, bounds of dates
+    return key not in ("minItems", "maxItems") or (isinstance(value, int) and value >= 0)
+
+
+def _with_constraints(description: Any, moved: dict[str, Any]) -> str:
+    """``description`` with ``moved`` keywords listed in its constraints suffix, which keeps
+    the :data:`CONSTRAINT_KEYWORDS` order whatever was listed there before."""
+    text = description if isinstance(description, str) else ""
+    if not moved:
+        return text
+    listed: dict[str, str] = {}
+    start = text.rfind(_SUFFIX_START)
+    if start >= 0 and text.endswith(")"):
+        listed = _read_suffix(text[start + len(_SUFFIX_START) : -1])
+        text = text[:start].rstrip()
+    listed.update({key: _constraint_value(value) for key, value in moved.items()})
+    items = [f"{key}={listed[key]}" for key in CONSTRAINT_KEYWORDS if key in listed]
+    suffix = f"{_SUFFIX_START}{', '.join(items)})"
+    return f"{text} {suffix}" if text else suffix
+
+
+_SUFFIX_SPLIT = re.compile(r", (?=(?:" + "|".join(CONSTRAINT_KEYWORDS) + r")=)")
+
+
+def _read_suffix(text: str) -> dict[str, str]:
+    """The ``key=value`` items of a constraints suffix this module wrote."""
+    items = (part.partition("=") for part in _SUFFIX_SPLIT.split(text))
+    return {key: value for key, sep, value in items if sep and key in CONSTRAINT_KEYWORDS}
+
+
+def enforced_keywords(schema: Any) -> list[str]:
+    """The :data:`ENFORCED_KEYWORDS` a wire schema carries anywhere, in that order."""
+    found: set[str] = set()
+    for node in _schema_nodes(schema):
+        found.update(key for key in ENFORCED_KEYWORDS if key in node)
+    return [key for key in ENFORCED_KEYWORDS if key in found]
+
+
+def relaxed_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a wire schema with every enforced keyword moved into its node's description
+    suffix: the schema for an endpoint that rejects them (pydantic still checks them)."""
+    relaxed = copy.deepcopy(schema)
+    for node in _schema_nodes(relaxed):
+        moved = {key: node.pop(key) for key in ENFORCED_KEYWORDS if key in node}
+        if moved:
+            node["description"] = _with_constraints(node.get("description"), moved)
+            ordered = {**{key: node[key] for key in _KEY_ORDER if key in node}, **node}
+            node.clear()
+            node.update(ordered)  # the description first, as _strict writes it
+    return relaxed
+
+
+def _schema_nodes(schema: Any) -> list[dict[str, Any]]:
+    """Every schema object of a wire schema (not property names or enum values)."""
+    nodes: list[dict[str, Any]] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        nodes.append(node)
+        for key in ("properties", "$defs"):
+            if isinstance(node.get(key), dict):
+                stack.extend(node[key].values())
+        stack.append(node.get("items"))
+        if isinstance(node.get("anyOf"), list):
+            stack.extend(node["anyOf"])
+    return nodes
+
+
 def _strict(node: Any, defs: dict[str, Any], owner: str, field: str | None) -> dict[str, Any]:
     """Rewrite one schema node (and everything below it) for strict mode."""
     where = _where(owner, field)
     if not isinstance(node, dict):
         if node is True:
             raise UnsupportedModelError(f"{where}: {_ANY_FIX}")
-        raise UnsupportedModelError(f"{where}: schema {node!r} is not supported; {_JSON_TYPES_FIX}")
+        raise UnsupportedModelError(f"{where}: schema {node!r} is not supported; {JSON_TYPES_FIX}")
     node = dict(node)
 
     all_of = node.pop("allOf", None)
@@ -361,15 +373,16 @@ def _strict(node: Any, defs: dict[str, Any], owner: str, field: str | None) -> d
         _ref_name(ref, defs, owner, field)
         return {"$ref": ref}  # strict mode allows no sibling keywords next to $ref
 
-    constraints = [
-        f"{key}={_constraint_value(node[key])}" for key in CONSTRAINT_KEYWORDS if key in node
-    ]
-    out: dict[str, Any] = {}
-    description = node.get("description")
-    if constraints:
-        suffix = f"(constraints: {', '.join(constraints)})"
-        description = f"{description} {suffix}" if description else suffix
-    if isinstance(description, str) and description:
+    out: dict[str, Any] = {
+        key: copy.deepcopy(node[key])
+        for key in ENFORCED_KEYWORDS
+        if key in node and _enforceable(key, node[key]) and not (key == "format" and _NAIVE in node)
+    }
+    description = _with_constraints(
+        node.get("description"),
+        {key: node[key] for key in CONSTRAINT_KEYWORDS if key in node and key not in out},
+    )
+    if description:
         out["description"] = description
 
     types = node.get("type")
@@ -405,161 +418,9 @@ def _strict(node: Any, defs: dict[str, Any], owner: str, field: str | None) -> d
     if "anyOf" in node:
         branches = node["anyOf"]
         if not isinstance(branches, list) or not branches:
-            raise UnsupportedModelError(f"{where}: empty 'anyOf'; {_JSON_TYPES_FIX}")
+            raise UnsupportedModelError(f"{where}: empty 'anyOf'; {JSON_TYPES_FIX}")
         out["anyOf"] = [_strict(branch, defs, owner, field) for branch in branches]
 
     if not any(key in out for key in _TYPE_KEYS):
         raise UnsupportedModelError(f"{where}: {_ANY_FIX}")
     return {key: out[key] for key in _KEY_ORDER if key in out}
-
-
-# --------------------------------------------------------------------------- field lines
-
-
-def _wire_name(name: str, field: FieldInfo) -> str:
-    """The key pydantic expects for this field when validating (its JSON schema key)."""
-    alias = field.validation_alias
-    if isinstance(alias, str):
-        return alias
-    if isinstance(alias, AliasChoices):
-        for choice in alias.choices:
-            if isinstance(choice, str):
-                return choice
-            if len(choice.path) == 1 and isinstance(choice.path[0], str):
-                return choice.path[0]
-    if isinstance(alias, AliasPath) and len(alias.path) == 1 and isinstance(alias.path[0], str):
-        return alias.path[0]
-    if field.alias:
-        return field.alias
-    return name
-
-
-_FORMAT_TEXT: dict[str, str] = {
-    "date": "date (YYYY-MM-DD)",
-    "date-time": "datetime (YYYY-MM-DDTHH:MM:SS)",
-    "time": "time (HH:MM:SS)",
-    "duration": "duration (ISO 8601, e.g. P1DT2H)",
-    "uuid": "UUID",
-    "uuid1": "UUID",
-    "uuid3": "UUID",
-    "uuid4": "UUID",
-    "uuid5": "UUID",
-    "email": "email address",
-    "uri": "URL",
-    "binary": "string",
-}
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    return json.dumps(value)
-
-
-def _resolve(node: Any, defs: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        if len(node.get("allOf", [])) == 1:
-            node = {**node["allOf"][0], **{k: v for k, v in node.items() if k != "allOf"}}
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX):
-            return defs.get(ref[len(_DEFS_PREFIX) :], node)
-    return node
-
-
-def _type_text(node: Any, defs: dict[str, Any]) -> str:
-    node = _resolve(node, defs)
-    if not isinstance(node, dict) or not node:
-        return "any value"
-    if "enum" in node:
-        return "one of: " + ", ".join(_literal(v) for v in node["enum"])
-    if "const" in node:
-        return "one of: " + _literal(node["const"])
-    branches = node.get("anyOf", node.get("oneOf"))
-    if isinstance(branches, list):
-        texts = [_type_text(b, defs) for b in branches if _resolve(b, defs) != {"type": "null"}]
-        nullable = len(texts) < len(branches)
-        return " or ".join([*dict.fromkeys(texts), *(["null"] if nullable else [])])
-    kind = node.get("type")
-    if isinstance(kind, list):
-        return " or ".join(_type_text({**node, "type": k}, defs) for k in kind)
-    if kind == "string":
-        fmt = node.get("format")
-        if isinstance(fmt, str):
-            return _FORMAT_TEXT.get(fmt, f"string ({fmt})")
-        return "string"
-    if kind == "array":
-        items = node.get("items")
-        return f"list of {_type_text(items, defs)}" if items is not None else "list"
-    if kind == "object":
-        title = node.get("title")
-        return str(title) if title else "object"
-    if isinstance(kind, str):
-        return kind
-    return "any value"
-
-
-def _plural(count: Any, word: str) -> str:
-    return f"{_literal(count)} {word}{'' if count == 1 else 's'}"
-
-
-_CONSTRAINT_TEXT: dict[str, Callable[[Any], str]] = {
-    "minimum": lambda v: f">= {_literal(v)}",
-    "maximum": lambda v: f"<= {_literal(v)}",
-    "exclusiveMinimum": lambda v: f"> {_literal(v)}",
-    "exclusiveMaximum": lambda v: f"< {_literal(v)}",
-    "multipleOf": lambda v: f"multiple of {_literal(v)}",
-    "minLength": lambda v: f"at least {_plural(v, 'character')}",
-    "maxLength": lambda v: f"at most {_plural(v, 'character')}",
-    "pattern": lambda v: f"matches the regular expression {v}",
-    "minItems": lambda v: f"at least {_plural(v, 'item')}",
-    "maxItems": lambda v: f"at most {_plural(v, 'item')}",
-    "uniqueItems": lambda v: "items must be unique",
-}
-"""How each validation keyword reads in the prompt's field list."""
-
-
-def _constraint_texts(node: Any, defs: dict[str, Any]) -> list[str]:
-    if not isinstance(node, dict) or "$ref" in node:
-        return []
-    texts = [
-        _CONSTRAINT_TEXT[key](node[key])
-        for key in CONSTRAINT_KEYWORDS
-        if key in node and key in _CONSTRAINT_TEXT and (key != "uniqueItems" or node[key] is True)
-    ]
-    for branch in node.get("anyOf") or node.get("oneOf") or []:
-        texts.extend(t for t in _constraint_texts(branch, defs) if t not in texts)
-    items = node.get("items")
-    if isinstance(items, dict):
-        texts.extend(f"each item {t}" for t in _constraint_texts(items, defs))
-    return texts
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if not text or text[-1] in ".!?" else text + "."
-
-
-def _field_line(wire: str, field: FieldInfo, node: dict[str, Any], defs: dict[str, Any]) -> str:
-    status = "required"
-    if not field.is_required():
-        status = "optional"
-        if field.default is not PydanticUndefined and field.default is not None:
-            # a default without a JSON form is not worth mentioning
-            with contextlib.suppress(Exception):
-                status += f", default {_literal(to_jsonable_python(field.default))}"
-    kind = _type_text(node, defs)
-    head = f"- {wire} ({kind}{'; ' if ',' in kind else ', '}{status})"
-    tail: list[str] = []
-    if field.description:
-        tail.append(_sentence(field.description))
-    constraints = _constraint_texts(node, defs)
-    if constraints:
-        tail.append(f"Constraints: {', '.join(constraints)}.")
-    if field.examples:
-        try:
-            shown = ", ".join(_literal(to_jsonable_python(e)) for e in field.examples)
-        except Exception:
-            shown = ""
-        if shown:
-            tail.append(f"Examples: {shown}.")
-    return f"{head}: {' '.join(tail)}" if tail else head

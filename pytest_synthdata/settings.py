@@ -10,6 +10,8 @@ call apply to that one dataset on top of all of them. The API key is read only f
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,6 +43,7 @@ __all__ = [
     "Settings",
     "StorageOptions",
     "env_name",
+    "environment_base_url",
     "setting_names",
     "settings_from_sources",
     "storage_from_sources",
@@ -142,14 +145,27 @@ def _check_int(value: object, name: str, minimum: int) -> None:
 
 
 def _check_number(value: object, name: str, low: float, high: float | None) -> None:
+    """Every float setting: a finite number in range (NaN compares false with any bound)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
+        or not math.isfinite(value)
         or value < low
         or (high is not None and value > high)
     ):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise SynthConfigError(f"{name} must be a number {bound}, got {value!r}")
+        raise SynthConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def environment_base_url() -> str | None:
+    """``OPENAI_BASE_URL``, checked as ``--synth-base-url`` would be."""
+    url = os.environ.get("OPENAI_BASE_URL") or None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise SynthConfigError(
+            f"environment variable OPENAI_BASE_URL must start with http:// or https://, got "
+            f"{url!r}; fix it or unset it (the default is https://api.openai.com/v1)"
+        )
+    return url
 
 
 # --- building Settings from ini keys, the environment and the command line ---------------
@@ -168,10 +184,10 @@ def settings_from_sources(
     values: dict[str, Any] = {}
     for name in setting_names():
         sources: list[tuple[str, object]] = [(f"ini key synth_{name}", ini.get(name))]
-        env_value = env.get(env_name(name))
-        if name == "base_url" and not env_value:
-            env_value = env.get("OPENAI_BASE_URL")
-        sources.append((f"environment variable {env_name(name)}", env_value))
+        variable = env_name(name)
+        if name == "base_url" and not env.get(variable) and env.get("OPENAI_BASE_URL"):
+            variable = "OPENAI_BASE_URL"
+        sources.append((f"environment variable {variable}", env.get(variable)))
         sources.append((f"--synth-{name.replace('_', '-')}", cli.get(name)))
         for where, raw in sources:
             if raw is None or (isinstance(raw, str) and not raw.strip()):

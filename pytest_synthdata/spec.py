@@ -6,15 +6,20 @@ import enum
 import hashlib
 import inspect
 import json
+import math
 import re
+import types
 import typing
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
-from .errors import SynthConfigError, UnsupportedModelError
+from .errors import SynthConfigError, SynthDataWarning, UnsupportedModelError
 
 Example = Union[str, dict[str, Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
 """A normalised seed example: free text, or a dict that validated against the model."""
@@ -78,10 +83,14 @@ def make_spec(
         raise SynthConfigError(f"extra must be a string, got {extra!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise SynthConfigError(f"seed must be an integer, got {seed!r}")
+    from .schema import record_schema
+
+    record_schema(model_cls)  # a model strict mode cannot express fails before any request
+    _check_distinct(model_cls, n)
     return SynthSpec(
         model=model_cls,
         n=n,
-        examples=normalise_examples(model_cls, examples),
+        examples=sample_examples(normalise_examples(model_cls, examples)),
         subject=subject.strip() if subject else default_subject(model_cls),
         extra=extra.strip() if extra else None,
         seed=seed,
@@ -98,6 +107,94 @@ def check_model(model: object) -> type[BaseModel]:
     if model is BaseModel:
         raise UnsupportedModelError("pass your own BaseModel subclass, not BaseModel itself")
     return model
+
+
+def _check_distinct(model: type[BaseModel], n: int) -> None:
+    """Records are never repeated: ``n`` must not exceed the distinct records the model has."""
+    most = distinct_records(model)
+    if most is None or n <= most:
+        return
+    name = model.__name__
+    counts = [
+        f"{field}: {_values(info.annotation, info.metadata, frozenset({model}))}"
+        for field, info in model.model_fields.items()
+    ]
+    shown = ", ".join(counts[:4]) + (", ..." if len(counts) > 4 else "")
+    why = f"values per field: {shown}" if counts else "it has no fields"
+    raise SynthConfigError(
+        f"n={n} asks for {n} distinct {name} records, but {name} has only {most} possible "
+        f"record(s) ({why}); records are never repeated, so lower n to at most {most}, or give "
+        f"{name} a field that can take more values (a str, a wider int range)"
+    )
+
+
+_MANY = 10**9  # past this, a model's records are not worth counting
+
+
+def distinct_records(model: type[BaseModel]) -> int | None:
+    """The most distinct records ``model`` can have, when its fields only take few values
+    (bools, Literals, enums, ints bounded on both sides, nested models of those); ``None``
+    when some field can take many more (a str, a float, a list ...)."""
+    return _model_values(model, frozenset())
+
+
+def _model_values(model: type[BaseModel], seen: frozenset[type]) -> int | None:
+    if model in seen:
+        return None  # a recursive model
+    total = 1
+    for info in model.model_fields.values():
+        count = _values(info.annotation, info.metadata, seen | {model})
+        if count is None or total * count > _MANY:
+            return None
+        total *= count
+    return total
+
+
+def _values(annotation: object, metadata: Sequence[object], seen: frozenset[type]) -> int | None:
+    """How many values a field of this type can take (``None``: many)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        base, *extra = typing.get_args(annotation)
+        more = [
+            m for item in extra for m in (item.metadata if isinstance(item, FieldInfo) else [item])
+        ]
+        return _values(base, [*metadata, *more], seen)
+    if annotation is None or annotation is type(None):
+        return 1
+    if annotation is bool:
+        return 2
+    if origin is Literal:
+        return len({(type(arg), arg) for arg in typing.get_args(annotation)})
+    if origin is Union or origin is types.UnionType:
+        counts = [_values(arg, metadata, seen) for arg in typing.get_args(annotation)]
+        return None if None in counts else sum(c for c in counts if c is not None)
+    if inspect.isclass(annotation) and issubclass(annotation, enum.Enum):
+        return len(annotation)
+    if annotation is int:
+        return _int_values(metadata)
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        return _model_values(annotation, seen)
+    return None
+
+
+def _int_values(metadata: Sequence[object]) -> int | None:
+    """How many ints the bounds (``ge``/``gt``/``le``/``lt``) allow; ``None``: unbounded."""
+    low = high = None
+    for item in metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            value = getattr(item, name, None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not math.isfinite(value):
+                    continue
+                if name in ("ge", "gt"):
+                    edge = math.floor(value) + 1 if name == "gt" else math.ceil(value)
+                    low = edge if low is None else max(low, edge)
+                else:
+                    edge = math.ceil(value) - 1 if name == "lt" else math.floor(value)
+                    high = edge if high is None else min(high, edge)
+    if low is None or high is None:
+        return None
+    return max(0, high - low + 1)
 
 
 def default_subject(model: type[BaseModel]) -> str:
@@ -150,8 +247,80 @@ def normalise_examples(
                 f"examples[{i}] does not validate against {model.__name__}; fix the example "
                 f"or the model:\n{format_validation_error(exc)}"
             ) from None
+        except RecursionError:
+            raise SynthConfigError(
+                f"examples[{i}] nests too deeply to read; give it the shape of a "
+                f"{model.__name__} record"
+            ) from None
+        bad = _non_finite(validated.model_dump())
+        if bad is not None:
+            where, value = bad
+            raise SynthConfigError(
+                f"examples[{i}].{where} is {value}: JSON has no NaN or Infinity, so no model "
+                "can answer with it; use a finite number in the example"
+            )
         out.append(validated.model_dump(mode="json"))
     return tuple(out)
+
+
+def _non_finite(data: object) -> tuple[str, object] | None:
+    """The path and value of the first NaN or infinity in a dumped record, if any."""
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        path, value = stack.pop(0)
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{key}".lstrip("."), v) for key, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+        elif (isinstance(value, Decimal) and not value.is_finite()) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            return path, value
+    return None
+
+
+EXAMPLES_BUDGET = 16_000
+"""Characters of examples one prompt carries at most; beyond it, a sample is sent."""
+
+
+def sample_examples(examples: tuple[Example, ...]) -> tuple[Example, ...]:
+    """The examples a prompt carries: all of them when they fit :data:`EXAMPLES_BUDGET`,
+    else the same sample every time (by a hash of each example, in their own order), with a
+    :class:`~pytest_synthdata.errors.SynthDataWarning`."""
+    sizes = [len(_text(example)) for example in examples]
+    total = sum(sizes)
+    if total <= EXAMPLES_BUDGET:
+        return examples
+    ranked = sorted(
+        range(len(examples)),
+        key=lambda i: hashlib.sha256(_text(examples[i]).encode()).hexdigest(),
+    )
+    chosen: set[int] = set()
+    used = 0
+    for i in ranked:
+        if used + sizes[i] <= EXAMPLES_BUDGET:
+            chosen.add(i)
+            used += sizes[i]
+    if not chosen:
+        raise SynthConfigError(
+            f"examples: each of the {len(examples)} examples is longer than the "
+            f"{EXAMPLES_BUDGET} characters a prompt carries (the shortest has {min(sizes)}); "
+            "shorten them"
+        )
+    warnings.warn(
+        SynthDataWarning(
+            f"examples: {len(examples)} examples ({total} characters) are more than a prompt "
+            f"carries ({EXAMPLES_BUDGET} characters); every request uses the same sample of "
+            f"{len(chosen)} of them ({used} characters). Pass fewer examples to choose them "
+            "yourself."
+        ),
+        stacklevel=2,
+    )
+    return tuple(example for i, example in enumerate(examples) if i in chosen)
+
+
+def _text(example: Example) -> str:
+    return example if isinstance(example, str) else json.dumps(example, ensure_ascii=False)
 
 
 def _check_unique(
@@ -159,31 +328,29 @@ def _check_unique(
 ) -> tuple[str, ...]:
     if unique is None:
         return ()
-    names = (unique,) if isinstance(unique, str) else tuple(unique)
+    if isinstance(unique, str):
+        names: tuple[object, ...] = (unique,)
+    elif isinstance(unique, Sequence) and unique:
+        names = tuple(unique)
+    else:
+        raise SynthConfigError(
+            f"unique must be a field name or a list of field names of {model.__name__}, got "
+            f"{unique!r}; e.g. unique={next(iter(model.model_fields), 'id')!r}"
+        )
     for name in names:
         if not isinstance(name, str) or name not in model.model_fields:
             raise SynthConfigError(
                 f"unique={unique!r}: {name!r} is not a field of {model.__name__}; "
                 f"fields: {', '.join(model.model_fields)}"
             )
-        choices = _choice_count(model.model_fields[name].annotation)
+        info = model.model_fields[name]
+        choices = _values(info.annotation, info.metadata, frozenset({model}))
         if choices is not None and n > choices:
             raise SynthConfigError(
                 f"unique={name!r} asks for {n} different values, but {model.__name__}.{name} "
                 f"has only {choices} possible value(s); lower n or drop it from unique"
             )
-    return names
-
-
-def _choice_count(annotation: object) -> int | None:
-    """How many values a bool, Literal or Enum field can take (None: unbounded)."""
-    if annotation is bool:
-        return 2
-    if inspect.isclass(annotation) and issubclass(annotation, enum.Enum):
-        return len(annotation)
-    if typing.get_origin(annotation) is typing.Literal:
-        return len(typing.get_args(annotation))
-    return None
+    return tuple(str(name) for name in names)
 
 
 def format_validation_error(exc: ValidationError, indent: str = "  ") -> str:

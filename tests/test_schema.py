@@ -14,7 +14,15 @@ from models import MedicalBilling
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, field_validator
 
 from pytest_synthdata.errors import SynthConfigError, UnsupportedModelError
-from pytest_synthdata.schema import field_lines, record_schema, schema_name, wrapper_schema
+from pytest_synthdata.fieldlines import field_lines
+from pytest_synthdata.schema import (
+    ENFORCED_FORMATS,
+    enforced_keywords,
+    record_schema,
+    relaxed_schema,
+    schema_name,
+    wrapper_schema,
+)
 
 # --------------------------------------------------------------------------- models
 
@@ -96,15 +104,7 @@ BANNED = {
     "examples",
     "minLength",
     "maxLength",
-    "pattern",
-    "format",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
     "multipleOf",
-    "minItems",
-    "maxItems",
     "uniqueItems",
     "minProperties",
     "maxProperties",
@@ -130,6 +130,15 @@ ALLOWED = {
     "$ref",
     "$defs",
     "description",
+    # validation keywords endpoints enforce (relaxed_schema moves them into descriptions)
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minItems",
+    "maxItems",
 }
 
 
@@ -149,6 +158,7 @@ def assert_strict(root: dict[str, Any]) -> None:
         assert not BANNED & set(node), f"{path}: banned {sorted(BANNED & set(node))}"
         assert set(node) <= ALLOWED, f"{path}: unexpected {sorted(set(node) - ALLOWED)}"
         assert any(k in node for k in ("type", "enum", "const", "anyOf")), path
+        assert node.get("format", "date") in ENFORCED_FORMATS, path
         if path != "$":
             assert "$defs" not in node, f"{path}: $defs below the root"
         if node.get("type") == "object" or "properties" in node:
@@ -280,8 +290,32 @@ def test_patient_record_schema_shape() -> None:
     assert props["visits"] == {"type": "integer"}
 
 
-def test_constraints_move_into_the_description() -> None:
+def test_enforceable_constraints_stay_in_the_schema() -> None:
     schema = record_schema(Patient)
+    props = schema["properties"]
+    assert props["patient_id"] == {
+        "description": "The patient's id.",
+        "type": "integer",
+        "minimum": 0,
+    }
+    assert props["code"] == {"description": "(constraints: maxLength=10)", "type": "string"}
+    assert props["birth_date"] == {"type": "string", "format": "date"}
+    assert props["admitted_at"] == {"type": "string", "format": "date-time"}
+    assert props["weight_kg"] == {
+        "description": "Body weight",
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 500,
+    }
+    zip_code = schema["$defs"]["Address"]["properties"]["zip_code"]
+    assert zip_code["description"] == "(constraints: minLength=5, maxLength=5)"
+    assert enforced_keywords(schema) == ["minimum", "exclusiveMinimum", "maximum", "format"]
+
+
+def test_relaxed_schema_moves_them_into_the_description() -> None:
+    strict = record_schema(Patient)
+    schema = relaxed_schema(strict)
+    assert strict == record_schema(Patient)  # a copy: the strict schema is left alone
     props = schema["properties"]
     assert props["patient_id"] == {
         "description": "The patient's id. (constraints: minimum=0)",
@@ -296,6 +330,62 @@ def test_constraints_move_into_the_description() -> None:
     assert zip_code["description"] == "(constraints: minLength=5, maxLength=5)"
     city = schema["$defs"]["Address"]["properties"]["city"]
     assert city == {"description": "City name", "type": "string"}
+    assert enforced_keywords(schema) == []
+    assert relaxed_schema(schema) == schema
+
+
+def test_relaxed_suffix_keeps_one_order_and_both_kinds_of_keyword() -> None:
+    class Code(BaseModel):
+        code: str = Field(max_length=10, pattern=r"^[A-Z], [0-9]+$", description="A code")
+        site: str = Field(json_schema_extra={"format": "uri"})
+        part: str = Field(pattern=r"[0-9]{3}")  # unanchored: "contains", not a whole string
+
+    strict = record_schema(Code)["properties"]
+    assert strict["code"] == {
+        "description": "A code (constraints: maxLength=10)",
+        "type": "string",
+        "pattern": "^[A-Z], [0-9]+$",
+    }
+    assert strict["site"] == {"description": "(constraints: format=uri)", "type": "string"}
+    assert strict["part"] == {"description": "(constraints: pattern=[0-9]{3})", "type": "string"}
+    relaxed = relaxed_schema(record_schema(Code))["properties"]
+    assert relaxed["code"] == {
+        "description": "A code (constraints: maxLength=10, pattern=^[A-Z], [0-9]+$)",
+        "type": "string",
+    }
+
+
+def test_fields_named_like_keywords_are_not_keywords() -> None:
+    class Named(BaseModel):
+        pattern: str
+        minimum: int = Field(ge=1)
+
+    schema = wrapper_schema(Named)
+    relaxed = relaxed_schema(schema)
+    assert list(relaxed["properties"]["records"]["items"]["properties"]) == ["pattern", "minimum"]
+    assert relaxed["properties"]["records"]["items"]["properties"]["minimum"] == {
+        "description": "(constraints: minimum=1)",
+        "type": "integer",
+    }
+    assert enforced_keywords(schema) == ["minimum"]
+
+
+def test_naive_datetimes_keep_their_format_in_the_description() -> None:
+    from pydantic import AwareDatetime, NaiveDatetime
+
+    class Moments(BaseModel):
+        naive: NaiveDatetime
+        aware: AwareDatetime
+        plain: datetime
+
+    props = record_schema(Moments)["properties"]
+    # an endpoint enforcing "date-time" writes an offset, which a naive field rejects
+    assert props["naive"] == {"description": "(constraints: format=date-time)", "type": "string"}
+    assert props["aware"] == props["plain"] == {"type": "string", "format": "date-time"}
+    stamp = "2024-01-01T00:00:00Z"
+    with pytest.raises(ValidationError) as info:
+        Moments.model_validate({"naive": stamp, "aware": stamp, "plain": stamp})
+    assert [error["loc"] for error in info.value.errors()] == [("naive",)]
 
 
 def test_constraints_at_every_level() -> None:
@@ -305,7 +395,22 @@ def test_constraints_at_every_level() -> None:
         ids: set[int]
         ratio: float = Field(multiple_of=0.5)
 
-    props = record_schema(Deep)["properties"]
+    strict = record_schema(Deep)
+    props = strict["properties"]
+    assert props["scores"] == {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 3,
+        "items": {"type": "number", "minimum": 0, "maximum": 1},
+    }
+    assert props["maybe"] == {
+        "anyOf": [{"type": "string", "pattern": "^[A-Z]{3}$"}, {"type": "null"}]
+    }
+    assert props["ids"]["description"] == "(constraints: uniqueItems=true)"
+    assert props["ratio"]["description"] == "(constraints: multipleOf=0.5)"
+    assert_strict(strict)
+
+    props = relaxed_schema(strict)["properties"]
     assert props["scores"]["description"] == "(constraints: minItems=1, maxItems=3)"
     assert props["scores"]["items"] == {
         "description": "(constraints: minimum=0, maximum=1)",
@@ -318,8 +423,7 @@ def test_constraints_at_every_level() -> None:
         ]
     }
     assert props["ids"]["description"] == "(constraints: uniqueItems=true)"
-    assert props["ratio"]["description"] == "(constraints: multipleOf=0.5)"
-    assert_strict(record_schema(Deep))
+    assert_strict(relaxed_schema(strict))
 
 
 def test_banned_metadata_is_dropped() -> None:

@@ -18,7 +18,8 @@ from ..errors import SynthDataWarning
 from .modes import MODES, Mode, ModeRequest, ladder
 
 if TYPE_CHECKING:
-    from .client import LLM, LOOP_OF_ITS_OWN, MISSING_KEY, Completion, forget_endpoints
+    from ..storage.keys import MISSING_KEY
+    from .client import LLM, LOOP_OF_ITS_OWN, Completion, forget_endpoints
 
     LADDER: tuple[str, ...]
 

@@ -4,6 +4,12 @@ The structured-output modes themselves live in :mod:`pytest_synthdata.llm.modes`
 A server that rejects a mode (a 4xx, or a 5xx whose message names the unsupported feature)
 makes ``auto`` move down the ladder once, with a warning; the mode that worked is remembered
 per endpoint for the rest of the process. An explicitly chosen mode never changes.
+
+A server that rejects the validation keywords of the schema (``minimum``, ``pattern``,
+``format`` ...: a 4xx or 5xx whose message names one the request carries) gets the same
+request again with those keywords moved into the field descriptions
+(:func:`~pytest_synthdata.schema.relaxed_schema`), after one warning, and so does every later
+request to that endpoint. Both choices are part of the endpoint state a cassette records.
 """
 
 from __future__ import annotations
@@ -26,18 +32,28 @@ from ..errors import (
     SynthConfigError,
     SynthDataWarning,
     SynthError,
+    names_constraint,
 )
-from ..settings import Settings
+from ..schema import enforced_keywords, relaxed_schema
+from ..settings import Settings, environment_base_url
 from ..storage.exchange import CURRENT, Exchange
+from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
 from ..storage.secrets import REGISTRY, mask
 from ..usage import Usage
-from .modes import AUTO, MODES, Mode, ladder, next_mode, read_content
+from .modes import (
+    AUTO,
+    MODES,
+    Mode,
+    bound_count,
+    ladder,
+    next_mode,
+    read_content,
+    sent_schema,
+)
 from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, retry_after
 
 if TYPE_CHECKING:
     from ..storage.recorder import Recording
-
-MISSING_KEY = "sk-synthdata-no-key-set"
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class Completion:
 class _EndpointState:
     mode: str | None = None
     send_seed: bool = True
+    schema_constraints: bool = True
+    """Whether the schema carries the validation keywords, or only its descriptions do."""
 
 
 _STATE: dict[str, _EndpointState] = {}
@@ -83,6 +101,9 @@ def forget_endpoints() -> None:
 
 
 class _Unsupported(Exception):
+    """The endpoint rejected a feature of the request: ``what`` is ``seed``, ``mode`` or
+    ``constraints``."""
+
     def __init__(self, what: str, message: str) -> None:
         super().__init__(message)
         self.what = what
@@ -109,9 +130,17 @@ class LLM:
                 import httpx2
 
                 http_client = httpx2.AsyncClient(transport=recording.async_transport())
+            base_url = settings.base_url or environment_base_url()
+            api_key = os.environ.get("OPENAI_API_KEY") or MISSING_KEY
+            if (
+                api_key == MISSING_KEY
+                and recording is None
+                and needs_key(base_url or "https://api.openai.com/v1")
+            ):
+                raise missing_key_error("every request of this call (no cassette or cache)")
             client = openai.AsyncOpenAI(
-                api_key=os.environ.get("OPENAI_API_KEY") or MISSING_KEY,
-                base_url=settings.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                api_key=api_key,
+                base_url=base_url,
                 timeout=settings.timeout,
                 max_retries=0,
                 http_client=http_client,
@@ -200,11 +229,18 @@ class LLM:
         """
         while True:
             mode = MODES[self.mode]
-            request = self._structured_request(mode, messages, name, schema, seed, count)
+            wire, bound = schema, count
+            if not self._state.schema_constraints:
+                if count is not None and mode.bounds_count:
+                    wire = bound_count(wire, count)
+                wire, bound = relaxed_schema(wire), None  # the count too, in a description
+            request = self._structured_request(mode, messages, name, wire, seed, bound)
             if max_tokens is not None:
                 request["max_tokens"] = min(max_tokens, self.settings.max_tokens)
+            sent = sent_schema(request)
+            keywords = enforced_keywords(sent) if sent is not None else []
             try:
-                return await self._call(request, mode)
+                return await self._call(request, mode, keywords)
             except _Unsupported as exc:
                 self._adjust(exc, mode)
 
@@ -222,6 +258,19 @@ class LLM:
     def _adjust(self, exc: _Unsupported, mode: Mode | None) -> None:
         """Drop the seed, or move ``auto`` one step down the ladder, or raise the error."""
         reason = _first_line(str(exc))
+        if exc.what == "constraints":
+            if self._state.schema_constraints:  # else a request sent at the same time did
+                self._state.schema_constraints = False
+                self._shared.schema_constraints = False
+                warnings.warn(
+                    SynthDataWarning(
+                        f"{self.endpoint} rejected validation keywords of the JSON schema "
+                        f"({reason}); sending them in the field descriptions from now on "
+                        "(every record is still validated by the model)"
+                    ),
+                    stacklevel=2,
+                )
+            return
         if exc.what == "seed" and self._state.send_seed:
             self._state.send_seed = False
             self._shared.send_seed = False
@@ -281,9 +330,12 @@ class LLM:
         request.update(structured.params)
         return request
 
-    async def _call(self, request: dict[str, Any], mode: Mode | None) -> Completion:
+    async def _call(
+        self, request: dict[str, Any], mode: Mode | None, keywords: list[str] | None = None
+    ) -> Completion:
         """One request, tried again after a transient failure as :mod:`.pacing` says, under
-        the endpoint's rate limits. Raises the last failure, saying how many tries it took."""
+        the endpoint's rate limits. Raises the last failure, saying how many tries it took.
+        ``keywords``: the validation keywords the request's schema carries."""
         limiter = limiter_for(self.endpoint)
         tries = 1 if self._replay_only else 1 + self.settings.http_retries
         timeouts = 0
@@ -297,7 +349,7 @@ class LLM:
                 )
             await limiter.acquire()
             try:
-                completion = await self._call_once(request, mode)
+                completion = await self._call_once(request, mode, keywords or [])
             except SynthAPIError as exc:
                 limiter.release(
                     throttled=exc.status_code == 429, headers=exc.headers, timed_out=exc.timed_out
@@ -315,7 +367,9 @@ class LLM:
             return completion
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _call_once(self, request: dict[str, Any], mode: Mode | None) -> Completion:
+    async def _call_once(
+        self, request: dict[str, Any], mode: Mode | None, keywords: list[str]
+    ) -> Completion:
         """One try, with a deadline over the whole request (not each read)."""
         exchange = Exchange()
         token = CURRENT.set(exchange)
@@ -331,7 +385,7 @@ class LLM:
                 timed_out=True,
             ) from None
         except openai.APIStatusError as exc:
-            raise self._status_error(exc, request, mode) from None
+            raise self._status_error(exc, request, mode, keywords) from None
         except openai.APIConnectionError as exc:
             if isinstance(exc.__cause__, SynthError):
                 raise exc.__cause__ from None
@@ -356,7 +410,11 @@ class LLM:
         return await asyncio.wait_for(call, timeout)
 
     def _status_error(
-        self, exc: openai.APIStatusError, request: dict[str, Any], mode: Mode | None
+        self,
+        exc: openai.APIStatusError,
+        request: dict[str, Any],
+        mode: Mode | None,
+        keywords: list[str],
     ) -> Exception:
         message = _error_message(exc)
         lowered = message.lower()
@@ -365,6 +423,10 @@ class LLM:
             if "seed" in lowered and "seed" in request and self._state.send_seed:
                 return _Unsupported("seed", message)
             names_mode = any(hint in lowered for hint in UNSUPPORTED_HINTS)
+            # keywords: sent before any relaxing. A 5xx counts only when a cassette keeps it
+            # (it names an unsupported feature), so that a replay takes the same path.
+            if names_constraint(message, keywords) and (status < 500 or names_mode):
+                return _Unsupported("constraints", message)
             missing_model = status == 404 and "model" in lowered
             if mode is not None and names_mode and not missing_model:
                 return _Unsupported("mode", message)

@@ -185,3 +185,15 @@ def bound_count(schema: Schema, count: int) -> Schema:
         for key, value in schema.get("properties", {}).items()
     }
     return {**schema, "properties": properties}
+
+
+def sent_schema(request: dict[str, Any]) -> Any:
+    """The JSON schema a structured request sends, whatever its mode (``None``: none)."""
+    response_format = request.get("response_format")
+    if isinstance(response_format, dict):
+        inner = response_format.get("json_schema")
+        return inner.get("schema") if isinstance(inner, dict) else response_format.get("schema")
+    tools = request.get("tools")
+    if isinstance(tools, list) and tools:
+        return tools[0].get("function", {}).get("parameters")
+    return None

@@ -24,6 +24,7 @@ from ..options import (
     env_name,
 )
 from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
+    fixture_taken,
     named_dataset,
     synth_data,
     synth_extract,
@@ -146,6 +147,8 @@ def pytest_configure(config: pytest.Config) -> None:
             if not config.getoption("help", False):  # --help works whatever the settings say
                 raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
             settings, storage = Settings(), StorageOptions()
+    if storage is not None and storage.cache_dir:
+        _check_cache_dir(config, storage, ini, cli)
     workerinput = getattr(config, "workerinput", None)
     start = float(workerinput["synthdata_start"]) if workerinput else time.time()
     config.stash[STATE] = SessionState(config, settings, storage, start)
@@ -154,6 +157,26 @@ def pytest_configure(config: pytest.Config) -> None:
         from ..storage.cache import ResponseCache
 
         ResponseCache(cache_dir_of(config, storage or StorageOptions())).clear()
+
+
+def _check_cache_dir(
+    config: pytest.Config, storage: StorageOptions, ini: dict[str, Any], cli: dict[str, Any]
+) -> None:
+    """A cache folder that cannot be one is a usage error that names where it was set."""
+    from ..storage.paths import folder_problem
+
+    problem = folder_problem(cache_dir_of(config, storage))
+    if problem is None or config.getoption("help", False):
+        return
+    if cli.get("cache_dir"):
+        where = "--synth-cache-dir"
+    elif os.environ.get(env_name("cache_dir")):
+        where = f"environment variable {env_name('cache_dir')}"
+    else:
+        where = "ini key synth_cache_dir"
+    raise pytest.UsageError(
+        f"pytest-synthdata: {where}: {problem}; point it at a folder (it is created if missing)"
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -247,7 +270,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         inject = mark.kwargs.get("name")
         if isinstance(inject, str) and inject.isidentifier() and inject not in RESERVED:
             registered = collector.stash.setdefault(_REGISTERED, set())
-            if inject not in registered:
+            if inject not in registered and fixture_taken(collector, inject) is None:
                 registered.add(inject)
                 pytest.register_fixture(name=inject, func=named_dataset, node=collector)
 
@@ -275,8 +298,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     requests = requests_of(metafunc.definition)
     each = [r for r in requests if not isinstance(r, SynthError) and r.each]
-    if len(each) == 1 and each[0].name in metafunc.fixturenames:
-        request = each[0]
+    state = state_of(metafunc.config)
+    if (
+        len(each) == 1
+        and each[0].name in metafunc.fixturenames
+        and fixture_taken(metafunc.definition, each[0].name) is None
+        and state.valid(each[0])
+    ):
+        request = each[0]  # (an invalid one stays one test, which fails with the reason)
         metafunc.parametrize(
             request.name,
             range(request.n),
@@ -286,11 +315,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """An ``each=True`` marker whose fixture the test never asks for is a mistake, not a no-op."""
+    """A marker that cannot work is a mistake, not a no-op, whether or not the test asks for
+    its fixture: invalid arguments, a taken ``name``, an ``each=True`` fixture not asked for."""
     if not state_of(item.config).marked or item.get_closest_marker("synth") is None:
         return
     for entry in requests_of(item):
-        if isinstance(entry, SynthError) or not entry.each:
+        if isinstance(entry, SynthError):
+            fail(item.nodeid, entry)  # even when the test asks for none of its fixtures
+        taken = fixture_taken(item, entry.name)
+        if taken is not None:
+            fail(
+                item.nodeid,
+                f"{label_of(entry)}: the name {entry.name!r} is already {taken}, so the "
+                f"records could never reach the test; choose a name no fixture uses, e.g. "
+                f"name={entry.name + '_records'!r}",
+            )
+        if not entry.each:
             continue
         if entry.name not in getattr(item, "fixturenames", ()):
             fail(

@@ -273,3 +273,27 @@ def synth_fixture(
 
     fixture.__doc__ = f"{n} synthetic {getattr(model, '__name__', model)} records (synth_fixture)."
     return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+
+
+def fixture_taken(node: pytest.Item | pytest.Collector, name: str) -> str | None:
+    """What of pytest or of a plugin already answers to ``name`` for tests under ``node``
+    (``None``: ``synth(..., name=...)`` may use it). A fixture of the project itself, from
+    a conftest or a test module, may be replaced by a marker's records for that one test."""
+    if name in ("synth_data", "synth_record"):
+        return None  # the injected datasets themselves
+    if name == "request":
+        return "pytest's own request object"
+    manager = getattr(node.session, "_fixturemanager", None)
+    found = manager.getfixturedefs(name, node) if manager is not None else None
+    for definition in found or ():
+        func = getattr(definition.func, "__wrapped__", definition.func)
+        if func is named_dataset:
+            continue
+        module = str(getattr(func, "__module__", None) or "")
+        if module.split(".")[0] in ("_pytest", "pytest", "pytest_synthdata"):
+            return f"a fixture of {module.split('.')[0].lstrip('_')}"
+        path = Path(str(getattr(sys.modules.get(module), "__file__", "") or "/"))
+        installed = {"site-packages", "dist-packages"} & set(path.parts)
+        if installed or node.config.rootpath not in path.parents:
+            return f"a fixture of the plugin {module}"
+    return None

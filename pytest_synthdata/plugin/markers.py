@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import keyword
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,7 @@ def parse_request(
     if not isinstance(each, bool):
         raise SynthConfigError(f"each must be True or False, got {each!r}")
     name = kwargs.pop("name", "synth_record" if each else default_name)
-    if not isinstance(name, str) or not name.isidentifier():
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise SynthConfigError(
             "name must be a valid Python identifier (the fixture name the test asks for), "
             f"got {name!r}"
@@ -107,7 +108,7 @@ def load_examples_file(path: str | Path, base_dir: Path | None) -> list[object]:
             "(or pass a list of examples)"
         )
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # a spreadsheet's byte order mark is no header
     except FileNotFoundError:
         raise SynthConfigError(
             f"examples file not found: {file} (relative paths are resolved against the "
@@ -116,33 +117,64 @@ def load_examples_file(path: str | Path, base_dir: Path | None) -> list[object]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SynthConfigError(f"cannot read examples file {file}: {exc}") from None
     try:
-        if suffix == ".json":
-            data = json.loads(text)
-            if not isinstance(data, list):
-                raise SynthConfigError(
-                    f"examples file {file} must hold a JSON array of examples, "
-                    f"not a {type(data).__name__}"
-                )
-            return data
-        if suffix == ".jsonl":
-            out: list[object] = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError as exc:
-                        raise SynthConfigError(
-                            f"examples file {file}, line {number}: not valid JSON ({exc})"
-                        ) from None
-            return out
-        rows = list(csv.DictReader(text.splitlines()))
-        if not rows:
-            raise SynthConfigError(f"examples file {file} has a header but no rows")
-        return [{key: value for key, value in row.items() if value != ""} for row in rows]
+        examples = _parse_examples(file, suffix, text)
+    except RecursionError:
+        raise SynthConfigError(
+            f"examples file {file} nests too deeply to read; each example is one record"
+        ) from None
     except (ValueError, csv.Error) as exc:
         if isinstance(exc, SynthConfigError):
             raise
         raise SynthConfigError(f"examples file {file} does not parse: {exc}") from None
+    if not examples:
+        raise SynthConfigError(
+            f"examples file {file} holds no examples; add at least one, or drop examples="
+        )
+    return examples
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number; use a finite number")
+
+
+def _parse_examples(file: Path, suffix: str, text: str) -> list[object]:
+    if suffix == ".json":
+        data = json.loads(text, parse_constant=_no_constant)
+        if not isinstance(data, list):
+            raise SynthConfigError(
+                f"examples file {file} must hold a JSON array of examples, "
+                f"not a {type(data).__name__}"
+            )
+        return data
+    if suffix == ".jsonl":
+        out: list[object] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line, parse_constant=_no_constant))
+                except ValueError as exc:
+                    raise SynthConfigError(
+                        f"examples file {file}, line {number}: not valid JSON ({exc})"
+                    ) from None
+        return out
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None:
+        return []
+    rows: list[object] = []
+    for values in reader:
+        if not any(value.strip() for value in values):
+            continue  # a blank line
+        if len(values) != len(header):
+            raise SynthConfigError(
+                f"examples file {file}, line {reader.line_num}: {len(values)} values for "
+                f"{len(header)} columns ({', '.join(header)}); give every row one value per "
+                "column (quote values that hold commas)"
+            )
+        rows.append({key: value for key, value in zip(header, values, strict=True) if value != ""})
+    if not rows:
+        raise SynthConfigError(f"examples file {file} has a header but no rows")
+    return rows
 
 
 TEXT_KEYWORDS = ("preferences", "seed")

@@ -305,6 +305,22 @@ class SessionState:
         key = (owner, request.name, spec.key(), settings)
         return self.remember(key, make, usage, records=True)
 
+    def valid(self, request: DatasetRequest) -> bool:
+        """Whether a marker's settings and spec pass every check made before any request
+        (an ``each=True`` marker is split into one test per record only then)."""
+        import warnings
+
+        from ..spec import make_spec
+
+        try:
+            settings = self.settings.replace(**request.options)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # they are given when the dataset is made
+                make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
+        except SynthError:
+            return False
+        return True
+
     def report(self) -> Report:
         """This process's report: the totals with where responses came from, the inventory
         and the cassettes used (not what xdist workers reported: see :attr:`workers`)."""

@@ -1,11 +1,16 @@
-"""Where cassettes live (no vcrpy import: used at collection time)."""
+"""Where cassettes live (no vcrpy import: used at collection time), and whether a cassette
+or cache path can be used at all, checked before any request is made."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from ..errors import SynthConfigError
 
 SUFFIX = ".synth.yaml"
 FOLDER = "cassettes"
@@ -56,3 +61,74 @@ def stale_cassettes(folders: set[Path], expected: set[Path]) -> list[Path]:
         for path in cassette_files(folder)
         if path.resolve() not in known
     ]
+
+
+RECORDING_MODES = ("new_episodes", "all", "rewrite")
+"""Record modes that write a cassette even when it exists (``once`` writes a missing one)."""
+
+
+def check_storage(
+    cassette: str | Path | None, record_mode: str, cache_dir: str | Path | None
+) -> None:
+    """Fail before any request when a generation could not use its cassette or cache: a
+    cassette that is a folder, or in a folder that cannot be written while it may record; a
+    cache folder that is a file. Without either, the cassette of the test being run (the
+    ambient storage) is checked."""
+    what = f"cassette={str(cassette)!r}"
+    if cassette is None and cache_dir is None:
+        from .ambient import AMBIENT
+
+        ambient = AMBIENT.get()
+        if ambient is not None and ambient[1] is not None:
+            cassette, record_mode, what = ambient[1], ambient[0].record_mode, "the cassette"
+    if cassette is not None:
+        path = Path(cassette)
+        if path.is_dir():
+            raise SynthConfigError(
+                f"{what}: {path} is a folder; name a cassette file, such as "
+                f"{str(path / ('data' + SUFFIX))!r}"
+            )
+        records = record_mode in RECORDING_MODES or (record_mode == "once" and not path.exists())
+        problem = writable_problem(path.parent) if records else None
+        if problem is not None:
+            raise SynthConfigError(
+                f"{what} cannot be recorded: {problem}; choose a path in a folder you can "
+                "write to (it is created if missing), or replay an existing cassette with "
+                "record_mode='none'"
+            )
+    if cache_dir is not None:
+        problem = folder_problem(Path(cache_dir))
+        if problem is not None:
+            raise SynthConfigError(
+                f"cache_dir={str(cache_dir)!r}: {problem}; name a folder (it is created if missing)"
+            )
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be a folder (a file is in the way), or ``None``."""
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if place.is_dir():
+                return None
+            if place == folder:
+                return f"{folder} is a file, not a folder"
+            return f"{place} is a file, so {folder} cannot be created"
+    return None
+
+
+def writable_problem(folder: Path) -> str | None:
+    """Why no file can be written into ``folder`` (created when missing), or ``None``.
+    Tried with a temporary file in the nearest folder that exists, removed at once."""
+    problem = folder_problem(folder)
+    if problem is not None:
+        return problem
+    existing = next((place for place in (folder, *folder.parents) if place.exists()), None)
+    if existing is None:
+        return None
+    try:
+        handle, name = tempfile.mkstemp(prefix=".synthdata-", suffix=".tmp", dir=existing)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        return f"{existing} is not writable ({exc.strerror or exc})"
+    return None

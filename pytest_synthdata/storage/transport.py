@@ -24,6 +24,7 @@ from vcr.request import Request as VcrRequest
 from .cache import ResponseCache, request_key
 from .cassettes import kept
 from .exchange import CURRENT, Exchange
+from .keys import missing_key_error, needs_key, sends_missing_key
 from .secrets import REGISTRY
 
 _CLAIM_POLL = 0.05
@@ -92,6 +93,10 @@ class _Router:
             source = "recorded"
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is None:
+            if sends_missing_key(request.headers.get("authorization")) and needs_key(
+                str(request.url)
+            ):
+                raise missing_key_error("this request (not in the cassette or the cache)")
             claim = (key, vcr_request) if self.cache is not None and exchange else None
             return _Plan(source, exchange, claim=claim)
         return self._cached(request, hit, vcr_request, exchange)

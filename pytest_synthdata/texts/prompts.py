@@ -6,7 +6,7 @@ import json
 
 from pydantic import BaseModel
 
-from ..schema import field_lines
+from ..fieldlines import field_lines
 from .fidelity import Fields, Rules, dumps, leaves, number_text
 
 _TEXT_SYSTEM = (

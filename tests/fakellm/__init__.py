@@ -9,7 +9,8 @@ seeded mix of errors and broken answers, answers that vary like a sampling model
 own process: ``python -m fakellm`` or :class:`FakeLLMProcess`. The test suite and
 ``benchmarks/run.py`` both use it.
 
-Modules: :mod:`~fakellm.server` (:class:`FakeLLM`, :class:`Latency`),
+Modules: :mod:`~fakellm.server` (the server, :class:`Latency`), :mod:`~fakellm.constraints`
+(:class:`FakeLLM`: the server with a switch that rejects validation keywords in schemas),
 :mod:`~fakellm.reading` (what a request asks for), :mod:`~fakellm.faults` (:class:`Fault`,
 :class:`FaultMix`), :mod:`~fakellm.schema_faker` (values for a JSON schema, strings for a
 regex), :mod:`~fakellm.texts` (texts written from fields, records read back from them),
@@ -20,6 +21,7 @@ process, ``python -m fakellm``).
 from __future__ import annotations
 
 from . import reading
+from .constraints import FakeLLM, find_constraint
 from .faults import FAULT_KINDS, Fault, FaultMix, MutateFn, RandomFaults
 from .process import FakeLLMProcess
 from .schema_faker import (
@@ -28,7 +30,7 @@ from .schema_faker import (
     parse_description_constraints,
     string_for_pattern,
 )
-from .server import CONFIG_KEYS, MODES, FakeLLM, Latency, RecordedRequest
+from .server import CONFIG_KEYS, MODES, Latency, RecordedRequest
 from .texts import leaf_phrases, read_phrases, write_text
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "RandomFaults",
     "RecordedRequest",
     "SchemaFaker",
+    "find_constraint",
     "leaf_phrases",
     "parse_description_constraints",
     "read_phrases",

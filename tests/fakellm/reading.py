@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .schema_faker import SchemaFaker
+from .schema_faker import SchemaFaker, parse_description_constraints
 from .wire import HTTPError
 
 __all__ = [
@@ -228,8 +228,10 @@ def _int(value: Any) -> int | None:
 
 def item_count(array: JSONDict, stated: int | None) -> int:
     """Items for an array schema: the stated count (1 when none is stated), kept within the
-    array's ``minItems``/``maxItems``."""
-    low, high = _int(array.get("minItems")), _int(array.get("maxItems"))
+    array's ``minItems``/``maxItems`` (keywords of the schema, or written into its
+    description)."""
+    bounds = {**parse_description_constraints(array.get("description")), **array}
+    low, high = _int(bounds.get("minItems")), _int(bounds.get("maxItems"))
     count = stated if stated is not None else (low if low is not None else 1)
     if low is not None:
         count = max(count, low)
