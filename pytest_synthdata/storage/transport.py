@@ -19,7 +19,7 @@ import httpx2
 from vcr.request import Request as VcrRequest
 
 from .cache import ResponseCache, request_key
-from .cassettes import kept
+from .cassettes import interaction_id, kept
 from .exchange import CURRENT, Exchange
 from .secrets import REGISTRY
 
@@ -46,6 +46,8 @@ class _Plan:
     source: str
     exchange: Exchange | None
     answer: httpx2.Response | None = None
+    ident: str | None = None
+    """The cassette interaction this request is, or becomes once recorded."""
 
 
 class _Router:
@@ -59,11 +61,19 @@ class _Router:
         cassette: Any | None,
         counters: Counters,
         on_missing: Callable[[VcrRequest], Exception],
+        touched: list[str] | None = None,
     ) -> None:
         self.cache = cache
         self.cassette = cassette
         self.counters = counters
         self.on_missing = on_missing
+        self.touched = touched
+        """Where the interactions of the cassette that answered are noted (by
+        :func:`~.cassettes.interaction_id`): replayed, appended from the cache, recorded."""
+
+    def _touch(self, ident: str | None) -> None:
+        if ident is not None and self.touched is not None:
+            self.touched.append(ident)
 
     def plan(self, request: httpx2.Request, body: bytes) -> _Plan:
         REGISTRY.add_headers(request.headers.items())
@@ -74,16 +84,20 @@ class _Router:
             exchange.key = key
         source = "network"
         vcr_request: VcrRequest | None = None
+        ident: str | None = None
         if self.cassette is not None:
             vcr_request = VcrRequest(request.method, str(request.url), body, dict(request.headers))
+            stored = self.cassette.filter_request(vcr_request)  # a filtered copy, as stored
+            ident = interaction_id(stored.method, stored.uri, stored.body)
             if self.cassette.can_play_response_for(vcr_request):
+                self._touch(ident)
                 return self._replay(request, vcr_request, exchange)
             if self.cassette.write_protected:
                 raise self.on_missing(vcr_request)
             source = "recorded"
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is None:
-            return _Plan(source, exchange)
+            return _Plan(source, exchange, ident=ident)
         content = hit["body"].encode()
         if self.cassette is not None and vcr_request is not None:
             self.cassette.append(
@@ -94,6 +108,7 @@ class _Router:
                     "body": {"string": content},
                 },
             )
+            self._touch(ident)
         self.counters.bump("cached")
         if exchange is not None:
             exchange.source = "cached"
@@ -129,6 +144,8 @@ class _Router:
             response.status_code, content or b""
         )
         self.counters.bump("failed" if failed else plan.source)
+        if plan.source == "recorded" and not failed:
+            self._touch(plan.ident)
         exchange = plan.exchange
         if exchange is None:
             return

@@ -1,0 +1,172 @@
+"""``--synth-update`` at the end of a session: cassettes cut down to what the run used, stale
+cassette files deleted, and the report of what was recorded, pruned and deleted.
+
+What may be pruned, and what deleted:
+
+* A cassette the run used is rewritten to hold only what the run used (datasets, their
+  records up to the largest ``n`` asked for, the exchanges that made them, their endpoint
+  states), but only when every collected test that records into it passed, and none of its
+  items was left out (deselected, or not selected by a node id with parameters): a test that
+  failed half-way, or did not run, may still need what it did not get to use. A conftest
+  fixture's cassette is pruned whenever the run produced the fixture.
+* Cassette files that no collected test or fixture uses are deleted only after a run that
+  collected the whole suite: no ``-k``, ``-m``, ``--lf``, ``--deselect``, ``--ignore``,
+  node ids or test files on the command line, no deselection by any plugin, no collection
+  error, no ``-x``/``--maxfail``, and only in the folders below the directories collected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ..errors import SynthError
+from .report import Report
+
+
+def _shown(config: pytest.Config, path: Path) -> str:
+    try:
+        return path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def roots(config: pytest.Config) -> list[Path] | None:
+    """The directories the run collected, or ``None`` when an argument was not a
+    directory (a file, a node id): the run did not collect the whole suite."""
+    found = []
+    for arg in config.args:
+        if "::" in arg:
+            return None
+        path = Path(os.path.abspath(Path(config.invocation_params.dir, arg)))
+        if not path.is_dir():
+            return None
+        found.append(path)
+    return found
+
+
+def whole_suite(config: pytest.Config, exitstatus: int, report: Report) -> bool:
+    """Whether the run collected the whole suite, so that a cassette no collected test or
+    fixture uses is stale."""
+    option = config.option
+    narrowed = (
+        getattr(option, "keyword", "")
+        or getattr(option, "markexpr", "")
+        or getattr(option, "lf", False)
+        or getattr(option, "deselect", None)
+        or getattr(option, "ignore", None)
+        or getattr(option, "ignore_glob", None)
+        or getattr(option, "maxfail", 0)
+        or getattr(option, "stepwise", False)
+        or getattr(option, "collectonly", False)
+    )
+    inventory = report.inventory
+    return (
+        not narrowed
+        and not inventory.deselected
+        and not inventory.collect_errors
+        and not inventory.narrowed
+        and roots(config) is not None
+        and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    )
+
+
+def stale(config: pytest.Config, report: Report) -> list[Path]:
+    """The cassette files, in the folders below the collected directories, that no
+    collected test or fixture uses."""
+    below = roots(config) or []
+    return [path for path in report.stale() if _in_scope(path, below)]
+
+
+def _in_scope(path: Path, below: list[Path]) -> bool:
+    """A cassette ``<dir>/cassettes/<module>/<name>`` belongs to ``<dir>``, which must be a
+    collected directory or below one."""
+    from ..storage.paths import FOLDER
+
+    homes = [folder.parent for folder in path.parents if folder.name == FOLDER]
+    return bool(homes) and any(homes[0] == root or root in homes[0].parents for root in below)
+
+
+def finish(
+    config: pytest.Config, report: Report, passed: set[str], failed: set[str], exitstatus: int
+) -> list[str]:
+    """Prune and delete as ``--synth-update`` does; the lines that report it."""
+    from ..storage.pruning import delete, prune
+
+    lines: list[str] = []
+    recorded = []
+    pruned = []
+    kept: list[tuple[Path, str]] = []
+    for path in sorted(report.uses):
+        use = report.uses[path]
+        if use.written:
+            recorded.append((path, use.written))
+        owners = report.inventory.owners.get(str(path))
+        if path in report.inventory.narrowed:
+            kept.append((path, "some of its tests were not selected"))
+            continue
+        if owners is not None and any(n not in passed or n in failed for n in owners):
+            kept.append((path, "a test that uses it did not pass"))
+            continue
+        exchanges = None if use.unknown else use.exchanges
+        try:
+            done = prune(path, use.datasets, use.states, exchanges)
+        except SynthError as exc:
+            kept.append((path, str(exc)))
+            continue
+        if done is not None:
+            pruned.append(done)
+    deleted: list[Path] = []
+    left = stale(config, report)
+    if whole_suite(config, exitstatus, report):
+        deleted, left = delete(left), []
+    summary = (
+        f"update: {len(recorded)} cassette(s) recorded into, {len(pruned)} pruned, "
+        f"{len(deleted)} stale cassette file(s) deleted"
+    )
+    lines.append(summary)
+    for path, written in recorded:
+        lines.append(f"  recorded  {_shown(config, path)} ({'; '.join(written)})")
+    for done in pruned:
+        lines.append(f"  pruned    {_shown(config, done.path)} ({done.describe()})")
+    for path in deleted:
+        lines.append(f"  deleted   {_shown(config, path)}")
+    for path, why in kept:
+        lines.append(f"  not pruned {_shown(config, path)}: {why}")
+    if left:
+        lines.append(
+            f"  {len(left)} cassette file(s) that no collected test uses were kept: only a run "
+            "of the whole suite (no -k, -m, --lf, node ids or deselection) deletes them"
+        )
+    return lines
+
+
+class Outcomes:
+    """Which items passed (their call) and which failed or were skipped in any phase; on
+    xdist's controller, from the reports the workers send."""
+
+    def __init__(self, passed: set[str], failed: set[str]) -> None:
+        self.passed = passed
+        self.failed = failed
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed or (report.skipped and report.when in ("setup", "call")):
+            self.failed.add(report.nodeid)
+        elif report.when == "call" and report.passed:
+            self.passed.add(report.nodeid)
+
+
+def narrowed_by_args(config: pytest.Config) -> set[Path]:
+    """The cassettes of tests a node id with parameters selects only some items of
+    (``test_a.py::test_x[1]``)."""
+    from ..storage.paths import cassette_for_test, name_from_nodeid
+
+    found = set()
+    for arg in config.args:
+        if "::" in arg and "[" in arg:
+            file = arg.split("::", 1)[0]
+            module = Path(os.path.abspath(Path(config.invocation_params.dir, file)))
+            found.add(cassette_for_test(module, name_from_nodeid(arg)))
+    return found
