@@ -210,20 +210,14 @@ def _live(config: pytest.Config, state: SessionState, workerinput: Any) -> None:
 
             state.live = Worker(folder, str(workerinput.get("workerid", "gw")))
         return
-    from .live import Controller, Line, Local
+    from .live import Controller, ControllerHooks, Local
 
-    dist = getattr(config.option, "numprocesses", None)
-    if dist and getattr(config.option, "dist", "no") != "no":
-        if Line(config, in_tests=False).enabled:
-            controller = Controller(config)
-            state.live = controller
-            from .live import ControllerHooks
-
-            config.pluginmanager.register(ControllerHooks(controller), "synthdata-live")
-        return
-    local = Local(config)
-    if local.line.enabled:
-        state.live = local
+    if getattr(config.option, "numprocesses", None) and config.option.dist != "no":
+        controller = Controller(config)
+        state.live = controller
+        config.pluginmanager.register(ControllerHooks(controller), "synthdata-live")
+    else:
+        state.live = Local(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

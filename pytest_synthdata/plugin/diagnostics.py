@@ -53,7 +53,7 @@ def single_class_message(where: str, found: list[tuple[int, str]]) -> str:
     lines = [
         f"pytest-synthdata: {where}:{line}: @pytest.mark.synth({model}) gives the model alone. "
         "pytest reads a marker called with a single class as decorating that class, so "
-        "the module cannot be imported. Give the number of records too: "
+        "pytest cannot collect this module. Give the number of records too: "
         f"@pytest.mark.synth({model}, n=10) (n may also be positional: "
         f"@pytest.mark.synth({model}, 10))"
         for line, model in found

@@ -36,37 +36,53 @@ def describe(progress: Progress) -> str:
     usage = progress.usage
     tokens = usage.prompt_tokens + usage.completion_tokens
     return (
-        f"{progress.label} {progress.done}/{progress.total}, {usage.requests} request(s), "
+        f"{progress.label} {progress.done}/{progress.total} records, {usage.requests} request(s), "
         f"{tokens} tokens, {usage.retries} retry(ies)"
     )
 
 
 class Line:
-    """The terminal line itself: drawn over pytest's current line, which it restores."""
+    """The terminal line itself: drawn over pytest's current line, which it restores.
+
+    It finds pytest's terminal writer on first use (the terminal reporter is registered
+    after this plugin is configured)."""
 
     def __init__(self, config: pytest.Config, *, in_tests: bool) -> None:
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        writer = getattr(reporter, "_tw", None)
-        self._writer = writer
-        self._file = getattr(writer, "_file", None)
-        self._capture = config.pluginmanager.get_plugin("capturemanager") if in_tests else None
+        self._config = config
+        self._in_tests = in_tests
+        self._writer: Any = None
+        self._file: Any = None
+        self._capture: Any = None
+        self._enabled: bool | None = None
         self._shown = False
         self._lock = threading.RLock()
-        self.enabled = (
-            self._file is not None
-            and hasattr(writer, "_current_line")
-            and _isatty(self._file)
-            and config.get_verbosity() >= -1
-        )
+
+    @property
+    def enabled(self) -> bool:
+        """On a terminal, and not under ``-qq``."""
+        if self._enabled is None:
+            config = self._config
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is None:
+                return False  # not yet: ask again later
+            self._writer = getattr(reporter, "_tw", None)
+            self._file = getattr(self._writer, "_file", None)
+            if self._in_tests:
+                self._capture = config.pluginmanager.get_plugin("capturemanager")
+            with self._uncaptured():  # while pytest captures, stdout is not the terminal
+                terminal = _isatty(self._file)
+            self._enabled = (
+                terminal and hasattr(self._writer, "_current_line") and config.get_verbosity() >= -1
+            )
+        return self._enabled
+
+    def _uncaptured(self) -> contextlib.AbstractContextManager[Any]:
+        if self._capture is None:
+            return contextlib.nullcontext()
+        return self._capture.global_and_fixture_disabled()  # type: ignore[no-any-return]
 
     def _write(self, text: str) -> None:
-        assert self._file is not None
-        suspend = (
-            self._capture.global_and_fixture_disabled()
-            if self._capture is not None
-            else contextlib.nullcontext()
-        )
-        with suspend:
+        with self._uncaptured():
             self._file.write(text)
             self._file.flush()
 
@@ -135,14 +151,23 @@ class Worker:
 
 
 class Controller:
-    """xdist's controller: shows the workers' lines, taken away around pytest's output."""
+    """xdist's controller: shows the workers' lines, taken away around pytest's output.
+
+    :meth:`start` (at the session's start, before the workers are set up) decides: on a
+    terminal it names the folder the workers write to and starts the thread that reads it."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.line = Line(config, in_tests=False)
-        self.folder = tempfile.mkdtemp(prefix="synthdata-progress-")
+        self.folder: str | None = None
         self._paused = 0
         self._shown: dict[str, str] = {}
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None or not self.line.enabled:
+            return
+        self.folder = tempfile.mkdtemp(prefix="synthdata-progress-")
         self._thread = threading.Thread(target=self._run, name="synthdata-progress", daemon=True)
         self._thread.start()
 
@@ -152,6 +177,8 @@ class Controller:
 
     def refresh(self) -> None:
         """Read the workers' files and draw the line if it changed."""
+        if self.folder is None:
+            return
         entries: dict[str, str] = {}
         with contextlib.suppress(OSError):
             for path in sorted(Path(self.folder).glob("*.json")):
@@ -181,6 +208,8 @@ class Controller:
                 self._paused -= 1
 
     def close(self) -> None:
+        if self._thread is None or self.folder is None:
+            return
         self._stop.set()
         self._thread.join()
         with self.line._lock:
@@ -194,6 +223,10 @@ class ControllerHooks:
 
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self) -> None:
+        self.controller.start()  # before xdist sets its workers up
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_logstart(self) -> Iterator[None]:
@@ -215,7 +248,7 @@ class ControllerHooks:
         with self.controller.around_output():
             return (yield)
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    @pytest.hookimpl(wrapper=True, tryfirst=True, optionalhook=True)
     def pytest_testnodedown(self) -> Iterator[None]:
         with self.controller.around_output():
             return (yield)

@@ -119,9 +119,9 @@ def finish(
         if done is not None:
             pruned.append(done)
     deleted: list[Path] = []
-    left = stale(config, report)
-    if whole_suite(config, exitstatus, report):
-        deleted, left = delete(left), []
+    whole = whole_suite(config, exitstatus, report)
+    if whole:
+        deleted = delete(stale(config, report))
     summary = (
         f"update: {len(recorded)} cassette(s) recorded into, {len(pruned)} pruned, "
         f"{len(deleted)} stale cassette file(s) deleted"
@@ -135,10 +135,10 @@ def finish(
         lines.append(f"  deleted   {_shown(config, path)}")
     for path, why in kept:
         lines.append(f"  not pruned {_shown(config, path)}: {why}")
-    if left:
+    if not whole:
         lines.append(
-            f"  {len(left)} cassette file(s) that no collected test uses were kept: only a run "
-            "of the whole suite (no -k, -m, --lf, node ids or deselection) deletes them"
+            "  no stale cassette file was looked for: only a run of the whole suite (no -k, "
+            "-m, --lf, --deselect, files or node ids, no collection error) deletes them"
         )
     return lines
 
