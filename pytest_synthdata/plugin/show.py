@@ -62,11 +62,13 @@ def table(preview: dict[str, Any], width: int) -> list[str]:
     lines = [head]
     if not fields:
         return lines
-    room = max(8, (width - 2 - 3 * (len(fields) - 1)) // len(fields))
-    cap = min(CELL, room)
     widths = [
-        min(cap, max(len(name), *(len(row[i]) for row in rows))) for i, name in enumerate(fields)
+        min(CELL, max(len(name), *(len(row[i]) for row in rows))) for i, name in enumerate(fields)
     ]
+    room = width - 2 - 3 * (len(fields) - 1)
+    while sum(widths) > room and max(widths) > 6:  # narrow the widest until the table fits
+        widest = widths.index(max(widths))
+        widths[widest] -= 1
 
     def line(cells: Sequence[str]) -> str:
         text = " | ".join(_cut(cell, w).ljust(w) for cell, w in zip(cells, widths, strict=True))
