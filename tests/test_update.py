@@ -585,3 +585,39 @@ def test_update_under_xdist_prunes_and_deletes_at_the_controller(
     )
     assert stored_counts(cassette(pytester)) == [3]
     assert not orphan.exists()
+
+
+@pytest.mark.parametrize("how", ["--ignore", "collect_ignore", "module skip", "importorskip"])
+def test_update_keeps_the_cassettes_of_modules_left_out_on_purpose(
+    pytester: pytest.Pytester, llm_env: FakeLLM, how: str
+) -> None:
+    """A module this run ignores or skips as a whole runs elsewhere (another platform,
+    another Python): its cassettes are not stale, while a real orphan still goes."""
+    write_suite(pytester, n=3)
+    pytester.makepyfile(
+        test_elsewhere="def test_there(synth_factory):\n    pass\n",
+    )
+    run(pytester, passed=3)
+    elsewhere = pytester.path / "cassettes" / "test_elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "test_there.synth.yaml").write_text(cassette(pytester).read_text())
+    orphan = cassette(pytester, "test_gone")
+    orphan.write_text(cassette(pytester).read_text())
+    args = ["--synth-update", "--synth-no-cache"]
+    if how == "--ignore":
+        args.append("--ignore=test_elsewhere.py")
+    elif how == "collect_ignore":
+        pytester.makeconftest('collect_ignore = ["test_elsewhere.py"]\n')
+    elif how == "module skip":
+        pytester.makepyfile(
+            test_elsewhere="import pytest\n\npytest.skip('not here', allow_module_level=True)\n"
+        )
+    else:
+        pytester.makepyfile(
+            test_elsewhere="import pytest\n\npytest.importorskip('no_such_module_here')\n"
+        )
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["  deleted   cassettes/test_billing/test_gone.synth.yaml"])
+    assert not orphan.exists()
+    assert (elsewhere / "test_there.synth.yaml").is_file()

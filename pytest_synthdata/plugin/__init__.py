@@ -171,10 +171,14 @@ def pytest_configure(config: pytest.Config) -> None:
     state = SessionState(config, settings, storage, start)
     config.stash[STATE] = state
     _live(config, state, workerinput)
-    if state.update and workerinput is None:
-        from .update import Outcomes
+    if state.update:
+        from .update import Outcomes, Uncollected
 
-        config.pluginmanager.register(Outcomes(state.passed, state.failed), "synthdata-update")
+        uncollected = Uncollected(state.inventory, config.rootpath)
+        config.pluginmanager.register(uncollected, "synthdata-uncollected")
+        if workerinput is None:
+            outcomes = Outcomes(state.passed, state.failed)
+            config.pluginmanager.register(outcomes, "synthdata-update")
     if config.getoption("synth_clear_cache") and workerinput is None:
         from ..settings import StorageOptions
         from ..storage.cache import ResponseCache

@@ -91,6 +91,9 @@ class Inventory:
     narrowed: set[Path] = field(default_factory=set)
     deselected: bool = False
     collect_errors: bool = False
+    protected: set[Path] = field(default_factory=set)
+    """Test modules and folders the run left uncollected on purpose (ignored, or skipped
+    as a whole), whose cassettes are not stale (``--synth-update`` only)."""
 
     def add(self, other: Inventory) -> None:
         self.folders |= other.folders
@@ -101,6 +104,7 @@ class Inventory:
         self.narrowed |= other.narrowed
         self.deselected = self.deselected or other.deselected
         self.collect_errors = self.collect_errors or other.collect_errors
+        self.protected |= other.protected
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +115,7 @@ class Inventory:
             "narrowed": sorted(map(str, self.narrowed)),
             "deselected": self.deselected,
             "collect_errors": self.collect_errors,
+            "protected": sorted(map(str, self.protected)),
         }
 
     @classmethod
@@ -123,6 +128,7 @@ class Inventory:
             narrowed={Path(p) for p in data.get("narrowed", [])},
             deselected=bool(data.get("deselected", False)),
             collect_errors=bool(data.get("collect_errors", False)),
+            protected={Path(p) for p in data.get("protected", [])},
         )
 
     def stale(self, used: set[Path]) -> list[Path]:

@@ -10,20 +10,22 @@ What may be pruned, and what deleted:
   failed half-way, or did not run, may still need what it did not get to use. A conftest
   fixture's cassette is pruned whenever the run produced the fixture.
 * Cassette files that no collected test or fixture uses are deleted only after a run that
-  collected the whole suite: no ``-k``, ``-m``, ``--lf``, ``--deselect``, ``--ignore``,
-  node ids or test files on the command line, no deselection by any plugin, no collection
-  error, no ``-x``/``--maxfail``, and only in the folders below the directories collected.
+  collected the whole suite: no ``-k``, ``-m``, ``--lf``, ``--deselect``, node ids or test
+  files on the command line, no deselection by any plugin, no collection error, no
+  ``-x``/``--maxfail``; and only in the folders below the directories collected, never for
+  a module the run ignored (``--ignore``, ``collect_ignore``) or skipped as a whole.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 from ..errors import SynthError
-from .report import Report
+from .report import Inventory, Report
 
 
 def _shown(config: pytest.Config, path: Path) -> str:
@@ -56,8 +58,6 @@ def whole_suite(config: pytest.Config, exitstatus: int, report: Report) -> bool:
         or getattr(option, "markexpr", "")
         or getattr(option, "lf", False)
         or getattr(option, "deselect", None)
-        or getattr(option, "ignore", None)
-        or getattr(option, "ignore_glob", None)
         or getattr(option, "maxfail", 0)
         or getattr(option, "stepwise", False)
         or getattr(option, "collectonly", False)
@@ -77,16 +77,24 @@ def stale(config: pytest.Config, report: Report) -> list[Path]:
     """The cassette files, in the folders below the collected directories, that no
     collected test or fixture uses."""
     below = roots(config) or []
-    return [path for path in report.stale() if _in_scope(path, below)]
+    protected = report.inventory.protected
+    return [path for path in report.stale() if _in_scope(path, below, protected)]
 
 
-def _in_scope(path: Path, below: list[Path]) -> bool:
-    """A cassette ``<dir>/cassettes/<module>/<name>`` belongs to ``<dir>``, which must be a
-    collected directory or below one."""
+def _in_scope(path: Path, below: list[Path], protected: set[Path]) -> bool:
+    """A cassette ``<dir>/cassettes/<module>/<name>`` belongs to ``<dir>/<module>.py``;
+    ``<dir>`` must be a collected directory or below one, and the module must not have been
+    left uncollected on purpose (ignored, or skipped as a whole)."""
     from ..storage.paths import FOLDER
 
-    homes = [folder.parent for folder in path.parents if folder.name == FOLDER]
-    return bool(homes) and any(homes[0] == root or root in homes[0].parents for root in below)
+    folders = [folder for folder in path.parents if folder.name == FOLDER]
+    if not folders:
+        return False
+    home = folders[0].parent
+    owner = home / (path.relative_to(folders[0]).parts[0] + ".py")
+    if owner in protected or any(folder in protected for folder in owner.parents):
+        return False
+    return any(home == root or root in home.parents for root in below)
 
 
 def finish(
@@ -138,9 +146,32 @@ def finish(
     if not whole:
         lines.append(
             "  no stale cassette file was looked for: only a run of the whole suite (no -k, "
-            "-m, --lf, --deselect, files or node ids, no collection error) deletes them"
+            "-m, --lf, --deselect, -x, files or node ids, no collection error) deletes them"
         )
     return lines
+
+
+class Uncollected:
+    """What the run leaves uncollected on purpose: paths ignored (``--ignore``,
+    ``collect_ignore`` in a conftest, any plugin) and modules skipped as a whole
+    (``pytest.skip(allow_module_level=True)``, ``importorskip``). Their cassettes are not
+    stale: another run (another platform, another Python) collects them."""
+
+    def __init__(self, inventory: Inventory, rootpath: Path) -> None:
+        self.inventory = inventory
+        self.rootpath = rootpath
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_ignore_collect(self, collection_path: Path) -> Generator[None, object, object]:
+        ignored = yield
+        if ignored:
+            self.inventory.protected.add(Path(os.path.abspath(collection_path)))
+        return ignored
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.skipped and report.nodeid:
+            module = report.nodeid.split("::", 1)[0]
+            self.inventory.protected.add(Path(os.path.abspath(self.rootpath / module)))
 
 
 class Outcomes:
