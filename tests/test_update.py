@@ -551,6 +551,9 @@ def test_prefix_rule_after_a_growth_under_xdist(
     result.stdout.fnmatch_lines(
         ["*recorded  cassettes/test_each/test_each.synth.yaml (Bill: 3 -> 8)*"]
     )
+    # the other worker found a cassette being recorded, not one an interrupted run left
+    assert "left incomplete" not in result.stdout.str()
+    assert "incomplete" not in path.read_text()
 
     # replayed offline on two workers: the very same records, no request
     for file in (pytester.path / "out").iterdir():

@@ -160,10 +160,14 @@ class Storage:
         that replay, or when this session recorded it (``all``, ``rewrite``)."""
         if self.record_mode in REPLAYING_MODES:
             return True
-        if path in self._written:
-            return True
+        return path in self._written or self._recorded_this_session(path)
+
+    def _recorded_this_session(self, path: Path) -> bool:
+        """Written since the session began: by this process or another xdist worker (they
+        share the controller's start). Such a file is being recorded, not left incomplete
+        by an interrupted run, even while it carries the incomplete mark."""
         try:
-            return path.stat().st_mtime >= self.session_start  # another xdist worker's
+            return path.stat().st_mtime >= self.session_start
         except OSError:
             return False
 
@@ -210,9 +214,15 @@ class Storage:
             ):
                 path.unlink()
             return "all"
-        if mode == "once" and path in self._written:
-            return "new_episodes"
-        if mode in REPLAYING_MODES and path not in self._unfinished and is_incomplete(path):
+        fresh = path in self._written or self._recorded_this_session(path)
+        if mode == "once" and fresh:
+            return "new_episodes"  # this session records it (another xdist worker began)
+        if (
+            mode in REPLAYING_MODES
+            and not fresh
+            and path not in self._unfinished
+            and is_incomplete(path)
+        ):
             self._unfinished.add(path)
             self.completed.add(path)
             if mode == "once":
