@@ -328,6 +328,9 @@ def _stored(wiring: Wiring, key: str, call: str) -> StoredDataset | None:
     from .storage.cassettes import with_command
 
     if wiring.cassette is not None:
+        from .storage.uses import opened
+
+        opened(wiring.cassette)
         if wiring.record_mode not in ("none", "once", "new_episodes"):
             return None
         try:

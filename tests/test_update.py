@@ -624,3 +624,30 @@ def test_update_keeps_the_cassettes_of_modules_left_out_on_purpose(
     result.stdout.fnmatch_lines(["  deleted   cassettes/test_billing/test_gone.synth.yaml"])
     assert not orphan.exists()
     assert (elsewhere / "test_there.synth.yaml").is_file()
+
+
+def test_update_keeps_the_cassette_of_a_library_call_inside_a_test(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    write_suite(pytester, n=3)
+    pytester.makepyfile(
+        test_library="""
+        import pathlib
+
+        from pydantic import BaseModel
+        from pytest_synthdata import generate
+
+        class Bill(BaseModel):
+            patient_id: int
+
+        def test_own_cassette():
+            path = pathlib.Path(__file__).parent / "cassettes" / "shared" / "bills.synth.yaml"
+            assert len(generate(Bill, 2, cassette=path)) == 2
+        """
+    )
+    run(pytester, passed=3)
+    own = pytester.path / "cassettes" / "shared" / "bills.synth.yaml"
+    assert own.is_file()
+    result = run(pytester, "--synth-update", passed=3)
+    assert own.is_file()
+    result.stdout.fnmatch_lines(["update: *, 0 stale cassette file(s) deleted"])

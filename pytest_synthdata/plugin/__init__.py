@@ -256,7 +256,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Note which cassettes the collected tests would use (for the stale-cassette report),
     and, with ``--synth-update``, which items record into each.
 
-    Only where a ``cassettes`` folder exists at all, so a suite without any pays nothing.
+    Only where a ``cassettes`` folder exists at all (or with ``--synth-update``), so a suite
+    without any pays nothing.
     """
     state = state_of(config)
     inventory = state.inventory

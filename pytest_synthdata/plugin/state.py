@@ -252,6 +252,9 @@ class SessionState:
             report.completed |= set(self._storage.completed)
             for path, use in self._storage.uses.items():
                 report.uses.setdefault(path, type(use)()).add(use)
+        from ..storage.uses import OPENED
+
+        report.used |= OPENED  # library calls' own cassettes too: none of them is stale
         report.previews.update(self.previews)
         report.exported |= self.exported
         return report

@@ -29,7 +29,7 @@ from .cassettes import (
 )
 from .datasets import Step, StoredDataset, decode, from_cassette
 from .transport import Counters, StorageTransport, SyncStorageTransport
-from .uses import CassetteUse
+from .uses import CassetteUse, opened
 
 REPLAYING_MODES = ("none", "once", "new_episodes")
 """Record modes that read what a cassette holds (``all`` and ``rewrite`` record afresh)."""
@@ -262,6 +262,7 @@ class Storage:
         with self._lock(path), contextlib.ExitStack() as stack:
             mode = self._vcr_mode(path)
             self.used.add(path)
+            opened(path)
             try:
                 cassette = stack.enter_context(self.vcr.use_cassette(str(path), record_mode=mode))
             except SynthRecordingError as exc:

@@ -3,7 +3,9 @@ plugin merges these from xdist workers without loading vcrpy)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -45,3 +47,12 @@ class CassetteUse:
             unknown=bool(data.get("unknown", False)),
             written=list(data.get("written", [])),
         )
+
+
+OPENED: set[Path] = set()
+"""Every cassette file this process opened or read, by any call (a library call with its own
+``cassette=`` included): none of them is stale, whatever the collected tests are called."""
+
+
+def opened(path: Path | str) -> None:
+    OPENED.add(Path(os.path.abspath(path)))
