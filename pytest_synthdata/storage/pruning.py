@@ -57,7 +57,7 @@ def prune(
     """Rewrite the cassette at ``path`` to hold only ``datasets`` (each cut to its first
     ``datasets[key]`` records), the endpoint ``states`` and the recorded ``exchanges``
     (``None``: keep every exchange). ``None`` when there was nothing to drop (the file is
-    left alone); a cassette that is not what this tool wrote is an error."""
+    left alone); a cassette that is not what pytest-synthdata wrote is an error."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
