@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .batching import Batcher
     from .llm import LLM
     from .storage.datasets import StoredDataset
+    from .storage.recorder import Recording
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -83,44 +84,73 @@ async def agenerate(
         unique=unique,
         max_n=effective.max_n,
     )
+    growing = growing_key(spec)
     return await run_stored(
         effective,
         Wiring(client, cassette, record_mode, cache_dir),
-        material=spec.key(),
+        material=growing,
         label=spec.model_name,
         total=spec.n,
         seed=spec.seed,
         usage=Usage(),
         read=lambda stored, usage: _read_records(spec, stored, usage),
-        work=lambda batcher: _generate_records(spec, effective, batcher),
-        state_key=f"generate:{spec.key()}",
+        work=lambda batcher: _generate_records(spec, effective, batcher, []),
+        grow=lambda stored: _grow_records(spec, effective, stored),
+        state_key=f"generate:{growing}",
         call="generate",
     )
 
 
+def growing_key(spec: SynthSpec) -> str:
+    """What decides a record dataset apart from ``n``: a dataset is a stable prefix, so
+    every ``n`` of the same spec reads (and grows) the same stored records."""
+    return replace(spec, n=0).key()
+
+
 async def _generate_records(
-    spec: SynthSpec, settings: Settings, batcher: Batcher
+    spec: SynthSpec, settings: Settings, batcher: Batcher, prefix: list[tuple[Any, object]]
 ) -> tuple[Dataset[Any], list[object]]:
     from .records import Engine
 
-    engine: Engine[Any] = Engine(spec, settings, batcher)
+    engine: Engine[Any] = Engine(spec, settings, batcher, prefix=prefix)
     dataset = await engine.run()
     return dataset, engine.raw
 
 
-def _read_records(spec: SynthSpec, stored: StoredDataset, usage: Usage) -> Dataset[Any] | None:
-    """The stored records validated as the recording run validated them, or ``None`` when
-    they no longer fit the spec (an edited model or file)."""
+def _grow_records(
+    spec: SynthSpec, settings: Settings, stored: StoredDataset
+) -> Callable[[Batcher], Awaitable[tuple[Dataset[Any], list[object]]]] | None:
+    """Generate the records ``stored`` lacks after its own, or ``None`` when the stored
+    ones no longer validate (the dataset starts afresh)."""
+    from pydantic_core import from_json
+
+    records = _validated(spec, stored.json_array())
+    if records is None:
+        return None
+    raw = [from_json(line) for line in stored.lines]
+    prefix = list(zip(records, raw, strict=True))
+    return lambda batcher: _generate_records(spec, settings, batcher, prefix)
+
+
+def _validated(spec: SynthSpec, array: str) -> list[Any] | None:
     from pydantic import TypeAdapter, ValidationError
     from pydantic_core import from_json
 
     try:
-        records = TypeAdapter(list[spec.model]).validate_python(  # type: ignore[name-defined]
-            from_json(stored.json_array())
+        return TypeAdapter(list[spec.model]).validate_python(  # type: ignore[name-defined]
+            from_json(array)
         )
     except (ValidationError, ValueError):
         return None
-    if len(records) != spec.n:
+
+
+def _read_records(spec: SynthSpec, stored: StoredDataset, usage: Usage) -> Dataset[Any] | None:
+    """The first ``n`` stored records validated as the recording run validated them, or
+    ``None`` when there are fewer or they no longer fit the spec (an edited model or file)."""
+    if len(stored.lines) < spec.n:
+        return None
+    records = _validated(spec, stored.json_array(spec.n))
+    if records is None or len(records) != spec.n:
         return None
     return Dataset(records, usage)
 
@@ -151,6 +181,9 @@ def dataset_key(material: object, settings: Settings) -> str:
     return DATASET_PREFIX + hashlib.sha256(raw.encode()).hexdigest()
 
 
+Work = Callable[["Batcher"], Awaitable[tuple[R, list[object]]]]
+
+
 async def run_stored(
     settings: Settings,
     wiring: Wiring,
@@ -161,9 +194,10 @@ async def run_stored(
     seed: int | None,
     usage: Usage,
     read: Callable[[StoredDataset, Usage], R | None],
-    work: Callable[[Batcher], Awaitable[tuple[R, list[object]]]],
+    work: Work[R],
     state_key: str,
     call: str,
+    grow: Callable[[StoredDataset], Work[R] | None] | None = None,
 ) -> R:
     """A dataset from the dataset store when it holds one that ``read`` accepts, otherwise
     from ``work`` (on the one batch loop), stored for the next time.
@@ -172,7 +206,9 @@ async def run_stored(
     (items wanted) are what progress reports show; ``work`` returns the
     result and the items the model answered for it, which the store keeps; ``read`` turns
     stored items back into the result exactly as ``work`` judged them (``None``: they do not
-    fit). ``usage`` receives what the call cost, even when it fails.
+    fit). ``grow``, for datasets that are a stable prefix, turns stored items that are too
+    few into the work that adds the rest (``None``: start afresh). ``usage`` receives what
+    the call cost, even when it fails.
     """
     from .batching import Batcher
     from .storage import datasets
@@ -187,6 +223,7 @@ async def run_stored(
         if hit is not None:
             usage.add(_usage_of(stored))
             _count_replay(wiring, usage)
+            _note_replay(wiring, cassette_key, state_key, total, stored)
             return hit
     cache = _dataset_cache(wiring, settings, key)
     if cache is not None:
@@ -198,17 +235,50 @@ async def run_stored(
         if cached is not None:
             datasets.forget_cached(*cache)  # the model changed since: generate again
 
-    async def produce(llm: LLM) -> tuple[R, list[object]]:
-        batcher = Batcher(llm, settings, usage, seed, label=label, total=total)
-        result, items = await work(batcher)
-        entry = datasets.encode(label, items, {**usage.as_dict(), "cache_hits": 0})
-        if llm.recording is not None:
-            llm.recording.store_dataset(cassette_key, entry)
+    async def produce(llm: LLM) -> R:
+        recording = llm.recording
+        # Read again under the cassette's lock: another process may have stored it since.
+        prior = recording.stored_dataset(cassette_key) if recording is not None else None
+        if prior is not None:
+            hit = read(prior, usage)
+            if hit is not None:
+                usage.add(_usage_of(prior))
+                _count_replay(wiring, _usage_of(prior))
+                assert recording is not None
+                recording.note_use(cassette_key, total, prior.steps)
+                return hit
+        plan, before = work, 0
+        steps: tuple[datasets.Step, ...] = ()
+        grown = None
+        if grow is not None and prior is not None and len(prior.lines) < total:
+            grown = grow(prior)
+        if grown is not None and prior is not None and recording is not None:
+            before = len(prior.lines)
+            if recording.replay_only:
+                raise _missing_records(recording, label, before, total)
+            plan, steps = grown, prior.steps or ()
+            usage.add(_usage_of(prior))  # the stored records' cost, as a replay counts it
+            _count_replay(wiring, _usage_of(prior))
+        batcher = Batcher(llm, settings, usage, seed, label=label, total=total - before)
+        start = usage.as_dict()
+        result, items = await plan(batcher)
+        if recording is not None:
+            spent = {name: value - start[name] for name, value in usage.as_dict().items()}
+            spent["cache_hits"] = 0
+            done = (*steps, datasets.Step(len(items), tuple(recording.touched), spent))
+            entry = datasets.encode(label, items, {**usage.as_dict(), "cache_hits": 0}, done)
+            recording.store_dataset(cassette_key, entry)
+            written = None
+            if not recording.replay_only and recording.cassette is not None:
+                grew = f"{before} -> " if before else ""
+                written = f"{label}: {grew}{len(items)}"
+            recording.note_use(cassette_key, total, done, written)
         if cache is not None:
+            entry = datasets.encode(label, items, {**usage.as_dict(), "cache_hits": 0})
             datasets.to_cache(cache[0], cache[1], entry)
-        return result, items
+        return result
 
-    result, _ = await run_with_llm(
+    return await run_with_llm(
         settings,
         produce,
         client=wiring.client,
@@ -218,7 +288,29 @@ async def run_stored(
         state_key=state_key,
         call=call,
     )
-    return result
+
+
+def _missing_records(recording: Recording, label: str, stored: int, total: int) -> Exception:
+    """A dataset that grew, in a cassette the record mode does not let grow."""
+    from .errors import SynthRecordingError
+
+    mode = recording.storage.record_mode if recording.storage is not None else "none"
+    return SynthRecordingError(
+        f"cassette {recording.path} holds {stored} {label} record(s) and {total} are asked "
+        f"for; record mode {mode!r} does not record the {total - stored} missing one(s) "
+        f"(the stored ones stay the first {stored}). Record them with: {recording.rerecord}"
+    )
+
+
+def _note_replay(
+    wiring: Wiring, key: str, state_key: str, total: int, stored: StoredDataset
+) -> None:
+    """A test's dataset was read from its cassette: it counts as used (``--synth-update``)."""
+    from .storage.ambient import AMBIENT
+
+    ambient = AMBIENT.get()
+    if wiring.cassette is None and wiring.cache_dir is None and ambient and ambient[1]:
+        ambient[0].note_use(ambient[1], key, state_key, total, stored.steps)
 
 
 def _usage_of(stored: StoredDataset) -> Usage:
@@ -238,7 +330,10 @@ def _stored(wiring: Wiring, key: str, call: str) -> StoredDataset | None:
     from .storage.cassettes import with_command
 
     if wiring.cassette is not None:
-        if wiring.record_mode not in ("none", "once"):
+        from .storage.uses import opened
+
+        opened(wiring.cassette)
+        if wiring.record_mode not in ("none", "once", "new_episodes"):
             return None
         try:
             return datasets.from_cassette(Path(wiring.cassette), key)
@@ -253,7 +348,10 @@ def _stored(wiring: Wiring, key: str, call: str) -> StoredDataset | None:
 
 def _rerecord(call: str, cassette: str | Path) -> str:
     """The library call that re-records ``cassette``."""
-    return f"{call}(..., cassette={str(cassette)!r}, record_mode='rewrite')"
+    return (
+        f"{call}(..., cassette={str(cassette)!r}, record_mode='rewrite') (or "
+        "record_mode='new_episodes' to record only what is missing)"
+    )
 
 
 def _count_replay(wiring: Wiring, usage: Usage) -> None:

@@ -29,8 +29,11 @@ SETTING_NAMES: tuple[str, ...] = (
 SPEC_WORDS = ("n", "examples", "subject", "extra", "seed", "unique")
 """The keywords that describe a dataset rather than how it is produced."""
 
-STORAGE_NAMES = ("record_mode", "cache_dir", "no_cache")
-"""Session-wide cassette and cache options (not settable per dataset)."""
+STORAGE_NAMES = ("record_mode", "cache_dir", "no_cache", "update", "show", "export")
+"""Session-wide cassette, cache and reporting options (not settable per dataset)."""
+
+BOOLEAN_STORAGE_NAMES = ("no_cache", "update", "show")
+"""The session-wide options that are switches (``--synth-no-cache``, ini ``true``/``false``)."""
 
 HELP: dict[str, str] = {
     "model": f"LLM model or Azure deployment name (default {DEFAULT_MODEL})",
@@ -64,4 +67,11 @@ STORAGE_HELP: dict[str, str] = {
     "rewrite (delete the cassette, then record)",
     "cache_dir": "response cache folder (default: synthdata under pytest's cache directory)",
     "no_cache": "do not read or write the response cache",
+    "update": "replay what matches and record only what is missing (a larger n records just "
+    "the new records); afterwards rewrite each cassette the run used to hold only what it "
+    "used, and, when the whole suite was collected, delete the cassette files no test or "
+    "fixture uses",
+    "show": "print the first rows of each dataset the run used, as a table",
+    "export": "write each dataset the run used as JSON Lines under this folder (relative to "
+    "the current directory), one file per test or fixture",
 }

@@ -24,9 +24,11 @@ def batch_messages(
     batch_total: int,
     avoid: dict[str, list[str]],
     attempt: int = 0,
+    stored: int = 0,
 ) -> list[dict[str, str]]:
     """A request for ``count`` records of a batch (``attempt`` > 0: a fresh request for what
-    an earlier attempt did not deliver)."""
+    an earlier attempt did not deliver; ``stored`` > 0: the dataset already holds that many
+    records, and this batch adds to it)."""
     parts = [f"Subject: {spec.subject}"]
     parts.append(f"Each record is a {spec.model_name} with these fields:")
     parts.extend(field_lines(spec.model))
@@ -48,6 +50,11 @@ def batch_messages(
         for field, values in avoid.items():
             parts.append(f"- {field}: {', '.join(values)}")
     parts.append("")
+    if stored:
+        parts.append(
+            f"The dataset already holds {stored} records; these are more records for it: "
+            "make them differ from the records already there."
+        )
     if batch_total > 1:
         parts.append(
             f"This is batch {batch_index + 1} of {batch_total}: make its records differ from "

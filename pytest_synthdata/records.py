@@ -16,6 +16,12 @@ stubborn batch borrows what the others did not need, and the run fails only when
 dataset's budget is spent, or when every request of two waves in a row failed after all
 their tries (one wave when they all timed out): the endpoint is down.
 Shares are fixed at the start of each wave, so the requests never depend on timing.
+
+**A dataset is a stable prefix.** Given the records already stored for the same spec (the
+``prefix``), the engine keeps them first, in order, and asks only for the missing ones:
+the requests say how many records the dataset already holds and list values already used,
+so the new records differ from the old ones, and they depend only on the stored records,
+so a replay makes the very same requests. Duplicates of stored records are dropped too.
 """
 
 from __future__ import annotations
@@ -72,7 +78,16 @@ class Engine(Generic[M]):
     the same order (what a stored dataset keeps).
     """
 
-    def __init__(self, spec: SynthSpec, settings: Settings, batcher: Batcher) -> None:
+    def __init__(
+        self,
+        spec: SynthSpec,
+        settings: Settings,
+        batcher: Batcher,
+        *,
+        prefix: list[tuple[Any, object]] | None = None,
+    ) -> None:
+        """``prefix``: the records already stored for this spec (validated) with what the
+        model sent for each; they stay the first records, and only the rest is asked for."""
         self.spec = spec
         self.settings = settings
         self.batcher = batcher
@@ -88,7 +103,8 @@ class Engine(Generic[M]):
                 "batch_size or raise max_tokens"
             )
         self.usage = batcher.usage
-        self.raw: list[object] = []
+        self.prefix = list(prefix or [])[: spec.n]
+        self.raw: list[object] = [raw for _, raw in self.prefix]
 
     def describe(self) -> str:
         llm = self.batcher.llm
@@ -101,13 +117,16 @@ class Engine(Generic[M]):
         import asyncio
 
         n = self.spec.n
-        planned = math.ceil(n / self.batch_size)
+        accepted: list[M] = [record for record, _ in self.prefix]
+        accepted_data: list[dict[str, Any]] = [r.model_dump(mode="json") for r in accepted]
+        seen: set[str] = {canonical(data) for data in accepted_data}
+        unique_seen: dict[str, set[str]] = {
+            name: {canonical(data.get(name)) for data in accepted_data} for name in self.spec.unique
+        }
+        start = len(accepted)
+        planned = math.ceil((n - start) / self.batch_size)
         budget = self.settings.max_retries * planned
         left = budget
-        accepted: list[M] = []
-        accepted_data: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        unique_seen: dict[str, set[str]] = {name: set() for name in self.spec.unique}
         batch_index = 0
         last_problems: list[str] = []
         last_output: str | None = None
@@ -138,7 +157,7 @@ class Engine(Generic[M]):
             outcomes = await asyncio.gather(
                 *(
                     self.batcher.run(
-                        self._job(batch_index + i, total, size, accepted_data, avoid),
+                        self._job(batch_index + i, total, size, accepted_data, avoid, start),
                         min(self.settings.max_retries, shares[i]),
                     )
                     for i, size in enumerate(sizes)
@@ -190,6 +209,7 @@ class Engine(Generic[M]):
         count: int,
         accepted: list[dict[str, Any]],
         avoid: dict[str, list[str]],
+        start: int = 0,
     ) -> Job[Accepted]:
         local: set[str] = set()
         kept: list[dict[str, Any]] = []
@@ -223,6 +243,7 @@ class Engine(Generic[M]):
                 batch_total=total,
                 avoid=taken,
                 attempt=attempt,
+                stored=start,
             )
 
         return Job(

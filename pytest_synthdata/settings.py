@@ -19,6 +19,7 @@ from typing import Any, Literal
 from .errors import SynthConfigError, did_you_mean
 from .llm.modes import structured_values
 from .options import (
+    BOOLEAN_STORAGE_NAMES,
     DEFAULT_MODEL,
     ENV_PREFIX,
     HELP,
@@ -32,6 +33,7 @@ from .options import (
 from .storage.secrets import REGISTRY
 
 __all__ = [
+    "BOOLEAN_STORAGE_NAMES",
     "DEFAULT_MODEL",
     "ENV_PREFIX",
     "HELP",
@@ -231,11 +233,18 @@ def _convert(name: str, raw: object, where: str) -> Any:
 
 @dataclass(frozen=True)
 class StorageOptions:
-    """Where recordings and cached responses live, and whether the network may be used."""
+    """Where recordings and cached responses live, whether the network may be used, and
+    what the session does with its cassettes and datasets at the end."""
 
     record_mode: str = "once"
     cache_dir: str | None = None
     no_cache: bool = False
+    update: bool = False
+    """``--synth-update``: record what is missing, then prune and delete unused cassettes."""
+    show: bool = False
+    """``--synth-show``: print the datasets the run used."""
+    export: str | None = None
+    """``--synth-export DIR``: write the datasets the run used as JSON Lines there."""
 
 
 def storage_from_sources(
@@ -254,7 +263,7 @@ def storage_from_sources(
         for where, raw in sources:
             if raw is None or raw is False or (isinstance(raw, str) and not raw.strip()):
                 continue
-            if name == "no_cache":
+            if name in BOOLEAN_STORAGE_NAMES:
                 values[name] = _boolean(raw, where)
             elif name == "record_mode":
                 mode = str(raw).strip().lower()

@@ -7,6 +7,9 @@ the mark, and the next run in the default record mode completes the cassette and
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 from fakellm import FakeLLM
 
@@ -89,3 +92,42 @@ def test_a_finished_session_leaves_no_mark(pytester: pytest.Pytester, llm_env: F
     pytester.runpytest("--synth-no-cache").assert_outcomes(passed=1)
     text = (pytester.path / "cassettes" / "test_bills" / "test_two_calls.synth.yaml").read_text()
     assert "incomplete" not in text
+
+
+def test_a_cassette_another_worker_is_recording_is_not_taken_for_an_interrupted_one(
+    llm_env: FakeLLM, tmp_path: Path
+) -> None:
+    """xdist workers share the session's start; a cassette another worker recorded in this
+    session carries the incomplete mark until that worker finishes, and is grown (even in
+    ``once`` mode, as this session is recording it) rather than reported as completed."""
+    from models import MedicalBilling
+
+    from pytest_synthdata import generate
+    from pytest_synthdata.storage.ambient import AMBIENT
+    from pytest_synthdata.storage.recorder import Storage
+
+    path = tmp_path / "cassettes" / "shared.synth.yaml"
+    start = time.time()  # the session's start, which xdist hands every worker
+    for mode in ("new_episodes", "once"):
+        path.unlink(missing_ok=True)
+        workers = [
+            Storage(record_mode=mode, use_cache=False, session_start=start, finish_at_end=True)
+            for _ in range(2)
+        ]
+        token = AMBIENT.set((workers[0], path, "hint"))
+        try:
+            first = generate(MedicalBilling, 2)
+        finally:
+            AMBIENT.reset(token)
+        assert "\nincomplete: true\n" in path.read_text()  # the first worker is not done
+        token = AMBIENT.set((workers[1], path, "hint"))
+        try:
+            grown = generate(MedicalBilling, 4)
+        finally:
+            AMBIENT.reset(token)
+        assert grown[:2] == first
+        assert workers[1].completed == set()
+        for storage in workers:
+            storage.finish()
+            storage.close()
+        assert "incomplete" not in path.read_text()

@@ -313,9 +313,16 @@ def test_named_markers_inject_their_fixtures_without_clashing(
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=5)
-    result.stdout.fnmatch_lines(["*6 dataset(s), 17 record(s)*", "*5 recorded, 1 from the cache*"])
-    # two tests ask for the very same Customer dataset: the second is a cache hit
-    assert llm_env.request_count == 5
+    # two tests ask for the very same Customer dataset: the second is a cache hit; and
+    # test_named_and_default's two MedicalBilling markers differ only in n, so its n=1
+    # dataset is the first record of the n=5 one, read back from the cassette
+    result.stdout.fnmatch_lines(
+        [
+            "*6 dataset(s), 17 record(s)*",
+            "*1 replayed from cassettes, 4 recorded, 1 from the cache*",
+        ]
+    )
+    assert llm_env.request_count == 4
 
 
 def test_module_level_named_marker(pytester: pytest.Pytester, llm_env: FakeLLM) -> None:
@@ -971,17 +978,26 @@ def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("--fixtures")
     assert result.ret == 0
+    for name, doc in [
+        ("synth_data", "The records of the test's @pytest.mark.synth(Model, n=...) marker:*"),
+        ("synth_record", "One record of a @pytest.mark.synth(Model, n=..., each=True) marker*"),
+        ("synth_factory", "Call synth_factory(Model, n=5, **options) inside a test*"),
+    ]:
+        result.stdout.fnmatch_lines(
+            [f"{name} -- *pytest_synthdata/plugin/fixtures.py:*", f"    {doc}"]
+        )
+    # a synth_fixture is shown where the user wrote it, not inside the plugin
     result.stdout.fnmatch_lines(
         [
-            "synth_data -- *pytest_synthdata/plugin/fixtures.py:*",
-            "    The records of the test's @pytest.mark.synth(Model, n=...) marker:*",
-            "synth_record -- *pytest_synthdata/plugin/fixtures.py:*",
-            "    One record of a @pytest.mark.synth(Model, n=..., each=True) marker*",
-            "synth_factory -- *pytest_synthdata/plugin/fixtures.py:*",
-            "    Call synth_factory(Model, n=5, **options) inside a test*",
+            "*fixtures defined from conftest*",
+            "bills -- conftest.py:*",
+            "    20 synthetic MedicalBilling records*",
         ]
     )
-    result.stdout.fnmatch_lines(["bills -- *", "    20 synthetic MedicalBilling records*"])
+    (shown,) = [line for line in result.stdout.lines if line.startswith("bills -- ")]
+    line = int(shown.rsplit(":", 1)[1])
+    conftest = (pytester.path / "conftest.py").read_text().splitlines()
+    assert conftest[line - 1] == "bills = synth_fixture(MedicalBilling, n=20)"
     lines = result.stdout.lines
     every = (
         "synth_data",

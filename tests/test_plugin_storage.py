@@ -140,10 +140,19 @@ def test_once_records_a_new_test_and_refuses_a_changed_one(
 ) -> None:
     write_suite(pytester)
     pytester.runpytest().assert_outcomes(passed=5)
-    write_suite(pytester, n=5)
+    write_suite(pytester, extra="only Scandinavian names")
     result = pytester.runpytest()
     result.assert_outcomes(passed=4, errors=1)
     result.stdout.fnmatch_lines(["*record mode 'once' does not allow recording*"])
+    write_suite(pytester, n=5)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_bills.synth.yaml holds 4 MedicalBilling record(s) and 5 are asked for; "
+            "record mode 'once' does not record the 1 missing one(s)*--synth-update*"
+        ]
+    )
 
 
 def test_rewrite_rerecords_and_new_episodes_keeps_the_old(

@@ -110,7 +110,14 @@ def test_once_replays_existing_and_refuses_new(llm_env: FakeLLM, tmp_path: Path)
     assert bills(tmp_path, n=4) == first
     assert llm_env.request_count == 1
     with pytest.raises(SynthRecordingError, match="'once' does not allow recording"):
+        bills(tmp_path, n=4, extra="a new instruction")
+    # more records of the same spec: the stored ones stay, the 2 missing are not recorded
+    with pytest.raises(SynthRecordingError) as info:
         bills(tmp_path, n=6)
+    assert "holds 4 MedicalBilling record(s) and 6 are asked for" in str(info.value)
+    assert "record mode 'once' does not record the 2 missing one(s)" in str(info.value)
+    assert "record_mode='new_episodes'" in str(info.value)
+    assert llm_env.request_count == 1
 
 
 def test_new_episodes_appends(llm_env: FakeLLM, tmp_path: Path) -> None:
@@ -137,10 +144,11 @@ def test_rewrite_deletes_then_records(llm_env: FakeLLM, tmp_path: Path) -> None:
     bills(tmp_path, n=5, record_mode="new_episodes")
     path = tmp_path / "cassettes" / "bills.synth.yaml"
     assert len(yaml.safe_load(path.read_text())["interactions"]) == 2
-    bills(tmp_path, n=5, record_mode="rewrite")
+    fresh = bills(tmp_path, n=5, record_mode="rewrite")
     assert len(yaml.safe_load(path.read_text())["interactions"]) == 1
+    assert bills(tmp_path, n=4, record_mode="none") == fresh[:4]  # a prefix of the new one
     with pytest.raises(SynthRecordingError):
-        bills(tmp_path, n=4, record_mode="none")
+        bills(tmp_path, n=4, extra="a new instruction", record_mode="none")
 
 
 def test_corrupt_cassette_is_a_clear_error(llm_env: FakeLLM, tmp_path: Path) -> None:

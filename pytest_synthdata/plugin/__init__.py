@@ -6,8 +6,10 @@ state in :mod:`.state`. This is the only part of the package that imports pytest
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from ..options import (
     env_name,
 )
 from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
+    defined_at,
     fixture_taken,
     named_dataset,
     synth_data,
@@ -35,12 +38,13 @@ from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     synth_text_factory,
     synth_texts,
 )
+from .report import Report
 from .state import (
     RESERVED,
     STATE,
-    Report,
     SessionState,
     cache_dir_of,
+    cassette_of,
     fail,
     label_of,
     requests_of,
@@ -109,14 +113,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="empty the response cache before the run",
     )
-    for name in ("record_mode", "cache_dir"):
-        parser.addini(f"synth_{name}", f"pytest-synthdata: {STORAGE_HELP[name]}", default=None)
-    parser.addini(
-        "synth_no_cache",
-        f"pytest-synthdata: {STORAGE_HELP['no_cache']}",
-        type="bool",
-        default=False,
+    for name in ("update", "show"):
+        group.addoption(
+            "--synth-" + name,
+            dest=f"synth_{name}",
+            action="store_true",
+            default=False,
+            help=f"{STORAGE_HELP[name]}. ini: synth_{name}, env: {env_name(name)}",
+        )
+    group.addoption(
+        "--synth-export",
+        dest="synth_export",
+        default=None,
+        metavar="DIR",
+        help=f"{STORAGE_HELP['export']}. ini: synth_export, env: {env_name('export')}",
     )
+    for name in ("record_mode", "cache_dir", "export"):
+        parser.addini(f"synth_{name}", f"pytest-synthdata: {STORAGE_HELP[name]}", default=None)
+    for name in ("no_cache", "update", "show"):
+        parser.addini(
+            f"synth_{name}",
+            f"pytest-synthdata: {STORAGE_HELP[name]}",
+            type="bool",
+            default=False,
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -142,7 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         try:
             settings = settings_from_sources(ini=ini, env=os.environ, cli=cli)
-            storage = storage_from_sources(ini=ini, env=os.environ, cli=cli)
+            storage = _updating(storage_from_sources(ini=ini, env=os.environ, cli=cli), cli)
         except SynthError as exc:
             if not config.getoption("help", False):  # --help works whatever the settings say
                 raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
@@ -151,7 +171,17 @@ def pytest_configure(config: pytest.Config) -> None:
         _check_cache_dir(config, storage, ini, cli)
     workerinput = getattr(config, "workerinput", None)
     start = float(workerinput["synthdata_start"]) if workerinput else time.time()
-    config.stash[STATE] = SessionState(config, settings, storage, start)
+    state = SessionState(config, settings, storage, start)
+    config.stash[STATE] = state
+    _live(config, state, workerinput)
+    if state.update:
+        from .update import Outcomes, Uncollected
+
+        uncollected = Uncollected(state.inventory, config.rootpath)
+        config.pluginmanager.register(uncollected, "synthdata-uncollected")
+        if workerinput is None:
+            outcomes = Outcomes(state.passed, state.failed)
+            config.pluginmanager.register(outcomes, "synthdata-update")
     if config.getoption("synth_clear_cache") and workerinput is None:
         from ..settings import StorageOptions
         from ..storage.cache import ResponseCache
@@ -179,6 +209,44 @@ def _check_cache_dir(
     )
 
 
+def _updating(storage: StorageOptions, cli: dict[str, Any]) -> StorageOptions:
+    """``--synth-update`` records what is missing: the record mode ``new_episodes``, unless
+    ``all`` or ``rewrite`` asks for everything afresh. A record mode of ``none`` from an ini
+    file or the environment (a CI setting) gives way; one on the command line contradicts it."""
+    if not storage.update:
+        return storage
+    if cli.get("record_mode") == "none":
+        from ..errors import SynthConfigError
+
+        raise SynthConfigError(
+            "--synth-update records what is missing, but --synth-record-mode=none forbids "
+            "recording; drop one of them"
+        )
+    if storage.record_mode in ("all", "rewrite"):
+        return storage
+    return dataclasses.replace(storage, record_mode="new_episodes")
+
+
+def _live(config: pytest.Config, state: SessionState, workerinput: Any) -> None:
+    """The live progress line: this process's own, a worker's report to its controller,
+    or (on xdist's controller) the workers' lines."""
+    if workerinput is not None:
+        folder = workerinput.get("synthdata_progress")
+        if folder:
+            from .live import Worker
+
+            state.live = Worker(folder, str(workerinput.get("workerid", "gw")))
+        return
+    from .live import Controller, ControllerHooks, Local
+
+    if getattr(config.option, "numprocesses", None) and config.option.dist != "no":
+        controller = Controller(config)
+        state.live = controller
+        config.pluginmanager.register(ControllerHooks(controller), "synthdata-live")
+    else:
+        state.live = Local(config)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
@@ -187,8 +255,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: workers share the controller's session start (for ``rewrite``)."""
-    node.workerinput["synthdata_start"] = state_of(node.config).start
+    """xdist: workers share the controller's session start (for ``rewrite``), and report
+    their progress to the controller's live line, if it has one."""
+    state = state_of(node.config)
+    node.workerinput["synthdata_start"] = state.start
+    folder = getattr(state.live, "folder", None)
+    if folder:
+        node.workerinput["synthdata_progress"] = folder
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -203,10 +276,19 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Note which cassettes the collected tests would use (for the stale-cassette report).
+    """Note which cassettes the collected tests would use (for the stale-cassette report),
+    and, with ``--synth-update``, which items record into each.
 
-    Only where a ``cassettes`` folder exists at all, so a suite without any pays nothing.
+    Only where a ``cassettes`` folder exists at all (or with ``--synth-update``), so a suite
+    without any pays nothing.
     """
+    state = state_of(config)
+    inventory = state.inventory
+    update = state.update
+    if update:
+        from .update import narrowed_by_args
+
+        inventory.narrowed |= narrowed_by_args(config)
     folders: dict[str, list[Path]] = {}  # by folder name: cheaper than a Path per item
     for item in items:
         name = os.path.dirname(item.path)
@@ -215,17 +297,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             chain = [directory, *directory.parents]
             stop = chain.index(config.rootpath) + 1 if config.rootpath in chain else 1
             folders[name] = [d / "cassettes" for d in chain[:stop] if (d / "cassettes").is_dir()]
-        if not folders[name]:
+        if not folders[name] and not update:
             continue
-        from ..storage.paths import cassette_for_test, name_from_nodeid
-
-        inventory = state_of(config).inventory
         inventory.folders.update(folders[name])
         names = set(getattr(item, "fixturenames", ()))
         inventory.fixture_names |= names
-        if "synth_factory" in names or item.get_closest_marker("synth") is not None:
-            path = Path(str(item.path))
-            inventory.expected.add(cassette_for_test(path, name_from_nodeid(item.nodeid)))
+        path = cassette_of(item)
+        inventory.expected.add(path)
+        if update:
+            inventory.owners.setdefault(str(path), set()).add(item.nodeid)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """A deselected item (``-k``, ``-m``, ``--lf``, ``--deselect``, any plugin) narrows the
+    run: nothing is stale, and its test's cassette is not pruned."""
+    if not items:
+        return
+    state = state_of(items[0].config)
+    state.inventory.deselected = True
+    if state.update:
+        state.inventory.narrowed |= {cassette_of(item) for item in items}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A module that cannot be imported because of ``@pytest.mark.synth(Model)`` (the
+    model alone) gets an error that says what to write instead."""
+    report: pytest.CollectReport = yield
+    if report.failed:
+        state = collector.config.stash.get(STATE, None)
+        if state is not None:
+            state.inventory.collect_errors = True  # nothing can be taken for stale
+    if report.failed and isinstance(collector, pytest.Module):
+        from .diagnostics import SYMPTOMS, single_class_markers, single_class_message
+
+        if any(symptom in str(report.longrepr) for symptom in SYMPTOMS):
+            found = single_class_markers(collector.path)
+            if found:
+                report.longrepr = single_class_message(collector.nodeid, found)
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -237,6 +349,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.finish()  # an interrupted run leaves its cassettes for the next one to complete
     if hasattr(config, "workeroutput"):
         config.workeroutput["synthdata"] = state.report().as_dict()
+    elif state.update and exitstatus != pytest.ExitCode.INTERRUPTED:
+        from .update import finish
+
+        state.update_lines = finish(
+            config, _merged(state), state.passed, state.failed, int(exitstatus)
+        )
+
+
+def _merged(state: SessionState) -> Report:
+    """This process's report with what the xdist workers reported."""
+    report = state.report()
+    if state.workers is not None:
+        report.add(state.workers)
+    return report
 
 
 def _records(config: pytest.Config) -> bool:
@@ -272,10 +398,21 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
             registered = collector.stash.setdefault(_REGISTERED, set())
             if inject not in registered and fixture_taken(collector, inject) is None:
                 registered.add(inject)
-                pytest.register_fixture(name=inject, func=named_dataset, node=collector)
+                pytest.register_fixture(name=inject, func=_at(obj, collector), node=collector)
 
 
 _REGISTERED = pytest.StashKey[set[str]]()
+
+
+def _at(obj: object, collector: pytest.Collector) -> Any:
+    """``named_dataset``, defined (for ``--fixtures``) where the marked test is."""
+    code = getattr(obj, "__code__", None)
+    if code is None:
+        return named_dataset
+    module = str(getattr(obj, "__module__", None) or collector.name)
+    fixture = defined_at(code.co_filename, code.co_firstlineno, module, named_dataset)
+    fixture.__doc__ = named_dataset.__doc__
+    return fixture
 
 
 def _synth_marks(obj: object) -> list[pytest.Mark]:
@@ -346,13 +483,25 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
     state = state_of(config)
     if state.idle:
         return  # nothing was generated, and there is no cassette folder to look at
-    report = state.report()
-    if state.workers is not None:
-        report.add(state.workers)
+    report = _merged(state)
     totals = report.totals
-    stale = report.stale() if _whole_suite(config, exitstatus) else []
+    from .update import stale as stale_files
+    from .update import whole_suite
+
+    stale = (
+        stale_files(config, report)
+        if not state.update and whole_suite(config, exitstatus, report)
+        else []
+    )
     active = totals.datasets or totals.calls.requests
-    if not active and not stale and not report.completed:
+    if (
+        not active
+        and not stale
+        and not report.completed
+        and not state.update_lines
+        and not report.previews
+        and not report.exported
+    ):
         return
     terminalreporter.write_sep("-", "synthdata")
     if active:
@@ -380,23 +529,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
     if stale:
         terminalreporter.write_line(
             f"{len(stale)} cassette file(s) that no collected test or fixture uses "
-            "(delete them if the tests are gone):"
+            "(--synth-update deletes them):"
         )
         for path in stale:
             terminalreporter.write_line(f"  {path}")
+    from ..storage.secrets import mask
 
+    for line in state.update_lines:
+        terminalreporter.write_line(mask(line))
+    if report.previews:
+        from .show import table
 
-def _whole_suite(config: pytest.Config, exitstatus: int) -> bool:
-    """Only a full, uninterrupted, unfiltered run can tell that a cassette is unused."""
-    option = config.option
-    filtered = (
-        getattr(option, "keyword", "")
-        or getattr(option, "markexpr", "")
-        or getattr(option, "lf", False)
-        or getattr(option, "deselect", None)
-        or getattr(option, "maxfail", 0)
-    )
-    explicit = config.args_source == pytest.Config.ArgsSource.ARGS and any(
-        "::" in arg or not Path(arg).is_dir() for arg in config.args
-    )
-    return not filtered and not explicit and exitstatus in (0, 1)
+        width = int(getattr(getattr(terminalreporter, "_tw", None), "fullwidth", 80))
+        for _, preview in sorted(report.previews.items(), key=lambda kv: kv[1]["title"]):
+            for line in table(preview, width):
+                terminalreporter.write_line(mask(line))
+    if report.exported:
+        terminalreporter.write_line(
+            f"exported {len(report.exported)} dataset(s) as JSON Lines to {state.options.export}"
+        )

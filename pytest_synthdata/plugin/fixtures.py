@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +13,7 @@ import pytest
 from ..errors import SynthConfigError, SynthError
 from .state import (
     RESERVED,
+    Shown,
     cassette_of,
     describe,
     fail,
@@ -57,12 +58,15 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
     entry = matching[0]
     state = state_of(request.config)
     error: SynthError | None = None
+    nodeid = item.nodeid.split("[")[0] if entry.each else item.nodeid
+    suffix = "" if name in RESERVED else f".{name}"
     try:
         dataset = state.produce(
             item.nodeid.split("[")[0],
             entry,
             cassette=cassette_of(item),
             rerecord=rerecord_hint(shlex.quote(item.nodeid.split("[")[0])),
+            shown=shown_as(request.config, Path(str(item.path)), nodeid, name, suffix),
         )
     except SynthError as exc:
         error = exc  # failed outside the except block: no "During handling..." chain
@@ -98,9 +102,11 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
     """Call synth_factory(Model, n=5, **options) inside a test to get a list of n records."""
     state = state_of(request.config)
     owner = request.node.nodeid
-    base_dir = Path(str(request.node.path)).parent
+    module = Path(str(request.node.path))
+    base_dir = module.parent
     cassette = cassette_of(request.node)
     rerecord = rerecord_hint(shlex.quote(owner.split("[")[0]))
+    calls = [0]
 
     def factory(*args: Any, **kwargs: Any) -> list[Any]:
         __tracebackhide__ = True
@@ -111,14 +117,37 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
             entry = parse_request(args, kwargs, base_dir=base_dir, what="synth_factory")
             if entry.each:
                 raise SynthConfigError("each=True only applies to markers; use the returned list")
+            calls[0] += 1
+            what = f"synth_factory({entry.model.__name__}, n={entry.n}) #{calls[0]}"
+            shown = shown_as(request.config, module, owner, what, f".factory-{calls[0]}")
             return list(
-                state.produce(f"{owner}::factory", entry, cassette=cassette, rerecord=rerecord)
+                state.produce(
+                    f"{owner}::factory",
+                    entry,
+                    cassette=cassette,
+                    rerecord=rerecord,
+                    shown=shown,
+                )
             )
         except SynthError as exc:
             error = exc  # failed outside the except block: no "During handling..." chain
         fail(f"{owner}: synth_factory", error)
 
     return factory
+
+
+def shown_as(config: pytest.Config, module: Path, nodeid: str, what: str, suffix: str) -> Shown:
+    """How a test's dataset is shown and exported: ``test_a.py::test_x (synth_data)``, in
+    ``<module path>/<Class.test_x><suffix>.jsonl`` (relative to the rootdir)."""
+    from ..storage.paths import safe_name
+
+    try:
+        folder = module.relative_to(config.rootpath).with_suffix("")
+    except ValueError:
+        folder = Path(module.stem)
+    test = nodeid.split("::", 1)[1] if "::" in nodeid else nodeid
+    file = folder / f"{safe_name(test.replace('::', '.'))}{suffix}.jsonl"
+    return Shown(f"{nodeid} ({what})", file.as_posix())
 
 
 def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], T]) -> T:
@@ -132,7 +161,8 @@ def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], 
     usage = Usage()
     error: SynthError | None = None
     try:
-        with state.ambient(cassette_of(item), rerecord_hint(shlex.quote(owner))):
+        hint = rerecord_hint(shlex.quote(owner))
+        with state.ambient(cassette_of(item), hint), state.generating():
             result = call(usage)
     except SynthError as exc:
         error = exc  # failed outside the except block: no "During handling..." chain
@@ -165,12 +195,15 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
         fail(f"{item.nodeid}: {what}", error)
     key = ("synth_text", item.nodeid.split("[")[0], repr((mark.args, sorted(mark.kwargs.items()))))
 
+    shown = shown_as(request.config, Path(str(item.path)), item.nodeid, "synth_texts", "")
+
+    def texts(usage: Usage) -> list[Any]:
+        made = list(generate_dataset(collection, preferences, usage=usage, **options))
+        state.keep_shown(shown, made)
+        return made
+
     def make(usage: Usage) -> list[Any]:
-        return state.remember(
-            key,
-            lambda: list(generate_dataset(collection, preferences, usage=usage, **options)),
-            Usage(),
-        )
+        return state.remember(key, lambda: texts(usage), Usage())
 
     return list(_ambient(request, what, make))
 
@@ -222,9 +255,13 @@ def synth_fixture(
 
     The fixture is named after the variable it is assigned to, takes the same keywords as
     the ``synth`` marker, and is generated once per session whatever its ``scope``; each
-    request of a function-scoped one gets its own copy of the records.
+    request of a function-scoped one gets its own copy of the records. ``pytest --fixtures``
+    shows it where it is assigned.
     """
-    caller = sys._getframe(1).f_code.co_filename
+    frame = sys._getframe(1)
+    caller, line = frame.f_code.co_filename, frame.f_lineno
+    module = str(frame.f_globals.get("__name__", Path(caller).stem))
+    del frame
     base_dir = Path(caller).parent
     try:
         from .markers import parse_request
@@ -245,13 +282,14 @@ def synth_fixture(
         )
         scope = "function"  # an invalid scope would break collection, not just its users
 
-    def fixture(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
+    def body(request: pytest.FixtureRequest) -> list[Any]:
         __tracebackhide__ = True
         name = request.fixturename
+        where = f"fixture {name!r} (synth_fixture in {caller})"
         if isinstance(parsed, SynthError):
-            fail(f"fixture {name!r} (synth_fixture in {caller})", parsed)
+            fail(where, parsed)
         assert not isinstance(parsed, SynthError)
-        state = state_of(request.config)
+        state = state_of(request.config, where)
         error: SynthError | None = None
         try:
             from ..storage.paths import fixture_cassette
@@ -261,16 +299,17 @@ def synth_fixture(
                 parsed,
                 cassette=fixture_cassette(Path(caller), str(name)),
                 rerecord=rerecord_hint(f"<a test that uses {name}>"),
+                shown=fixture_shown(request.config, Path(caller), str(name)),
             )
         except SynthError as exc:
             error = exc  # failed outside the except block: no "During handling..." chain
         if error is not None:
             fail(f"fixture {name!r} (synth_fixture({parsed.model.__name__}, ...))", error)
         if scope == "function":
-            yield [record.model_copy(deep=True) for record in dataset]
-        else:
-            yield list(dataset)
+            return [record.model_copy(deep=True) for record in dataset]
+        return list(dataset)
 
+    fixture = defined_at(caller, line, module, body)
     fixture.__doc__ = f"{n} synthetic {getattr(model, '__name__', model)} records (synth_fixture)."
     return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
 
@@ -297,3 +336,27 @@ def fixture_taken(node: pytest.Item | pytest.Collector, name: str) -> str | None
         if installed or node.config.rootpath not in path.parents:
             return f"a fixture of the plugin {module}"
     return None
+
+
+def fixture_shown(config: pytest.Config, defining_file: Path, name: str) -> Shown:
+    """How a ``synth_fixture`` is shown and exported: ``<conftest path>/<name>.jsonl``."""
+    try:
+        folder = defining_file.relative_to(config.rootpath).with_suffix("")
+    except ValueError:
+        folder = Path(defining_file.stem)
+    return Shown(f"fixture {name} ({folder.as_posix()}.py)", (folder / f"{name}.jsonl").as_posix())
+
+
+def defined_at(
+    filename: str, line: int, module: str, body: Callable[[Any], T]
+) -> Callable[[Any], T]:
+    """A one-line function ``(request) -> body(request)`` whose code lives at ``filename``,
+    ``line`` in ``module``: where pytest's ``--fixtures`` and tracebacks point for a fixture
+    made there, instead of at this package."""
+    source = "\n" * max(0, line - 1) + (
+        "def synth_fixture(request): __tracebackhide__ = True; return _synth_body(request)\n"
+    )
+    namespace: dict[str, Any] = {"_synth_body": body, "__name__": module}
+    exec(compile(source, filename, "exec"), namespace)
+    function: Callable[[Any], T] = namespace["synth_fixture"]
+    return function

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -25,6 +25,7 @@ import pytest
 
 from ..errors import SynthConfigError, SynthError, SynthGenerationError
 from ..usage import Usage
+from .report import Inventory, Report, Totals
 
 if TYPE_CHECKING:
     from ..dataset import Dataset
@@ -37,143 +38,16 @@ T = TypeVar("T")
 RESERVED = ("synth_data", "synth_record", "synth_factory")
 """The plugin's own fixture names, which ``synth(..., name=...)`` does not register again."""
 
-
-@dataclass
-class Totals:
-    """What the session's datasets cost, and where the responses came from.
-
-    Datasets are kept by identity, so one that several xdist workers need (a session
-    fixture, the items of an ``each=True`` test) counts once, whichever worker made it;
-    ``calls`` is what text and extraction calls cost. The response counters count answers
-    as they arrived: ``recorded`` only those a cassette keeps, ``failed`` the transient
-    failures (429, 5xx, ...) that were retried and never written.
-    """
-
-    datasets: dict[str, tuple[int, Usage]] = field(default_factory=dict)
-    calls: Usage = field(default_factory=Usage)
-    replayed: int = 0
-    recorded: int = 0
-    cached: int = 0
-    network: int = 0
-    failed: int = 0
-
-    @property
-    def records(self) -> int:
-        return sum(records for records, _ in self.datasets.values())
-
-    @property
-    def usage(self) -> Usage:
-        total = Usage()
-        for _, usage in self.datasets.values():
-            total.add(usage)
-        total.add(self.calls)
-        return total
-
-    def add(self, other: Totals) -> None:
-        for key, entry in other.datasets.items():
-            self.datasets.setdefault(key, entry)
-        self.calls.add(other.calls)
-        for name in _COUNTERS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "datasets": {k: [n, u.as_dict()] for k, (n, u) in self.datasets.items()},
-            "calls": self.calls.as_dict(),
-            **{name: getattr(self, name) for name in _COUNTERS},
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Totals:
-        return cls(
-            datasets={k: (int(n), Usage(**u)) for k, (n, u) in data["datasets"].items()},
-            calls=Usage(**data["calls"]),
-            **{name: int(data[name]) for name in _COUNTERS},
-        )
+__all__ = ["Inventory", "Report", "SessionState", "Totals"]
 
 
-_COUNTERS = ("replayed", "recorded", "cached", "network", "failed")
+@dataclass(frozen=True)
+class Shown:
+    """How a dataset is named when it is shown (``--synth-show``) and exported
+    (``--synth-export``): a title, and a file path relative to the export folder."""
 
-
-@dataclass
-class Inventory:
-    """Which cassettes the collected tests and fixtures would use (for stale-file reports)."""
-
-    folders: set[Path] = field(default_factory=set)
-    expected: set[Path] = field(default_factory=set)
-    fixture_names: set[str] = field(default_factory=set)
-
-    def add(self, other: Inventory) -> None:
-        self.folders |= other.folders
-        self.expected |= other.expected
-        self.fixture_names |= other.fixture_names
-
-    def as_dict(self) -> dict[str, list[str]]:
-        return {
-            "folders": sorted(map(str, self.folders)),
-            "expected": sorted(map(str, self.expected)),
-            "fixture_names": sorted(self.fixture_names),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, list[str]]) -> Inventory:
-        return cls(
-            folders={Path(p) for p in data.get("folders", [])},
-            expected={Path(p) for p in data.get("expected", [])},
-            fixture_names=set(data.get("fixture_names", [])),
-        )
-
-    def stale(self, used: set[Path]) -> list[Path]:
-        """Cassette files in the folders that no collected test or fixture would use."""
-        from ..storage.paths import SUFFIX, stale_cassettes
-
-        return [
-            path
-            for path in stale_cassettes(self.folders, self.expected | used)
-            if not (
-                path.parent.name == "conftest" and path.name[: -len(SUFFIX)] in self.fixture_names
-            )
-        ]
-
-
-@dataclass
-class Report:
-    """What the terminal summary reports: the totals, the inventory and the cassettes used.
-
-    Each xdist worker sends its own (:meth:`as_dict`) and the controller adds them up.
-    """
-
-    totals: Totals = field(default_factory=Totals)
-    inventory: Inventory = field(default_factory=Inventory)
-    used: set[Path] = field(default_factory=set)
-    completed: set[Path] = field(default_factory=set)
-
-    def add(self, other: Report) -> None:
-        self.totals.add(other.totals)
-        self.inventory.add(other.inventory)
-        self.used |= other.used
-        self.completed |= other.completed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "totals": self.totals.as_dict(),
-            "inventory": self.inventory.as_dict(),
-            "used": sorted(map(str, self.used)),
-            "completed": sorted(map(str, self.completed)),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Report:
-        return cls(
-            Totals.from_dict(data["totals"]),
-            Inventory.from_dict(data["inventory"]),
-            {Path(p) for p in data["used"]},
-            {Path(p) for p in data["completed"]},
-        )
-
-    def stale(self) -> list[Path]:
-        """Cassette files in the inventory's folders that nothing collected or run used."""
-        return self.inventory.stale(self.used)
+    title: str
+    file: str
 
 
 class SessionState:
@@ -197,6 +71,12 @@ class SessionState:
         self.workers: Report | None = None  # what xdist workers reported, added up
         self.requests: dict[str, list[DatasetRequest | SynthError]] = {}
         self.marked = False  # a synth marker was seen at collection: per-test hooks have work
+        self.passed: set[str] = set()  # items whose call passed (for --synth-update)
+        self.failed: set[str] = set()  # items that failed or were skipped in any phase
+        self.previews: dict[str, dict[str, Any]] = {}  # --synth-show, by dataset identity
+        self.exported: set[str] = set()  # --synth-export: the files written
+        self.live: Any = None  # the live progress line (plugin/live.py), when on a terminal
+        self.update_lines: list[str] = []  # what --synth-update did, for the summary
         self._config = config
         self._settings = settings
         self._options = options
@@ -205,6 +85,34 @@ class SessionState:
         self._results: dict[Hashable, Any] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    @property
+    def options(self) -> StorageOptions:
+        """The session-wide cassette, cache and reporting options."""
+        if self._options is None:
+            from ..settings import StorageOptions
+
+            self._options = StorageOptions()
+        return self._options
+
+    @property
+    def update(self) -> bool:
+        return self._options is not None and self._options.update
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[None]:
+        """Generations in this block report their progress to the live line, if any."""
+        if self.live is None:
+            yield
+            return
+        with self.live.generating() as listener:
+            if listener is None:
+                yield
+                return
+            from ..progress import listening
+
+            with listening(listener):
+                yield
 
     @property
     def settings(self) -> Settings:
@@ -285,24 +193,29 @@ class SessionState:
         *,
         cassette: Path | None = None,
         rerecord: str = "",
+        shown: Shown | None = None,
     ) -> Dataset[Any]:
-        """The dataset for ``request``, generated on first use; ``owner`` scopes the sharing."""
+        """The dataset for ``request``, generated on first use; ``owner`` scopes the sharing.
+
+        ``shown`` names it for ``--synth-show`` and ``--synth-export``."""
         from ..api import agenerate, run_sync
         from ..spec import make_spec
 
         settings = self.settings.replace(**request.options) if request.options else self.settings
         spec = make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
         usage = Usage()
+        key = (owner, request.name, spec.key(), settings)
 
         def make() -> Dataset[Any]:
-            with self.ambient(cassette, rerecord):
+            with self.ambient(cassette, rerecord), self.generating():
                 dataset = run_sync(
                     agenerate(request.model, settings=settings, **request.spec_kwargs)
                 )
             usage.add(dataset.usage)
+            if shown is not None:
+                self.keep_shown(shown, list(dataset), _identity(key))
             return dataset
 
-        key = (owner, request.name, spec.key(), settings)
         return self.remember(key, make, usage, records=True)
 
     def valid(self, request: DatasetRequest) -> bool:
@@ -321,6 +234,23 @@ class SessionState:
             return False
         return True
 
+    def keep_shown(self, shown: Shown, records: list[Any], identity: str = "") -> None:
+        """Keep a preview of a dataset (``--synth-show``) and export it (``--synth-export``)."""
+        identity = identity or shown.title
+        options = self.options
+        if not options.show and not options.export:
+            return
+        from .show import export, preview
+
+        if options.show:
+            with self._lock:
+                self.previews[identity] = preview(shown.title, records)
+        if options.export:
+            folder = Path(self._config.invocation_params.dir) / options.export
+            export(folder / shown.file, records)
+            with self._lock:
+                self.exported.add(str(folder / shown.file))
+
     def report(self) -> Report:
         """This process's report: the totals with where responses came from, the inventory
         and the cassettes used (not what xdist workers reported: see :attr:`workers`)."""
@@ -336,13 +266,18 @@ class SessionState:
             report.totals.failed += counters.failed
             report.used |= set(self._storage.used)
             report.completed |= set(self._storage.completed)
+            for path, use in self._storage.uses.items():
+                report.uses.setdefault(path, type(use)()).add(use)
+        from ..storage.uses import OPENED
+
+        report.used |= OPENED  # library calls' own cassettes too: none of them is stale
+        report.previews.update(self.previews)
+        report.exported |= self.exported
         return report
 
     @property
     def record_mode(self) -> str:
-        from ..settings import StorageOptions
-
-        return (self._options or StorageOptions()).record_mode
+        return self.options.record_mode
 
     def finish(self) -> None:
         """The session ran to its end: the cassettes it recorded are complete."""
@@ -364,9 +299,22 @@ def _identity(key: Hashable) -> str:
 STATE = pytest.StashKey[SessionState]()
 
 
-def state_of(config: pytest.Config) -> SessionState:
-    """The session's :class:`SessionState` (set up by ``pytest_configure``)."""
-    return config.stash[STATE]
+def state_of(config: pytest.Config, user: str = "") -> SessionState:
+    """The session's :class:`SessionState` (set up by ``pytest_configure``).
+
+    Only a fixture can ask while the plugin is off (a conftest's ``synth_fixture`` under
+    ``-p no:synthdata``); ``user`` names it in the message that fails its tests.
+    """
+    state = config.stash.get(STATE, None)
+    if state is None:
+        fail(
+            user or "pytest-synthdata",
+            "the pytest-synthdata plugin is not active in this run (it was disabled with "
+            "-p no:synthdata, or plugin autoloading is off), so synthetic data cannot be "
+            "produced. Drop -p no:synthdata (or add -p synthdata), or deselect the tests "
+            "that use this fixture",
+        )
+    return state
 
 
 def cache_dir_of(config: pytest.Config, options: StorageOptions) -> Path:
@@ -405,7 +353,7 @@ def rerecord_hint(target: str) -> str:
     """The command that re-records ``target``, for error messages."""
     return (
         f"pytest {target} --synth-record-mode=rewrite (with OPENAI_API_KEY set; or "
-        "new_episodes to keep the other recordings)"
+        "--synth-update to record only what is missing and keep the rest)"
     )
 
 

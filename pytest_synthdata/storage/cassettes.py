@@ -18,7 +18,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import vcr
 import yaml
@@ -132,6 +132,16 @@ def _digest_of(body: object) -> str:
     if body is None or isinstance(body, (bytes, str)):
         return _canonical_digest(body)
     return _canonical_digest(str(body))
+
+
+def interaction_id(method: str, uri: str, body: object) -> str:
+    """A short name for a recorded exchange: what it is matched on (method, path, query,
+    body as canonical JSON), taken from the request as the cassette stores it (after
+    :func:`before_record_request`). Stored datasets list the exchanges they took by it."""
+    parts = urlsplit(uri)
+    query = sorted(parse_qsl(parts.query, keep_blank_values=True))
+    raw = json.dumps([method.upper(), parts.path, query, _digest_of(body)])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def explain_difference(request: Request, recorded: list[Request]) -> str:
@@ -307,13 +317,13 @@ class AtomicPersister:
         if found_in(text):
             _REFUSED[str(path)] = _refusal(path, cassette_dict)
             return
-        _write(path, text)
+        write_atomically(path, text)
 
 
 _REFUSED: dict[str, SynthRecordingError] = {}
 
 
-def _write(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     """Write ``path`` atomically: a temporary file, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else _default_mode()
@@ -398,7 +408,7 @@ def mark_complete(path: Path) -> None:
     except (OSError, UnicodeDecodeError, Tampered):
         return
     if _INCOMPLETE_LINE in body:
-        _write(path, seal(body.replace(_INCOMPLETE_LINE, "\n", 1)))
+        write_atomically(path, seal(body.replace(_INCOMPLETE_LINE, "\n", 1)))
 
 
 def raise_refusal(path: Path) -> None:

@@ -2,9 +2,16 @@
 
 Record datasets, text datasets, single texts and extractions are kept the same way: the
 items the model answered, one JSON value per line exactly as it sent them, with a label,
-the count and what producing them cost. The caller validates the items again on every read,
-as the recording run did, so a replay hands back what the recording run handed out. Two
-homes:
+the count, what producing them cost and the *steps* that produced them. The caller validates
+the items again on every read, as the recording run did, so a replay hands back what the
+recording run handed out.
+
+A record dataset is a stable prefix: a run that wants fewer items reads the first ones, and
+one that wants more keeps the stored items and adds a step for the rest. Each step says up
+to which item it reaches and which recorded exchanges (by :func:`.cassettes.interaction_id`)
+it took, so ``--synth-update`` knows which exchanges a dataset it only read still needs, and
+cutting a dataset to its first ``n`` items also drops the exchanges of the steps beyond them.
+Two homes:
 
 * with a cassette, under its top-level ``datasets:`` section (vcrpy metadata, see
   :mod:`.cassettes`); only a recording run writes it, and a replay reads just that section;
@@ -21,30 +28,83 @@ from typing import Any
 
 from .paths import DATASET_PREFIX as PREFIX
 
-__all__ = ["PREFIX", "StoredDataset", "decode", "encode", "from_cache", "from_cassette", "to_cache"]
+__all__ = [
+    "PREFIX",
+    "Step",
+    "StoredDataset",
+    "decode",
+    "encode",
+    "from_cache",
+    "from_cassette",
+    "to_cache",
+    "truncate",
+]
 
 _YAML_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
 @dataclass(frozen=True)
+class Step:
+    """One generation that added to a dataset: items up to ``upto`` (exclusive), made from
+    the recorded exchanges ``exchanges``, at the cost ``usage``."""
+
+    upto: int
+    exchanges: tuple[str, ...]
+    usage: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
 class StoredDataset:
-    """A dataset as stored: its items as JSON texts, and the usage of producing it."""
+    """A dataset as stored: its items as JSON texts, the usage of producing it, and the
+    steps that produced it (``None``: not known, as in files written before steps were)."""
 
     lines: list[str]
     usage: dict[str, int]
+    steps: tuple[Step, ...] | None = None
 
-    def json_array(self) -> str:
-        """The items as one JSON array (for validating them in one call)."""
-        return "[" + ",".join(self.lines) + "]"
+    def json_array(self, count: int | None = None) -> str:
+        """The (first ``count``) items as one JSON array (for validating them in one call)."""
+        lines = self.lines if count is None else self.lines[:count]
+        return "[" + ",".join(lines) + "]"
+
+    def exchanges(self) -> set[str] | None:
+        """The exchanges every step took (``None``: not known)."""
+        if self.steps is None:
+            return None
+        return {ident for step in self.steps for ident in step.exchanges}
 
 
-def encode(label: str, items: list[object], usage: dict[str, int]) -> dict[str, Any]:
-    """The stored form of ``items``: one JSON line per item, and what producing it cost."""
+def encode(
+    label: str,
+    items: list[object],
+    usage: dict[str, int],
+    steps: tuple[Step, ...] = (),
+) -> dict[str, Any]:
+    """The stored form of ``items``: one JSON line per item, what producing it cost and
+    the steps that produced it."""
     lines = (json.dumps(item, ensure_ascii=False) for item in items)
     text = "".join(f"{line}\n" for line in lines)
     for char, escaped in _YAML_BREAKS.items():  # line breaks to YAML, not to JSON
         text = text.replace(char, escaped)
-    return {"model": label, "n": len(items), "records": text, "usage": usage}
+    entry: dict[str, Any] = {"model": label, "n": len(items), "records": text, "usage": usage}
+    if steps:
+        entry["steps"] = [_step(step) for step in steps]
+    return entry
+
+
+def _step(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {"upto": step.upto, "exchanges": sorted(set(step.exchanges))}
+    if step.usage is not None:
+        out["usage"] = dict(step.usage)
+    return out
+
+
+def _counters(raw: object) -> dict[str, int]:
+    return {
+        name: value
+        for name, value in (raw.items() if isinstance(raw, dict) else ())
+        if isinstance(name, str) and isinstance(value, int)
+    }
 
 
 def decode(entry: object) -> StoredDataset | None:
@@ -52,13 +112,49 @@ def decode(entry: object) -> StoredDataset | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("records"), str):
         return None
     lines = [line for line in entry["records"].split("\n") if line.strip()]
-    stored = entry.get("usage")
-    usage = {
-        name: value
-        for name, value in (stored.items() if isinstance(stored, dict) else ())
-        if isinstance(name, str) and isinstance(value, int)
-    }
-    return StoredDataset(lines, usage)
+    return StoredDataset(lines, _counters(entry.get("usage")), _steps(entry.get("steps")))
+
+
+def _steps(raw: object) -> tuple[Step, ...] | None:
+    if not isinstance(raw, list) or not raw:
+        return None
+    steps = []
+    for step in raw:
+        if not isinstance(step, dict):
+            return None
+        upto, exchanges = step.get("upto"), step.get("exchanges")
+        if not isinstance(upto, int) or not isinstance(exchanges, list):
+            return None
+        usage = _counters(step["usage"]) if isinstance(step.get("usage"), dict) else None
+        steps.append(Step(upto, tuple(str(ident) for ident in exchanges), usage))
+    return tuple(steps)
+
+
+def truncate(entry: dict[str, Any], count: int) -> dict[str, Any]:
+    """``entry`` cut to its first ``count`` items, with the steps that made them and what
+    those cost (when every step says)."""
+    stored = decode(entry)
+    if stored is None or len(stored.lines) <= count:
+        return entry
+    kept = dict(entry)
+    text = "".join(f"{line}\n" for line in stored.lines[:count])
+    kept.update(records=text, n=count)
+    if stored.steps is not None:
+        steps: list[Step] = []
+        start = 0
+        for step in stored.steps:
+            if start >= count:
+                break
+            steps.append(Step(min(step.upto, count), step.exchanges, step.usage))
+            start = step.upto
+        kept["steps"] = [_step(step) for step in steps]
+        if all(step.usage is not None for step in steps):
+            total: dict[str, int] = {}
+            for step in steps:
+                for name, value in (step.usage or {}).items():
+                    total[name] = total.get(name, 0) + value
+            kept["usage"] = total
+    return kept
 
 
 def from_cassette(path: Path, key: str) -> StoredDataset | None:

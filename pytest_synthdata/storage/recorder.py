@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,17 +27,33 @@ from .cassettes import (
     raise_refusal,
     with_command,
 )
-from .datasets import StoredDataset, from_cassette
+from .datasets import Step, StoredDataset, decode, from_cassette
 from .transport import Counters, StorageTransport, SyncStorageTransport
+from .uses import CassetteUse, opened
+
+REPLAYING_MODES = ("none", "once", "new_episodes")
+"""Record modes that read what a cassette holds (``all`` and ``rewrite`` record afresh)."""
 
 
 @dataclass
 class Recording:
-    """What one generation needs from storage: transports, and its starting endpoint state."""
+    """What one generation needs from storage: transports, and its starting endpoint state.
+
+    ``touched`` collects the cassette's interactions that answered this generation's
+    requests, so the dataset it stores can name the exchanges it took."""
 
     transport_options: dict[str, Any]
     cassette: Any | None
     state_key: str
+    path: Path | None = None
+    storage: Storage | None = None
+    rerecord: str = ""
+    """The command that records what this cassette is missing (for error messages)."""
+
+    @property
+    def touched(self) -> list[str]:
+        touched: list[str] = self.transport_options["touched"]
+        return touched
 
     @property
     def cache(self) -> ResponseCache | None:
@@ -62,6 +79,25 @@ class Recording:
         stored.clear()  # ``all`` keeps what the file held: the new recording wins
         stored.update(entry)
         self.cassette.dirty = True
+
+    def stored_dataset(self, key: str) -> StoredDataset | None:
+        """The dataset stored under ``key`` in the cassette as it was opened (under its
+        lock, so what another process stored meanwhile is there too), when this record
+        mode reads what a cassette holds, or the file was recorded in this session."""
+        if self.cassette is None or self.storage is None or self.path is None:
+            return None
+        if not self.storage.reads(self.path):
+            return None
+        metadata = getattr(self.cassette, "_metadata", None)
+        return decode(metadata.get(key)) if isinstance(metadata, dict) else None
+
+    def note_use(
+        self, key: str, count: int, steps: Iterable[Step] | None, written: str | None = None
+    ) -> None:
+        """This generation used (or ``written``: recorded) ``count`` items of the dataset
+        ``key``, made by ``steps``."""
+        if self.storage is not None and self.path is not None:
+            self.storage.note_use(self.path, key, self.state_key, count, steps, written)
 
     def start_state(self, current: dict[str, Any]) -> dict[str, Any]:
         """The endpoint state (structured mode, seed support) the recording started from.
@@ -115,6 +151,51 @@ class Storage:
         self._finish_at_end = finish_at_end
         self._written: set[Path] = set()
         self._unfinished: set[Path] = set()
+        self.uses: dict[Path, CassetteUse] = {}
+        """What the session used of each cassette (for ``--synth-update``)."""
+        self._uses_lock = threading.Lock()
+
+    def reads(self, path: Path) -> bool:
+        """Whether a generation reads what the cassette at ``path`` holds: in the modes
+        that replay, or when this session recorded it (``all``, ``rewrite``)."""
+        if self.record_mode in REPLAYING_MODES:
+            return True
+        return path in self._written or self._recorded_this_session(path)
+
+    def _recorded_this_session(self, path: Path) -> bool:
+        """Written since the session began: by this process or another xdist worker (they
+        share the controller's start). Such a file is being recorded, not left incomplete
+        by an interrupted run, even while it carries the incomplete mark."""
+        try:
+            return path.stat().st_mtime >= self.session_start
+        except OSError:
+            return False
+
+    def note_use(
+        self,
+        path: Path,
+        key: str,
+        state_key: str,
+        count: int,
+        steps: Iterable[Step] | None,
+        written: str | None = None,
+    ) -> None:
+        """The session used ``count`` items of the dataset ``key`` of the cassette at
+        ``path`` (made by ``steps``: ``None`` when not known) and its endpoint state."""
+        use = CassetteUse(datasets={key: count}, states={state_key} if state_key else set())
+        if steps is None:
+            use.unknown = True
+        else:
+            start = 0
+            for step in steps:  # the steps that made the first ``count`` items
+                if start >= count:
+                    break
+                use.exchanges.update(step.exchanges)
+                start = step.upto
+        if written:
+            use.written.append(written)
+        with self._uses_lock:
+            self.uses.setdefault(path, CassetteUse()).add(use)
 
     def _lock(self, path: Path) -> contextlib.AbstractContextManager[Any]:
         if self.lock_dir is None:
@@ -133,9 +214,15 @@ class Storage:
             ):
                 path.unlink()
             return "all"
-        if mode == "once" and path in self._written:
-            return "new_episodes"
-        if mode in ("once", "none") and path not in self._unfinished and is_incomplete(path):
+        fresh = path in self._written or self._recorded_this_session(path)
+        if mode == "once" and fresh:
+            return "new_episodes"  # this session records it (another xdist worker began)
+        if (
+            mode in REPLAYING_MODES
+            and not fresh
+            and path not in self._unfinished
+            and is_incomplete(path)
+        ):
             self._unfinished.add(path)
             self.completed.add(path)
             if mode == "once":
@@ -153,8 +240,8 @@ class Storage:
         self, path: Path | None, key: str, rerecord: str = ""
     ) -> StoredDataset | None:
         """The dataset stored under ``key`` in the cassette at ``path``, when this record
-        mode would replay that cassette (``none``, or ``once`` with the file present)."""
-        if path is None or self.record_mode not in ("none", "once"):
+        mode reads what a cassette holds (``none``, ``once``, ``new_episodes``)."""
+        if path is None or self.record_mode not in REPLAYING_MODES:
             return None
         try:
             entry = from_cassette(path, key)
@@ -168,11 +255,14 @@ class Storage:
     def recording(self, path: Path | None, state_key: str, rerecord: str) -> Iterator[Recording]:
         """Open the cassette at ``path`` (or none) for one generation."""
         if path is None:
-            yield Recording(self._transport(None, None, rerecord), None, state_key)
+            yield Recording(
+                self._transport(None, None, rerecord), None, state_key, None, self, rerecord
+            )
             return
         with self._lock(path), contextlib.ExitStack() as stack:
             mode = self._vcr_mode(path)
             self.used.add(path)
+            opened(path)
             try:
                 cassette = stack.enter_context(self.vcr.use_cassette(str(path), record_mode=mode))
             except SynthRecordingError as exc:
@@ -180,7 +270,14 @@ class Storage:
             if self._finish_at_end and not cassette.write_protected:
                 cassette.get_metadata(INCOMPLETE, True)  # saved with the first recording
             with stack:
-                yield Recording(self._transport(cassette, path, rerecord), cassette, state_key)
+                yield Recording(
+                    self._transport(cassette, path, rerecord),
+                    cassette,
+                    state_key,
+                    path,
+                    self,
+                    rerecord,
+                )
                 if self._finish_at_end and cassette.dirty:
                     self._unfinished.add(path)
             raise_refusal(path)
@@ -212,6 +309,7 @@ class Storage:
             "cassette": cassette,
             "counters": self.counters,
             "on_missing": on_missing,
+            "touched": [],
         }
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ import httpx2
 from vcr.request import Request as VcrRequest
 
 from .cache import ResponseCache, request_key
-from .cassettes import kept
+from .cassettes import interaction_id, kept
 from .exchange import CURRENT, Exchange
 from .keys import missing_key_error, needs_key, sends_missing_key
 from .secrets import REGISTRY
@@ -56,6 +56,8 @@ class _Plan:
     claim: tuple[str, VcrRequest | None] | None = None
     """Set when the request must go out and a cache is shared: its key (and the cassette's
     request), to lock before going to the network."""
+    ident: str | None = None
+    """The cassette interaction this request is, or becomes once recorded."""
 
 
 class _Router:
@@ -69,11 +71,19 @@ class _Router:
         cassette: Any | None,
         counters: Counters,
         on_missing: Callable[[VcrRequest], Exception],
+        touched: list[str] | None = None,
     ) -> None:
         self.cache = cache
         self.cassette = cassette
         self.counters = counters
         self.on_missing = on_missing
+        self.touched = touched
+        """Where the interactions of the cassette that answered are noted (by
+        :func:`~.cassettes.interaction_id`): replayed, appended from the cache, recorded."""
+
+    def _touch(self, ident: str | None) -> None:
+        if ident is not None and self.touched is not None:
+            self.touched.append(ident)
 
     def plan(self, request: httpx2.Request, body: bytes) -> _Plan:
         REGISTRY.add_headers(request.headers.items())
@@ -84,9 +94,13 @@ class _Router:
             exchange.key = key
         source = "network"
         vcr_request: VcrRequest | None = None
+        ident: str | None = None
         if self.cassette is not None:
             vcr_request = VcrRequest(request.method, str(request.url), body, dict(request.headers))
+            stored = self.cassette.filter_request(vcr_request)  # a filtered copy, as stored
+            ident = interaction_id(stored.method, stored.uri, stored.body)
             if self.cassette.can_play_response_for(vcr_request):
+                self._touch(ident)
                 return self._replay(request, vcr_request, exchange)
             if self.cassette.write_protected:
                 raise self.on_missing(vcr_request)
@@ -98,8 +112,8 @@ class _Router:
             ):
                 raise missing_key_error("this request (not in the cassette or the cache)")
             claim = (key, vcr_request) if self.cache is not None and exchange else None
-            return _Plan(source, exchange, claim=claim)
-        return self._cached(request, hit, vcr_request, exchange)
+            return _Plan(source, exchange, claim=claim, ident=ident)
+        return self._cached(request, hit, vcr_request, exchange, ident)
 
     def claim(self, request: httpx2.Request, plan: _Plan) -> _Plan | None:
         """Try to lock the request's key for this process. ``None``: another process holds
@@ -115,9 +129,9 @@ class _Router:
         hit = self.cache.get(key)
         if hit is not None:
             lock.release()
-            return self._cached(request, hit, vcr_request, plan.exchange)
+            return self._cached(request, hit, vcr_request, plan.exchange, plan.ident)
         plan.exchange.claim = lock
-        return _Plan(plan.source, plan.exchange)
+        return _Plan(plan.source, plan.exchange, ident=plan.ident)
 
     def _cached(
         self,
@@ -125,6 +139,7 @@ class _Router:
         hit: dict[str, Any],
         vcr_request: VcrRequest | None,
         exchange: Exchange | None,
+        ident: str | None,
     ) -> _Plan:
         """Answer from the cache (and append the answer to a recording cassette)."""
         content = hit["body"].encode()
@@ -137,6 +152,7 @@ class _Router:
                     "body": {"string": content},
                 },
             )
+            self._touch(ident)
         self.counters.bump("cached")
         if exchange is not None:
             exchange.source = "cached"
@@ -172,6 +188,8 @@ class _Router:
             response.status_code, content or b""
         )
         self.counters.bump("failed" if failed else plan.source)
+        if plan.source == "recorded" and not failed:
+            self._touch(plan.ident)
         exchange = plan.exchange
         if exchange is None:
             return
