@@ -32,7 +32,7 @@ from ..storage.exchange import CURRENT, Exchange
 from ..storage.secrets import REGISTRY, mask
 from ..usage import Usage
 from .modes import AUTO, MODES, Mode, ladder, next_mode, read_content
-from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, retry_after
+from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, reservation, retry_after
 
 if TYPE_CHECKING:
     from ..storage.recorder import Recording
@@ -286,6 +286,7 @@ class LLM:
         limiter = limiter_for(self.endpoint)
         tries = 1 if self._replay_only else 1 + self.settings.http_retries
         timeouts = 0
+        cost = reservation(request)  # what the endpoint counts against its tokens per minute
         for attempt in range(tries):
             if limiter.unresponsive and not self._replay_only:
                 raise SynthAPIError(
@@ -294,12 +295,16 @@ class LLM:
                     "requests are sent to it in this run; check the server, or raise the "
                     "timeout (--synth-timeout) if the model needs longer"
                 )
-            await limiter.acquire()
+            ticket = await limiter.acquire(cost)
             try:
                 completion = await self._call_once(request, mode)
             except SynthAPIError as exc:
                 limiter.release(
-                    throttled=exc.status_code == 429, headers=exc.headers, timed_out=exc.timed_out
+                    ticket,
+                    throttled=exc.status_code == 429,
+                    headers=exc.headers,
+                    timed_out=exc.timed_out,
+                    cost=cost,
                 )
                 timeouts += int(exc.timed_out)
                 last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS
@@ -308,9 +313,9 @@ class LLM:
                 await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))
                 continue
             except BaseException:
-                limiter.release(throttled=False)
+                limiter.release(ticket, throttled=False)
                 raise
-            limiter.release(throttled=False, headers=completion.headers)
+            limiter.release(ticket, throttled=False, headers=completion.headers)
             return completion
         raise AssertionError("unreachable")  # pragma: no cover
 
