@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic_core import from_json
 
 from .errors import SynthAPIError
-from .progress import report
+from .progress import Answer, report
 from .settings import Settings
 from .usage import Usage
 
@@ -190,7 +190,9 @@ class Batcher:
             before = len(outcome.done)
             answered = self._judge(job, items, owed, outcome, problems)
             self.done += len(outcome.done) - before
-            report(self.label, min(self.done, self.total), self.total, self.usage)
+            report(
+                self.label, min(self.done, self.total), self.total, self.usage, answer(completion)
+            )
             owed = [slot for slot in owed if slot not in outcome.done]
             if job.indexed and items:
                 problems += [
@@ -238,6 +240,12 @@ class Batcher:
             outcome.done[slot] = verdict.value  # type: ignore[assignment]
             outcome.raw[slot] = verdict.raw
         return answered
+
+
+def answer(completion: Completion) -> Answer:
+    """What a progress report says about the answer it follows."""
+    source = completion.exchange.source if completion.exchange is not None else "network"
+    return Answer(source, completion.prompt_tokens, completion.completion_tokens, completion.tries)
 
 
 def followup(job: Job[Any], owed: list[int], problems: list[str], attempt: int) -> list[Message]:

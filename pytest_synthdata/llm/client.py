@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import os
 import threading
 import warnings
@@ -52,6 +53,8 @@ class Completion:
     no_choices: bool = False
     exchange: Exchange | None = field(default=None, compare=False, repr=False)
     headers: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    tries: int = field(default=1, compare=False)
+    """Tries it took: more than one after a 429, a 5xx or another transient failure."""
 
     def count_in(self, usage: Usage, *, retry: bool) -> None:
         """Add this request to ``usage``."""
@@ -316,7 +319,7 @@ class LLM:
                 limiter.release(ticket, throttled=False)
                 raise
             limiter.release(ticket, throttled=False, headers=completion.headers)
-            return completion
+            return dataclasses.replace(completion, tries=attempt + 1) if attempt else completion
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call_once(self, request: dict[str, Any], mode: Mode | None) -> Completion:
