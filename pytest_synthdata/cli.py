@@ -51,8 +51,8 @@ examples:
 
 settings: every setting flag of a command (synthdata generate --help lists them) has an
 environment variable of the same name ({ENV_PREFIX}CONCURRENCY for --concurrency ...), as
-in the pytest plugin; a flag wins over the variable, which wins over the default. The endpoint is OPENAI_BASE_URL (or --base-url) and the key
-OPENAI_API_KEY, which is never written anywhere.
+in the pytest plugin; a flag wins over the variable, which wins over the default. The
+endpoint is OPENAI_BASE_URL (or --base-url), the key OPENAI_API_KEY (never written anywhere).
 
 output: the format follows the extension of -o: .jsonl (one record a line), .json (an
 array) or .csv (one column per field; a nested model's fields become dotted columns such as
