@@ -68,12 +68,11 @@ def value_chars(node: Any, defs: Mapping[str, Any], name: str, depth: int) -> in
         choices = node["enum"]
         return round(sum(len(json.dumps(choice)) for choice in choices) / len(choices))
     for key in ("anyOf", "oneOf"):
-        branches = [b for b in node.get(key) or [] if not (isinstance(b, dict) and _is_null(b))]
-        if branches:
+        branches = node.get(key)
+        if isinstance(branches, list) and branches:
+            # an optional field is as often null (4 characters) as not
             sizes = [value_chars(b, defs, name, depth + 1) for b in branches]
             return round(sum(sizes) / len(sizes))
-        if key in node:
-            return 4  # null
     kind = node.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -108,7 +107,7 @@ def _string_chars(node: dict[str, Any], name: str) -> int:
         if fmt == key or f"format={key}" in description:
             return size
     lowered = name.lower()
-    typical = 80 if any(word in lowered for word in _PROSE) else 16
+    typical = 60 if any(word in lowered for word in _PROSE) else 16
     longest = _bound(node, "maxLength")
     if longest is None and "maxLength=" in description:
         digits = description.split("maxLength=", 1)[1].split(",")[0].split(")")[0].strip()
@@ -119,10 +118,6 @@ def _string_chars(node: dict[str, Any], name: str) -> int:
 def _bound(node: dict[str, Any], key: str) -> int | None:
     value = node.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _is_null(node: dict[str, Any]) -> bool:
-    return node.get("type") == "null"
 
 
 def prompt_tokens(messages: list[dict[str, str]], schema: Mapping[str, Any] | None) -> int:
