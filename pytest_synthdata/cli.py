@@ -377,7 +377,7 @@ def _dry_run(
     stdout: TextIO,
 ) -> None:
     """Print the plan and its estimated tokens (and cost); send nothing."""
-    from .dryrun import cost, plan_records
+    from .dryrun import cost, dollars, plan_records
 
     plan = plan_records(spec, settings)
     lines = [
@@ -394,9 +394,9 @@ def _dry_run(
         prompt_cost = cost(plan.prompt_tokens, 0, *prices)
         completion_cost = cost(0, plan.completion_tokens, *prices)
         lines.append(
-            f"estimated cost: ${prompt_cost:.4f} prompt + ${completion_cost:.4f} completion "
-            f"= ${prompt_cost + completion_cost:.4f} (at ${prices[0]:g} / ${prices[1]:g} per "
-            "million tokens)"
+            f"estimated cost: {dollars(prompt_cost)} prompt + {dollars(completion_cost)} "
+            f"completion = {dollars(prompt_cost + completion_cost)} (at ${prices[0]:g} / "
+            f"${prices[1]:g} per million tokens)"
         )
     stdout.write("\n".join(lines) + "\n")
 

@@ -111,3 +111,8 @@ def _placeholder_records(spec: SynthSpec) -> list[dict[str, Any]]:
 def cost(prompt_tokens: int, completion_tokens: int, price_in: float, price_out: float) -> float:
     """USD for the tokens at ``price_in`` / ``price_out`` USD per million tokens."""
     return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
+
+
+def dollars(value: float) -> str:
+    """A cost as ``$0.000312`` (six decimals below a dollar) or ``$12.34``."""
+    return f"${value:.6f}" if value < 1 else f"${value:,.2f}"

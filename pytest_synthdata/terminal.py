@@ -130,8 +130,8 @@ def summary(
     line = f"synthdata: {count} {noun} -> {where}; {requests}, {tokens}; {retries}; "
     line += f"{elapsed:.1f} s"
     if prices is not None:
-        from .dryrun import cost
+        from .dryrun import cost, dollars
 
         paid = cost(tally.paid_prompt, tally.paid_completion, *prices)
-        line += f"; cost ${paid:.4f}"
+        line += f"; cost {dollars(paid)}"
     return line
