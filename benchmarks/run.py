@@ -417,7 +417,9 @@ def replay_cost(bench: Bench, n: int, reps: int) -> Replay:
         # existed): a replay has to go through every exchange.
         text = cassette.read_text()
         exchanges = work / "exchanges.synth.yaml"
-        exchanges.write_text(text[text.index("\ninteractions:") + 1 :])
+        from pytest_synthdata.storage.integrity import seal
+
+        exchanges.write_text(seal(text[text.index("\ninteractions:") + 1 :]))
         bench.configure(0.0, False)  # counters to zero: replays must not reach the server
 
         results: dict[str, Any] = {}

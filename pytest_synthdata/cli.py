@@ -198,7 +198,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         elif name in _FLOATS:
             settings.add_argument(flag, type=float, metavar="X", help=help_text)
         else:
-            settings.add_argument(flag, metavar=name.split("_")[0].upper(), help=help_text)
+            metavar = "URL" if name == "base_url" else name.upper()
+            settings.add_argument(flag, metavar=metavar, help=help_text)
 
 
 def _batch_size(text: str) -> int | str:
