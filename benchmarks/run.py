@@ -1096,8 +1096,8 @@ def notes(args: argparse.Namespace, clean: list[Outcome]) -> list[str]:
         f"to carry at least {fewest} of the {ours.n} records, and the simulated model needs "
         f"{delay * 1000:.0f} ms + {fewest} x {per_record:.0f} tokens x {per_token * 1000:.1f} ms = "
         f"{bound:.2f} s to write it: no batching strategy under that bound can be faster. "
-        "A hosted API with rate limits would push back on 100 simultaneous requests (429s, "
-        "which the SDK retries with back-off); the simulator does not model a rate limit.",
+        "A hosted API with rate limits pushes back on 100 simultaneous requests: section 6 "
+        "runs both tools under one.",
         "",
     ]
 
