@@ -51,7 +51,9 @@ def storage_of(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, P
             "--record-mode applies to a --cassette recording; add --cassette FILE, or drop it"
         )
     options = storage_from_sources({}, env, {})
-    mode = args.record_mode or options.record_mode
+    # A record mode is about a cassette: without one, SYNTHDATA_RECORD_MODE=all (set for the
+    # plugin) must not make the command skip its cache, which is what lets it resume.
+    mode = (args.record_mode or options.record_mode) if args.cassette else "once"
     if args.no_cache or (options.no_cache and not args.cache_dir):
         return mode, None
     return mode, Path(args.cache_dir or options.cache_dir or DEFAULT_CACHE)

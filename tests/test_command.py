@@ -471,6 +471,13 @@ def test_cache_dir_and_no_cache(llm: FakeLLM, project: Path) -> None:
     synthdata(llm, project, "generate", "billing:Person", "-n", "3", SYNTHDATA_NO_CACHE="1")
     assert not (project / ".synthdata-cache").exists()
     assert llm.request_count == 2
+    # a record mode set for the plugin's cassettes does not turn the command's cache off
+    again = synthdata(
+        llm, project, "generate", "billing:Person", "-n", "3", "--cache-dir", "here",
+        SYNTHDATA_RECORD_MODE="rewrite",
+    )  # fmt: skip
+    assert again.code == 0, again
+    assert llm.request_count == 2
 
 
 # --------------------------------------------------------------------------- cassettes
