@@ -3,7 +3,7 @@
 6. The simulator limits requests and tokens the way hosted APIs do (600 requests and 400k
    tokens per minute, scaled to 6-second windows: 60 requests and 40,000 tokens per 6 s;
    each request counts its prompt plus its ``max_tokens`` when admitted, and 429s carry
-   ``retry-after`` and ``x-ratelimit-*`` headers). Both tools run under it; the floor of a
+   ``retry-after`` and ``x-ratelimit-*`` headers). Both generators run under it; the floor of a
    run is the tokens it used divided by the tokens per second the limit allows.
 7. ``synthdata generate ... --dry-run`` (the command, in a subprocess) against what the same
    command then uses, counted at the simulator.

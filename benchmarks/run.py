@@ -1097,7 +1097,7 @@ def notes(args: argparse.Namespace, clean: list[Outcome]) -> list[str]:
         f"{delay * 1000:.0f} ms + {fewest} x {per_record:.0f} tokens x {per_token * 1000:.1f} ms = "
         f"{bound:.2f} s to write it: no batching strategy under that bound can be faster. "
         "A hosted API with rate limits pushes back on 100 simultaneous requests: section 6 "
-        "runs both tools under one.",
+        "runs both generators under one.",
         "",
     ]
 
