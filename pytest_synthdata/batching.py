@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic_core import from_json
 
 from .errors import SynthAPIError
-from .progress import report
+from .progress import Answer, report
 from .settings import Settings
 from .usage import Usage
 
@@ -79,7 +79,9 @@ class Job(Generic[T]):
     them at attempt 0). ``schema`` and ``name`` make a structured request whose answer is
     ``{key: [...]}``; without them the request is plain text and the whole answer is the
     one item. ``indexed`` items say which slot they answer (``{"index": i, ...}``);
-    ``max_tokens`` bounds a request's output by the number of slots it still owes.
+    ``max_tokens`` bounds a request's output by the number of slots it still owes; after an
+    answer cut off at that bound (``finish_reason == "length"``) the job's later requests
+    allow twice as much, and so on (never more than the ``max_tokens`` setting).
     """
 
     ask: Callable[[list[int], int], list[Message]]
@@ -138,9 +140,9 @@ class Batcher:
         return (self.seed or 0) + attempt
 
     async def ask(
-        self, job: Job[Any], messages: list[Message], owed: int, attempt: int
+        self, job: Job[Any], messages: list[Message], owed: int, attempt: int, scale: int = 1
     ) -> Completion:
-        """One request, counted in the usage."""
+        """One request, counted in the usage; ``scale`` multiplies the job's ``max_tokens``."""
         seed = self.seed_for(attempt)
         async with self._semaphore:
             if job.schema is None or job.name is None:
@@ -152,7 +154,7 @@ class Batcher:
                     schema=job.schema,
                     seed=seed,
                     count=owed,
-                    max_tokens=job.max_tokens(owed) if job.max_tokens is not None else None,
+                    max_tokens=job.max_tokens(owed) * scale if job.max_tokens is not None else None,
                 )
         completion.count_in(self.usage, retry=attempt > 0)
         return completion
@@ -163,17 +165,20 @@ class Batcher:
         budget = self.settings.max_retries if allowance is None else allowance
         outcome: Outcome[T] = Outcome()
         messages = job.ask(list(job.slots), 0)
+        scale = 1  # doubles after an answer cut off at max_tokens (earlier answers only)
         for attempt in range(budget + 1):
             owed = [slot for slot in job.slots if slot not in outcome.done]
             outcome.retries = attempt
             try:
-                completion = await self.ask(job, messages, len(owed), attempt)
+                completion = await self.ask(job, messages, len(owed), attempt, scale)
             except SynthAPIError as exc:
                 if not exc.transient:
                     raise
                 outcome.failure = exc  # the endpoint kept failing: the caller decides
                 outcome.problems = [str(exc)]
                 break
+            if completion.finish_reason == "length":
+                scale *= 2
             items, problems = parse_items(
                 completion,
                 len(owed),
@@ -185,7 +190,9 @@ class Batcher:
             before = len(outcome.done)
             answered = self._judge(job, items, owed, outcome, problems)
             self.done += len(outcome.done) - before
-            report(self.label, min(self.done, self.total), self.total, self.usage)
+            report(
+                self.label, min(self.done, self.total), self.total, self.usage, answer(completion)
+            )
             owed = [slot for slot in owed if slot not in outcome.done]
             if job.indexed and items:
                 problems += [
@@ -232,6 +239,12 @@ class Batcher:
             outcome.done[slot] = verdict.value  # type: ignore[assignment]
             outcome.raw[slot] = verdict.raw
         return answered
+
+
+def answer(completion: Completion) -> Answer:
+    """What a progress report says about the answer it follows."""
+    source = completion.exchange.source if completion.exchange is not None else "network"
+    return Answer(source, completion.prompt_tokens, completion.completion_tokens, completion.tries)
 
 
 def followup(job: Job[Any], owed: list[int], problems: list[str], attempt: int) -> list[Message]:

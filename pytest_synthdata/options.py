@@ -44,7 +44,8 @@ HELP: dict[str, str] = {
     "structured": structured_help(),
     "max_retries": "follow-up requests per planned batch, pooled for the whole dataset, to "
     "replace invalid, duplicate or missing records (default 3)",
-    "max_tokens": "output-token limit per request (default 4096)",
+    "max_tokens": "largest output-token limit of a request; each asks for what its records "
+    "should take, with headroom (default 4096)",
     "timeout": "seconds one try of a request may take, first byte to last; a request is "
     "abandoned after two tries time out (default 60)",
     "http_retries": "retries of a request after 429, 5xx, a lost connection, a timeout or a "

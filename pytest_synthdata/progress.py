@@ -16,14 +16,33 @@ from .usage import Usage
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The answer a report follows: where it came from (``network``, ``recorded``,
+    ``cached`` or ``replayed``), its tokens, and the tries it took (more than one after a
+    429, a 5xx or another transient failure)."""
+
+    source: str
+    prompt_tokens: int
+    completion_tokens: int
+    tries: int = 1
+
+    @property
+    def paid(self) -> bool:
+        """Whether the endpoint was asked for it (rather than a cassette or the cache)."""
+        return self.source in ("network", "recorded")
+
+
+@dataclass(frozen=True)
 class Progress:
-    """Where one generation stands: ``done`` of ``total`` items of ``label``, and what it
-    has cost so far (requests, tokens, retries)."""
+    """Where one generation stands: ``done`` of ``total`` items of ``label``, what it has
+    cost so far (requests, tokens, retries), and the answer that moved it (every answer is
+    reported once)."""
 
     label: str
     done: int
     total: int
     usage: Usage
+    answer: Answer | None = None
 
 
 Listener = Callable[[Progress], None]
@@ -41,9 +60,9 @@ def listening(listener: Listener) -> Iterator[None]:
         _LISTENER.reset(token)
 
 
-def report(label: str, done: int, total: int, usage: Usage) -> None:
+def report(label: str, done: int, total: int, usage: Usage, answer: Answer | None = None) -> None:
     """Tell the current listener, if any, where a generation stands."""
     listener = _LISTENER.get()
     if listener is not None:
         snapshot = Usage(**usage.as_dict())
-        listener(Progress(label, done, total, snapshot))
+        listener(Progress(label, done, total, snapshot, answer))

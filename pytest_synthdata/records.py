@@ -35,8 +35,9 @@ from pydantic import BaseModel, ValidationError
 from .batching import Batcher, Job, Outcome, Verdict, auto_batch_size
 from .dataset import Dataset
 from .errors import SynthConfigError, SynthGenerationError
+from .estimate import output_budget, tokens_per_record
 from .prompts import avoid_values, batch_messages
-from .schema import record_schema, schema_name, wrapper_schema
+from .schema import schema_name, wrapper_schema
 from .settings import Settings
 from .spec import SynthSpec, format_validation_error
 
@@ -46,18 +47,6 @@ MAX_AUTO_BATCH = 20
 
 Accepted = tuple[Any, dict[str, Any]]
 """A validated record and its JSON form (what duplicates are judged on)."""
-
-
-def tokens_per_record(model: type[BaseModel]) -> int:
-    """A generous estimate of the output tokens one record takes."""
-    leaves = json.dumps(record_schema(model)).count('"type"')
-    return 16 + 12 * max(1, leaves)
-
-
-def output_budget(model: type[BaseModel], count: int) -> int:
-    """Output tokens allowed for ``count`` records: twice the estimate, plus room for the
-    wrapper. Keeps a model that never stops (small local ones do) from running for minutes."""
-    return 200 + 2 * count * tokens_per_record(model)
 
 
 def record_batch_size(model: type[BaseModel], settings: Settings) -> int:

@@ -187,6 +187,9 @@ def test_configure_changes_settings_and_forgets_counters(
         "seed": 3,
         "retry_after_ms": 100.0,
         "round_tokens_up": False,
+        "limit_requests": 0,
+        "limit_tokens": 0,
+        "limit_window": 60.0,
     }
     assert llm.request_count == 0 and llm.prompt_tokens == 0
     assert llm.latency == Latency(delay=0.01)
@@ -223,6 +226,8 @@ def test_stats_count_requests_answers_tokens_faults_and_modes(
         "status": {"200": 3, "500": 1},
         "faults": {"500": 1, "malformed": 1},
         "modes": {"json_schema": 2, "functions": 1},
+        "throttled": 0,
+        "reserved_tokens": 0,
     }
 
 

@@ -584,22 +584,24 @@ def test_precedence_defaults_ini_env_cli_marker(
     assert picked(body) == ("gpt-4o-mini", None, output_budget(models.MedicalBilling, 10))
     assert output_budget(models.MedicalBilling, 10) < 4096
 
+    # a max_tokens below one record's budget reaches the body as it is (one record per request)
+    assert output_budget(models.MedicalBilling, 1) > 80
     pytester.makeini(
-        "[pytest]\nsynth_model = ini-model\nsynth_temperature = 0.1\nsynth_max_tokens = 1000\n"
+        "[pytest]\nsynth_model = ini-model\nsynth_temperature = 0.1\nsynth_max_tokens = 60\n"
     )
-    assert picked(run_and_body(pytester, llm_env, "test_ini")) == ("ini-model", 0.1, 1000)
+    assert picked(run_and_body(pytester, llm_env, "test_ini")) == ("ini-model", 0.1, 60)
 
     monkeypatch.setenv("SYNTHDATA_MODEL", "env-model")
     monkeypatch.setenv("SYNTHDATA_TEMPERATURE", "0.2")
-    assert picked(run_and_body(pytester, llm_env, "test_env")) == ("env-model", 0.2, 1000)
+    assert picked(run_and_body(pytester, llm_env, "test_env")) == ("env-model", 0.2, 60)
 
-    monkeypatch.setenv("SYNTHDATA_MAX_TOKENS", "1100")
+    monkeypatch.setenv("SYNTHDATA_MAX_TOKENS", "70")
     cli = ["--synth-model=cli-model", "--synth-temperature", "0.3"]
-    assert picked(run_and_body(pytester, llm_env, "test_cli", *cli)) == ("cli-model", 0.3, 1100)
+    assert picked(run_and_body(pytester, llm_env, "test_cli", *cli)) == ("cli-model", 0.3, 70)
 
-    cli.append("--synth-max-tokens=1200")
+    cli.append("--synth-max-tokens=80")
     marked = run_and_body(pytester, llm_env, "test_marker", *cli)
-    assert picked(marked) == ("marker-model", 1.5, 1200)
+    assert picked(marked) == ("marker-model", 1.5, 80)
 
 
 def test_help_lists_every_option_and_ini_key(pytester: pytest.Pytester) -> None:

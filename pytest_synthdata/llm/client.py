@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import os
 import threading
 import warnings
@@ -50,7 +51,7 @@ from .modes import (
     read_content,
     sent_schema,
 )
-from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, retry_after
+from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, reservation, retry_after
 
 if TYPE_CHECKING:
     from ..storage.recorder import Recording
@@ -68,6 +69,8 @@ class Completion:
     no_choices: bool = False
     exchange: Exchange | None = field(default=None, compare=False, repr=False)
     headers: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    tries: int = field(default=1, compare=False)
+    """Tries it took: more than one after a 429, a 5xx or another transient failure."""
 
     def count_in(self, usage: Usage, *, retry: bool) -> None:
         """Add this request to ``usage``."""
@@ -339,6 +342,7 @@ class LLM:
         limiter = limiter_for(self.endpoint)
         tries = 1 if self._replay_only else 1 + self.settings.http_retries
         timeouts = 0
+        cost = reservation(request)  # what the endpoint counts against its tokens per minute
         for attempt in range(tries):
             if limiter.unresponsive and not self._replay_only:
                 raise SynthAPIError(
@@ -347,12 +351,16 @@ class LLM:
                     "requests are sent to it in this run; check the server, or raise the "
                     "timeout (--synth-timeout) if the model needs longer"
                 )
-            await limiter.acquire()
+            ticket = await limiter.acquire(cost)
             try:
                 completion = await self._call_once(request, mode, keywords or [])
             except SynthAPIError as exc:
                 limiter.release(
-                    throttled=exc.status_code == 429, headers=exc.headers, timed_out=exc.timed_out
+                    ticket,
+                    throttled=exc.status_code == 429,
+                    headers=exc.headers,
+                    timed_out=exc.timed_out,
+                    cost=cost,
                 )
                 timeouts += int(exc.timed_out)
                 last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS
@@ -361,10 +369,10 @@ class LLM:
                 await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))
                 continue
             except BaseException:
-                limiter.release(throttled=False)
+                limiter.release(ticket, throttled=False)
                 raise
-            limiter.release(throttled=False, headers=completion.headers)
-            return completion
+            limiter.release(ticket, throttled=False, headers=completion.headers)
+            return dataclasses.replace(completion, tries=attempt + 1) if attempt else completion
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call_once(

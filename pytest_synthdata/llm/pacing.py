@@ -9,9 +9,13 @@
   taken for unresponsive: later requests to it fail at once, saying so.
 * Every endpoint has a :class:`Limiter`, shared by all calls of the process: the requests
   in flight follow additive increase, multiplicative decrease (a 429 halves the allowance,
-  each answer adds ``1/allowance``), and ``retry-after`` or an exhausted
-  ``x-ratelimit-remaining-requests`` / ``-tokens`` holds every request to the endpoint
-  until the reset time the server gave.
+  once per burst of 429s, and each answer adds ``1/allowance``), and ``retry-after`` holds
+  every request to the endpoint for as long as the server said.
+* Once an endpoint's ``x-ratelimit-limit-*``, ``-remaining-*`` and ``-reset-*`` headers have
+  been seen, its requests and tokens per minute are mirrored (:class:`Budget`): a request
+  waits until what it reserves (:func:`reservation`: the prompt and ``max_tokens``, as hosted
+  APIs count them) fits, instead of being sent to collect a 429. An endpoint that says only
+  that a limit is used up (``remaining`` 0 and a reset time) holds every request until then.
 
 Nothing here imports openai: the client feeds it status codes and headers.
 """
@@ -19,10 +23,12 @@ Nothing here imports openai: the client feeds it status codes and headers.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 BACKOFF_START = 0.5
 BACKOFF_CAP = 8.0
@@ -91,29 +97,150 @@ def exhausted_until(headers: Mapping[str, str]) -> float | None:
     return max(waits) if waits else None
 
 
-class Limiter:
-    """Requests in flight to one endpoint, and when the next may start (thread-safe: blocking
-    calls run event loops of their own, possibly several at once)."""
+class Budget:
+    """What is left of one of an endpoint's rate limits (requests or tokens), mirrored from
+    its ``x-ratelimit-limit-*`` / ``-remaining-*`` / ``-reset-*`` headers.
+
+    Hosted APIs refill a limit continuously (a bucket), so the headers give the refill rate:
+    ``(limit - remaining) / reset``. Between answers the mirror refills at that rate and
+    takes what each request sent reserves; an answer's ``remaining`` can only lower it (a
+    header is as old as its request's admission, so it never raises what is believed to be
+    left; other users of the same key show up this way).
+    """
 
     def __init__(self) -> None:
+        self.limit: float | None = None
+        self.rate: float | None = None
+        self.level = 0.0
+        self.stamp = 0.0
+
+    @property
+    def known(self) -> bool:
+        return self.limit is not None and self.rate is not None
+
+    def refill(self, now: float) -> None:
+        if self.known:
+            assert self.limit is not None and self.rate is not None
+            self.level = min(self.limit, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until ``amount`` fits (0: now, or nothing is known)."""
+        if not self.known:
+            return 0.0
+        assert self.limit is not None and self.rate is not None
+        wanted = min(amount, self.limit)
+        return 0.0 if self.level >= wanted else (wanted - self.level) / self.rate
+
+    def learn(
+        self,
+        limit: float,
+        remaining: float,
+        reset: float | None,
+        now: float,
+        *,
+        age: float = 0.0,
+        since: float = 0.0,
+    ) -> None:
+        """Take in what a header says: ``remaining`` as of ``age`` seconds ago (when the
+        request it answers was sent), before ``since`` more was reserved by requests sent
+        after it."""
+        self.refill(now)
+        first = not self.known
+        if reset is not None and reset > 0 and limit > remaining:
+            self.rate = (limit - remaining) / reset  # a full bucket does not tell the rate
+        self.limit = limit
+        # An upper bound: the bucket may have been full for a while in between.
+        said = min(limit, remaining + (self.rate or 0.0) * age - since)
+        self.level = said if first else min(self.level, said)
+        self.stamp = now
+
+
+def _header_float(headers: Mapping[str, str], name: str) -> float | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def reservation(request: Mapping[str, Any]) -> int:
+    """The tokens a hosted API counts against its tokens-per-minute limit before answering
+    ``request``: its prompt (messages, and the schema or tools it sends), at about four
+    characters a token, plus the output it allows (``max_tokens``)."""
+    chars = 0
+    for message in request.get("messages") or []:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        chars += len(content) if isinstance(content, str) else len(json.dumps(content))
+    for key in ("response_format", "tools", "functions"):
+        if key in request:
+            chars += len(json.dumps(request[key]))
+    allowed = request.get("max_tokens") or request.get("max_completion_tokens") or 0
+    return -(-chars // 4) + int(allowed)
+
+
+class Limiter:
+    """Requests in flight to one endpoint, and when the next may start (thread-safe: blocking
+    calls run event loops of their own, possibly several at once).
+
+    Three things hold a request back: a pause a server asked for (``retry-after``), the
+    number in flight (additive increase, multiplicative decrease), and, once the endpoint's
+    ``x-ratelimit-*`` headers have been seen, what is left of its requests and tokens per
+    minute (:class:`Budget`): a request waits until its reservation fits."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.allowance = float("inf")
         self.in_flight = 0
         self.peak = 0
         self.throttled = 0
         self.timeouts_in_row = 0
+        self.requests = Budget()
+        self.tokens = Budget()
+        self._clock = clock
         self._not_before = 0.0
+        self._sent = 0
+        self._decreased_at = 0
+        self._sends: dict[int, tuple[float, int]] = {}
+        """When each recent request was sent, and the tokens it reserved (0: it got a 429)."""
+        self._open: set[int] = set()
         self._lock = threading.Lock()
 
-    async def acquire(self) -> None:
-        """Wait for a free place and for any pause the server asked for."""
+    def try_acquire(self, cost: int = 0) -> tuple[int | None, float]:
+        """Take a place for a request reserving ``cost`` tokens: ``(ticket, 0)``, or
+        ``(None, seconds)`` to wait before trying again."""
+        with self._lock:
+            now = self._clock()
+            wait = self._not_before - now
+            if wait > 0:
+                return None, wait
+            if self.in_flight >= max(1.0, self.allowance):
+                return None, _POLL
+            self.requests.refill(now)
+            self.tokens.refill(now)
+            wait = max(self.requests.wait_for(1.0), self.tokens.wait_for(float(cost)))
+            if wait > 0:
+                return None, max(wait, 0.001)
+            if self.requests.known:
+                self.requests.level -= 1
+            if self.tokens.known:
+                self.tokens.level -= cost
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self._sent += 1
+            self._sends[self._sent] = (now, cost)
+            self._open.add(self._sent)
+            return self._sent, 0.0
+
+    async def acquire(self, cost: int = 0) -> int:
+        """Wait for a free place, any pause the server asked for, and room in its rate
+        limits for ``cost`` tokens; the ticket to hand back to :meth:`release`."""
         while True:
-            with self._lock:
-                wait = self._not_before - time.monotonic()
-                if wait <= 0 and self.in_flight < max(1.0, self.allowance):
-                    self.in_flight += 1
-                    self.peak = max(self.peak, self.in_flight)
-                    return
-            await asyncio.sleep(min(max(wait, _POLL), 1.0))
+            ticket, wait = self.try_acquire(cost)
+            if ticket is not None:
+                return ticket
+            await asyncio.sleep(min(max(wait, _POLL / 10), 1.0))
 
     @property
     def unresponsive(self) -> bool:
@@ -121,29 +248,74 @@ class Limiter:
 
     def release(
         self,
+        ticket: int = 0,
         *,
         throttled: bool,
         headers: Mapping[str, str] | None = None,
         timed_out: bool = False,
+        cost: int = 0,
     ) -> None:
-        """A request finished: a 429 halves the allowance, an answer adds ``1/allowance``;
-        a pause the headers ask for holds every request to the endpoint."""
-        pause = None
-        if headers is not None:
-            pause = retry_after(headers) if throttled else None
-            used_up = exhausted_until(headers)
-            if used_up is not None:
-                pause = max(pause or 0.0, used_up)
+        """A request finished. A 429 halves the allowance, once for all the requests that
+        were already in flight when the first 429 came back, and gives back the request's
+        reservation (the server did not count it); an answer adds ``1/allowance`` (one per
+        round of answers), or 1 once the endpoint's rate limits are mirrored. The headers
+        update the rate limits, and a pause they ask for holds every request."""
+        lowered = {k.lower(): v for k, v in (headers or {}).items()}
+        pause = retry_after(lowered) if throttled else None
         with self._lock:
+            now = self._clock()
             self.timeouts_in_row = self.timeouts_in_row + 1 if timed_out else 0
+            if throttled and ticket in self._sends:
+                self._sends[ticket] = (self._sends[ticket][0], -1)  # not counted by the server
+            modelled = self._learn(lowered, now, ticket)
+            self._forget_sends(ticket)
+            if not modelled:
+                used_up = exhausted_until(lowered)
+                if used_up is not None:
+                    pause = max(pause or 0.0, used_up)
             if throttled:
                 self.throttled += 1
-                self.allowance = max(1.0, min(self.allowance, float(self.in_flight)) / 2)
+                if ticket > self._decreased_at:
+                    self.allowance = max(1.0, min(self.allowance, float(self.in_flight)) / 2)
+                    self._decreased_at = self._sent
+                if self.requests.known:
+                    self.requests.level += 1
+                if self.tokens.known:
+                    self.tokens.level += cost
             elif self.allowance != float("inf"):
-                self.allowance += 1 / self.allowance
+                # Once the rate limits are mirrored, they hold requests back where needed,
+                # so the allowance grows back by one per answer; otherwise by one per round.
+                modelled_now = self.tokens.known or self.requests.known
+                self.allowance += 1.0 if modelled_now else 1 / self.allowance
             self.in_flight -= 1
             if pause:
-                self._not_before = max(self._not_before, time.monotonic() + pause)
+                self._not_before = max(self._not_before, now + pause)
+
+    def _forget_sends(self, ticket: int) -> None:
+        """Drop what no request still in flight needs to judge its headers by."""
+        self._open.discard(ticket)
+        oldest = min(self._open, default=self._sent + 1)
+        for old in [t for t in self._sends if t <= oldest and t not in self._open]:
+            del self._sends[old]
+
+    def _learn(self, headers: Mapping[str, str], now: float, ticket: int) -> bool:
+        """Update the budgets from rate-limit headers; whether both kinds given are known."""
+        sent, _ = self._sends.get(ticket, (now, 0))
+        later = [cost for t, (_, cost) in self._sends.items() if t > ticket and cost >= 0]
+        reserved = {"requests": float(len(later)), "tokens": float(sum(later))}
+        modelled = True
+        for kind, budget in (("requests", self.requests), ("tokens", self.tokens)):
+            limit = _header_float(headers, f"x-ratelimit-limit-{kind}")
+            remaining = _header_float(headers, f"x-ratelimit-remaining-{kind}")
+            reset_text = headers.get(f"x-ratelimit-reset-{kind}")
+            reset = duration(reset_text) if reset_text is not None else None
+            if limit is None or remaining is None:
+                if remaining is not None:
+                    modelled = False
+                continue
+            budget.learn(limit, remaining, reset, now, age=now - sent, since=reserved[kind])
+            modelled = modelled and budget.known
+        return modelled
 
 
 _LIMITERS: dict[str, Limiter] = {}

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ..batching import Batcher, Job, Outcome, Verdict, auto_batch_size
 from ..errors import SynthError, SynthGenerationError, UnsupportedModelError
-from ..records import tokens_per_record
+from ..estimate import tokens_per_record
 from ..schema import schema_name, wrapper_schema
 from ..spec import format_validation_error
 from .fidelity import Fields, Rules, dumps, leaves, short, text_problems

@@ -14,8 +14,9 @@ Modules: :mod:`~fakellm.server` (the server, :class:`Latency`), :mod:`~fakellm.c
 :mod:`~fakellm.reading` (what a request asks for), :mod:`~fakellm.faults` (:class:`Fault`,
 :class:`FaultMix`), :mod:`~fakellm.schema_faker` (values for a JSON schema, strings for a
 regex), :mod:`~fakellm.texts` (texts written from fields, records read back from them),
-:mod:`~fakellm.wire` (HTTP plumbing) and :mod:`~fakellm.process` (the server in a child
-process, ``python -m fakellm``).
+:mod:`~fakellm.wire` (HTTP plumbing), :mod:`~fakellm.ratelimit` (a hosted API's requests and
+tokens per window, with 429s and ``x-ratelimit-*`` headers) and :mod:`~fakellm.process` (the
+server in a child process, ``python -m fakellm``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from . import reading
 from .constraints import FakeLLM, find_constraint
 from .faults import FAULT_KINDS, Fault, FaultMix, MutateFn, RandomFaults
 from .process import FakeLLMProcess
+from .ratelimit import RateLimit, RateLimiter
 from .schema_faker import (
     CONSTRAINT_KEYS,
     SchemaFaker,
@@ -45,6 +47,8 @@ __all__ = [
     "Latency",
     "MutateFn",
     "RandomFaults",
+    "RateLimit",
+    "RateLimiter",
     "RecordedRequest",
     "SchemaFaker",
     "find_constraint",

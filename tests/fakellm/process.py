@@ -4,6 +4,7 @@ Run it alone (it prints its ``base_url`` on the first line of its output, then s
 interrupted)::
 
     python -m fakellm --port 0 --delay 0.3 --per-token 0.004 --broken 0.15 --errors 0.1
+    python -m fakellm --limit-requests 60 --limit-tokens 40000 --limit-window 6
 
 with ``tests/`` on ``PYTHONPATH``, or from Python with :class:`FakeLLMProcess`, which starts
 it and talks to it over HTTP: a child process has a CPU of its own, so a busy client does not
@@ -131,6 +132,18 @@ def main(argv: list[str] | None = None) -> None:
         help="estimate tokens as characters / 4 rounded up (default: down)",
     )
     parser.add_argument(
+        "--limit-requests", type=int, default=0, help="rate limit: requests per window (0: none)"
+    )
+    parser.add_argument(
+        "--limit-tokens",
+        type=int,
+        default=0,
+        help="rate limit: tokens per window, prompt plus max_tokens reserved (0: none)",
+    )
+    parser.add_argument(
+        "--limit-window", type=float, default=60.0, help="rate limit window in seconds (60)"
+    )
+    parser.add_argument(
         "--stop-on-eof", action="store_true", help="stop when standard input closes"
     )
     args = parser.parse_args(argv)
@@ -145,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         retry_after_ms=args.retry_after_ms,
         round_tokens_up=args.round_tokens_up,
+        limit_requests=args.limit_requests,
+        limit_tokens=args.limit_tokens,
+        limit_window=args.limit_window,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(server, stop_on_eof=args.stop_on_eof))

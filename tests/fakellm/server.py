@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -39,6 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import reading
 from .faults import HTTP_FAULTS, Fault, FaultMix, MutateFn, item_faults, record_faults
+from .ratelimit import RateLimit, RateLimiter
 from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
 from .texts import fill_record, read_phrases, write_text
@@ -64,7 +66,7 @@ MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
 # What ``POST /_config`` and :meth:`FakeLLM.configure` change.
 CONFIG_KEYS = (
     *("delay", "per_token", "error_delay", "broken", "errors", "seed", "retry_after_ms"),
-    "round_tokens_up",
+    *("round_tokens_up", "limit_requests", "limit_tokens", "limit_window"),
 )
 
 _CREATED = 1_700_000_000
@@ -159,6 +161,9 @@ class FakeLLM:
         self._sampled = 0
         # Tokens are estimated as one per four characters, rounded down (or up), at least one.
         self.round_tokens_up: bool = False
+        # A hosted API's rate limit (none by default); see :mod:`fakellm.ratelimit`.
+        self.rate_limit: RateLimit = RateLimit()
+        self._limiter: RateLimiter | None = None
         self.prompt_tokens: int = 0
         self.completion_tokens: int = 0
         self.max_in_flight: int = 0
@@ -240,6 +245,7 @@ class FakeLLM:
         self._sampled = 0
         self.requests = []
         self.prompt_tokens = self.completion_tokens = self.max_in_flight = 0
+        self._limiter = RateLimiter(self.rate_limit) if self.rate_limit.active else None
 
     def reset(self) -> None:
         """Forget requests, faults and counters and restore every switch to its default."""
@@ -263,6 +269,9 @@ class FakeLLM:
             "seed": self.sampling_seed if self.sampling_seed is not None else 0,
             "retry_after_ms": self.retry_after_ms,
             "round_tokens_up": self.round_tokens_up,
+            "limit_requests": self.rate_limit.requests,
+            "limit_tokens": self.rate_limit.tokens,
+            "limit_window": self.rate_limit.window,
         }
 
     def configure(self, **changes: Any) -> JSONDict:
@@ -272,7 +281,9 @@ class FakeLLM:
         ``delay``, ``per_token`` and ``error_delay`` make the :attr:`latency`; ``broken`` and
         ``errors`` the :attr:`fault_mix`; ``seed`` seeds the fault mix and is the
         :attr:`sampling_seed`; ``retry_after_ms`` is sent with HTTP faults;
-        ``round_tokens_up`` is :attr:`round_tokens_up`."""
+        ``round_tokens_up`` is :attr:`round_tokens_up`; ``limit_requests`` and
+        ``limit_tokens`` per ``limit_window`` seconds make the :attr:`rate_limit` (0: none),
+        whose buckets start full."""
         unknown = sorted(set(changes) - set(CONFIG_KEYS))
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; expected some of {CONFIG_KEYS}")
@@ -283,17 +294,30 @@ class FakeLLM:
         seed = int(merged["seed"])
         mix = FaultMix(float(merged["broken"]), float(merged["errors"]), seed)
         retry = merged["retry_after_ms"]
+        limit = RateLimit(
+            int(merged["limit_requests"] or 0),
+            int(merged["limit_tokens"] or 0),
+            float(merged["limit_window"] or 60.0),
+        )
         with self._lock:
-            self._forget()
             self.latency, self.fault_mix, self.sampling_seed = latency, mix, seed
             self.retry_after_ms = None if retry is None else float(retry)
             self.round_tokens_up = bool(merged["round_tokens_up"])
+            self.rate_limit = limit
+            self._forget()
         return self.config()
+
+    def set_rate_limit(self, requests: int = 0, tokens: int = 0, window: float = 60.0) -> None:
+        """Limit requests and tokens per ``window`` seconds (0: no limit), buckets full."""
+        with self._lock:
+            self.rate_limit = RateLimit(requests, tokens, window)
+            self._limiter = RateLimiter(self.rate_limit) if self.rate_limit.active else None
 
     def stats(self) -> JSONDict:
         """Counters since the last reset or configure: requests, chat requests, answers
-        (HTTP 200), tokens, requests in flight (now and at most), and chat requests by
-        status, by fault kind and by output mode."""
+        (HTTP 200), tokens, requests in flight (now and at most), chat requests by status,
+        by fault kind and by output mode, and under a rate limit the requests it turned
+        away (``throttled``) and the tokens it counted against the limit (``reserved_tokens``)."""
         with self._lock:
             chat = [r for r in self.requests if _is_chat(r.path)]
             status = Counter(str(r.status) for r in chat if r.status is not None)
@@ -309,6 +333,8 @@ class FakeLLM:
                 "status": dict(status),
                 "faults": dict(Counter(r.fault.kind for r in chat if r.fault is not None)),
                 "modes": dict(Counter(r.mode for r in chat if r.mode is not None)),
+                "throttled": self._limiter.throttled if self._limiter else 0,
+                "reserved_tokens": self._limiter.reserved_tokens if self._limiter else 0,
             }
 
     # -- faults ------------------------------------------------------------------------------
@@ -478,6 +504,17 @@ class FakeLLM:
             yield _error(404, f"{what}: {rec.method} {rec.path}", "invalid_request_error")
             return
 
+        limiter = self._limiter
+        limits: dict[str, str] = {}
+        if limiter is not None:
+            admission = limiter.admit(self._reservation(rec.body))
+            limits = admission.headers
+            if not admission.admitted:
+                if self.latency.error_delay > 0:
+                    yield self.latency.error_delay
+                yield self._throttled(admission.wait, admission.too_large, limits)
+                return
+
         fault = self._next_fault()
         rec.fault = fault
         if self.response_delay > 0:
@@ -488,7 +525,9 @@ class FakeLLM:
         if fault is not None and fault.kind in HTTP_FAULTS:
             if self.latency.error_delay > 0:
                 yield self.latency.error_delay
-            yield self._fault_reply(fault.kind)
+            reply = self._fault_reply(fault.kind)
+            reply.headers.update(limits)
+            yield reply
             return
         if fault is not None and fault.kind == "timeout":
             yield self.timeout_delay if fault.delay is None else fault.delay
@@ -502,11 +541,13 @@ class FakeLLM:
                 rec, fault, azure.group("deployment") if azure else None
             )
         except HTTPError as err:
-            yield _error(err.status, err.message, err.type)
+            yield _error(err.status, err.message, err.type, headers=limits)
             return
         except SchemaError as err:
-            yield _error(400, str(err), "invalid_request_error")
+            yield _error(400, str(err), "invalid_request_error", headers=limits)
             return
+        if limiter is not None and _output_limit(rec.body) is None:
+            limits = limiter.charge(completion_tokens)
         wait = self.latency.answer(completion_tokens)
         if wait > 0:
             yield wait
@@ -515,7 +556,42 @@ class FakeLLM:
                 self.prompt_tokens += prompt_tokens
                 self.completion_tokens += completion_tokens
         trickle = self.trickle_delay if fault is not None and fault.kind == "trickle" else 0.0
-        yield Reply(200, response, trickle=trickle)
+        yield Reply(200, response, headers=limits, trickle=trickle)
+
+    def _reservation(self, body: Any) -> int:
+        """The tokens a request counts against the rate limit before it is answered: its
+        prompt, as :meth:`_complete` counts it, plus the output it allows (``max_tokens``)."""
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return 0
+        chars = sum(len(text_of(m.get("content"))) for m in body["messages"] if isinstance(m, dict))
+        try:
+            definition = reading.output_of(body).definition
+        except HTTPError:
+            definition = None
+        if definition is not None:
+            chars += len(json.dumps(definition))
+        return self._tokens(chars) + (_output_limit(body) or 0)
+
+    def _throttled(self, wait: float, too_large: bool, limits: Mapping[str, str]) -> Reply:
+        """HTTP 429 from the rate limit, saying when to come back, as hosted APIs do."""
+        if too_large:
+            message = (
+                f"Request too large: tokens per {self.rate_limit.window:g}s limit is "
+                f"{self.rate_limit.tokens}; lower max_tokens or the prompt."
+            )
+            return _error(429, message, "tokens", code="rate_limit_exceeded", headers=limits)
+        headers = {
+            **limits,
+            "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
+            "retry-after": str(max(1, math.ceil(wait))),
+        }
+        return _error(
+            429,
+            f"Rate limit reached. Please try again in {math.ceil(wait * 1000)}ms.",
+            "requests",
+            code="rate_limit_exceeded",
+            headers=headers,
+        )
 
     # -- building the completion -------------------------------------------------------------
 
@@ -627,6 +703,11 @@ class FakeLLM:
         elif kind == "truncated":
             payload = payload[: int(len(payload) * 0.6)]
             finish = "length"
+        allowed = _output_limit(body)
+        if allowed is not None and self._tokens(len(payload)) > allowed:
+            # A model stops at the output limit, wherever it is in its answer.
+            payload = payload[: allowed * 4]
+            finish = "length"
 
         digest = hashlib.sha256(rec.raw_body).hexdigest()
         message: JSONDict = {"role": "assistant", "content": None, "refusal": None}
@@ -722,6 +803,17 @@ def _error(
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
     return Reply(status, error_body(message, type_, code), dict(headers or {}))
+
+
+def _output_limit(body: Any) -> int | None:
+    """The output-token limit a request sets (``max_completion_tokens`` or ``max_tokens``)."""
+    if not isinstance(body, dict):
+        return None
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def _once(reply: Reply) -> Iterator[float | Reply]:
