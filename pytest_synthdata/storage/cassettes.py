@@ -363,18 +363,25 @@ def _refusal(path: Path, cassette_dict: Any) -> SynthRecordingError:
     )
 
 
+def read_text(path: Path) -> str | None:
+    """The text of the cassette at ``path`` (``None``: there is none); unreadable is corrupt."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise corrupt(path, exc) from None
+
+
 def read_datasets_entry(path: Path, key: str) -> dict[str, Any] | None:
     """The dataset entry stored under ``key`` in the cassette at ``path``, if any.
 
     The whole file's checksum is verified (a cassette that is not what this tool wrote is
     an error, never a miss); then only the part before the interactions is parsed.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = read_text(path)
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise corrupt(path, exc) from None
     try:
         body = verify(text)
     except Tampered as exc:

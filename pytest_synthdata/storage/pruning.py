@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SynthRecordingError
-from .cassettes import INCOMPLETE, YamlSerializer, corrupt, interaction_id, write_atomically
+from .cassettes import (
+    INCOMPLETE,
+    YamlSerializer,
+    corrupt,
+    interaction_id,
+    read_text,
+    write_atomically,
+)
 from .datasets import truncate
 from .integrity import Tampered
 from .paths import DATASET_PREFIX, FOLDER
@@ -58,12 +65,9 @@ def prune(
     ``datasets[key]`` records), the endpoint ``states`` and the recorded ``exchanges``
     (``None``: keep every exchange). ``None`` when there was nothing to drop (the file is
     left alone); a cassette that is not what pytest-synthdata wrote is an error."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = read_text(path)
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise corrupt(path, exc) from None
     try:
         data = YamlSerializer.deserialize(text)
     except (Tampered, ValueError, KeyError, TypeError) as exc:
