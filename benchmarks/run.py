@@ -896,8 +896,9 @@ def report(
     add(
         f"Same runs, with the simulator answering {args.broken:.0%} of requests with malformed "
         'JSON or output truncated at the token limit (`finish_reason: "length"`), half each, '
-        f"and {args.errors:.0%} with HTTP 429 or 500 (`retry-after-ms: 100`), which the "
-        "openai SDK retries (twice) for both tools. Each cell lists the runs with fault seeds "
+        f"and {args.errors:.0%} with HTTP 429 or 500 (`retry-after-ms: 100`), which "
+        "LangChain's client retries through the openai SDK (twice) and pytest-synthdata "
+        "through its own `http_retries`. Each cell lists the runs with fault seeds "
         f"{' / '.join(map(str, seeds))}: a seed fixes the sequence of fault draws, so within a "
         "seed every tool meets the same sequence (request k of each run gets the same fate)."
     )
@@ -1194,10 +1195,10 @@ def main(argv: list[str] | None = None) -> None:
         "--quick-scale", type=float, default=0.25, help="delay factor of --quick (0.25)"
     )
     parser.add_argument(
-        "--broken", type=float, default=0.15, help="share of broken answers in part 2"
+        "--broken", type=float, default=0.25, help="share of broken answers in part 2 (0.25)"
     )
     parser.add_argument(
-        "--errors", type=float, default=0.10, help="share of HTTP 429/500 in part 2"
+        "--errors", type=float, default=0.25, help="share of HTTP 429/500 in part 2 (0.25)"
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the simulated model's values and faults"
