@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -133,15 +134,20 @@ def _grow_records(
 
 
 def _validated(spec: SynthSpec, array: str) -> list[Any] | None:
-    from pydantic import TypeAdapter, ValidationError
-    from pydantic_core import from_json
+    """Stored records validated as JSON, as the recording run validated each answer."""
+    from pydantic import ValidationError
 
     try:
-        return TypeAdapter(list[spec.model]).validate_python(  # type: ignore[name-defined]
-            from_json(array)
-        )
+        return list(_list_adapter(spec.model).validate_json(array))
     except (ValidationError, ValueError):
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _list_adapter(model: type[BaseModel]) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def _read_records(spec: SynthSpec, stored: StoredDataset, usage: Usage) -> Dataset[Any] | None:

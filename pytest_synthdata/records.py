@@ -204,8 +204,8 @@ class Engine(Generic[M]):
         kept: list[dict[str, Any]] = []
 
         def accept(item: object, position: int) -> Verdict[Accepted]:
-            try:
-                record = self.model.model_validate(item)
+            try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
+                record = self.model.model_validate_json(json.dumps(item))
             except ValidationError as exc:
                 return Verdict(
                     problems=[

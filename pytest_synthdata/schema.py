@@ -25,6 +25,7 @@ the field and the fix.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import re
@@ -217,10 +218,22 @@ def raw_schema(model: type[BaseModel]) -> dict[str, Any]:
                 f"type it references, then call {name}.model_rebuild()"
             ) from exc
     try:
-        raw = model.model_json_schema(mode="validation", schema_generator=_Generator)
+        raw = _validation_schema(model)
     except (PydanticUserError, PydanticUndefinedAnnotation) as exc:
         raise UnsupportedModelError(json_schema_error(model, exc)) from exc
     return copy.deepcopy(raw)
+
+
+@functools.lru_cache(maxsize=256)
+def _validation_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """pydantic's schema of ``model``, built once per class (callers copy it)."""
+    return model.model_json_schema(mode="validation", schema_generator=_Generator)
+
+
+@functools.lru_cache(maxsize=256)
+def plain_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model.model_json_schema()``, built once per class; do not change the result."""
+    return model.model_json_schema()
 
 
 class _Generator(GenerateJsonSchema):

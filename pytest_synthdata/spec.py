@@ -45,7 +45,7 @@ class SynthSpec:
         """A stable hash of everything that shapes the requests (not the model's identity)."""
         payload = {
             "model": self.model_name,
-            "schema": self.model.model_json_schema(),
+            "schema": _plain_schema(self.model),
             "n": self.n,
             "examples": list(self.examples),
             "subject": self.subject,
@@ -366,3 +366,9 @@ def format_validation_error(exc: ValidationError, indent: str = "  ") -> str:
             got = got[:77] + "..."
         lines.append(f"{indent}{loc}: {err['msg']} (got {got})")
     return "\n".join(lines)
+
+
+def _plain_schema(model: type[BaseModel]) -> dict[str, Any]:
+    from .schema import plain_schema
+
+    return plain_schema(model)

@@ -180,3 +180,40 @@ def test_a_tampered_cassette_fails_its_test_in_every_mode(
     )
     assert llm_env.request_count == calls
     assert path.read_text() == changed
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        'quo"te',
+        "tab\there",
+        "Åsa Ñúñez 日本",
+        "line\u2028sep",
+        "c1\x85",
+        "bom\ufeff",
+        "x" * 300,
+    ],
+)
+def test_the_quick_datasets_reader_agrees_with_yaml(value: str) -> None:
+    """The replay fast path reads a stored dataset without parsing its records as YAML;
+    whatever a value forces the serializer to write, it reads the same entry (or leaves the
+    section to the YAML parser)."""
+    import yaml
+
+    from pytest_synthdata.storage.cassettes import YamlSerializer, _quick_entry
+    from pytest_synthdata.storage.datasets import encode
+
+    entries = {
+        f"dataset:{i:032x}": encode(
+            "Bill", [{"name": value, "i": i}, {"name": "b"}], {"requests": 1}
+        )
+        for i in range(3)
+    }
+    text = verify(YamlSerializer.serialize({"interactions": [], "version": 1, "metadata": entries}))
+    head = text[: text.index("\ninteractions:") + 1]
+    parsed = yaml.safe_load(head)["datasets"]
+    for key in entries:
+        quick = _quick_entry(head, key)
+        assert quick is None or quick == parsed[key]
+    assert _quick_entry(head, "dataset:missing") is None

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
 from ..errors import UNSUPPORTED_HINTS, SynthRecordingError
-from .integrity import Tampered, seal, verify
+from .integrity import Tampered, seal, verify, verify_bytes
 from .paths import DATASET_PREFIX
 from .secrets import MASK, REGISTRY, found_in, is_credential_name, mask
 
@@ -379,21 +380,28 @@ def read_datasets_entry(path: Path, key: str) -> dict[str, Any] | None:
     The whole file's checksum is verified (a cassette that is not what this tool wrote is
     an error, never a miss); then only the part before the interactions is parsed.
     """
-    text = read_text(path)
-    if text is None:
-        return None
     try:
-        body = verify(text)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise corrupt(path, exc) from None
+    try:
+        body = verify_bytes(data)  # checked as bytes: the whole file is never decoded
     except Tampered as exc:
         raise corrupt(path, exc) from None
     # Top-level keys are the only lines that start in column 0, sorted: the datasets end
     # where the interactions begin.
-    end = body.find("\ninteractions:")
-    if not body.startswith(f"{_DATASETS}:") or end < 0:
+    end = body.find(b"\ninteractions:")
+    if not body.startswith(f"{_DATASETS}:".encode()) or end < 0:
         return None
     try:
-        head = yaml.load(body[: end + 1], Loader=_Loader)
-    except yaml.YAMLError as exc:
+        text = body[: end + 1].decode("utf-8")
+        quick = _quick_entry(text, key)
+        if quick is not None:
+            return quick
+        head = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise corrupt(path, exc) from None
     datasets = head.get(_DATASETS) if isinstance(head, dict) else None
     entry = datasets.get(key) if isinstance(datasets, dict) else None
@@ -416,6 +424,38 @@ def mark_complete(path: Path) -> None:
         return
     if _INCOMPLETE_LINE in body:
         write_atomically(path, seal(body.replace(_INCOMPLETE_LINE, "\n", 1)))
+
+
+_NEXT_KEY = re.compile(r"\n  (?=\S)")
+_BLOCK_END = re.compile(r"\n(?!      )")
+_RECORDS = "\n    records: |\n"
+
+
+def _quick_entry(head: str, key: str) -> dict[str, Any] | None:
+    """The entry ``key`` of a verified datasets section, read without parsing its records
+    block as YAML (the records are JSON lines in a literal block, which the serializer
+    always writes that way unless a value forces another style). ``None``: not found this
+    way; the caller parses the section."""
+    marker = f"\n  {key}:\n"
+    start = head.find(marker)
+    if start < 0:
+        return None
+    start += len(marker) - 1
+    found = _NEXT_KEY.search(head, start)
+    entry = head[start : found.start() if found else len(head)]
+    at = entry.find(_RECORDS)
+    if at < 0:
+        return None
+    block = at + len(_RECORDS)
+    ends = _BLOCK_END.search(entry, block)
+    stop = ends.start() if ends else len(entry)
+    records = entry[block:stop].replace("\n      ", "\n")
+    if not records.startswith("      "):
+        return None
+    rest = yaml.load("x:" + entry[:at] + entry[stop:], Loader=_Loader)
+    if not isinstance(rest, dict) or not isinstance(rest.get("x"), dict):
+        return None
+    return {**rest["x"], "records": records[6:] + "\n"}
 
 
 def raise_refusal(path: Path) -> None:
