@@ -64,5 +64,5 @@ def report(label: str, done: int, total: int, usage: Usage, answer: Answer | Non
     """Tell the current listener, if any, where a generation stands."""
     listener = _LISTENER.get()
     if listener is not None:
-        snapshot = Usage(**usage.as_dict())
-        listener(Progress(label, done, total, snapshot, answer))
+        spent = Usage(**usage.as_dict())
+        listener(Progress(label, done, total, spent, answer))

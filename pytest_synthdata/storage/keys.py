@@ -3,7 +3,7 @@
 A client this package builds with no ``OPENAI_API_KEY`` in the environment sends
 :data:`MISSING_KEY` instead: answers from a cassette or the cache need no key, and neither
 does a local OpenAI-compatible server. A request that would really go to OpenAI's own host
-with it fails at once with :func:`missing_key_error`, instead of after the SDK's retries.
+with it fails at once with :func:`missing_key_error`, instead of after a round of failed tries.
 """
 
 from __future__ import annotations
