@@ -489,12 +489,24 @@ class FakeLLM:
             self.requests.append(rec)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
-        try:
-            yield from self._route(rec, generation)
-        finally:
+        left = False
+
+        def leave() -> None:
+            nonlocal left
             with self._lock:
-                if generation == self._generation:
+                if not left and generation == self._generation:
                     self._in_flight -= 1
+                left = True
+
+        try:
+            for step in self._route(rec, generation):
+                if isinstance(step, Reply):
+                    # Leave before the reply goes out: a client that has read its answer
+                    # must never see its own request still counted in flight.
+                    leave()
+                yield step
+        finally:
+            leave()
 
     def _route(self, rec: RecordedRequest, generation: int) -> Iterator[float | Reply]:
         azure = _AZURE_RE.match(rec.path)
