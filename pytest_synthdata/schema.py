@@ -238,7 +238,19 @@ def plain_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 class _Generator(GenerateJsonSchema):
     """pydantic's schema, with naive date-times and times marked: endpoints that enforce
-    ``format`` write RFC 3339 values, which carry a time zone such fields reject."""
+    ``format`` write RFC 3339 values, which carry a time zone such fields reject; and
+    decimals asked for as JSON numbers only."""
+
+    def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
+        """The number branch of pydantic's ``number or string`` decimal: the string branch
+        has no pattern, so a model may write ``"5.9K"`` into it, and it escapes the bounds
+        the number branch carries. pydantic still reads the number as a Decimal."""
+        out = super().decimal_schema(schema)
+        numbers = [b for b in out.get("anyOf", ()) if b.get("type") in ("number", "integer")]
+        if len(numbers) != 1:
+            return out
+        rest = {key: value for key, value in out.items() if key != "anyOf"}
+        return {**numbers[0], **rest}
 
     def datetime_schema(self, schema: core_schema.DatetimeSchema) -> JsonSchemaValue:
         return _mark_naive(super().datetime_schema(schema), schema.get("tz_constraint"))

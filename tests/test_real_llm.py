@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import decimal
 import enum
 import os
 import signal
@@ -262,3 +263,28 @@ def test_dates_literals_and_nested_lists_converge(llama: LlamaServer, seed: int)
     orders = generate(Order, n=3, client=client(llama), seed=seed, structured="json_object")
     assert len(orders) == 3
     assert all(order.items and isinstance(order.placed_on, datetime.date) for order in orders)
+
+
+class Color(str, enum.Enum):
+    red = "red"
+    green = "green"
+    blue = "blue"
+
+
+class Product(BaseModel):
+    sku: str = Field(pattern=r"^[A-Z]{3}-[0-9]{4}$")
+    price: decimal.Decimal = Field(ge=0, le=1000)
+    colors: list[Color] = Field(min_length=1, max_length=3)
+    released: datetime.datetime
+    discontinued: Optional[bool] = None  # noqa: UP045
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.filterwarnings("ignore:.*does not support structured mode:UserWarning")
+def test_decimals_patterns_and_bounded_enum_lists_converge_in_auto_mode(
+    llama: LlamaServer, seed: int
+) -> None:
+    products = generate(Product, n=4, client=client(llama), seed=seed)
+    assert len(products) == 4
+    assert all(isinstance(p.price, decimal.Decimal) and 0 <= p.price <= 1000 for p in products)
+    assert len({p.model_dump_json() for p in products}) == 4

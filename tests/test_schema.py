@@ -388,6 +388,26 @@ def test_naive_datetimes_keep_their_format_in_the_description() -> None:
     assert [error["loc"] for error in info.value.errors()] == [("naive",)]
 
 
+def test_decimals_are_asked_for_as_bounded_numbers() -> None:
+    from decimal import Decimal
+
+    class Price(BaseModel):
+        amount: Decimal = Field(ge=0, le=1000, description="In euros.")
+        refund: Optional[Decimal] = None  # noqa: UP045
+
+    props = record_schema(Price)["properties"]
+    # pydantic's "number or any string" would let a model write "5.9K" past the bounds
+    assert props["amount"] == {
+        "description": "In euros.",
+        "type": "number",
+        "minimum": 0.0,
+        "maximum": 1000.0,
+    }
+    assert props["refund"] == {"anyOf": [{"type": "number"}, {"type": "null"}]}
+    record = Price.model_validate_json('{"amount": 12.5, "refund": null}')
+    assert record.amount == Decimal("12.5")
+
+
 def test_constraints_at_every_level() -> None:
     class Deep(BaseModel):
         scores: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1, max_length=3)
