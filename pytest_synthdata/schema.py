@@ -42,11 +42,13 @@ from .schema_errors import JSON_TYPES_FIX, first_line, json_schema_error
 __all__ = [
     "ENFORCED_FORMATS",
     "ENFORCED_KEYWORDS",
+    "LENGTH_KEYWORDS",
     "enforced_keywords",
     "raw_schema",
     "record_schema",
     "relaxed_schema",
     "schema_name",
+    "with_lengths",
     "wrapper_schema",
 ]
 
@@ -79,6 +81,12 @@ ENFORCED_KEYWORDS: tuple[str, ...] = (
     *("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"),
     *("pattern", "format", "minItems", "maxItems"),
 )
+
+#: String lengths: OpenAI strict mode rejects them, so the strict schema lists them in the
+#: descriptions; :func:`with_lengths` sends them as keywords to grammar engines.
+LENGTH_KEYWORDS: tuple[str, ...] = ("minLength", "maxLength")
+
+_SENT_KEYWORDS = (*ENFORCED_KEYWORDS, *LENGTH_KEYWORDS)
 
 #: The ``format`` values OpenAI strict mode accepts; others go into the description.
 ENFORCED_FORMATS: frozenset[str] = frozenset(
@@ -324,11 +332,42 @@ def _read_suffix(text: str) -> dict[str, str]:
 
 
 def enforced_keywords(schema: Any) -> list[str]:
-    """The :data:`ENFORCED_KEYWORDS` a wire schema carries anywhere, in that order."""
+    """The validation keywords a wire schema carries anywhere: :data:`ENFORCED_KEYWORDS`,
+    then :data:`LENGTH_KEYWORDS` where :func:`with_lengths` put them."""
     found: set[str] = set()
     for node in _schema_nodes(schema):
-        found.update(key for key in ENFORCED_KEYWORDS if key in node)
-    return [key for key in ENFORCED_KEYWORDS if key in found]
+        found.update(key for key in _SENT_KEYWORDS if key in node)
+    return [key for key in _SENT_KEYWORDS if key in found]
+
+
+def with_lengths(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a wire schema with ``minLength``/``maxLength`` taken out of the description
+    suffixes and sent as keywords: grammar engines (llama.cpp) enforce them while the model
+    writes, where OpenAI strict mode rejects them (so the strict schema lists them in the
+    descriptions)."""
+    out = copy.deepcopy(schema)
+    for node in _schema_nodes(out):
+        text = node.get("description")
+        if not isinstance(text, str):
+            continue
+        start = text.rfind(_SUFFIX_START)
+        if start < 0 or not text.endswith(")"):
+            continue
+        listed = _read_suffix(text[start + len(_SUFFIX_START) : -1])
+        lengths = {
+            key: int(listed.pop(key))
+            for key in LENGTH_KEYWORDS
+            if key in listed and listed[key].isdigit()
+        }
+        if not lengths:
+            continue
+        description = _with_constraints(text[:start].rstrip(), listed)
+        if description:
+            node["description"] = description
+        else:
+            del node["description"]
+        node.update(lengths)
+    return out
 
 
 def relaxed_schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,47 @@ def test_the_schema_carries_the_constraints_and_the_answers_keep_them(llm: FakeL
     assert "(constraints:" not in json.dumps(fields)
 
 
+class Store(BaseModel):
+    store_code: str = Field(min_length=4, max_length=4)
+    city: str = Field(max_length=12, description="Where it is.")
+
+
+@pytest.mark.parametrize("structured", ["json_schema", "json_object", "tools"])
+def test_string_lengths_are_keywords_only_for_grammar_engines(
+    llm: FakeLLM, structured: StructuredMode
+) -> None:
+    stores = generate(Store, 5, client=client(llm), structured=structured)
+    assert all(len(s.store_code) == 4 and len(s.city) <= 12 for s in stores)
+    (request,) = llm.chat_requests
+    fields = record_node(sent_schema(request.body))
+    if structured == "json_object":  # llama.cpp turns the schema into a grammar
+        assert fields["store_code"] == {"type": "string", "minLength": 4, "maxLength": 4}
+        assert fields["city"] == {
+            "description": "Where it is.",
+            "type": "string",
+            "maxLength": 12,
+        }
+    else:  # OpenAI strict mode rejects them: they stay in the descriptions
+        assert fields["store_code"] == {
+            "description": "(constraints: minLength=4, maxLength=4)",
+            "type": "string",
+        }
+        assert fields["city"]["description"] == "Where it is. (constraints: maxLength=12)"
+
+
+def test_a_rejected_length_keyword_moves_back_into_the_descriptions(llm: FakeLLM) -> None:
+    llm.reject_constraints = True
+    with pytest.warns(SynthDataWarning, match="'(minItems|minLength)' is not permitted"):
+        stores = generate(Store, 3, client=client(llm), structured="json_object")
+    assert len(stores) == 3
+    rejected, accepted = (sent_schema(r.body) for r in llm.chat_requests)
+    assert record_node(rejected)["store_code"]["minLength"] == 4
+    assert record_node(accepted)["store_code"] == {
+        "description": "(constraints: minLength=4, maxLength=4)",
+        "type": "string",
+    }
+
+
 @pytest.mark.parametrize("structured", ["auto", "json_schema", "json_object", "tools"])
 def test_a_rejected_keyword_moves_into_descriptions_once_and_is_remembered(
     llm: FakeLLM, structured: StructuredMode

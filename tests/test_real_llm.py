@@ -288,3 +288,23 @@ def test_decimals_patterns_and_bounded_enum_lists_converge_in_auto_mode(
     assert len(products) == 4
     assert all(isinstance(p.price, decimal.Decimal) and 0 <= p.price <= 1000 for p in products)
     assert len({p.model_dump_json() for p in products}) == 4
+
+
+class Branch(BaseModel):
+    street: str
+    zip_code: str = Field(min_length=5, max_length=5)
+
+
+class Store(BaseModel):
+    store_code: str = Field(min_length=4, max_length=4)
+    city: str = Field(max_length=12)
+    zip_code: str = Field(min_length=5, max_length=5)
+    branches: list[Branch] = Field(min_length=1, max_length=2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.filterwarnings("ignore:.*does not support structured mode:UserWarning")
+def test_string_lengths_converge_in_auto_mode(llama: LlamaServer, seed: int) -> None:
+    stores = generate(Store, n=4, client=client(llama), seed=seed)
+    assert len(stores) == 4
+    assert all(len(s.store_code) == 4 and len(s.zip_code) == 5 for s in stores)

@@ -35,7 +35,7 @@ from ..errors import (
     SynthError,
     names_constraint,
 )
-from ..schema import enforced_keywords, relaxed_schema
+from ..schema import enforced_keywords, relaxed_schema, with_lengths
 from ..settings import Settings, environment_base_url
 from ..storage.exchange import CURRENT, Exchange
 from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
@@ -237,6 +237,8 @@ class LLM:
                 if count is not None and mode.bounds_count:
                     wire = bound_count(wire, count)
                 wire, bound = relaxed_schema(wire), None  # the count too, in a description
+            elif mode.lengths:
+                wire = with_lengths(wire)
             request = self._structured_request(mode, messages, name, wire, seed, bound)
             if max_tokens is not None:
                 request["max_tokens"] = min(max_tokens, self.settings.max_tokens)

@@ -15,7 +15,8 @@ The built-in modes, in ladder order:
 
 * ``json_schema``: ``response_format={"type": "json_schema", ..., "strict": true}``
 * ``json_object``: ``response_format={"type": "json_object", "schema": ...}`` with the schema
-  also written into the prompt (servers such as llama.cpp enforce the ``schema`` key)
+  also written into the prompt (servers such as llama.cpp enforce the ``schema`` key, string
+  lengths included, so this mode sends ``minLength``/``maxLength`` as keywords)
 * ``tools``: one forced function call whose ``parameters`` are the schema
 
 This module imports nothing heavy (no openai): the settings read the mode names from it
@@ -50,6 +51,9 @@ class Mode:
     """The value of the ``structured`` setting that selects this mode."""
     bounds_count: bool = False
     """Whether the number of records wanted is written into the schema."""
+    lengths: bool = False
+    """Whether string lengths are sent as ``minLength``/``maxLength`` keywords (for grammar
+    engines) rather than only in the descriptions (OpenAI strict mode rejects them)."""
 
     def request(
         self, messages: Messages, name: str, schema: Schema, count: int | None = None
@@ -135,7 +139,7 @@ MODES: dict[str, Mode] = {
     mode.name: mode
     for mode in (
         JsonSchemaMode("json_schema"),
-        JsonObjectMode("json_object", bounds_count=True),
+        JsonObjectMode("json_object", bounds_count=True, lengths=True),
         ToolsMode("tools", bounds_count=True),
     )
 }
