@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -300,7 +301,7 @@ def parse_items(
         return [text.strip()], []
     if completion.finish_reason == "length":
         try:
-            partial = from_json(text, allow_partial=True)
+            partial = from_json(text[_json_start(text) :], allow_partial=True)
         except ValueError:
             partial = None
         items = (_items_of(partial, key) or [])[:-1]
@@ -309,7 +310,7 @@ def parse_items(
             f"complete {noun}(s). Keep the {noun}s shorter."
         ]
     try:
-        parsed = json.loads(text)
+        parsed = _loads(text)
     except ValueError as exc:
         return [], [f"The answer was not valid JSON ({exc}). Send only the JSON object."]
     found = _items_of(parsed, key)
@@ -319,6 +320,35 @@ def parse_items(
     if len(found) < missing:
         problems.append(f"The answer held {len(found)} {noun}(s) but {missing} were asked for.")
     return list(found), problems
+
+
+_FENCE = re.compile(r"```[\w-]*[ \t]*\r?\n(.*?)```", re.DOTALL)
+
+
+def _json_start(text: str) -> int:
+    """Where the JSON of an answer starts: its first ``{`` or ``[`` (0 if neither)."""
+    found = [at for at in (text.find("{"), text.find("[")) if at >= 0]
+    return min(found, default=0)
+
+
+def _loads(text: str) -> object:
+    """The JSON of an answer, also when a chatty model (JSON mode without a grammar) wrapped
+    it in a Markdown code fence or wrote a sentence before or after it. Raises the error of
+    the whole text when no JSON value can be read out of it."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        error = exc
+    for fenced in _FENCE.findall(text):
+        try:
+            return json.loads(fenced)
+        except ValueError:
+            pass
+    try:
+        value, _end = json.JSONDecoder().raw_decode(text, _json_start(text))
+    except ValueError:
+        raise error from None
+    return value
 
 
 def _items_of(parsed: object, key: str) -> list[object] | None:

@@ -25,6 +25,7 @@ from pytest_synthdata import (
     generate,
 )
 from pytest_synthdata.llm import SynthDataWarning
+from pytest_synthdata.settings import StructuredMode
 
 pytestmark = pytest.mark.usefixtures("fresh_endpoints")  # nothing remembered across tests
 
@@ -219,6 +220,38 @@ def test_always_malformed_exhausts_budget(llm: FakeLLM) -> None:
     with pytest.raises(SynthGenerationError, match="not valid JSON"):
         generate(MedicalBilling, n=3, client=client(llm), max_retries=1)
     assert llm.request_count == 2
+
+
+@pytest.mark.parametrize("structured", ["json_object", "json_schema"])
+def test_json_in_a_code_fence_between_sentences_is_read_not_re_asked(
+    llm: FakeLLM, structured: StructuredMode
+) -> None:
+    llm.always("chatty")
+    bills = generate(MedicalBilling, n=4, client=client(llm), structured=structured)
+    assert len(bills) == 4 and bills.usage.retries == 0
+    (answer,) = [r.response for r in llm.chat_requests]
+    content = answer["choices"][0]["message"]["content"]
+    assert content.startswith("Here is the JSON") and "```json" in content
+
+
+def test_a_truncated_answer_after_a_sentence_keeps_its_complete_records() -> None:
+    from pytest_synthdata.batching import parse_items
+    from pytest_synthdata.llm.client import Completion
+
+    text = 'Here you go:\n```json\n{"records": [{"a": 1}, {"a": 2}, {"a": 3'
+    cut = Completion(text, "length", None, prompt_tokens=10, completion_tokens=20)
+    items, problems = parse_items(cut, 3)
+    assert items == [{"a": 1}, {"a": 2}]
+    assert "cut off" in problems[0]
+
+
+def test_prose_without_json_is_still_an_error_that_asks_for_json_only() -> None:
+    from pytest_synthdata.batching import parse_items
+    from pytest_synthdata.llm.client import Completion
+
+    prose = Completion("I cannot {help} with that.", "stop", None, 5, 5)
+    items, problems = parse_items(prose, 3)
+    assert items == [] and "Send only the JSON object" in problems[0]
 
 
 def test_http_error_after_sdk_retries_is_a_synth_api_error(llm: FakeLLM) -> None:

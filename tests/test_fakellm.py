@@ -623,6 +623,7 @@ def test_fault_validation() -> None:
         "html",
         "html_json",
         "trickle",
+        "chatty",
         "mutate",
         "duplicate",
     } == FAULT_KINDS

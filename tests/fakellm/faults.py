@@ -35,6 +35,7 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "html",
         "html_json",
         "trickle",
+        "chatty",
     }
 )
 
@@ -80,6 +81,9 @@ class Fault:
     """HTTP 200 with an HTML page that claims to be ``application/json``."""
     TRICKLE: ClassVar[str] = "trickle"
     """The right answer, one byte every ``FakeLLM.trickle_delay`` seconds."""
+    CHATTY: ClassVar[str] = "chatty"
+    """The right JSON inside a Markdown code fence, between two sentences, as models in JSON
+    mode without a grammar write it."""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

@@ -715,6 +715,8 @@ class FakeLLM:
         elif kind == "truncated":
             payload = payload[: int(len(payload) * 0.6)]
             finish = "length"
+        elif kind == "chatty":
+            payload = f"Here is the JSON you asked for:\n```json\n{payload}\n```\nEnjoy!"
         allowed = _output_limit(body)
         if allowed is not None and self._tokens(len(payload)) > allowed:
             # A model stops at the output limit, wherever it is in its answer.
