@@ -30,6 +30,7 @@ from ..errors import UNSUPPORTED_HINTS, SynthRecordingError
 from .integrity import Tampered, seal, verify, verify_bytes
 from .paths import DATASET_PREFIX
 from .secrets import MASK, REGISTRY, found_in, is_credential_name, mask
+from .vcrcompat import deserialize, install, serialize
 
 KEEP_HEADERS = frozenset({"content-type"})
 _TRANSIENT = frozenset({408, 409, 425, 429, 502, 503, 504})
@@ -300,8 +301,6 @@ class AtomicPersister:
         except (OSError, UnicodeDecodeError) as exc:
             raise corrupt(path, exc) from None
         try:
-            from vcr.serialize import deserialize
-
             return deserialize(text, serializer)
         except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
             raise corrupt(path, exc) from None
@@ -311,8 +310,6 @@ class AtomicPersister:
         """Write atomically. A cassette that would hold a secret of this run is not written;
         the refusal is raised by :func:`raise_refusal` once vcrpy has removed its patches
         (an exception here would leave them in place)."""
-        from vcr.serialize import serialize
-
         path = Path(cassette_path)
         text = serialize(cassette_dict, serializer)
         if found_in(text):
@@ -498,6 +495,7 @@ def with_command(error: SynthRecordingError, rerecord: str) -> SynthRecordingErr
 
 
 def make_vcr() -> vcr.VCR:
+    install()  # cassette metadata on vcrpy 8 (Python 3.10) too
     recorder = vcr.VCR(
         serializer="synthdata-yaml",
         match_on=["method", "path", "query", "synth_body"],

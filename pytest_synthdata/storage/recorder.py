@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import filelock
-from vcr.errors import MissingMetadataError
 from vcr.request import Request as VcrRequest
 
 from ..errors import SynthConfigError, SynthRecordingError
@@ -30,6 +29,7 @@ from .cassettes import (
 from .datasets import Step, StoredDataset, decode, from_cassette
 from .transport import Counters, StorageTransport, SyncStorageTransport
 from .uses import CassetteUse, opened
+from .vcrcompat import MissingMetadataError
 
 REPLAYING_MODES = ("none", "once", "new_episodes")
 """Record modes that read what a cassette holds (``all`` and ``rewrite`` record afresh)."""
