@@ -132,8 +132,9 @@ class Engine(Generic[M]):
             if count <= 0:
                 raise self._error(
                     f"the retry budget ({budget} follow-up requests for this dataset: "
-                    f"max_retries={self.settings.max_retries} per batch of "
-                    f"{self.batch_size}) ran out with {len(accepted)} of {n} records; fix "
+                    f"max_retries={self.settings.max_retries} x {planned} planned batch(es) "
+                    f"of up to {self.batch_size} records) ran out with {len(accepted)} of {n} "
+                    "records; fix "
                     "the problems below (constraints the model cannot meet, a model that "
                     "repeats itself, a too-small max_tokens) or raise max_retries",
                     last_output,
