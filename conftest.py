@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import pkgutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-# PyYAML's C extension cannot be imported twice in one process, and the openai SDK's
-# response classes must stay the ones its client checks against; pytester's in-process runs
-# unload modules first imported inside them, so load both here, once, for the session.
-import openai  # noqa: F401
 import pytest
-import yaml  # noqa: F401
+
+
+def _load_all(package: str) -> None:
+    """Import ``package`` and every submodule it can import (optional backends may not)."""
+    root = importlib.import_module(package)
+    for module in pkgutil.walk_packages(root.__path__, package + ".", onerror=lambda _: None):
+        if not module.name.endswith(".__main__"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module.name)
+
+
+# pytester's in-process runs unload the modules first imported inside them, and a later
+# import makes a second copy: PyYAML's C extension cannot be imported twice, the openai SDK's
+# response classes and the HTTP stack's exception classes must stay the ones its client
+# checks against, and this package's context variables, caches and classes must be the same
+# objects in every test whatever ran before. So load them all here, once, for the session.
+for _package in ("yaml", "openai", "vcr", "diskcache", "httpx2", "httpcore2", "h11", "anyio"):
+    _load_all(_package)
+_load_all("pytest_synthdata")
 
 _TESTS_DIR = str(Path(__file__).resolve().parent / "tests")
 if _TESTS_DIR not in sys.path:
