@@ -94,6 +94,9 @@ class Job(Generic[T]):
     noun: str = "record"
     indexed: bool = False
     max_tokens: Callable[[int], int] | None = None
+    follow_up: bool = False
+    """A top-up batch, replacing what earlier batches dropped: every request it makes is a
+    follow-up, counted in ``usage.retries`` (otherwise only its re-asks are)."""
 
 
 @dataclass
@@ -157,7 +160,7 @@ class Batcher:
                     count=owed,
                     max_tokens=job.max_tokens(owed) * scale if job.max_tokens is not None else None,
                 )
-        completion.count_in(self.usage, retry=attempt > 0)
+        completion.count_in(self.usage, retry=attempt > 0 or job.follow_up)
         return completion
 
     async def run(self, job: Job[T], allowance: int | None = None) -> Outcome[T]:

@@ -147,7 +147,15 @@ class Engine(Generic[M]):
             outcomes = await asyncio.gather(
                 *(
                     self.batcher.run(
-                        self._job(batch_index + i, total, size, accepted_data, avoid, start),
+                        self._job(
+                            batch_index + i,
+                            total,
+                            size,
+                            accepted_data,
+                            avoid,
+                            start,
+                            follow_up=batch_index + i >= planned,
+                        ),
                         min(self.settings.max_retries, shares[i]),
                     )
                     for i, size in enumerate(sizes)
@@ -200,6 +208,8 @@ class Engine(Generic[M]):
         accepted: list[dict[str, Any]],
         avoid: dict[str, list[str]],
         start: int = 0,
+        *,
+        follow_up: bool = False,
     ) -> Job[Accepted]:
         local: set[str] = set()
         kept: list[dict[str, Any]] = []
@@ -243,6 +253,7 @@ class Engine(Generic[M]):
             name=self.name,
             schema=self.schema,
             max_tokens=lambda owed: output_budget(self.spec.model, owed),
+            follow_up=follow_up,
         )
 
     def _error(

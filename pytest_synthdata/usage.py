@@ -11,8 +11,9 @@ class Usage:
 
     ``requests`` counts chat-completion calls answered by the endpoint, a cassette or the
     cache (``cache_hits`` of them by the cache); ``retries`` counts the follow-up requests
-    made to replace invalid output; ``dropped_invalid`` and ``dropped_duplicate`` count
-    records thrown away. Tokens are as the endpoint reported them (0 when it did not).
+    made to replace invalid, duplicate or missing output (re-asks, and top-up batches);
+    ``dropped_invalid`` and ``dropped_duplicate`` count records thrown away. Tokens are as
+    the endpoint reported them (0 when it did not).
     """
 
     requests: int = 0

@@ -271,6 +271,9 @@ def test_unique_field_is_enforced_and_topped_up(llm: FakeLLM) -> None:
     ids = [b.patient_id for b in bills]
     assert len(ids) == 6 and len(set(ids)) == 6
     assert bills.usage.dropped_duplicate == 5
+    # the one planned batch, then top-ups for what it lost: each of them is a follow-up
+    assert bills.usage.requests >= 2
+    assert bills.usage.retries == bills.usage.requests - 1
     later = llm.chat_requests[-1].body["messages"][-1]["content"]
     assert "patient_id: 42" in later
     assert "must be unique" in later
