@@ -330,8 +330,9 @@ class SlotPlan:
     def is_edge_case(self, index: int) -> bool:
         """About ``edge_cases`` of every run of slots, evenly spread: exact to one slot."""
         share = self.edge_cases
-        return share > 0 and math.floor((index + 1 + self._phase) * share) > math.floor(
-            (index + self._phase) * share
+        phase = self._phase
+        return share > 0 and math.floor((index + 1) * share + phase) > math.floor(
+            index * share + phase
         )
 
     def combination(self, index: int) -> dict[str, Any]:
@@ -354,7 +355,9 @@ class SlotPlan:
             names = sorted(self.boundaries)
             for name in sorted(rng.sample(names, min(EDGE_FIELDS, len(names)))):
                 sampled[name] = rng.choice(self.boundaries[name])
-            texts = [name for name in self.text_fields if name not in sampled]
+            texts = [
+                wire_name(self.model, name) for name in self.text_fields if name not in sampled
+            ]
             if texts:
                 hints.append(EDGE_HINT.format(fields=", ".join(texts)))
         return Slot(index, sampled, self.combination(index), edge, hints)
