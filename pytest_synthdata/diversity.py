@@ -73,6 +73,8 @@ def record_text(data: Mapping[str, Any], fields: Sequence[str] | None = None) ->
     parts = []
     for name in names:
         value = data[name]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 500.0 reads as an example's "$500"
         parts.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
     return utils.default_process(" | ".join(parts))
 
