@@ -99,6 +99,7 @@ def test_near_copies_of_records_and_examples_are_found() -> None:
     ]
     kept, dropped = keep(records)
     assert dropped == [10, 11, 12, 13]
+    assert kept == list(range(10))
     near = finder()
     for record in DISTINCT:
         near.add(record_text(record))
