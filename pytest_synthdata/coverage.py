@@ -40,6 +40,7 @@ from .samplers import Sampler, check_samplers, draw, field_adapter, rng_for
 __all__ = [
     "EDGE_HINT",
     "MAX_COMBINATIONS",
+    "CombinationOrder",
     "Slot",
     "SlotPlan",
     "boundary_values",
@@ -52,7 +53,7 @@ __all__ = [
     "wire_values",
 ]
 
-MAX_COMBINATIONS = 10_000
+MAX_COMBINATIONS = 1_000
 EDGE_FIELDS = 2  # constrained fields set to a boundary value in one edge-case slot
 EDGE_HINT = (
     "Edge case: make {fields} realistic but unusual, the kind of value that breaks naive "
@@ -72,6 +73,15 @@ class Slot:
     axes: dict[str, Any] = field(default_factory=dict)
     edge_case: bool = False
     hints: list[str] = field(default_factory=list)
+    boundary: tuple[str, ...] = ()
+    """The fields of ``sampled`` that hold an edge case's boundary value."""
+
+    def without_boundaries(self) -> Slot:
+        """The slot with its boundary values left to the model (for a record the model's
+        own validators reject with them: a boundary valid for a field alone may not be for
+        the whole record)."""
+        kept = {k: v for k, v in self.sampled.items() if k not in self.boundary}
+        return Slot(self.index, kept, dict(self.axes), self.edge_case, list(self.hints))
 
     def coverage(self) -> dict[str, Any]:
         """``{"specialty": "oncology", "payer": "private", "edge_case": False}``."""
@@ -158,31 +168,56 @@ def combination_order(axes: Mapping[str, Sequence[Any]], count: int) -> list[tup
     """The first ``count`` (at most all) combinations as value positions per axis, in the
     order slots take them: each next one covers the most values not yet used, then the most
     pairs of values not yet used, ties going to the earliest in product order."""
-    sizes = [len(values) for values in axes.values()]
-    remaining = list(itertools.product(*(range(s) for s in sizes)))
-    count = min(count, len(remaining))
-    pairs_of = list(itertools.combinations(range(len(sizes)), 2))
-    seen_values: set[tuple[int, int]] = set()
-    seen_pairs: set[tuple[int, int, int, int]] = set()
-    best_possible = (len(sizes), len(pairs_of))
-    order: list[tuple[int, ...]] = []
-    while len(order) < count:
+    order = CombinationOrder([len(values) for values in axes.values()])
+    order.extend(count)
+    return order.order
+
+
+class CombinationOrder:
+    """:func:`combination_order`, grown on demand (every prefix is the same)."""
+
+    def __init__(self, sizes: Sequence[int]) -> None:
+        self.sizes = list(sizes)
+        self.remaining = list(itertools.product(*(range(s) for s in sizes)))
+        self.pairs_of = list(itertools.combinations(range(len(sizes)), 2))
+        self.seen_values: set[tuple[int, int]] = set()
+        self.seen_pairs: set[tuple[int, int, int, int]] = set()
+        self.values_left = list(self.sizes)  # per axis, values not used yet
+        self.pairs_left = [self.sizes[a] * self.sizes[b] for a, b in self.pairs_of]
+        self.order: list[tuple[int, ...]] = []
+
+    def extend(self, count: int) -> None:
+        while len(self.order) < count and self.remaining:
+            self._take(self._best())
+
+    def _best(self) -> int:
+        if not any(self.pairs_left) and not any(self.values_left):
+            return 0  # everything is covered: product order
+        bound = (sum(1 for left in self.values_left if left), sum(1 for p in self.pairs_left if p))
         best_at, best_score = 0, (-1, -1)
-        if len(seen_pairs) < sum(sizes[a] * sizes[b] for a, b in pairs_of) or not pairs_of:
-            for at, combo in enumerate(remaining):
-                score = (
-                    sum((axis, v) not in seen_values for axis, v in enumerate(combo)),
-                    sum((a, combo[a], b, combo[b]) not in seen_pairs for a, b in pairs_of),
-                )
-                if score > best_score:
-                    best_at, best_score = at, score
-                    if score == best_possible:
-                        break
-        combo = remaining.pop(best_at)
-        order.append(combo)
-        seen_values.update(enumerate(combo))
-        seen_pairs.update((a, combo[a], b, combo[b]) for a, b in pairs_of)
-    return order
+        for at, combo in enumerate(self.remaining):
+            score = (
+                sum((axis, v) not in self.seen_values for axis, v in enumerate(combo)),
+                sum((a, combo[a], b, combo[b]) not in self.seen_pairs for a, b in self.pairs_of),
+            )
+            if score > best_score:
+                best_at, best_score = at, score
+                if score == bound:
+                    break
+        return best_at
+
+    def _take(self, at: int) -> None:
+        combo = self.remaining.pop(at)
+        self.order.append(combo)
+        for axis, value in enumerate(combo):
+            if (axis, value) not in self.seen_values:
+                self.seen_values.add((axis, value))
+                self.values_left[axis] -= 1
+        for i, (a, b) in enumerate(self.pairs_of):
+            pair = (a, combo[a], b, combo[b])
+            if pair not in self.seen_pairs:
+                self.seen_pairs.add(pair)
+                self.pairs_left[i] -= 1
 
 
 # --------------------------------------------------------------------------- edge cases
@@ -310,7 +345,7 @@ class SlotPlan:
         self.axes = {name: tuple(values) for name, values in (cover or {}).items()}
         self.edge_cases = edge_cases
         self.combinations = math.prod(len(v) for v in self.axes.values()) if self.axes else 0
-        self._order: list[tuple[int, ...]] = []
+        self._order = CombinationOrder([len(v) for v in self.axes.values()])
         taken = set(self.sample) | set(unique)
         self.boundaries = {
             name: values
@@ -327,6 +362,11 @@ class SlotPlan:
         """Fields code sets in every record: the model never writes them."""
         return list(self.sample)
 
+    @property
+    def written_fields(self) -> list[str]:
+        """Fields the model writes: what near-duplicates are judged on."""
+        return [name for name in self.model.model_fields if name not in self.sample]
+
     def is_edge_case(self, index: int) -> bool:
         """About ``edge_cases`` of every run of slots, evenly spread: exact to one slot."""
         share = self.edge_cases
@@ -338,10 +378,8 @@ class SlotPlan:
     def combination(self, index: int) -> dict[str, Any]:
         if not self.axes:
             return {}
-        want = min(index + 1, self.combinations)
-        if len(self._order) < want:
-            self._order = combination_order(self.axes, want)
-        combo = self._order[index % self.combinations]
+        self._order.extend(min(index + 1, self.combinations))
+        combo = self._order.order[index % self.combinations]
         return {name: values[combo[a]] for a, (name, values) in enumerate(self.axes.items())}
 
     def slot(self, index: int) -> Slot:
@@ -350,21 +388,21 @@ class SlotPlan:
         sampled = draw(self.sample, self.seed, index)
         edge = self.is_edge_case(index)
         hints: list[str] = []
+        boundary: list[str] = []
         if edge:
             rng = rng_for(self.seed, "edge", index)
             names = sorted(self.boundaries)
-            for name in sorted(rng.sample(names, min(EDGE_FIELDS, len(names)))):
+            boundary = sorted(rng.sample(names, min(EDGE_FIELDS, len(names))))
+            for name in boundary:
                 sampled[name] = rng.choice(self.boundaries[name])
             texts = [
                 wire_name(self.model, name) for name in self.text_fields if name not in sampled
             ]
             if texts:
                 hints.append(EDGE_HINT.format(fields=", ".join(texts)))
-        return Slot(index, sampled, self.combination(index), edge, hints)
+        return Slot(index, sampled, self.combination(index), edge, hints, tuple(boundary))
 
     def slots(self, start: int, stop: int) -> list[Slot]:
-        if self.axes and stop > len(self._order):
-            self._order = combination_order(self.axes, stop)
         return [self.slot(i) for i in range(start, stop)]
 
     def coverage(self, n: int) -> list[dict[str, Any]]:
