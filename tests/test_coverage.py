@@ -244,6 +244,6 @@ def test_an_edge_case_slot_can_leave_its_boundaries_to_the_model() -> None:
     slot = spec.slots.slot(4)
     assert slot.edge_case and slot.boundary and set(slot.boundary) <= set(slot.sampled)
     plain = slot.without_boundaries()
-    assert plain.sampled == {"visit_id": 4}
+    assert plain.sampled == {"visit_id": 5}  # sequence() starts at 1
     assert plain.edge_case and plain.axes == slot.axes and plain.boundary == ()
     assert spec.slots.written_fields == [f for f in Visit.model_fields if f != "visit_id"]
