@@ -9,11 +9,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field
 
 from pytest_synthdata import samplers
+from pytest_synthdata.coverage import merge_sampled
 from pytest_synthdata.prompts import avoid_values, batch_messages, slot_schema
 from pytest_synthdata.schema import wrapper_schema
 from pytest_synthdata.spec import make_spec
@@ -178,3 +180,43 @@ def test_cover_alone_keeps_every_field_for_the_model() -> None:
     assert {line.split("specialty: ")[1] for line in lines} == {
         f"{s}, payer: {p}." for s in COVER["specialty"] for p in COVER["payer"]
     }
+
+
+def test_a_slot_request_to_an_endpoint_merges_into_valid_records(fake_llm: Any) -> None:
+    """Over real HTTP: the model writes only the other fields (fewer output tokens), the
+    sampled values go in, and every record validates with its slot's values."""
+    import openai
+
+    spec = make_spec(MedicalBilling, 6, examples=BILLING_EXAMPLES, sample=SAMPLE, cover=COVER)
+    slots = spec.slots.slots(0, 6)
+
+    def request(schema: dict[str, Any], **slotted: Any) -> Any:
+        messages = batch_messages(spec, 6, batch_index=0, batch_total=1, avoid={}, **slotted)
+        with openai.OpenAI(base_url=fake_llm.url, api_key="sk-test", max_retries=0) as client:
+            create: Any = client.chat.completions.create
+            return create(
+                model="fake-model",
+                messages=messages,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "MedicalBilling", "schema": schema, "strict": True},
+                },
+            )
+
+    answer = request(slot_schema(spec), slots=slots)
+    written = json.loads(answer.choices[0].message.content)["records"]
+    assert len(written) == 6
+    assert all(
+        set(item) == {"patient_name", "procedure_code", "insurance_claim_amount"}
+        for item in written
+    )
+    bills = [
+        MedicalBilling.model_validate_json(
+            json.dumps(merge_sampled(MedicalBilling, item, slot.sampled))
+        )
+        for item, slot in zip(written, slots, strict=True)
+    ]
+    assert [b.patient_id for b in bills] == list(range(100000, 100006))
+    assert [b.diagnosis_code for b in bills] == [s.sampled["diagnosis_code"] for s in slots]
+    full = request(wrapper_schema(MedicalBilling))
+    assert answer.usage.completion_tokens < full.usage.completion_tokens
