@@ -8,7 +8,8 @@ Records are MedicalBilling-like texts written by Faker (names, codes, amounts, a
 of notes); a share of them (``--copies``) are near-copies of an earlier record with one
 word changed, which the check must find. Each record is checked against every earlier kept
 record and the three seed examples, as the generation loop does, then the report is built
-over all of them. Prints the wall times and what was found.
+over all of them. Prints the wall times (and the check's CPU time: on a busy machine the
+wall time says more about the neighbours) and what was found.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     data, planted = records(args.n, args.copies, args.seed)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     finder = NearDuplicates(DEFAULT_NEAR_DUPLICATES, EXAMPLES)
     dropped = 0
     kept: list[dict[str, object]] = []
@@ -86,14 +87,17 @@ def main() -> None:
             continue
         finder.add(text)
         kept.append(record)
-    check_time = time.perf_counter() - start
+    check_time, check_cpu = time.perf_counter() - start, time.process_time() - cpu
 
     start = time.perf_counter()
     report = diversity_report(kept, examples=EXAMPLES, dropped=dropped)
     report_time = time.perf_counter() - start
 
     print(f"n={args.n}, near-copies planted: {planted}, dropped: {dropped}")
-    print(f"near-duplicate check of every record against all earlier ones: {check_time:.2f} s")
+    print(
+        f"near-duplicate check of every record against all earlier ones: {check_time:.2f} s "
+        f"({check_cpu:.2f} s CPU)"
+    )
     print(f"diversity report over {len(kept)} records: {report_time:.2f} s")
     print("\n".join(report.lines()))
 
