@@ -131,6 +131,12 @@ class _Sequence(Sampler):
     def draw(self, seed: int | None, field: str, index: int) -> Any:
         return self.start + self.step * index
 
+    def check(self, model: type[BaseModel], field: str, n: int) -> None:
+        what = f"sample[{field!r}]: {self!r}"
+        _validate(model, field, self.start, f"{what} starts at {self.start}, which")
+        last = self.draw(None, field, n - 1)
+        _validate(model, field, last, f"{what} reaches {last} at record {n - 1}, which")
+
 
 def sequence(start: int = 1, step: int = 1) -> Sampler:
     """``start``, ``start + step``, ... by record index: distinct, so ``unique=`` holds."""

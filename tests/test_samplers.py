@@ -122,10 +122,18 @@ def test_unique_on_a_sampler_that_repeats_is_an_error() -> None:
             {"visits": samplers.uniform(1, 50)},
             r"range end 50 is not a valid value of Bill.visits .*less than or equal to 20",
         ),
-        ({"patient_id": samplers.sequence(start=1)}, r"record 0 gave 1, which is not a valid"),
         (
-            {"patient_id": samplers.sequence(start=999990)},
-            r"record 10 gave 1000000, which is not a valid value of Bill.patient_id",
+            {"patient_id": samplers.sequence(start=1)},
+            r"sequence\(start=1, step=1\) starts at 1, which is not a valid value",
+        ),
+        (
+            {"patient_id": samplers.sequence(start=999910, step=5)},
+            r"reaches 1000005 at record 19, which is not a valid value of Bill.patient_id "
+            r"\(Input should be less than or equal to 999999\)",
+        ),
+        (
+            {"patient_id": samplers.sequence(start=100005, step=-1)},
+            r"reaches 99986 at record 19, which is not a valid value of Bill.patient_id",
         ),
         (
             {"visits": samplers.choice(["often", 3])},
