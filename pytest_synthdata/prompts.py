@@ -36,27 +36,7 @@ def batch_messages(
     if slots is not None and len(slots) != count:
         raise ValueError(f"{len(slots)} slots for {count} records")
     sampled = [name for name, _ in spec.sample] if slots is not None else []
-    parts = [f"Subject: {spec.subject}"]
-    parts.append(f"Each record is a {spec.model_name} with these fields:")
-    parts.extend(field_lines(spec.model, exclude=sampled))
-    if sampled:
-        keys = ", ".join(wire_name(spec.model, name) for name in sampled)
-        parts.append(f"The test sets these fields itself; do not write them: {keys}.")
-    if spec.examples:
-        parts.append("")
-        parts.append("Examples of records (follow their style, do not copy them):")
-        for i, example in enumerate(spec.examples, 1):
-            text = example if isinstance(example, str) else _compact(example)
-            parts.append(f"{i}. {text}")
-    if spec.extra:
-        parts.append("")
-        parts.append(f"Additional instructions: {spec.extra}")
-    written_unique = [name for name in spec.unique if name not in sampled]
-    if written_unique:
-        parts.append("")
-        parts.append(
-            f"These fields must be unique across all records: {', '.join(written_unique)}."
-        )
+    parts = _what_to_write(spec, sampled)
     if avoid:
         parts.append("")
         parts.append("Values already used by earlier records; do not repeat them:")
@@ -90,6 +70,33 @@ def batch_messages(
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": "\n".join(parts)},
     ]
+
+
+def _what_to_write(spec: SynthSpec, sampled: Sequence[str]) -> list[str]:
+    """The prompt's first lines: the subject, the fields to write (and those the test sets),
+    the examples, the extra instructions and the unique fields the model writes."""
+    parts = [f"Subject: {spec.subject}"]
+    parts.append(f"Each record is a {spec.model_name} with these fields:")
+    parts.extend(field_lines(spec.model, exclude=sampled))
+    if sampled:
+        keys = ", ".join(wire_name(spec.model, name) for name in sampled)
+        parts.append(f"The test sets these fields itself; do not write them: {keys}.")
+    if spec.examples:
+        parts.append("")
+        parts.append("Examples of records (follow their style, do not copy them):")
+        for i, example in enumerate(spec.examples, 1):
+            text = example if isinstance(example, str) else _compact(example)
+            parts.append(f"{i}. {text}")
+    if spec.extra:
+        parts.append("")
+        parts.append(f"Additional instructions: {spec.extra}")
+    written_unique = [name for name in spec.unique if name not in sampled]
+    if written_unique:
+        parts.append("")
+        parts.append(
+            f"These fields must be unique across all records: {', '.join(written_unique)}."
+        )
+    return parts
 
 
 def avoid_values(spec: SynthSpec, records: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
