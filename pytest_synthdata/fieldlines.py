@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from pydantic import AliasChoices, AliasPath, BaseModel
@@ -17,11 +17,12 @@ from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from .schema import CONSTRAINT_KEYWORDS, DEFS_PREFIX, raw_schema
 
-__all__ = ["field_lines"]
+__all__ = ["field_lines", "wire_name"]
 
 
-def field_lines(model: type[BaseModel]) -> list[str]:
-    """One human-readable line per field of the model, for the prompt.
+def field_lines(model: type[BaseModel], exclude: Collection[str] = ()) -> list[str]:
+    """One human-readable line per field of the model (but those named in ``exclude``), for
+    the prompt.
 
     For example ``"- patient_id (integer, required): The patient's id. Constraints: >= 0."``.
     The name is the key expected in the JSON output (the validation alias if any).
@@ -35,6 +36,8 @@ def field_lines(model: type[BaseModel]) -> list[str]:
     props: dict[str, Any] = root.get("properties", {})
     lines: list[str] = []
     for name, field in model.model_fields.items():
+        if name in exclude:
+            continue
         wire = _wire_name(name, field)
         if wire not in props:
             wire = name
@@ -42,6 +45,11 @@ def field_lines(model: type[BaseModel]) -> list[str]:
             continue
         lines.append(_field_line(wire, field, props[wire], defs))
     return lines
+
+
+def wire_name(model: type[BaseModel], name: str) -> str:
+    """The key of field ``name`` in the JSON a model writes (its validation alias, if any)."""
+    return _wire_name(name, model.model_fields[name])
 
 
 def _wire_name(name: str, field: FieldInfo) -> str:

@@ -6,7 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .fieldlines import field_lines
+from .coverage import Slot, wire_values
+from .fieldlines import field_lines, wire_name
+from .schema import without_fields, wrapper_schema
 from .spec import SynthSpec
 
 SYSTEM = (
@@ -25,31 +27,25 @@ def batch_messages(
     avoid: dict[str, list[str]],
     attempt: int = 0,
     stored: int = 0,
+    slots: Sequence[Slot] | None = None,
 ) -> list[dict[str, str]]:
     """A request for ``count`` records of a batch (``attempt`` > 0: a fresh request for what
     an earlier attempt did not deliver; ``stored`` > 0: the dataset already holds that many
-    records, and this batch adds to it)."""
-    parts = [f"Subject: {spec.subject}"]
-    parts.append(f"Each record is a {spec.model_name} with these fields:")
-    parts.extend(field_lines(spec.model))
-    if spec.examples:
-        parts.append("")
-        parts.append("Examples of records (follow their style, do not copy them):")
-        for i, example in enumerate(spec.examples, 1):
-            text = example if isinstance(example, str) else _compact(example)
-            parts.append(f"{i}. {text}")
-    if spec.extra:
-        parts.append("")
-        parts.append(f"Additional instructions: {spec.extra}")
-    if spec.unique:
-        parts.append("")
-        parts.append(f"These fields must be unique across all records: {', '.join(spec.unique)}.")
+    records, and this batch adds to it; ``slots``: what code chose for each of the ``count``
+    records, in order, when the spec samples fields, covers axes or asks for edge cases)."""
+    if slots is not None and len(slots) != count:
+        raise ValueError(f"{len(slots)} slots for {count} records")
+    sampled = [name for name, _ in spec.sample] if slots is not None else []
+    parts = _what_to_write(spec, sampled)
     if avoid:
         parts.append("")
         parts.append("Values already used by earlier records; do not repeat them:")
         for field, values in avoid.items():
             parts.append(f"- {field}: {', '.join(values)}")
     parts.append("")
+    if slots is not None:
+        parts.extend(slot_lines(spec, slots))
+        parts.append("")
     if stored:
         parts.append(
             f"The dataset already holds {stored} records; these are more records for it: "
@@ -66,11 +62,41 @@ def batch_messages(
         parts.append(f"Variation seed: {spec.seed}.")
     if attempt:
         parts.append(f"This is attempt {attempt + 1} for this batch: write new records.")
-    parts.append(f"Return exactly {count} records.")
+    if slots is not None:
+        parts.append(f"Return exactly {count} records, in the order of the list above.")
+    else:
+        parts.append(f"Return exactly {count} records.")
     return [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": "\n".join(parts)},
     ]
+
+
+def _what_to_write(spec: SynthSpec, sampled: Sequence[str]) -> list[str]:
+    """The prompt's first lines: the subject, the fields to write (and those the test sets),
+    the examples, the extra instructions and the unique fields the model writes."""
+    parts = [f"Subject: {spec.subject}"]
+    parts.append(f"Each record is a {spec.model_name} with these fields:")
+    parts.extend(field_lines(spec.model, exclude=sampled))
+    if sampled:
+        keys = ", ".join(wire_name(spec.model, name) for name in sampled)
+        parts.append(f"The test sets these fields itself; do not write them: {keys}.")
+    if spec.examples:
+        parts.append("")
+        parts.append("Examples of records (follow their style, do not copy them):")
+        for i, example in enumerate(spec.examples, 1):
+            text = example if isinstance(example, str) else _compact(example)
+            parts.append(f"{i}. {text}")
+    if spec.extra:
+        parts.append("")
+        parts.append(f"Additional instructions: {spec.extra}")
+    written_unique = [name for name in spec.unique if name not in sampled]
+    if written_unique:
+        parts.append("")
+        parts.append(
+            f"These fields must be unique across all records: {', '.join(written_unique)}."
+        )
+    return parts
 
 
 def avoid_values(spec: SynthSpec, records: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
@@ -81,12 +107,16 @@ def avoid_values(spec: SynthSpec, records: Sequence[dict[str, Any]]) -> dict[str
     """
     if not records:
         return {}
-    if spec.unique:
-        fields, limit = list(spec.unique), 40
+    sampled = {name for name, _ in spec.sample}
+    unique = [name for name in spec.unique if name not in sampled]
+    if unique:
+        fields, limit = unique, 40
     else:
-        fields = [name for name, info in spec.model.model_fields.items() if info.annotation is str][
-            :2
-        ]
+        fields = [
+            name
+            for name, info in spec.model.model_fields.items()
+            if info.annotation is str and name not in sampled
+        ][:2]
         limit = 12
     avoid: dict[str, list[str]] = {}
     for field in fields:
@@ -103,6 +133,34 @@ def avoid_values(spec: SynthSpec, records: Sequence[dict[str, Any]]) -> dict[str
         if seen:
             avoid[field] = list(reversed(seen))
     return avoid
+
+
+def slot_lines(spec: SynthSpec, slots: Sequence[Slot]) -> list[str]:
+    """One line per record of the batch: its given values and its attributes (coverage
+    axes), and what an edge case asks for."""
+    lines = [
+        "Write one record for each line below, in this order. Each record must keep the "
+        "values given for it and be written to fit them and its attributes:"
+    ]
+    for i, slot in enumerate(slots, 1):
+        bits: list[str] = []
+        if slot.sampled:
+            bits.append(f"values {_compact(wire_values(spec.model, slot.sampled))}")
+        if slot.axes:
+            bits.append("attributes " + ", ".join(f"{k}: {v}" for k, v in slot.axes.items()))
+        text = "; ".join(bits) if bits else "no given values"
+        hints = " ".join(slot.hints)
+        lines.append(f"Record {i}: {text}." + (f" {hints}" if hints else ""))
+    return lines
+
+
+def slot_schema(spec: SynthSpec) -> dict[str, Any]:
+    """The request's schema when the spec samples fields: the records without them (the
+    model writes only the other fields, so sampled fields cost no output tokens)."""
+    wrapper = wrapper_schema(spec.model)
+    if not spec.sample:
+        return wrapper
+    return without_fields(wrapper, {wire_name(spec.model, name) for name, _ in spec.sample})
 
 
 def _compact(value: object) -> str:

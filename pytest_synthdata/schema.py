@@ -29,6 +29,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel
@@ -49,6 +50,7 @@ __all__ = [
     "relaxed_schema",
     "schema_name",
     "with_lengths",
+    "without_fields",
     "wrapper_schema",
 ]
 
@@ -192,6 +194,18 @@ def wrapper_schema(model: type[BaseModel], key: str = "records") -> dict[str, An
     }
     if defs:
         out["$defs"] = defs
+    return out
+
+
+def without_fields(
+    wrapper: dict[str, Any], keys: Collection[str], key: str = "records"
+) -> dict[str, Any]:
+    """A :func:`wrapper_schema` whose records leave out the properties ``keys`` (JSON keys):
+    fields code sets, which the model does not write."""
+    out = copy.deepcopy(wrapper)
+    record = out["properties"][key]["items"]
+    record["properties"] = {k: v for k, v in record["properties"].items() if k not in keys}
+    record["required"] = [k for k in record["required"] if k not in keys]
     return out
 
 

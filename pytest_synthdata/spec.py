@@ -11,15 +11,21 @@ import re
 import types
 import typing
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from .diversity import DEFAULT_NEAR_DUPLICATES, check_near_duplicates
 from .errors import SynthConfigError, SynthDataWarning, UnsupportedModelError
+
+if TYPE_CHECKING:
+    from .coverage import SlotPlan
+    from .samplers import Sampler
 
 Example = Union[str, dict[str, Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
 """A normalised seed example: free text, or a dict that validated against the model."""
@@ -36,10 +42,37 @@ class SynthSpec:
     extra: str | None = None
     seed: int | None = None
     unique: tuple[str, ...] = ()
+    sample: tuple[tuple[str, Sampler], ...] = ()
+    """Fields whose values code draws (``sample=``), in the order given."""
+    cover: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    """Coverage axes (``cover=``): name and values, in the order given."""
+    edge_cases: float = 0.0
+    near_duplicates: float | None = DEFAULT_NEAR_DUPLICATES
+    """Similarity from which a record counts as a copy (``None``: off)."""
 
     @property
     def model_name(self) -> str:
         return self.model.__name__
+
+    @property
+    def slotted(self) -> bool:
+        """Whether code chooses something per record (sampled values, axes, edge cases):
+        then the requests state each record's slot."""
+        return bool(self.sample or self.cover or self.edge_cases)
+
+    @cached_property
+    def slots(self) -> SlotPlan:
+        """The record slots: what code chooses for record ``i`` (``slots.slot(i)``)."""
+        from .coverage import SlotPlan
+
+        return SlotPlan(
+            self.model,
+            seed=self.seed,
+            sample=dict(self.sample),
+            cover=dict(self.cover),
+            edge_cases=self.edge_cases,
+            unique=self.unique,
+        )
 
     def key(self) -> str:
         """A stable hash of everything that shapes the requests (not the model's identity)."""
@@ -53,6 +86,15 @@ class SynthSpec:
             "seed": self.seed,
             "unique": list(self.unique),
         }
+        # only when given, so the keys of datasets that use none of them stay as they were
+        if self.sample:
+            payload["sample"] = [[name, s.describe()] for name, s in self.sample]
+        if self.cover:
+            payload["cover"] = [[name, list(values)] for name, values in self.cover]
+        if self.edge_cases:
+            payload["edge_cases"] = self.edge_cases
+        if self.near_duplicates != DEFAULT_NEAR_DUPLICATES:
+            payload["near_duplicates"] = self.near_duplicates
         raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
@@ -67,8 +109,17 @@ def make_spec(
     seed: int | None = None,
     unique: str | Sequence[str] | None = None,
     max_n: int | None = None,
+    sample: Mapping[str, Sampler] | None = None,
+    cover: Mapping[str, Sequence[Any]] | None = None,
+    edge_cases: float | None = None,
+    near_duplicates: float | None = DEFAULT_NEAR_DUPLICATES,
 ) -> SynthSpec:
-    """Check every argument and normalise the examples; errors name the argument and the fix."""
+    """Check every argument and normalise the examples; errors name the argument and the fix.
+
+    ``sample``: field name -> sampler (:mod:`~pytest_synthdata.samplers`); ``cover``: axis
+    name -> values; ``edge_cases``: the share of records that are edge cases;
+    ``near_duplicates``: the similarity from which a record counts as a copy, ``None``: off.
+    """
     model_cls = check_model(model)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise SynthConfigError(f"n must be a positive integer (the number of records), got {n!r}")
@@ -87,6 +138,12 @@ def make_spec(
 
     record_schema(model_cls)  # a model strict mode cannot express fails before any request
     _check_distinct(model_cls, n)
+    uniques = _check_unique(model_cls, unique, n, sampled=sample)
+    from .coverage import make_plan
+
+    plan = make_plan(
+        model_cls, n, seed=seed, sample=sample, cover=cover, edge_cases=edge_cases, unique=uniques
+    )
     return SynthSpec(
         model=model_cls,
         n=n,
@@ -94,7 +151,11 @@ def make_spec(
         subject=subject.strip() if subject else default_subject(model_cls),
         extra=extra.strip() if extra else None,
         seed=seed,
-        unique=_check_unique(model_cls, unique, n),
+        unique=uniques,
+        sample=tuple(plan.sample.items()),
+        cover=tuple(plan.axes.items()),
+        edge_cases=plan.edge_cases,
+        near_duplicates=check_near_duplicates(near_duplicates),
     )
 
 
@@ -324,7 +385,7 @@ def _text(example: Example) -> str:
 
 
 def _check_unique(
-    model: type[BaseModel], unique: str | Sequence[str] | None, n: int
+    model: type[BaseModel], unique: str | Sequence[str] | None, n: int, *, sampled: object = None
 ) -> tuple[str, ...]:
     if unique is None:
         return ()
@@ -345,6 +406,8 @@ def _check_unique(
             )
         info = model.model_fields[name]
         choices = _values(info.annotation, info.metadata, frozenset({model}))
+        if isinstance(sampled, Mapping) and name in sampled:
+            continue  # the sampler's n values are checked for distinctness
         if choices is not None and n > choices:
             raise SynthConfigError(
                 f"unique={name!r} asks for {n} different values, but {model.__name__}.{name} "

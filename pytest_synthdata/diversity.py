@@ -1,0 +1,265 @@
+"""What a dataset covers: near-duplicate detection and the diversity report.
+
+**Near-duplicates.** A record's *text* is the values of the fields the model wrote (sampled
+fields left out: a fresh id does not make a copied record new), lower-cased, in field order.
+Two texts are near-duplicates when their normalised Indel similarity
+(``rapidfuzz.fuzz.ratio`` / 100, 1.0 for equal texts) is at least the threshold:
+:data:`DEFAULT_NEAR_DUPLICATES` by default, a level that two records differing by a word or
+two reach and records written independently do not. Free-text examples are compared by
+``token_set_ratio`` too, so a record that copies an example's values under other labels is
+caught. rapidfuzz compares in C++ and prunes by length, so checking each of 5,000 records
+against all earlier ones takes seconds, not minutes (benchmarks/diversity.py).
+
+**The report.** Per field: the share of distinct values, the normalised entropy (Shannon
+entropy of the values over ``log(n)``: 1.0 when every value differs, 0.0 when all are
+equal) and the most common values; plus the near-duplicates dropped and the records close
+to an example.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz, process, utils
+
+from .errors import SynthConfigError
+
+__all__ = [
+    "CLOSE_TO_EXAMPLE",
+    "DEFAULT_NEAR_DUPLICATES",
+    "CloseToExample",
+    "DiversityReport",
+    "FieldDiversity",
+    "Match",
+    "NearDuplicates",
+    "check_near_duplicates",
+    "diversity_report",
+    "example_texts",
+    "low_variety_fields",
+    "record_text",
+    "variety_warning",
+]
+
+DEFAULT_NEAR_DUPLICATES = 0.9
+"""Similarity (0 to 1) from which a record counts as a copy of an earlier one or an example."""
+CLOSE_TO_EXAMPLE = 0.75
+"""Similarity from which the report lists a record as close to an example."""
+LOW_VARIETY = 0.5
+LOW_VARIETY_MIN_N = 10
+MOST_COMMON = 3
+
+
+def check_near_duplicates(value: object) -> float | None:
+    """``near_duplicates=`` checked: a similarity above 0 and at most 1, or ``None`` (off)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise SynthConfigError(
+            "near_duplicates must be the similarity (above 0, at most 1) from which a record "
+            f"counts as a copy, e.g. {DEFAULT_NEAR_DUPLICATES}, or None to keep near-copies; "
+            f"got {value!r}"
+        )
+    return float(value)
+
+
+def record_text(data: Mapping[str, Any], fields: Sequence[str] | None = None) -> str:
+    """The text a record is compared by: its ``fields`` (all by default), in order."""
+    names = list(data) if fields is None else [name for name in fields if name in data]
+    parts = []
+    for name in names:
+        value = data[name]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 500.0 reads as an example's "$500"
+        parts.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    return utils.default_process(" | ".join(parts))
+
+
+def example_texts(examples: Sequence[object], fields: Sequence[str] | None = None) -> list[str]:
+    """The seed examples as compared texts: a dict by :func:`record_text`, free text as is."""
+    return [
+        record_text(example, fields) if isinstance(example, Mapping) else str(example)
+        for example in examples
+    ]
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a text is close to: an earlier record (``example`` False) or a seed example."""
+
+    index: int
+    """The earlier record's index (among those added), or the example's."""
+    score: float
+    """Similarity, 0 to 1."""
+    example: bool = False
+
+
+@dataclass(frozen=True)
+class CloseToExample:
+    """A record of the dataset close to a seed example."""
+
+    record: int
+    example: int
+    score: float
+
+
+class NearDuplicates:
+    """Finds, record after record, whether a text nearly repeats an earlier one or an
+    example. ``check`` then ``add`` the records kept, in order."""
+
+    def __init__(self, threshold: float, examples: Sequence[str] = ()) -> None:
+        self.threshold = threshold
+        self.cutoff = threshold * 100
+        self.examples = [utils.default_process(text) for text in examples]
+        self.texts: list[str] = []
+
+    def check(self, text: str) -> Match | None:
+        """The closest earlier record or example at or above the threshold, if any."""
+        example = self.closest_example(text, self.threshold)
+        if example is not None:
+            return example
+        found = process.extractOne(
+            text, self.texts, scorer=fuzz.ratio, processor=None, score_cutoff=self.cutoff
+        )
+        if found is None:
+            return None
+        _, score, index = found
+        return Match(int(index), round(score / 100, 4))
+
+    def closest_example(self, text: str, threshold: float) -> Match | None:
+        best: Match | None = None
+        for i, example in enumerate(self.examples):
+            score = max(fuzz.ratio(text, example), _values_copied(text, example)) / 100
+            if score >= threshold and (best is None or score > best.score):
+                best = Match(i, round(score, 4), example=True)
+        return best
+
+    def add(self, text: str) -> None:
+        self.texts.append(text)
+
+
+def _values_copied(text: str, example: str) -> float:
+    """How far a record's words are all found in a free-text example (labels aside): the
+    token-set similarity, counted only when the record has several words."""
+    return fuzz.token_set_ratio(text, example) if len(text.split()) >= 4 else 0.0
+
+
+@dataclass(frozen=True)
+class FieldDiversity:
+    distinct: float
+    """Share of distinct values (1.0: every record has its own)."""
+    entropy: float
+    """Normalised Shannon entropy of the values (1.0: all differ; 0.0: all equal)."""
+    most_common: list[tuple[Any, int]]
+
+
+@dataclass(frozen=True)
+class DiversityReport:
+    n: int
+    fields: dict[str, FieldDiversity]
+    near_duplicates_dropped: int = 0
+    close_to_examples: list[CloseToExample] = field(default_factory=list)
+    """Records at or above :data:`CLOSE_TO_EXAMPLE` similarity to a seed example."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "fields": {
+                name: {
+                    "distinct": f.distinct,
+                    "entropy": f.entropy,
+                    "most_common": [[value, count] for value, count in f.most_common],
+                }
+                for name, f in self.fields.items()
+            },
+            "near_duplicates_dropped": self.near_duplicates_dropped,
+            "close_to_examples": [
+                {"record": c.record, "example": c.example, "score": c.score}
+                for c in self.close_to_examples
+            ],
+        }
+
+    def lines(self) -> list[str]:
+        """The report as short lines (what ``--synth-show`` prints)."""
+        out = [
+            f"diversity of {self.n} records: {self.near_duplicates_dropped} near-duplicate(s) "
+            f"dropped, {len(self.close_to_examples)} close to an example"
+        ]
+        for name, f in self.fields.items():
+            common = ", ".join(f"{_short(value)} x{count}" for value, count in f.most_common)
+            out.append(
+                f"  {name}: {f.distinct:.0%} distinct, entropy {f.entropy:.2f}; top: {common}"
+            )
+        return out
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return repr(text[:27] + "..." if len(text) > 30 else text)
+
+
+def _field_diversity(values: Sequence[Any]) -> FieldDiversity:
+    keys = [json.dumps(v, sort_keys=True, ensure_ascii=False) for v in values]
+    counts = Counter(keys)
+    n = len(keys)
+    if n <= 1:
+        entropy = float(n)
+    else:
+        h = -sum(c / n * math.log(c / n) for c in counts.values())
+        entropy = round(h / math.log(n), 4)
+    first = {key: value for key, value in zip(keys, values, strict=True)}
+    common = [(first[key], count) for key, count in counts.most_common(MOST_COMMON)]
+    return FieldDiversity(round(len(counts) / n, 4) if n else 0.0, entropy, common)
+
+
+def diversity_report(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    examples: Sequence[str] = (),
+    compared: Sequence[str] | None = None,
+    dropped: int = 0,
+    close: float = CLOSE_TO_EXAMPLE,
+) -> DiversityReport:
+    """The report on ``records`` (JSON forms, top-level fields): ``examples`` are the seed
+    examples' texts (:func:`record_text` of a dict example, a free-text example as it is),
+    ``compared`` the fields records are compared by, ``dropped`` the near-duplicates the run
+    dropped."""
+    names: list[str] = []
+    for record in records:
+        names.extend(name for name in record if name not in names)
+    fields = {name: _field_diversity([r.get(name) for r in records]) for name in names}
+    finder = NearDuplicates(close, examples)
+    near = [
+        CloseToExample(i, m.index, m.score)
+        for i, record in enumerate(records)
+        if (m := finder.closest_example(record_text(record, compared), close)) is not None
+    ]
+    return DiversityReport(len(records), fields, dropped, near)
+
+
+def low_variety_fields(report: DiversityReport, text_fields: Sequence[str]) -> list[str]:
+    """Free-text fields with fewer than half distinct values, at ``n`` >= 10."""
+    if report.n < LOW_VARIETY_MIN_N:
+        return []
+    return [
+        name
+        for name in text_fields
+        if name in report.fields and report.fields[name].distinct < LOW_VARIETY
+    ]
+
+
+def variety_warning(report: DiversityReport, text_fields: Sequence[str], what: str) -> str | None:
+    """The text of a SynthDataWarning about :func:`low_variety_fields`, or ``None``."""
+    low = low_variety_fields(report, text_fields)
+    if not low:
+        return None
+    shown = ", ".join(f"{name} ({report.fields[name].distinct:.0%} distinct)" for name in low)
+    return (
+        f"{what}: little variety in free-text field(s) {shown} over {report.n} records; "
+        "sample them (sample={'field': samplers.faker(...)}), add cover= axes, or use a "
+        "larger model"
+    )
