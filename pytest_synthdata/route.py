@@ -8,7 +8,7 @@ by :func:`resolve`:
   :class:`~.storage.recorder.Storage` is opened for the call and closed after it);
 * a call that names neither, made inside a test, takes the test's route, which the pytest
   plugin sets with :func:`using` around a fixture's library calls (the session's storage,
-  the test's cassette); :func:`test_route` is the one reader of it;
+  the test's cassette); :func:`default_route` is the one reader of it;
 * otherwise the route touches no storage at all.
 
 Everything below the boundary (the dataset store, the LLM's recording) is handed the route
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .storage.recorder import Recording, Storage
     from .usage import Usage
 
-__all__ = ["Route", "library_rerecord", "resolve", "test_route", "using"]
+__all__ = ["Route", "default_route", "library_rerecord", "resolve", "using"]
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ _TEST_ROUTE: ContextVar[Route | None] = ContextVar("synthdata_test_route", defau
 """The route a library call made inside a test takes when it names no storage of its own."""
 
 
-def test_route() -> Route | None:
+def default_route() -> Route | None:
     """The route of the test being run (set by the pytest plugin), or ``None``."""
     return _TEST_ROUTE.get()
 
@@ -180,7 +180,7 @@ def resolve(
     from .storage.paths import check_storage
 
     if cassette is None and cache_dir is None:
-        route = test_route()
+        route = default_route()
         if route is None:
             return Route(client=client)
         return replace(route.checked(), client=client)
