@@ -231,19 +231,7 @@ async def around_trip(
     Strings compare ignoring case, whitespace and number format; numbers with a relative
     tolerance of 1e-6; lists as multisets (order ignored); dicts key by key.
     """
-    if isinstance(records, BaseModel) or not isinstance(records, Sequence) or not records:
-        raise SynthConfigError(
-            "records must be a non-empty list of pydantic model instances, got "
-            f"{short(repr(records))}"
-        )
-    for i, record in enumerate(records):
-        if not isinstance(record, BaseModel):
-            raise SynthConfigError(
-                f"records[{i}] is a {type(record).__name__}, not a pydantic model instance"
-            )
-    classes = list(dict.fromkeys(type(record) for record in records))
-    for cls in classes:
-        check_target(cls)
+    classes = _check_records(records)
     entries = [check_fields(record, f"records[{i}]") for i, record in enumerate(records)]
     rules = check_preferences(preferences)
     models = [type(record) for record in records]
@@ -280,6 +268,25 @@ async def around_trip(
 
     keys = [[_model_key(type(r)), e] for r, e in zip(records, entries, strict=True)]
     return await _run(_call(common), "round_trip", [keys, rules.preferences], 2 * n, work, read)
+
+
+def _check_records(records: Sequence[BaseModel]) -> list[type[BaseModel]]:
+    """The classes of a round trip's ``records`` (in order of first use), each one a
+    model records can be extracted into; anything else is a :class:`SynthConfigError`."""
+    if isinstance(records, BaseModel) or not isinstance(records, Sequence) or not records:
+        raise SynthConfigError(
+            "records must be a non-empty list of pydantic model instances, got "
+            f"{short(repr(records))}"
+        )
+    for i, record in enumerate(records):
+        if not isinstance(record, BaseModel):
+            raise SynthConfigError(
+                f"records[{i}] is a {type(record).__name__}, not a pydantic model instance"
+            )
+    classes = list(dict.fromkeys(type(record) for record in records))
+    for cls in classes:
+        check_target(cls)
+    return classes
 
 
 def round_trip(
