@@ -103,7 +103,7 @@ def test_a_cassette_another_worker_is_recording_is_not_taken_for_an_interrupted_
     from models import MedicalBilling
 
     from pytest_synthdata import generate
-    from pytest_synthdata.storage.ambient import AMBIENT
+    from pytest_synthdata.route import Route, using
     from pytest_synthdata.storage.recorder import Storage
 
     path = tmp_path / "cassettes" / "shared.synth.yaml"
@@ -114,17 +114,11 @@ def test_a_cassette_another_worker_is_recording_is_not_taken_for_an_interrupted_
             Storage(record_mode=mode, use_cache=False, session_start=start, finish_at_end=True)
             for _ in range(2)
         ]
-        token = AMBIENT.set((workers[0], path, "hint"))
-        try:
+        with using(Route.for_test(workers[0], path, "hint")):
             first = generate(MedicalBilling, 2)
-        finally:
-            AMBIENT.reset(token)
         assert "\nincomplete: true\n" in path.read_text()  # the first worker is not done
-        token = AMBIENT.set((workers[1], path, "hint"))
-        try:
+        with using(Route.for_test(workers[1], path, "hint")):
             grown = generate(MedicalBilling, 4)
-        finally:
-            AMBIENT.reset(token)
         assert grown[:2] == first
         assert workers[1].completed == set()
         for storage in workers:

@@ -29,6 +29,7 @@ from .report import Inventory, Report, Totals
 
 if TYPE_CHECKING:
     from ..dataset import Dataset
+    from ..route import Route
     from ..settings import Settings, StorageOptions
     from ..storage.recorder import Storage
     from .markers import DatasetRequest
@@ -149,15 +150,19 @@ class SessionState:
 
     @contextlib.contextmanager
     def ambient(self, cassette: Path | None, rerecord: str) -> Iterator[None]:
-        """Library calls (text generation, extraction) inside this block record into
-        ``cassette`` and use the session's cache."""
-        from ..storage.ambient import AMBIENT  # contextvars: not loaded by pytest itself
+        """Library calls (text generation, extraction) inside this block that name no
+        storage of their own take the test's route: they record into ``cassette`` and use
+        the session's cache."""
+        from ..route import using
 
-        token = AMBIENT.set((self.storage, cassette, rerecord))
-        try:
+        with using(self.route(cassette, rerecord)):
             yield
-        finally:
-            AMBIENT.reset(token)
+
+    def route(self, cassette: Path | None, rerecord: str) -> Route:
+        """The route of a test whose cassette is ``cassette``: the session's storage."""
+        from ..route import Route
+
+        return Route.for_test(self.storage, cassette, rerecord)
 
     def remember(
         self, key: Hashable, make: Callable[[], T], usage: Usage, *, records: bool = False
@@ -198,8 +203,9 @@ class SessionState:
         """The dataset for ``request``, generated on first use; ``owner`` scopes the sharing.
 
         ``shown`` names it for ``--synth-show`` and ``--synth-export``."""
-        from ..api import agenerate, run_sync
+        from ..api import run_sync
         from ..spec import make_spec
+        from ..store import record_recipe, run_stored
 
         settings = self.settings.replace(**request.options) if request.options else self.settings
         spec = make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
@@ -207,10 +213,10 @@ class SessionState:
         key = (owner, request.name, spec.key(), settings)
 
         def make() -> Dataset[Any]:
-            with self.ambient(cassette, rerecord), self.generating():
-                dataset = run_sync(
-                    agenerate(request.model, settings=settings, **request.spec_kwargs)
-                )
+            route = self.route(cassette, rerecord).checked()
+            recipe = record_recipe(spec, settings)
+            with self.generating():
+                dataset = run_sync(run_stored(settings, route, recipe, Usage()))
             usage.add(dataset.usage)
             if shown is not None:
                 self.keep_shown(shown, list(dataset), _identity(key))

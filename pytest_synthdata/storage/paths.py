@@ -68,19 +68,17 @@ RECORDING_MODES = ("new_episodes", "all", "rewrite")
 
 
 def check_storage(
-    cassette: str | Path | None, record_mode: str, cache_dir: str | Path | None
+    cassette: str | Path | None,
+    record_mode: str,
+    cache_dir: str | Path | None,
+    *,
+    what: str | None = None,
 ) -> None:
     """Fail before any request when a generation could not use its cassette or cache: a
     cassette that is a folder, or in a folder that cannot be written while it may record; a
-    cache folder that is a file. Without either, the cassette of the test being run (the
-    ambient storage) is checked."""
-    what = f"cassette={str(cassette)!r}"
-    if cassette is None and cache_dir is None:
-        from .ambient import AMBIENT
-
-        ambient = AMBIENT.get()
-        if ambient is not None and ambient[1] is not None:
-            cassette, record_mode, what = ambient[1], ambient[0].record_mode, "the cassette"
+    cache folder that is a file. ``what`` names the cassette in messages (default: the
+    ``cassette=...`` argument as given)."""
+    what = what or f"cassette={str(cassette)!r}"
     if cassette is not None:
         path = Path(cassette)
         if path.is_dir():
