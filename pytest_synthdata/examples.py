@@ -282,11 +282,16 @@ def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in row.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value and not any("." in str(k) for k in value):
+        if isinstance(value, Mapping) and value and all(_column_part(k) for k in value):
             out.update(flatten(value, f"{name}."))
         else:
             out[name] = encode_cell(value)
     return out
+
+
+def _column_part(key: object) -> bool:
+    """Whether a key can be a part of a dotted column name (else its object is one cell)."""
+    return isinstance(key, str) and key != "" and "." not in key
 
 
 def neutralised(cell: str) -> str:
