@@ -1,10 +1,18 @@
-"""Typed, frozen settings shared by the library and the pytest plugin.
+"""Every setting, declared once, and the frozen :class:`Settings` built from them.
 
-One precedence, documented in the README: built-in defaults < ini keys (``synth_*`` in
-``[tool.pytest.ini_options]``) < environment (``SYNTHDATA_*``, plus ``OPENAI_BASE_URL``)
-< command line (``--synth-*``); keyword arguments of a marker, a factory call or a library
+One :class:`Setting` per option says its name, type, default, bounds, help and whether it
+shapes a request; the pytest flags (``--synth-*``), ini keys (``synth_*``), environment
+variables (``SYNTHDATA_*``), the ``synthdata`` command's flags, the keywords a marker
+accepts, the validation and the README's options table all derive from :data:`SETTINGS` and
+:data:`SESSION_SETTINGS`.
+
+One precedence: built-in defaults < ini keys < environment < command line; a mapping of
+overrides (``synth_config``) and then the keywords of a marker, a factory call or a library
 call apply to that one dataset on top of all of them. The API key is read only from the
 ``OPENAI_API_KEY`` environment variable (or an explicit ``client=``), never from a file.
+
+Importing this module is cheap (no pydantic, openai, vcrpy or diskcache): the pytest plugin
+reads the declarations to add its options.
 """
 
 from __future__ import annotations
@@ -12,44 +20,259 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import SynthConfigError, did_you_mean
 from .llm.modes import structured_values
-from .options import (
-    BOOLEAN_STORAGE_NAMES,
-    DEFAULT_MODEL,
-    ENV_PREFIX,
-    HELP,
-    RECORD_MODES,
-    SETTING_NAMES,
-    SPEC_WORDS,
-    STORAGE_HELP,
-    STORAGE_NAMES,
-    env_name,
-)
 from .storage.secrets import REGISTRY
 
-__all__ = [
-    "BOOLEAN_STORAGE_NAMES",
-    "DEFAULT_MODEL",
-    "ENV_PREFIX",
-    "HELP",
-    "RECORD_MODES",
-    "SETTING_NAMES",
-    "SPEC_WORDS",
-    "STORAGE_HELP",
-    "STORAGE_NAMES",
-    "Settings",
-    "StorageOptions",
-    "env_name",
-    "environment_base_url",
-    "setting_names",
-    "settings_from_sources",
-    "storage_from_sources",
-]
+Kind = Literal["str", "url", "int", "float", "choice", "bool", "path"]
+
+ENV_PREFIX = "SYNTHDATA_"
+DEFAULT_MODEL = "gpt-4o-mini"
+RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+SPEC_WORDS = ("n", "examples", "subject", "extra", "seed", "unique")
+"""The keywords that describe a dataset rather than how it is produced."""
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option: everything else about it derives from this declaration."""
+
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    """What it means (the default is added where it is shown)."""
+    shown_default: str = ""
+    """The default as a user reads it (``""``: none)."""
+    low: float | None = None
+    high: float | None = None
+    optional: bool = False
+    """``None`` is a value (it means: chosen elsewhere)."""
+    auto: bool = False
+    """The word ``auto`` stands for ``None``."""
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    """The accepted values, or a function returning them (a registry that can grow)."""
+    shapes_request: bool = False
+    """Whether it changes what a request asks for (and so which dataset a cassette holds)."""
+    per_dataset: bool = True
+    """A field of :class:`Settings` (marker keyword), or else a session-wide option."""
+    command: bool = True
+    """Whether the ``synthdata`` command has it as a flag (``--name``)."""
+    ini: bool = True
+    """Whether it has an ini key and an environment variable (else a pytest flag only)."""
+    fallback_env: str | None = None
+    """Another environment variable read when its own is unset."""
+    metavar: str = ""
+    see: str = ""
+    """A README link appended to the meaning in the options table."""
+
+    @property
+    def flag(self) -> str:
+        return "--synth-" + self.name.replace("_", "-")
+
+    @property
+    def command_flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def ini_key(self) -> str:
+        return "synth_" + self.name
+
+    @property
+    def env(self) -> str:
+        return env_name(self.name)
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        return self.choices() if callable(self.choices) else self.choices
+
+    @property
+    def meaning(self) -> str:
+        """What it means; ``{choices}`` in the declared help lists the accepted values."""
+        if "{choices}" not in self.help:
+            return self.help
+        values = self.allowed
+        return self.help.replace("{choices}", f"{', '.join(values[:-1])} or {values[-1]}")
+
+    @property
+    def help_text(self) -> str:
+        """The help of the flag: meaning and default."""
+        if not self.shown_default:
+            return self.meaning
+        return f"{self.meaning} (default {self.shown_default})"
+
+    @property
+    def switch(self) -> bool:
+        return self.kind == "bool"
+
+    def convert(self, raw: object, where: str) -> Any:
+        """A value as typed (a string from ini, environment or flag) in its type."""
+        if not isinstance(raw, str):
+            if self.switch:
+                return _boolean(raw, where)
+            return raw
+        text = raw.strip()
+        if self.auto and text.lower() == "auto":
+            return None
+        if self.kind == "bool":
+            return _boolean(text, where)
+        if self.kind in ("int", "float"):
+            try:
+                return int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                noun = "an integer" if self.kind == "int" else "a number"
+                raise SynthConfigError(f"{where}: expected {noun}, got {raw!r}") from None
+        if self.name == "record_mode":
+            return text.lower()
+        return text
+
+    def check(self, value: object) -> None:
+        """Raise :class:`SynthConfigError` naming the setting unless ``value`` is valid."""
+        if value is None and self.optional:
+            return
+        name = self.name
+        if self.kind in ("str", "url", "path"):
+            if not isinstance(value, str) or not value.strip():
+                raise SynthConfigError(f"{name} must be a non-empty string, got {value!r}")
+            if self.kind == "url" and not value.startswith(("http://", "https://")):
+                raise SynthConfigError(f"{name} must start with http:// or https://, got {value!r}")
+        elif self.kind == "int":
+            low = int(self.low or 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SynthConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        elif self.kind == "float":
+            _check_number(value, name, float(self.low or 0.0), self.high)
+        elif self.kind == "choice":
+            if value not in self.allowed:
+                what = "record mode" if name == "record_mode" else name
+                sep = ", got" if name == "record_mode" else "; got"
+                raise SynthConfigError(
+                    f"{what} must be one of {', '.join(self.allowed)}{sep} {value!r}"
+                )
+        elif not isinstance(value, bool):
+            raise SynthConfigError(f"{name} must be true or false, got {value!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "model", "str", DEFAULT_MODEL, "LLM model or Azure deployment name",
+        DEFAULT_MODEL, shapes_request=True,
+    ),
+    Setting(
+        "base_url", "url", None,
+        "OpenAI-compatible endpoint URL", "OPENAI_BASE_URL, else api.openai.com",
+        optional=True, fallback_env="OPENAI_BASE_URL", metavar="URL",
+    ),
+    Setting(
+        "temperature", "float", None, "sampling temperature, 0-2", "the endpoint's",
+        low=0.0, high=2.0, optional=True, shapes_request=True, metavar="X",
+    ),
+    Setting(
+        "batch_size", "int", None,
+        "records asked for per request; auto fits about 60% of max_tokens, at most 20",
+        "auto", low=1, optional=True, auto=True, shapes_request=True, metavar="N|auto",
+    ),
+    Setting(
+        "concurrency", "int", 8, "most requests in flight at once", "8", low=1, metavar="N"
+    ),
+    Setting(
+        "structured", "choice", "auto",
+        "structured-output mode: {choices}", "auto",
+        choices=structured_values, shapes_request=True,
+    ),
+    Setting(
+        "max_retries", "int", 3,
+        "follow-up requests per planned batch, pooled for the whole dataset, to replace "
+        "invalid, duplicate or missing records",
+        "3", low=0, metavar="N", see="[how generation works](#how-generation-works)",
+    ),
+    Setting(
+        "max_tokens", "int", 4096,
+        "largest output-token limit of a request; each asks for what its records should "
+        "take, with headroom",
+        "4096", low=16, shapes_request=True, metavar="N",
+    ),
+    Setting(
+        "timeout", "float", 60.0,
+        "seconds one try of a request may take, first byte to last (a deadline, not a read "
+        "timeout); a request is abandoned after two tries time out",
+        "60", low=0.001, metavar="X",
+    ),
+    Setting(
+        "http_retries", "int", 5,
+        "retries of a request after a 429, a 5xx, a lost connection, a timeout or an HTTP 200 "
+        "whose body is not JSON, honouring retry-after",
+        "5", low=0, metavar="N",
+    ),
+    Setting(
+        "max_n", "int", 5000, "largest n accepted per dataset without raising this limit",
+        "5000", low=1, metavar="N",
+    ),
+)  # fmt: skip
+"""The fields of :class:`Settings`, in order: settable per dataset (marker keywords)."""
+
+SESSION_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "record_mode", "choice", "once",
+        "cassette record mode: none (replay only), once (record when the cassette is "
+        "missing), new_episodes (replay, record what is new), all (always record), rewrite "
+        "(delete the cassette, then record)",
+        "once", choices=RECORD_MODES, per_dataset=False, see="[record modes](#record-modes)",
+    ),
+    Setting(
+        "cache_dir", "path", None,
+        "response cache folder, relative to the rootdir (the command's default is "
+        ".synthdata-cache in the current folder)",
+        ".pytest_cache/d/synthdata", optional=True, per_dataset=False, metavar="DIR",
+    ),
+    Setting(
+        "no_cache", "bool", False, "neither read nor write the response cache", "off",
+        per_dataset=False,
+    ),
+    Setting(
+        "clear_cache", "bool", False, "empty the response cache before the run", "off",
+        per_dataset=False, command=False, ini=False,
+    ),
+    Setting(
+        "update", "bool", False,
+        "replay what matches and record only what is missing (a larger n records just the new "
+        "records); afterwards rewrite each cassette the run used to hold only what it used, "
+        "and, when the whole suite was collected, delete the cassette files no test or "
+        "fixture uses",
+        "off", per_dataset=False, command=False, see="[the update workflow](#the-update-workflow)",
+    ),
+    Setting(
+        "show", "bool", False, "print the first rows of each dataset the run used, as a table",
+        "off", per_dataset=False, command=False, see="[a look at the data](#a-look-at-the-data)",
+    ),
+    Setting(
+        "export", "path", None,
+        "write each dataset the run used as JSON Lines under this folder (relative to the "
+        "current directory), one file per test or fixture",
+        optional=True, per_dataset=False, command=False, metavar="DIR",
+    ),
+)  # fmt: skip
+"""Session-wide cassette, cache and reporting options (not settable per dataset)."""
+
+DECLARED: dict[str, Setting] = {s.name: s for s in (*SETTINGS, *SESSION_SETTINGS)}
+SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
+STORAGE_NAMES: tuple[str, ...] = tuple(s.name for s in SESSION_SETTINGS if s.ini)
+BOOLEAN_STORAGE_NAMES: tuple[str, ...] = tuple(s.name for s in SESSION_SETTINGS if s.switch)
+HELP: dict[str, str] = {s.name: s.help_text for s in SETTINGS}
+STORAGE_HELP: dict[str, str] = {s.name: s.help_text for s in SESSION_SETTINGS}
+
+
+def _default(name: str) -> Any:
+    return DECLARED[name].default
+
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "tools"]
 """The values of ``structured`` for type checkers; what is accepted at run time comes from the
@@ -59,91 +282,55 @@ to this."""
 
 @dataclass(frozen=True)
 class Settings:
-    """How datasets are produced. Every field can be set per dataset as a keyword argument."""
+    """How datasets are produced: one field per declaration of :data:`SETTINGS` (names, order
+    and defaults come from there; a test keeps the types equal). Every field can be set per
+    dataset as a keyword argument."""
 
-    model: str = DEFAULT_MODEL
-    """LLM model (or Azure deployment) name."""
-    base_url: str | None = None
-    """OpenAI-compatible endpoint; ``None`` means ``OPENAI_BASE_URL`` or api.openai.com."""
-    temperature: float | None = None
-    """Sampling temperature; ``None`` leaves it to the endpoint's default."""
-    batch_size: int | None = None
-    """Records asked for per request; ``None`` picks one from the schema and ``max_tokens``."""
-    concurrency: int = 8
-    """Most requests in flight at once."""
-    structured: StructuredMode = "auto"
-    """Structured-output mode; ``auto`` tries the registered modes in order (json_schema, then
-    json_object, then tools) and keeps the first one the endpoint accepts."""
-    max_retries: int = 3
-    """Follow-up requests per planned batch, pooled for the whole dataset, to replace
-    invalid, duplicate or missing records (a batch uses at most this many in a row)."""
-    max_tokens: int = 4096
-    """Output-token limit sent with every request (bounds the batch size too)."""
-    timeout: float = 60.0
-    """Seconds one try of a request may take, first byte to last (a deadline, not a read
-    timeout); a request is abandoned after two tries time out."""
-    http_retries: int = 5
-    """Retries of a request that failed transiently: 429, 5xx, a lost connection, a timeout,
-    an HTTP 200 whose body is not JSON (waiting as ``retry-after`` says, else backing off)."""
-    max_n: int = 5000
-    """Largest ``n`` accepted without raising this limit explicitly."""
+    model: str = _default("model")
+    base_url: str | None = _default("base_url")
+    temperature: float | None = _default("temperature")
+    batch_size: int | None = _default("batch_size")
+    concurrency: int = _default("concurrency")
+    structured: StructuredMode = _default("structured")  # noqa: RUF009 (a str)
+    max_retries: int = _default("max_retries")
+    max_tokens: int = _default("max_tokens")
+    timeout: float = _default("timeout")
+    http_retries: int = _default("http_retries")
+    max_n: int = _default("max_n")
 
     def __post_init__(self) -> None:
-        _check_str(self.model, "model")
+        for setting in SETTINGS:
+            setting.check(getattr(self, setting.name))
         if self.base_url is not None:
-            _check_str(self.base_url, "base_url")
             REGISTRY.add_url(self.base_url)  # its userinfo and credential query values
-            if not self.base_url.startswith(("http://", "https://")):
-                raise SynthConfigError(
-                    f"base_url must start with http:// or https://, got {self.base_url!r}"
-                )
-        if self.temperature is not None:
-            _check_number(self.temperature, "temperature", 0.0, 2.0)
-        if self.batch_size is not None:
-            _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.concurrency, "concurrency", 1)
-        accepted = structured_values()
-        if self.structured not in accepted:
-            raise SynthConfigError(
-                f"structured must be one of {', '.join(accepted)}; got {self.structured!r}"
-            )
-        _check_int(self.max_retries, "max_retries", 0)
-        _check_int(self.max_tokens, "max_tokens", 16)
-        _check_number(self.timeout, "timeout", 0.001, None)
-        _check_int(self.http_retries, "http_retries", 0)
-        _check_int(self.max_n, "max_n", 1)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed; unknown names are a :class:`SynthConfigError`."""
-        unknown = sorted(set(changes) - set(setting_names()))
+        unknown = sorted(set(changes) - set(SETTING_NAMES))
         if unknown:
-            known = (*SPEC_WORDS, *setting_names())
+            known = (*SPEC_WORDS, *SETTING_NAMES)
             hints = [f"{name!r}{did_you_mean(name, known)}" for name in unknown]
             raise SynthConfigError(f"unknown keyword {', '.join(hints)}; known: {', '.join(known)}")
         return dataclasses.replace(self, **changes)
 
     def non_defaults(self) -> dict[str, Any]:
         """The fields whose value differs from the built-in default."""
-        default = Settings()
         return {
-            name: getattr(self, name)
-            for name in setting_names()
-            if getattr(self, name) != getattr(default, name)
+            s.name: getattr(self, s.name) for s in SETTINGS if getattr(self, s.name) != s.default
         }
 
 
+if tuple(f.name for f in dataclasses.fields(Settings)) != SETTING_NAMES:  # pragma: no cover
+    raise AssertionError("Settings must have one field per declaration, in order")
+
+
 def setting_names() -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(Settings))
+    return SETTING_NAMES
 
 
-def _check_str(value: object, name: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise SynthConfigError(f"{name} must be a non-empty string, got {value!r}")
-
-
-def _check_int(value: object, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SynthConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def shaping_names() -> tuple[str, ...]:
+    """The settings that change what a request asks for."""
+    return tuple(s.name for s in SETTINGS if s.shapes_request)
 
 
 def _check_number(value: object, name: str, low: float, high: float | None) -> None:
@@ -170,81 +357,93 @@ def environment_base_url() -> str | None:
     return url
 
 
-# --- building Settings from ini keys, the environment and the command line ---------------
+# --- values from ini keys, the environment, the command line and overrides ----------------
+
+
+def _unset(raw: object) -> bool:
+    return raw is None or raw is False or (isinstance(raw, str) and not raw.strip())
+
+
+def resolve(
+    declarations: tuple[Setting, ...],
+    ini: Mapping[str, object],
+    env: Mapping[str, str],
+    cli: Mapping[str, object],
+    *,
+    overrides: Mapping[str, object] | None = None,
+    overrides_from: str = "synth_config",
+    flag_of: Any = None,
+) -> dict[str, Any]:
+    """The values set for ``declarations``: defaults < ini < environment < command line <
+    ``overrides``. ``None``/empty/``False`` values are "not set". ``ini``, ``cli`` and
+    ``overrides`` are keyed by setting name, ``env`` is the process environment; errors name
+    the source (``ini key synth_x``, ``SYNTHDATA_X``, ``--synth-x``) and the fix."""
+    values: dict[str, Any] = {}
+    for setting in declarations:
+        variable = setting.env
+        if setting.fallback_env and not env.get(variable) and env.get(setting.fallback_env):
+            variable = setting.fallback_env
+        flag = flag_of(setting) if flag_of is not None else setting.flag
+        sources: list[tuple[str, object]] = [
+            (f"ini key {setting.ini_key}", ini.get(setting.name)),
+            (f"environment variable {variable}", env.get(variable) if setting.ini else None),
+            (flag, cli.get(setting.name)),
+        ]
+        if overrides is not None and setting.name in overrides:
+            sources.append((f"{overrides_from} {setting.name!r}", overrides[setting.name]))
+        for where, raw in sources:
+            if _unset(raw) and not where.startswith(overrides_from):
+                continue
+            value = setting.convert(raw, where)
+            try:
+                setting.check(value)
+            except SynthConfigError as exc:
+                raise SynthConfigError(f"{where}: {exc}") from None
+            values[setting.name] = value
+    return values
 
 
 def settings_from_sources(
     ini: Mapping[str, object],
     env: Mapping[str, str],
     cli: Mapping[str, object],
+    overrides: Mapping[str, object] | None = None,
+    *,
+    overrides_from: str = "synth_config",
 ) -> Settings:
-    """Defaults < ini < environment < command line. ``None``/empty values are "not set".
-
-    ``ini`` and ``cli`` are keyed by setting name; ``env`` is the process environment.
-    Errors name the source (``ini synth_x``, ``SYNTHDATA_X``, ``--synth-x``) and the fix.
-    """
-    values: dict[str, Any] = {}
-    for name in setting_names():
-        sources: list[tuple[str, object]] = [(f"ini key synth_{name}", ini.get(name))]
-        variable = env_name(name)
-        if name == "base_url" and not env.get(variable) and env.get("OPENAI_BASE_URL"):
-            variable = "OPENAI_BASE_URL"
-        sources.append((f"environment variable {variable}", env.get(variable)))
-        sources.append((f"--synth-{name.replace('_', '-')}", cli.get(name)))
-        for where, raw in sources:
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
-                continue
-            value = _convert(name, raw, where)
-            try:
-                Settings(**{name: value})
-            except SynthConfigError as exc:
-                raise SynthConfigError(f"{where}: {exc}") from None
-            values[name] = value
+    """Defaults < ini < environment < command line < ``overrides`` (a mapping of settings
+    such as ``synth_config`` gives; unknown names are an error that suggests the right one)."""
+    if overrides:
+        unknown = [key for key in overrides if key not in SETTING_NAMES]
+        if unknown:
+            hints = [f"{key!r}{did_you_mean(key, SETTING_NAMES)}" for key in unknown]
+            raise SynthConfigError(
+                f"{overrides_from}: unknown setting {', '.join(hints)}; known: "
+                f"{', '.join(SETTING_NAMES)}"
+            )
+    values = resolve(SETTINGS, ini, env, cli, overrides=overrides, overrides_from=overrides_from)
     return Settings(**values)
-
-
-def _convert(name: str, raw: object, where: str) -> Any:
-    if not isinstance(raw, str):
-        return raw
-    text = raw.strip()
-    kind = {
-        "temperature": float,
-        "timeout": float,
-        "batch_size": int,
-        "concurrency": int,
-        "max_retries": int,
-        "max_tokens": int,
-        "http_retries": int,
-        "max_n": int,
-    }.get(name)
-    if kind is None:
-        return text
-    if name == "batch_size" and text.lower() == "auto":
-        return None
-    try:
-        return kind(text)
-    except ValueError:
-        noun = "an integer" if kind is int else "a number"
-        raise SynthConfigError(f"{where}: expected {noun}, got {raw!r}") from None
-
-
-# --- cassettes and cache (session-wide; not overridable per dataset) ----------------------
 
 
 @dataclass(frozen=True)
 class StorageOptions:
     """Where recordings and cached responses live, whether the network may be used, and
-    what the session does with its cassettes and datasets at the end."""
+    what the session does with its cassettes and datasets at the end (one field per
+    session-wide declaration with an ini key)."""
 
-    record_mode: str = "once"
-    cache_dir: str | None = None
-    no_cache: bool = False
-    update: bool = False
+    record_mode: str = _default("record_mode")
+    cache_dir: str | None = _default("cache_dir")
+    no_cache: bool = _default("no_cache")
+    update: bool = _default("update")
     """``--synth-update``: record what is missing, then prune and delete unused cassettes."""
-    show: bool = False
+    show: bool = _default("show")
     """``--synth-show``: print the datasets the run used."""
-    export: str | None = None
+    export: str | None = _default("export")
     """``--synth-export DIR``: write the datasets the run used as JSON Lines there."""
+
+
+if tuple(f.name for f in dataclasses.fields(StorageOptions)) != STORAGE_NAMES:  # pragma: no cover
+    raise AssertionError("StorageOptions must have one field per session declaration")
 
 
 def storage_from_sources(
@@ -253,29 +452,8 @@ def storage_from_sources(
     cli: Mapping[str, object],
 ) -> StorageOptions:
     """Same precedence as :func:`settings_from_sources`: defaults < ini < env < CLI."""
-    values: dict[str, Any] = {}
-    for name in STORAGE_NAMES:
-        sources = [
-            (f"ini key synth_{name}", ini.get(name)),
-            (f"environment variable {env_name(name)}", env.get(env_name(name))),
-            (f"--synth-{name.replace('_', '-')}", cli.get(name)),
-        ]
-        for where, raw in sources:
-            if raw is None or raw is False or (isinstance(raw, str) and not raw.strip()):
-                continue
-            if name in BOOLEAN_STORAGE_NAMES:
-                values[name] = _boolean(raw, where)
-            elif name == "record_mode":
-                mode = str(raw).strip().lower()
-                if mode not in RECORD_MODES:
-                    raise SynthConfigError(
-                        f"{where}: record mode must be one of {', '.join(RECORD_MODES)}, "
-                        f"got {raw!r}"
-                    )
-                values[name] = mode
-            else:
-                values[name] = str(raw).strip()
-    return StorageOptions(**values)
+    declarations = tuple(s for s in SESSION_SETTINGS if s.ini)
+    return StorageOptions(**resolve(declarations, ini, env, cli))
 
 
 def _boolean(raw: object, where: str) -> bool:
@@ -287,3 +465,30 @@ def _boolean(raw: object, where: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise SynthConfigError(f"{where}: expected true or false, got {raw!r}")
+
+
+# --- the README's options table ----------------------------------------------------------
+
+
+def options_table() -> str:
+    """The README's options table, as Markdown (a test keeps the README equal to it)."""
+    rows = [
+        "| option | pytest flag | ini key | environment | command flag | default | meaning |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in (*SETTINGS, *SESSION_SETTINGS):
+        env = f"`{s.env}`" if s.ini else ""
+        if s.fallback_env:
+            env += f", then `{s.fallback_env}`"
+        meaning = s.meaning + (f" (see {s.see})" if s.see else "")
+        cells = [
+            f"`{s.name}`",
+            f"`{s.flag}`",
+            f"`{s.ini_key}`" if s.ini else "",
+            env,
+            f"`{s.command_flag}`" if s.command else "",
+            s.shown_default,
+            meaning,
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -272,6 +272,8 @@ def default_subject(model: type[BaseModel]) -> str:
 def normalise_examples(
     model: type[BaseModel], examples: Iterable[object] | None
 ) -> tuple[Example, ...]:
+    from .examples import as_example
+
     if examples is None:
         return ()
     if isinstance(examples, (str, bytes, dict, BaseModel)) or not isinstance(examples, Iterable):
@@ -320,7 +322,7 @@ def normalise_examples(
                 f"examples[{i}].{where} is {value}: JSON has no NaN or Infinity, so no model "
                 "can answer with it; use a finite number in the example"
             )
-        out.append(validated.model_dump(mode="json"))
+        out.append(as_example(validated))  # the schema's fields, numbers as numbers
     return tuple(out)
 
 

@@ -129,16 +129,16 @@ def test_generate_writes_the_format_its_extension_names(
             *("patient_id", "patient_name", "total_charge", "address.street"),
             *("address.city", "tags", "note"),
         ]
-        from pytest_synthdata.datafiles import unflatten
+        from pytest_synthdata.examples import unflatten
 
         raw = list(csv.DictReader(io.StringIO(text)))
         assert raw[0]["tags"].startswith("[")  # a list is one cell of JSON
         rows = [unflatten(row) for row in raw]
     model = bills(project).Bill
     parsed = [model.model_validate(row) for row in rows]
-    if suffix == ".csv":  # None is an empty cell
+    if suffix == ".csv":  # None is null
         assert all(
-            (row["note"] == "") == (p.note is None) for row, p in zip(raw, parsed, strict=True)
+            (row["note"] == "null") == (p.note is None) for row, p in zip(raw, parsed, strict=True)
         )
     assert len(parsed) == 12
     assert len({p.model_dump_json() for p in parsed}) == 12
@@ -306,7 +306,7 @@ BAD: dict[str, tuple[list[str], dict[str, str], str]] = {
     "missing examples file": (
         ["generate", "billing:Bill", "-n", "3", "--examples", "seeds.jsonl"],
         {},
-        "examples file seeds.jsonl not found",
+        "examples file not found: seeds.jsonl",
     ),
     "invalid example": (
         ["generate", "billing:Person", "-n", "3", "--examples", "people.jsonl"],

@@ -212,6 +212,8 @@ class Limiter:
         ``(None, seconds)`` to wait before trying again."""
         with self._lock:
             now = self._clock()
+            if _HELD.is_set():
+                return None, _POLL
             wait = self._not_before - now
             if wait > 0:
                 return None, wait
@@ -316,6 +318,24 @@ class Limiter:
             budget.learn(limit, remaining, reset, now, age=now - sent, since=reserved[kind])
             modelled = modelled and budget.known
         return modelled
+
+
+_HELD = threading.Event()
+
+
+def hold(held: bool = True) -> None:
+    """Send no new request to any endpoint until ``hold(False)`` (requests already in
+    flight go on): how a command that is stopping keeps the answers already paid for."""
+    if held:
+        _HELD.set()
+    else:
+        _HELD.clear()
+
+
+def in_flight() -> int:
+    """Requests in flight to every endpoint of the process."""
+    with _LIMITERS_LOCK:
+        return sum(limiter.in_flight for limiter in _LIMITERS.values())
 
 
 _LIMITERS: dict[str, Limiter] = {}

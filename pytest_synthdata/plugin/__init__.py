@@ -16,15 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..errors import SynthError
-from ..options import (
-    ENV_PREFIX,
-    HELP,
-    RECORD_MODES,
-    SETTING_NAMES,
-    STORAGE_HELP,
-    STORAGE_NAMES,
-    env_name,
-)
+from ..settings import env_name
 from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     defined_at,
     fixture_taken,
@@ -38,6 +30,7 @@ from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     synth_text_factory,
     synth_texts,
 )
+from .options import add_options, configured, raw_values
 from .report import Report
 from .state import (
     RESERVED,
@@ -73,86 +66,16 @@ TEXT_MARKER_DOC = (
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("synthdata", "pytest-synthdata: synthetic test data from an LLM")
-    for name in SETTING_NAMES:
-        flag = "--synth-" + name.replace("_", "-")
-        group.addoption(
-            flag,
-            dest=f"synth_{name}",
-            default=None,
-            metavar=name.upper(),
-            help=f"{HELP[name]}. ini: synth_{name}, env: {env_name(name)}",
-        )
-        parser.addini(f"synth_{name}", f"pytest-synthdata: {HELP[name]}", default=None)
-    group.addoption(
-        "--synth-record-mode",
-        dest="synth_record_mode",
-        default=None,
-        choices=RECORD_MODES,
-        help=f"{STORAGE_HELP['record_mode']}. ini: synth_record_mode, "
-        f"env: {env_name('record_mode')}",
-    )
-    group.addoption(
-        "--synth-cache-dir",
-        dest="synth_cache_dir",
-        default=None,
-        metavar="DIR",
-        help=f"{STORAGE_HELP['cache_dir']}. ini: synth_cache_dir, env: {env_name('cache_dir')}",
-    )
-    group.addoption(
-        "--synth-no-cache",
-        dest="synth_no_cache",
-        action="store_true",
-        default=False,
-        help=f"{STORAGE_HELP['no_cache']}. ini: synth_no_cache, env: {env_name('no_cache')}",
-    )
-    group.addoption(
-        "--synth-clear-cache",
-        dest="synth_clear_cache",
-        action="store_true",
-        default=False,
-        help="empty the response cache before the run",
-    )
-    for name in ("update", "show"):
-        group.addoption(
-            "--synth-" + name,
-            dest=f"synth_{name}",
-            action="store_true",
-            default=False,
-            help=f"{STORAGE_HELP[name]}. ini: synth_{name}, env: {env_name(name)}",
-        )
-    group.addoption(
-        "--synth-export",
-        dest="synth_export",
-        default=None,
-        metavar="DIR",
-        help=f"{STORAGE_HELP['export']}. ini: synth_export, env: {env_name('export')}",
-    )
-    for name in ("record_mode", "cache_dir", "export"):
-        parser.addini(f"synth_{name}", f"pytest-synthdata: {STORAGE_HELP[name]}", default=None)
-    for name in ("no_cache", "update", "show"):
-        parser.addini(
-            f"synth_{name}",
-            f"pytest-synthdata: {STORAGE_HELP[name]}",
-            type="bool",
-            default=False,
-        )
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
     config.addinivalue_line("markers", TEXT_MARKER_DOC)
-    names = (*SETTING_NAMES, *STORAGE_NAMES)
-    ini = {name: config.getini(f"synth_{name}") for name in names}
-    cli = {name: config.getoption(f"synth_{name}") for name in names}
-    configured = (
-        any(value not in (None, "", False) for value in (*ini.values(), *cli.values()))
-        or any(key.startswith(ENV_PREFIX) for key in os.environ)
-        or "OPENAI_BASE_URL" in os.environ
-    )
+    ini, cli = raw_values(config)
     settings: Settings | None = None
     storage: StorageOptions | None = None
-    if configured:
+    if configured(ini, cli):
         from ..settings import (
             Settings,
             StorageOptions,

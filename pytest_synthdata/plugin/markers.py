@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import keyword
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SynthConfigError, did_you_mean
-from ..settings import SPEC_WORDS, setting_names
+from ..settings import SETTING_NAMES, SPEC_WORDS
 
 INJECTION_KEYWORDS = ("name", "each")
 DEFAULT_N = 10
 
 
 def allowed_keywords() -> tuple[str, ...]:
-    return (*SPEC_WORDS, *INJECTION_KEYWORDS, *setting_names())
+    return (*SPEC_WORDS, *INJECTION_KEYWORDS, *SETTING_NAMES)
 
 
 @dataclass(frozen=True)
@@ -89,92 +87,25 @@ def parse_request(
     if isinstance(examples, (str, Path)):
         kwargs["examples"] = load_examples_file(examples, base_dir)
     spec_kwargs = {key: kwargs[key] for key in SPEC_WORDS if key in kwargs}
-    options = {key: kwargs[key] for key in setting_names() if key in kwargs}
+    options = {key: kwargs[key] for key in SETTING_NAMES if key in kwargs}
     return DatasetRequest(model, spec_kwargs, options, name, each)
 
 
 def load_examples_file(path: str | Path, base_dir: Path | None) -> list[object]:
-    """Examples from a ``.json`` (a list), ``.jsonl`` (one per line) or ``.csv`` file.
+    """Examples from a ``.json`` (a list), ``.jsonl`` (one per line) or ``.csv`` file, read
+    as the ``synthdata`` command reads them (:func:`pytest_synthdata.examples.read_items`).
 
     A relative path is resolved against ``base_dir`` (the test file's folder).
     """
-    file = Path(path)
-    if not file.is_absolute() and base_dir is not None:
-        file = base_dir / file
-    suffix = file.suffix.lower()
-    if suffix not in (".json", ".jsonl", ".csv"):
-        raise SynthConfigError(
-            f"examples file {str(path)!r} must end in .json, .jsonl or .csv "
-            "(or pass a list of examples)"
-        )
-    try:
-        text = file.read_text(encoding="utf-8-sig")  # a spreadsheet's byte order mark is no header
-    except FileNotFoundError:
-        raise SynthConfigError(
-            f"examples file not found: {file} (relative paths are resolved against the "
-            "test file's folder)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SynthConfigError(f"cannot read examples file {file}: {exc}") from None
-    try:
-        examples = _parse_examples(file, suffix, text)
-    except RecursionError:
-        raise SynthConfigError(
-            f"examples file {file} nests too deeply to read; each example is one record"
-        ) from None
-    except (ValueError, csv.Error) as exc:
-        if isinstance(exc, SynthConfigError):
-            raise
-        raise SynthConfigError(f"examples file {file} does not parse: {exc}") from None
-    if not examples:
-        raise SynthConfigError(
-            f"examples file {file} holds no examples; add at least one, or drop examples="
-        )
-    return examples
+    from ..examples import read_items
 
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON number; use a finite number")
-
-
-def _parse_examples(file: Path, suffix: str, text: str) -> list[object]:
-    if suffix == ".json":
-        data = json.loads(text, parse_constant=_no_constant)
-        if not isinstance(data, list):
-            raise SynthConfigError(
-                f"examples file {file} must hold a JSON array of examples, "
-                f"not a {type(data).__name__}"
-            )
-        return data
-    if suffix == ".jsonl":
-        out: list[object] = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line, parse_constant=_no_constant))
-                except ValueError as exc:
-                    raise SynthConfigError(
-                        f"examples file {file}, line {number}: not valid JSON ({exc})"
-                    ) from None
-        return out
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None:
-        return []
-    rows: list[object] = []
-    for values in reader:
-        if not any(value.strip() for value in values):
-            continue  # a blank line
-        if len(values) != len(header):
-            raise SynthConfigError(
-                f"examples file {file}, line {reader.line_num}: {len(values)} values for "
-                f"{len(header)} columns ({', '.join(header)}); give every row one value per "
-                "column (quote values that hold commas)"
-            )
-        rows.append({key: value for key, value in zip(header, values, strict=True) if value != ""})
-    if not rows:
-        raise SynthConfigError(f"examples file {file} has a header but no rows")
-    return rows
+    return read_items(
+        path,
+        "examples file",
+        base_dir=base_dir,
+        relative_to="the test file's folder",
+        instead=", or drop examples=",
+    )
 
 
 TEXT_KEYWORDS = ("preferences", "seed")
@@ -195,7 +126,7 @@ def parse_text_request(
             "the first argument must be a list of field sets (lists or dicts), one per text, "
             f"got {type(collection).__name__}"
         )
-    known = (*TEXT_KEYWORDS, *setting_names())
+    known = (*TEXT_KEYWORDS, *SETTING_NAMES)
     unknown = [key for key in kwargs if key not in known]
     if unknown:
         hints = [f"{key!r}{did_you_mean(key, known)}" for key in unknown]

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .progress import Progress
-from .usage import Usage
+from ..progress import Progress
+from ..usage import Usage
 
 
 @dataclass
@@ -52,10 +52,20 @@ class Display:
     """The progress listener: a bar on a terminal, a plain line per answer elsewhere, or
     nothing (``quiet``)."""
 
-    def __init__(self, stream: TextIO, *, quiet: bool = False, noun: str = "records") -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        quiet: bool = False,
+        noun: str = "records",
+        named: bool = True,
+    ) -> None:
         self.stream = stream
         self.quiet = quiet
         self.noun = noun
+        self.named = named
+        """Whether a report's label names the data (a model's name) and is shown; the
+        label of other datasets names the function that made them, which is no news."""
         self.tally = Tally()
         self.started = time.perf_counter()
         self._bar: Any = None
@@ -73,7 +83,7 @@ class Display:
 
                 self._bar = tqdm(
                     total=progress.total,
-                    desc=progress.label,
+                    desc=progress.label if self.named else self.noun,
                     unit=self.noun[:3],
                     file=self.stream,
                     dynamic_ncols=True,
@@ -84,8 +94,9 @@ class Display:
             self._bar.refresh()
             return
         retried = f", {self.tally.failed_tries} retried" if self.tally.failed_tries else ""
+        label = f"{progress.label} " if self.named and progress.label else ""
         self.stream.write(
-            f"synthdata: {progress.label} {progress.done}/{progress.total} {self.noun}, "
+            f"synthdata: {label}{progress.done}/{progress.total} {self.noun}, "
             f"{usage.requests} requests, {tokens} tokens{retried}\n"
         )
         self.stream.flush()
@@ -130,8 +141,43 @@ def summary(
     line = f"synthdata: {count} {noun} -> {where}; {requests}, {tokens}; {retries}; "
     line += f"{elapsed:.1f} s"
     if prices is not None:
-        from .dryrun import cost, dollars
+        from ..dryrun import cost, dollars
 
         paid = cost(tally.paid_prompt, tally.paid_completion, *prices)
         line += f"; cost {dollars(paid)}"
     return line
+
+
+def warning_line(message: Warning | str, category: type[Warning]) -> str:
+    """A warning as the command shows it: one line, no source line of Python's."""
+    text = " ".join(str(message).split())
+    kind = (
+        "" if category.__name__ in ("SynthDataWarning", "UserWarning") else f"{category.__name__}: "
+    )
+    return f"synthdata: warning: {kind}{text}\n"
+
+
+class Warnings:
+    """Shows each distinct warning once, on one line of ``stream``, while installed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.seen: set[str] = set()
+
+    def show(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        from ..storage.secrets import mask
+
+        text = mask(warning_line(message, category))
+        if text in self.seen:
+            return
+        self.seen.add(text)
+        self.stream.write(text)
+        self.stream.flush()

@@ -15,9 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import SynthConfigError, did_you_mean
-from .options import ENV_PREFIX, SETTING_NAMES
-from .settings import Settings, settings_from_sources, storage_from_sources
+from ..errors import SynthConfigError, did_you_mean
+from ..settings import (
+    ENV_PREFIX,
+    SESSION_SETTINGS,
+    SETTING_NAMES,
+    SETTINGS,
+    Setting,
+    Settings,
+    resolve,
+)
 
 DEFAULT_CACHE = ".synthdata-cache"
 """The response cache of the command, in the current folder (what lets a run resume)."""
@@ -26,20 +33,12 @@ PRICE_ENV = {"price_in": ENV_PREFIX + "PRICE_IN", "price_out": ENV_PREFIX + "PRI
 
 def settings_of(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Defaults < environment (``SYNTHDATA_*``, ``OPENAI_BASE_URL``) < flags."""
-    settings = settings_from_sources({}, env, {})
-    changes: dict[str, Any] = {}
-    for name in SETTING_NAMES:
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        if name == "batch_size" and value == "auto":
-            value = None
-        try:
-            Settings().replace(**{name: value})
-        except SynthConfigError as exc:
-            raise SynthConfigError(f"--{name.replace('_', '-')}: {exc}") from None
-        changes[name] = value
-    return settings.replace(**changes)
+    cli = {name: getattr(args, name, None) for name in SETTING_NAMES}
+    return Settings(**resolve(SETTINGS, {}, env, cli, flag_of=_flag))
+
+
+def _flag(setting: Setting) -> str:
+    return setting.command_flag
 
 
 def storage_of(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, Path | None]:
@@ -50,13 +49,15 @@ def storage_of(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, P
         raise SynthConfigError(
             "--record-mode applies to a --cassette recording; add --cassette FILE, or drop it"
         )
-    options = storage_from_sources({}, env, {})
+    declared = tuple(s for s in SESSION_SETTINGS if s.command)
+    cli = {s.name: getattr(args, s.name, None) for s in declared}
+    options = resolve(declared, {}, env, cli, flag_of=_flag)
     # A record mode is about a cassette: without one, SYNTHDATA_RECORD_MODE=all (set for the
     # plugin) must not make the command skip its cache, which is what lets it resume.
-    mode = (args.record_mode or options.record_mode) if args.cassette else "once"
-    if args.no_cache or (options.no_cache and not args.cache_dir):
+    mode = options.get("record_mode", "once") if args.cassette else "once"
+    if args.no_cache or (options.get("no_cache") and not args.cache_dir):
         return mode, None
-    return mode, Path(args.cache_dir or options.cache_dir or DEFAULT_CACHE)
+    return mode, Path(args.cache_dir or options.get("cache_dir") or DEFAULT_CACHE)
 
 
 def prices_of(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[float, float] | None:
@@ -159,7 +160,7 @@ def _import_file(path: Path) -> Any:
 
 
 def output_of(args: argparse.Namespace) -> Path | None:
-    from .datafiles import check_writable, output_format
+    from ..examples import check_writable, output_format
 
     if args.output is None:
         return None
@@ -170,7 +171,7 @@ def output_of(args: argparse.Namespace) -> Path | None:
 
 
 def endpoint(settings: Settings, env: Mapping[str, str]) -> str:
-    from .storage.secrets import mask
+    from ..storage.secrets import mask
 
     return mask(settings.base_url or env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1")
 

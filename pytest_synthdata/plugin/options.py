@@ -1,0 +1,95 @@
+"""The plugin's options, from the declarations of :mod:`pytest_synthdata.settings`, and the
+settings a session (or a ``synth_config`` mapping) resolves to."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ..settings import ENV_PREFIX, SESSION_SETTINGS, SETTINGS, Setting
+
+if TYPE_CHECKING:
+    from ..settings import Settings, StorageOptions
+
+GROUP = ("synthdata", "pytest-synthdata: synthetic test data from an LLM")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """``--synth-*`` flags and ``synth_*`` ini keys, one per declared setting."""
+    group = parser.getgroup(*GROUP)
+    for setting in SETTINGS:
+        group.addoption(
+            setting.flag,
+            dest=f"synth_{setting.name}",
+            default=None,
+            metavar=setting.name.upper(),
+            help=_escaped(f"{setting.help_text}. {_sources(setting)}"),
+        )
+        parser.addini(setting.ini_key, f"pytest-synthdata: {setting.help_text}", default=None)
+    for setting in SESSION_SETTINGS:
+        keywords: dict[str, Any] = {"dest": f"synth_{setting.name}"}
+        if setting.switch:
+            keywords.update(action="store_true", default=False)
+        else:
+            keywords.update(default=None, metavar=setting.metavar or setting.name.upper())
+        if setting.allowed:
+            keywords.update(choices=setting.allowed)
+            keywords.pop("metavar", None)
+        help_text = f"{setting.help_text}. {_sources(setting)}" if setting.ini else setting.meaning
+        group.addoption(setting.flag, help=_escaped(help_text), **keywords)
+        if not setting.ini:
+            continue
+        text = f"pytest-synthdata: {setting.help_text}"
+        if setting.switch:
+            parser.addini(setting.ini_key, text, type="bool", default=False)
+        else:
+            parser.addini(setting.ini_key, text, default=None)
+
+
+def _escaped(text: str) -> str:
+    """Help for argparse, which formats ``%``."""
+    return text.replace("%", "%%")
+
+
+def _sources(setting: Setting) -> str:
+    return f"ini: {setting.ini_key}, env: {setting.env}"
+
+
+def raw_values(config: pytest.Config) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the ini file and the command line say, keyed by setting name."""
+    declared = [s for s in (*SETTINGS, *SESSION_SETTINGS) if s.ini]
+    ini = {s.name: config.getini(s.ini_key) for s in declared}
+    cli = {s.name: config.getoption(f"synth_{s.name}") for s in declared}
+    return ini, cli
+
+
+def configured(ini: Mapping[str, Any], cli: Mapping[str, Any]) -> bool:
+    """Whether anything sets an option (otherwise the defaults need no parsing at all)."""
+    return (
+        any(value not in (None, "", False) for value in (*ini.values(), *cli.values()))
+        or any(key.startswith(ENV_PREFIX) for key in os.environ)
+        or "OPENAI_BASE_URL" in os.environ
+    )
+
+
+def resolve_settings(
+    config: pytest.Config, overrides: Mapping[str, object] | None = None
+) -> Settings:
+    """The session's settings (defaults < ini < environment < command line) with
+    ``overrides`` (a ``synth_config`` mapping) on top; a bad value raises
+    :class:`~pytest_synthdata.errors.SynthConfigError` naming where it came from."""
+    from ..settings import settings_from_sources
+
+    ini, cli = raw_values(config)
+    return settings_from_sources(ini, os.environ, cli, overrides)
+
+
+def resolve_storage(config: pytest.Config) -> StorageOptions:
+    """The session-wide cassette, cache and report options (defaults < ini < env < CLI)."""
+    from ..settings import storage_from_sources
+
+    ini, cli = raw_values(config)
+    return storage_from_sources(ini, os.environ, cli)
