@@ -176,13 +176,15 @@ class BatchService:
 
     def __init__(self, answer: Answer, clock: Callable[[], float] = time.time) -> None:
         self.answer = answer
-        self.clock = clock
+        self._clock = clock
         self._lock = threading.RLock()
         self.reset()
 
     def reset(self) -> None:
         """Forget files, batches and counters; restore every switch."""
         with getattr(self, "_lock", threading.RLock()):
+            # What the time is (a test may set a clock of its own).
+            self.clock: Callable[[], float] = self._clock
             self.processing_time: float = 0.0
             self.lines_per_poll: int | None = None
             self.failures: dict[str, str] = {}
