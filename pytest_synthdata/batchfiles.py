@@ -15,7 +15,8 @@ the batch of the loop, so a result finds its way back to the request that asked 
 format ``{id, custom_id, response: {status_code, request_id, body}, error}`` and in vLLM's,
 where a failed line has ``error`` set and no body: each line is a :class:`LineResult`, the
 chat-completion body or the reason it failed. :func:`collect_results` gathers several files
-into one result per ``custom_id``.
+into one result per ``custom_id``; :func:`stream_results` yields them without holding the
+answers in memory.
 
 Costs at batch prices: :func:`batch_prices` and :func:`batch_cost`.
 
@@ -286,6 +287,26 @@ def collect_results(paths: Iterable[str | Path]) -> dict[str, LineResult]:
             if known is None or (result.ok and not known.ok):
                 results[result.custom_id] = result
     return results
+
+
+def stream_results(paths: Iterable[str | Path]) -> Iterator[LineResult]:
+    """The results of output and error files with only ids and failure reasons held in
+    memory: each answer as it is read (the first one of each ``custom_id``), then the
+    failure of each id that got no answer. What a large dataset is validated from, one
+    answer at a time (:func:`collect_results` holds every body at once)."""
+    answered: set[str] = set()
+    failed: dict[str, LineResult] = {}
+    for path in list(paths):
+        for result in read_results(path):
+            if result.custom_id in answered:
+                continue
+            if result.ok:
+                answered.add(result.custom_id)
+                failed.pop(result.custom_id, None)
+                yield result
+            else:
+                failed.setdefault(result.custom_id, result)
+    yield from failed.values()
 
 
 def missing_ids(requested: Iterable[str], results: Mapping[str, LineResult]) -> list[str]:

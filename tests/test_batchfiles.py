@@ -28,6 +28,7 @@ from pytest_synthdata.batchfiles import (
     parse_custom_id,
     read_requests,
     read_results,
+    stream_results,
     write_request_files,
 )
 from pytest_synthdata.errors import SynthConfigError
@@ -201,6 +202,18 @@ def test_an_answer_wins_over_a_failure_of_the_same_request(tmp_path: Path) -> No
     second = write_lines(tmp_path / "b.jsonl", [retried])
     for order in ([first, second], [second, first]):
         assert collect_results(order)["claims-w1-b1"].ok
+
+
+def test_streamed_results_agree_with_collected_ones(tmp_path: Path) -> None:
+    first = write_lines(tmp_path / "a.jsonl", OPENAI_OUTPUT + VLLM_OUTPUT[2:])
+    second = write_lines(
+        tmp_path / "b.jsonl", [*OPENAI_ERRORS, {**VLLM_OUTPUT[0], "custom_id": "claims-w1-b1"}]
+    )
+    streamed = list(stream_results([first, second]))
+    assert [r.custom_id for r in streamed] == ["claims-w1-b0", "claims-w1-b1", "claims-w1-b2"]
+    assert [r.ok for r in streamed] == [True, True, False]
+    assert streamed[2].error == "Engine died"  # the first failure of an id is kept
+    assert {r.custom_id: r for r in streamed} == collect_results([first, second])
 
 
 def test_a_file_that_is_not_batch_output_is_refused_with_its_line(tmp_path: Path) -> None:
