@@ -23,6 +23,7 @@ from pytest_synthdata.batchfiles import (
     collect_results,
     custom_id,
     missing_ids,
+    read_requests,
     write_request_files,
 )
 from pytest_synthdata.errors import SynthAPIError, SynthRecordingError
@@ -36,7 +37,8 @@ from pytest_synthdata.llm.batch import (
     upload_name,
     wait,
 )
-from pytest_synthdata.storage.batchjobs import BatchJobs
+from pytest_synthdata.storage.batchjobs import BatchJobs, cache_answer
+from pytest_synthdata.storage.cache import ResponseCache, request_key
 
 KEY = "sk-batch-secret-0123456789abcdef"
 
@@ -301,3 +303,31 @@ def test_a_kill_during_polling_then_a_rerun_submits_nothing_twice(
     assert "answered 5" in second.stdout and "answered 3" in second.stdout
     assert (llm.batches.uploads, llm.batches.creations) == (2, 2)
     assert llm.batches.answered == 8
+
+
+def test_an_answered_line_is_cached_under_the_sync_requests_key(
+    llm: FakeLLM, api: BatchAPI, tmp_path: Path
+) -> None:
+    written = request_file(tmp_path, 2)
+    jobs = BatchJobs(tmp_path / "cache")
+    job = wait(api, jobs, submit(api, jobs, written.path, label="claims wave 1"), interval=0)
+    assert [j.batch_id for j in jobs.labelled("claims wave 1")] == [job.batch_id]
+    assert jobs.labelled("claims wave 2") == []
+    results = collect_results(job.result_paths)
+    cache = ResponseCache(tmp_path / "cache")
+    bodies = dict(read_requests(written.path))
+    keys = {
+        cid: cache_answer(cache, llm.url, bodies[cid], results[cid].body or {})
+        for cid in written.custom_ids
+    }
+    # the same request sent the sync way: its key, as the storage transport computes it
+    api.client.chat.completions.create(**bodies[written.custom_ids[1]])
+    sent = llm.chat_requests[-1]
+    assert (
+        request_key("POST", f"{llm.url}/chat/completions", sent.raw_body)
+        == keys[written.custom_ids[1]]
+    )
+    cached = cache.get(keys[written.custom_ids[1]])
+    assert cached is not None and cached["status"] == 200
+    assert json.loads(cached["body"]) == results[written.custom_ids[1]].body
+    cache.close()

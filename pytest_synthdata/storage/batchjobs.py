@@ -5,7 +5,8 @@ One JSON file a request file, ``<cache>/batches/<digest>.json``, keyed by the sh
 request file's content: the same requests make the same key whatever the file is called. A
 job is saved (atomically: a temporary file, then a rename) as soon as each thing exists: the
 request file, the uploaded file's id, the batch's id, each status polled, the downloaded
-output and error files. A batch that expired, was cancelled or failed keeps the lines it
+output and error files. :func:`cache_answer` puts an answered line in the response cache
+where a sync request would find it. A batch that expired, was cancelled or failed keeps the lines it
 completed: its output file is downloaded like a completed batch's.
 """
 
@@ -14,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import SynthRecordingError
+from .cache import ResponseCache, request_key
 from .cassettes import write_atomically
 
 FOLDER = "batches"
@@ -125,6 +127,11 @@ class BatchJobs:
         ]
         return iter(sorted(jobs, key=lambda job: (job.created_at, job.digest)))
 
+    def labelled(self, label: str) -> list[BatchJob]:
+        """The jobs saved under ``label`` (a dataset and wave), oldest first: how a rerun whose
+        requests came out different (a prompt changed) finds the batches it left running."""
+        return [job for job in self if job.label == label]
+
     def forget(self, digest: str) -> None:
         """Remove a job's file (its downloaded results stay)."""
         self.path_of(digest).unlink(missing_ok=True)
@@ -141,3 +148,15 @@ def _decode(path: Path, text: str) -> BatchJob:
             "delete it to forget that job (its batch, if any, is left as it is)",
             corrupt=True,
         ) from None
+
+
+def cache_answer(
+    cache: ResponseCache, base_url: str, body: Mapping[str, Any], answer: Mapping[str, Any]
+) -> str:
+    """Keep a batch line's answer in the response cache under the key the sync path gives the
+    same request (``POST <base_url>/chat/completions`` with ``body``), so a later sync run,
+    or a ``--cassette`` run, of the same spec replays it; the key."""
+    url = base_url.rstrip("/") + "/chat/completions"
+    key = request_key("POST", url, json.dumps(body).encode())
+    cache.put(key, 200, "application/json", json.dumps(answer))
+    return key
