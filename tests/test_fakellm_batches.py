@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
-from fakellm import FakeLLM
+from fakellm import FakeLLM, FakeLLMProcess
 from test_batchfiles import chat_body
 
 
@@ -179,3 +181,33 @@ def test_cancelling_and_listing(llm: FakeLLM, client: openai.OpenAI) -> None:
     assert listed == [b.id for b in reversed(made)]
     llm.reset()
     assert list(client.batches.list()) == [] and llm.batches.creations == 0
+
+
+def control(origin: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(
+        origin + "/_batches",
+        data=json.dumps(settings).encode() if settings is not None else None,
+        method="POST" if settings is not None else "GET",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def test_the_server_in_its_own_process_serves_and_configures_batches() -> None:
+    with FakeLLMProcess() as server:
+        settings = control(server.origin, {"failures": {"r1": "error"}, "lines_per_poll": 1})
+        assert settings["failures"] == {"r1": "error"} and settings["lines_per_poll"] == 1
+        with openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0) as client:
+            batch = create(client, upload(client, [line(f"r{i}", chat_body(1)) for i in range(2)]))
+            statuses = [client.batches.retrieve(batch.id).status for _ in range(2)]
+            assert statuses == ["in_progress", "completed"]
+            [error] = output_lines(client, client.batches.retrieve(batch.id).error_file_id)
+            assert error["custom_id"] == "r1"
+        stats = control(server.origin)
+        assert (stats["uploads"], stats["creations"], stats["answered"]) == (1, 1, 2)
+        assert stats["batches"] == {"completed": 1}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            control(server.origin, {"fail_kind": "sometimes"})
+        assert "fail_kind must be one of" in refused.value.read().decode()

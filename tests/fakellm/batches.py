@@ -24,9 +24,12 @@ error is an output line with that status, as OpenAI writes it. Switches of
   in the output file, the others in the error file, ``batch_expired``); :meth:`expire` does
   it at once.
 
-Observations: ``uploads``, ``creations``, ``cancellations``, ``answered``, ``prompt_tokens``,
-``completion_tokens``. :func:`answer_line` answers one request line in OpenAI's or vLLM's
-output format (the loopback runner, :mod:`fakellm.runner`, uses it too).
+``POST /_batches`` with a JSON object changes these switches (:meth:`BatchService.configure`,
+for the server in its own process) and ``GET /_batches`` reads them with the counters
+(:meth:`BatchService.stats`). Observations: ``uploads``, ``creations``, ``cancellations``,
+``answered``, ``prompt_tokens``, ``completion_tokens``. :func:`answer_line` answers one
+request line in OpenAI's or vLLM's output format (the loopback runner,
+:mod:`fakellm.runner`, uses it too).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +55,10 @@ Answer = Callable[[Any], tuple[int, JSONDict]]
 """What the chat-completions endpoint answers a request body: its status and JSON."""
 
 BATCH_PATHS = re.compile(r"^/v1/(files|batches)(/[^/]+)?(/content|/cancel)?/?$")
+CONTROL_PATH = "/_batches"
+SWITCHES = ("processing_time", "lines_per_poll", "fail_fraction", "fail_kind", "fail_seed")
+SWITCHES += ("expire_after", "failures")
+"""What ``POST /_batches`` changes (see :meth:`BatchService.configure`)."""
 ENDPOINTS = ("/v1/chat/completions",)
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 FAILURE_KINDS = ("4xx", "error")
@@ -58,7 +66,7 @@ FAILURE_KINDS = ("4xx", "error")
 
 def handles(path: str) -> bool:
     """Whether ``path`` is one of the Batch API's."""
-    return BATCH_PATHS.match(path) is not None
+    return BATCH_PATHS.match(path) is not None or path.rstrip("/") == CONTROL_PATH
 
 
 def answer_line(
@@ -202,13 +210,54 @@ class BatchService:
     def reply(self, rec: RecordedRequest) -> Reply:
         """The answer to a request on one of the Batch API's paths."""
         found = BATCH_PATHS.match(rec.path)
-        assert found is not None
-        kind, ident, action = found[1], (found[2] or "")[1:], found[3] or ""
         with self._lock:
+            if found is None:
+                return self._control(rec)
+            kind, ident, action = found[1], (found[2] or "")[1:], found[3] or ""
             try:
                 return self._dispatch(rec, kind, ident, action.lstrip("/"))
             except _Refused as refused:
                 return Reply(refused.status, error_body(refused.message, refused.type))
+
+    def stats(self) -> JSONDict:
+        """The switches and the counters (what ``GET /_batches`` answers)."""
+        with self._lock:
+            return {
+                **{name: getattr(self, name) for name in SWITCHES},
+                "uploads": self.uploads,
+                "creations": self.creations,
+                "cancellations": self.cancellations,
+                "answered": self.answered,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "batches": dict(Counter(b.status for b in self.batches.values())),
+            }
+
+    def configure(self, **changes: Any) -> JSONDict:
+        """Change some :data:`SWITCHES` (the server in its own process takes them as the JSON
+        object of ``POST /_batches``); the stats."""
+        unknown = sorted(set(changes) - set(SWITCHES))
+        if unknown:
+            raise ValueError(f"unknown batch setting(s) {unknown}; expected some of {SWITCHES}")
+        kind = changes.get("fail_kind", self.fail_kind)
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"fail_kind must be one of {FAILURE_KINDS}, got {kind!r}")
+        with self._lock:
+            for name, value in changes.items():
+                setattr(self, name, dict(value) if name == "failures" else value)
+        return self.stats()
+
+    def _control(self, rec: RecordedRequest) -> Reply:
+        if rec.method == "GET":
+            return Reply(200, self.stats())
+        if rec.method != "POST" or not isinstance(rec.body, dict):
+            return Reply(
+                400, error_body("POST a JSON object of batch settings", "invalid_request_error")
+            )
+        try:
+            return Reply(200, self.configure(**rec.body))
+        except ValueError as exc:
+            return Reply(400, error_body(str(exc), "invalid_request_error"))
 
     def _dispatch(self, rec: RecordedRequest, kind: str, ident: str, action: str) -> Reply:
         method = rec.method
