@@ -92,6 +92,26 @@ def test_submit_poll_download_and_validate(llm: FakeLLM, api: BatchAPI, tmp_path
     }
 
 
+def test_poll_reports_each_status_until_the_batch_is_over(
+    llm: FakeLLM, api: BatchAPI, tmp_path: Path
+) -> None:
+    written = request_file(tmp_path, 3)
+    llm.batches.lines_per_poll = 1
+    status = api.create(api.upload(written.path))
+    seen: list[str] = []
+    waits: list[float] = []
+    last = api.poll(
+        status.id, progress=lambda s: seen.append(s.line()), interval=7, sleep=waits.append
+    )
+    assert last.status == "completed" and last.output_file_id is not None
+    assert [line.split(": ", 1)[1] for line in seen] == [
+        "in_progress, 1/3 done, 0 failed",
+        "in_progress, 2/3 done, 0 failed",
+        "completed, 3/3 done, 0 failed",
+    ]
+    assert waits == [7, 7]
+
+
 def test_per_line_failures_are_counted_and_read(
     llm: FakeLLM, api: BatchAPI, tmp_path: Path
 ) -> None:
@@ -159,6 +179,12 @@ def test_a_rerun_finds_its_job_and_submits_nothing(
     again = submit(api, BatchJobs(tmp_path / "cache"), written.path)
     assert again.batch_id == first.batch_id
     assert (llm.batches.uploads, llm.batches.creations) == (1, 1)
+    done = wait(api, jobs, again, interval=0)
+    downloads = [r for r in llm.requests if r.path.endswith("/content")]
+    assert len(downloads) == 1 and done.downloaded
+    reread = BatchJobs(tmp_path / "cache").get(written.digest)
+    assert reread is not None and wait(api, jobs, reread, interval=0).result_paths
+    assert [r for r in llm.requests if r.path.endswith("/content")] == downloads
     other = request_file(tmp_path, 3, wave=2)  # other requests: a batch of their own
     assert submit(api, jobs, other.path).batch_id != first.batch_id
     assert (llm.batches.uploads, llm.batches.creations) == (2, 2)

@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import openai
+from openai.types import Batch
 
 from ..batchfiles import file_digest
 from ..errors import SynthAPIError, SynthConfigError
@@ -197,7 +197,7 @@ class BatchAPI:
             sleep(interval)
 
 
-def status_of(batch: Any) -> BatchStatus:
+def status_of(batch: Batch) -> BatchStatus:
     """A :class:`BatchStatus` of the SDK's ``Batch``."""
     counts = batch.request_counts
     errors = batch.errors.data if batch.errors is not None and batch.errors.data else []
