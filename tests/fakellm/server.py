@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import batches as batch_api
 from . import reading
 from .faults import HTTP_FAULTS, Fault, FaultMix, MutateFn, item_faults, record_faults
 from .ratelimit import RateLimit, RateLimiter
@@ -127,6 +128,8 @@ class FakeLLM:
         self._faults: deque[Fault] = deque()
         self._always: Fault | None = None
         self.requests: list[RecordedRequest] = []
+        # ``/v1/files`` and ``/v1/batches``, each line answered by :meth:`chat_answer`.
+        self.batches = batch_api.BatchService(self.chat_answer)
         self._set_defaults()
 
     def _set_defaults(self) -> None:
@@ -254,6 +257,7 @@ class FakeLLM:
             self._faults.clear()
             self._always = None
             self._set_defaults()
+            self.batches.reset()
 
     # -- behaving like a hosted model --------------------------------------------------------
 
@@ -509,6 +513,9 @@ class FakeLLM:
             leave()
 
     def _route(self, rec: RecordedRequest, generation: int) -> Iterator[float | Reply]:
+        if batch_api.handles(rec.path):
+            yield self.batches.reply(rec)
+            return
         azure = _AZURE_RE.match(rec.path)
         is_chat = rec.path in _CHAT_PATHS or azure is not None
         if not is_chat or rec.method != "POST":
@@ -569,6 +576,18 @@ class FakeLLM:
                 self.completion_tokens += completion_tokens
         trickle = self.trickle_delay if fault is not None and fault.kind == "trickle" else 0.0
         yield Reply(200, response, headers=limits, trickle=trickle)
+
+    def chat_answer(self, body: Any) -> tuple[int, JSONDict]:
+        """What ``POST /v1/chat/completions`` answers ``body`` (status and JSON), without
+        faults, latency or rate limits: how a line of a batch is answered."""
+        raw = json.dumps(body).encode()
+        rec = RecordedRequest("POST", "/v1/chat/completions", {}, {}, body, raw)
+        try:
+            return 200, self._complete(rec, None, None)[0]
+        except HTTPError as err:
+            return err.status, error_body(err.message, err.type)
+        except SchemaError as err:
+            return 400, error_body(str(err), "invalid_request_error")
 
     def _reservation(self, body: Any) -> int:
         """The tokens a request counts against the rate limit before it is answered: its
