@@ -131,7 +131,7 @@ def rate_limits(bench: Any, scale_big: float, quick: bool) -> list[LimitedRun]:
     # the same limit behind a gateway that says nothing but 429 and retry-after
     runs += [
         limited(bench, OURS, 200, 1.0, None, headers=False),
-        limited(bench, OURS, 500, scale_big, 32, headers=False),
+        limited(bench, OURS, 1000, scale_big, 32, headers=False),
         limited(bench, OURS, 2000, scale_big, 32, headers=False),
     ]
     if not quick:

@@ -415,7 +415,8 @@ class Limiter:
             if throttled:
                 self.throttled += 1
                 # A 429 that says when to come back holds every request until then instead.
-                if ticket > self._decreased_at and not paced and not pause:
+                said = retry_after(lowered) is not None
+                if ticket > self._decreased_at and not paced and not said:
                     self.allowance = max(1.0, min(self.allowance, float(self.in_flight)) / 2)
                     self._decreased_at = self._sent
                 if self.requests.known:
