@@ -48,11 +48,14 @@ def simulate(
     latency: float = 0.8,
     concurrency: int = 32,
     refuse_every: int = 0,
+    waves: bool = False,
 ) -> tuple[Limiter, Run]:
     """``requests`` requests of ``cost`` tokens through a :class:`Limiter`, each answered
     after ``latency`` seconds, against the fake's rate limit ``limit`` (a 429 comes back at
     once, with what the fake would say); ``refuse_every``: also answer every so many
-    admitted requests 429 with ``retry-after: 0``, as an endpoint failing at random."""
+    admitted requests 429 with ``retry-after: 0``, as an endpoint failing at random;
+    ``waves``: send ``concurrency`` requests at a time and the next ones once all are back
+    (a 429 is tried again within its wave), as the batches of a dataset go out."""
     clock = Clock()
     limiter = Limiter(clock)
     server = RateLimiter(limit, clock) if limit is not None else None
@@ -61,6 +64,7 @@ def simulate(
     waiting = requests
     in_flight: list[tuple[float, int, bool, dict[str, str]]] = []
     admitted = 0
+    wave = 0
     while waiting or in_flight:
         while in_flight and in_flight[0][0] <= clock.now:
             _, ticket, throttled, headers = heapq.heappop(in_flight)
@@ -68,13 +72,17 @@ def simulate(
             if throttled:
                 run.throttles.append((clock.now - start, retry_after(headers) or 0.0))
                 waiting += 1
+                wave += 1
             if run.learned_at is None and limiter.pace.estimate is not None:
                 run.learned_at = clock.now - start
-        while waiting and len(in_flight) < concurrency:
+        if not in_flight and not wave:
+            wave = min(concurrency, waiting)
+        while waiting and len(in_flight) < concurrency and (wave or not waves):
             ticket, _ = limiter.try_acquire(cost)
             if ticket is None:
                 break
             waiting -= 1
+            wave = max(0, wave - 1)
             run.sends.append(clock.now - start)
             answer = server.admit(cost) if server is not None else None
             if answer is not None and not answer.admitted:
@@ -116,6 +124,20 @@ def test_the_rate_of_a_limit_that_sends_no_headers_is_learned_from_its_429s() ->
     assert len(later) <= 0.1 * len(sent_later)
     floor = (400 * 1000 - LIMIT.tokens) / RATE
     assert run.done_at < 1.5 * floor  # simulated seconds, not the machine's
+
+
+def test_after_a_quiet_spell_a_wave_fills_what_the_endpoint_bucket_was_seen_to_hold() -> None:
+    # waves of 32 requests of 1600 tokens, answered 4 s after they go out
+    limiter, run = simulate(LIMIT, 200, cost=1600, latency=4.0, waves=True)
+    assert limiter.pace.estimate is not None
+    # the first wave took what the 40,000-token bucket held (25 requests), no more
+    assert 0.5 * LIMIT.tokens <= limiter.pace.capacity <= LIMIT.tokens + 1600
+    # once the pace is known, a wave after the quiet spell of the one before goes out
+    # together, as far as the bucket refilled meanwhile, not at the paced rate
+    later = [t for t in run.sends if t > (run.learned_at or 0) + 1]
+    together = max(later.count(t) for t in set(later))
+    assert together * 1600 > 2 * RATE  # more than 2 s of the rate at once
+    assert len([t for t, _ in run.throttles if t > (run.learned_at or 0) + 1]) <= 0.1 * len(later)
 
 
 def test_no_request_goes_out_before_a_retry_after_has_elapsed() -> None:

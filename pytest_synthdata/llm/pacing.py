@@ -50,7 +50,11 @@ PACE_MARGIN = 0.95
 PACE_PROBE = 0.05
 """How fast the pace creeps up while no 429 comes: this share of the learned rate a second."""
 PACE_BURST = 1.0
-"""Seconds of the paced rate a quiet spell (or a pause a server asked for) lets out at once."""
+"""Seconds of the paced rate a quiet spell (or a pause a server asked for) lets out at once,
+at least (more once the endpoint's bucket has been seen, see :class:`Pace`)."""
+PACE_LOOKBACK = 10.0
+"""Seconds before the first 429 whose admitted requests show how much the endpoint's bucket
+holds."""
 PACE_WINDOW = 60.0
 """Seconds of 429s and answers the admissible rate is learned from."""
 PACE_MIN_ADMITTED = 4
@@ -208,7 +212,11 @@ class Pace:
     comes back at once), divided by the time between them, is the rate of the limit, the
     more exactly the longer apart they are (:attr:`estimate`, from the last
     :data:`PACE_WINDOW` seconds). Requests are then let out at :data:`PACE_MARGIN` of it
-    (:attr:`rate`), from a bucket holding at most :data:`PACE_BURST` seconds of it, and the
+    (:attr:`rate`), from a bucket holding :data:`PACE_BURST` seconds of it, or as much as
+    the endpoint's own bucket was seen to hold (:attr:`capacity`: what it admitted in the
+    :data:`PACE_LOOKBACK` seconds up to its first 429, less what it refilled meanwhile), so
+    that after a quiet spell, in which the endpoint's bucket filled up again, a wave of
+    requests goes out at once instead of at the paced rate; and the
     rate creeps up by :data:`PACE_PROBE` of the estimate a second until the next 429, so a
     limit that was underestimated, or rose, is found again. A request's units are the
     tokens it reserves (at least 1), which also paces a limit on requests when requests are
@@ -218,6 +226,8 @@ class Pace:
     def __init__(self) -> None:
         self.estimate: float | None = None
         """Units (reserved tokens) a second the endpoint admits, once learned."""
+        self.capacity = 0.0
+        """Units the endpoint's bucket was seen to hold (0: not known)."""
         self.level = 0.0
         self.stamp = 0.0
         self._base = 0.0
@@ -238,7 +248,7 @@ class Pace:
     def refill(self, now: float) -> None:
         rate = self.rate(now)
         if rate is not None and now > self.stamp:
-            self.level = min(rate * PACE_BURST, self.level + (now - self.stamp) * rate)
+            self.level = min(self._room(rate), self.level + (now - self.stamp) * rate)
         self.stamp = max(self.stamp, now)
 
     def wait_for(self, units: float, now: float) -> float:
@@ -246,8 +256,11 @@ class Pace:
         rate = self.rate(now)
         if rate is None:
             return 0.0
-        wanted = min(units, rate * PACE_BURST)
+        wanted = min(units, self._room(rate))
         return 0.0 if self.level >= wanted else (wanted - self.level) / rate
+
+    def _room(self, rate: float) -> float:
+        return max(rate * PACE_BURST, self.capacity)
 
     def sent(self, ticket: int, units: float, now: float) -> None:
         if self.estimate is not None:
@@ -263,11 +276,12 @@ class Pace:
             self._refused.add(ticket)
             self._throttles.append((self._sends[ticket][0], now))
             self._throttles = [t for t in self._throttles if t[1] >= now - PACE_WINDOW]
-            self._learn(self._sends[ticket][0], now, resume)
-        self._forget()
+            self._learn(ticket, now, resume)
+        self._forget(now)
 
-    def _learn(self, last: float, now: float, resume: float) -> None:
-        """Take in a 429 to a request sent at ``last``: the limit was used up then."""
+    def _learn(self, ticket: int, now: float, resume: float) -> None:
+        """Take in a 429 to request ``ticket``: the limit was used up when it was sent."""
+        last = self._sends[ticket][0]
         if last < self._since:
             return  # sent before the pace was last set: its burst is already taken in
         first_back = self._throttles[0][1]
@@ -277,13 +291,17 @@ class Pace:
         # were admitted are the endpoint's full bucket, not its rate: only those sent once
         # the first 429 was back are counted.
         start = max(sent for sent, _ in self._throttles if sent <= first_back)
-        counted = [t for t, (sent, _) in self._sends.items() if first_back < sent <= last]
+        # Requests sent before this one and not turned away were admitted (or will be: a 429
+        # comes back at once); those sent with it or after it may yet be turned away.
+        counted = [t for t, (sent, _) in self._sends.items() if first_back < sent and t <= ticket]
         admitted = [self._sends[t][1] for t in counted if t not in self._refused]
         refused = len(counted) - len(admitted)
         # Until a pace is set, 429s to fewer than PACE_REFUSED of the requests are taken for
         # an endpoint failing at random, which pacing would only slow down.
         limited = self.estimate is not None or refused >= PACE_REFUSED * len(counted)
         if len(admitted) >= PACE_MIN_ADMITTED and last > start and limited:
+            if self.estimate is None:
+                self._see_bucket(start, sum(admitted) / (last - start))
             self.estimate = sum(admitted) / (last - start)
         if self.estimate is not None:
             self.refill(now)
@@ -291,10 +309,27 @@ class Pace:
             self._since = max(now, resume)
             self.level = min(self.level, 0.0)  # the limit is used up: so is the pace
 
-    def _forget(self) -> None:
-        """Drop requests sent before the oldest burst of 429s still learned from, once back."""
-        keep_from = min((t[0] for t in self._throttles), default=float("inf"))
-        for ticket in list(self._sends):
+    def _see_bucket(self, start: float, rate: float) -> None:
+        """How much the endpoint's bucket holds: what it admitted in the
+        :data:`PACE_LOOKBACK` seconds up to ``start``, when it was used up, less what it
+        refilled at ``rate`` meanwhile."""
+        since = start - PACE_LOOKBACK
+        before = [
+            (sent, units)
+            for ticket, (sent, units) in self._sends.items()
+            if since <= sent <= start and ticket not in self._refused
+        ]
+        if before:
+            first = min(sent for sent, _ in before)
+            self.capacity = max(0.0, sum(u for _, u in before) - rate * (start - first))
+
+    def _forget(self, now: float) -> None:
+        """Drop requests sent before the oldest burst of 429s still learned from (or, before
+        any, :data:`PACE_LOOKBACK` seconds ago), once back."""
+        oldest = min((t[0] for t in self._throttles), default=now)
+        keep_from = oldest - (0.0 if self.estimate is not None else PACE_LOOKBACK)
+        while self._sends:
+            ticket = next(iter(self._sends))
             if self._sends[ticket][0] >= keep_from or ticket in self._open:
                 break
             del self._sends[ticket]
