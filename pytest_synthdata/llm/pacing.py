@@ -48,7 +48,8 @@ _POLL = 0.02
 PACE_MARGIN = 0.95
 """Share of the learned admissible rate requests are paced to after a 429."""
 PACE_PROBE = 0.05
-"""How fast the pace creeps up while no 429 comes: this share of the learned rate a second."""
+"""How fast the pace creeps up while no 429 comes: this share of the learned rate a second,
+or more while the rate is learned from few requests (one request's share of them)."""
 PACE_BURST = 1.0
 """Seconds of the paced rate a quiet spell (or a pause a server asked for) lets out at once,
 at least (more once the endpoint's bucket has been seen, see :class:`Pace`)."""
@@ -231,6 +232,7 @@ class Pace:
         self.level = 0.0
         self.stamp = 0.0
         self._base = 0.0
+        self._probe = PACE_PROBE
         self._since = 0.0
         self._sends: dict[int, tuple[float, float]] = {}
         """Each recent request: when it was sent and its units, in the order sent."""
@@ -243,12 +245,17 @@ class Pace:
         """Units a second requests are let out at now (``None``: not paced)."""
         if self.estimate is None:
             return None
-        return self._base + PACE_PROBE * self.estimate * max(0.0, now - self._since)
+        return self._base + self._probe * self.estimate * max(0.0, now - self._since)
 
     def refill(self, now: float) -> None:
         rate = self.rate(now)
         if rate is not None and now > self.stamp:
-            self.level = min(self._room(rate), self.level + (now - self.stamp) * rate)
+            elapsed = now - self.stamp
+            # Beyond one burst the bucket fills at the learned rate, not the probing one: a
+            # quiet spell lets out no more than the endpoint refilled meanwhile.
+            probed = min(rate * PACE_BURST, self.level + elapsed * rate)
+            stored = min(self.capacity, self.level + elapsed * self._base)
+            self.level = max(self.level, probed, stored)
         self.stamp = max(self.stamp, now)
 
     def wait_for(self, units: float, now: float) -> float:
@@ -303,6 +310,8 @@ class Pace:
             if self.estimate is None:
                 self._see_bucket(start, sum(admitted) / (last - start))
             self.estimate = sum(admitted) / (last - start)
+            # the estimate may be off by about one request: probe as fast as that is likely
+            self._probe = max(PACE_PROBE, max(admitted) / sum(admitted))
         if self.estimate is not None:
             self.refill(now)
             self._base = PACE_MARGIN * self.estimate
