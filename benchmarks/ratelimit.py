@@ -292,7 +292,13 @@ NOTE = (
     "run that raised are those of the requests it made before it did. The issue that asked "
     "for these rows measured the previous version at n = 2000 and concurrency 32: 67 s and a "
     "`rate limited even after retries` failure in one run, 77 s (3.6x the floor) in another, "
-    "every request reserving `max_tokens=4096`."
+    "every request reserving `max_tokens=4096`. Without rate-limit headers the first 429s "
+    "(the requests in flight when the bucket ran out) are retried after the `retry-after` "
+    "pause, the next ones show the rate the limit refills at, and the rest of the run is "
+    "paced to it; the n = 1000 rows finish under the floor because the full bucket at the "
+    "start is not part of it. At full delays the waves of batches (each shown the values "
+    "of the one before) leave the limit idle while a wave's last answers are written, "
+    "with or without headers."
 )
 
 

@@ -272,7 +272,6 @@ class FakeLLM:
             "limit_requests": self.rate_limit.requests,
             "limit_tokens": self.rate_limit.tokens,
             "limit_window": self.rate_limit.window,
-            "limit_headers": self.rate_limit.headers,
         }
 
     def configure(self, **changes: Any) -> JSONDict:
@@ -300,7 +299,7 @@ class FakeLLM:
             int(merged["limit_requests"] or 0),
             int(merged["limit_tokens"] or 0),
             float(merged["limit_window"] or 60.0),
-            bool(merged["limit_headers"]),
+            bool(changes.get("limit_headers", self.rate_limit.headers)),
         )
         with self._lock:
             self.latency, self.fault_mix, self.sampling_seed = latency, mix, seed
