@@ -7,10 +7,11 @@
   has timed out twice is not tried again, so a hung or trickling server costs at most
   2 x ``timeout`` per request, and once four tries in a row have timed out the endpoint is
   taken for unresponsive: later requests to it fail at once, saying so.
-* Every endpoint has a :class:`Limiter`, shared by all calls of the process: the requests
-  in flight follow additive increase, multiplicative decrease (a 429 halves the allowance,
-  once per burst of 429s, and each answer adds ``1/allowance``), and ``retry-after`` holds
-  every request to the endpoint for as long as the server said.
+* Every endpoint has a :class:`Limiter`, shared by all calls of the process:
+  ``retry-after`` holds every request to the endpoint for as long as the server said, and
+  until the endpoint's rate is known, the requests in flight follow additive increase,
+  multiplicative decrease (a 429 that does not say when to come back halves the allowance,
+  once per burst of 429s, and each answer adds ``1/allowance``).
 * Once an endpoint's ``x-ratelimit-limit-*``, ``-remaining-*`` and ``-reset-*`` headers have
   been seen, its requests and tokens per minute are mirrored (:class:`Budget`): a request
   waits until what it reserves (:func:`reservation`: the prompt and ``max_tokens``, as hosted
