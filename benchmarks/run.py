@@ -1288,7 +1288,7 @@ def main(argv: list[str] | None = None) -> None:
             say(f"5. memory, n = {args.memory_n}")
             mem = memory(bench, args.memory_n, args.quick_scale if args.quick else args.scale_1000)
         if "ratelimit" not in skip:
-            say("6. under a rate limit of 60 requests and 40,000 tokens per 6 s")
+            say("6. under a rate limit of 60 requests and 40,000 tokens per 6 s, headers or not")
             limited = ratelimit.rate_limits(bench, args.scale_1000, args.quick)
         if "dryrun" not in skip:
             say("7. dry-run estimates against the run")

@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import batches as batch_api
 from . import reading
 from .faults import HTTP_FAULTS, Fault, FaultMix, MutateFn, item_faults, record_faults
-from .ratelimit import RateLimit, RateLimiter
+from .ratelimit import RateLimit, RateLimiter, retry_headers
 from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
 from .texts import fill_record, read_phrases, write_text
@@ -67,7 +67,7 @@ MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
 # What ``POST /_config`` and :meth:`FakeLLM.configure` change.
 CONFIG_KEYS = (
     *("delay", "per_token", "error_delay", "broken", "errors", "seed", "retry_after_ms"),
-    *("round_tokens_up", "limit_requests", "limit_tokens", "limit_window"),
+    *("round_tokens_up", "limit_requests", "limit_tokens", "limit_window", "limit_headers"),
 )
 
 _CREATED = 1_700_000_000
@@ -287,7 +287,8 @@ class FakeLLM:
         :attr:`sampling_seed`; ``retry_after_ms`` is sent with HTTP faults;
         ``round_tokens_up`` is :attr:`round_tokens_up`; ``limit_requests`` and
         ``limit_tokens`` per ``limit_window`` seconds make the :attr:`rate_limit` (0: none),
-        whose buckets start full."""
+        whose buckets start full, with ``x-ratelimit-*`` headers unless ``limit_headers`` is
+        false."""
         unknown = sorted(set(changes) - set(CONFIG_KEYS))
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; expected some of {CONFIG_KEYS}")
@@ -302,6 +303,7 @@ class FakeLLM:
             int(merged["limit_requests"] or 0),
             int(merged["limit_tokens"] or 0),
             float(merged["limit_window"] or 60.0),
+            bool(changes.get("limit_headers", self.rate_limit.headers)),
         )
         with self._lock:
             self.latency, self.fault_mix, self.sampling_seed = latency, mix, seed
@@ -311,10 +313,13 @@ class FakeLLM:
             self._forget()
         return self.config()
 
-    def set_rate_limit(self, requests: int = 0, tokens: int = 0, window: float = 60.0) -> None:
-        """Limit requests and tokens per ``window`` seconds (0: no limit), buckets full."""
+    def set_rate_limit(
+        self, requests: int = 0, tokens: int = 0, window: float = 60.0, headers: bool = True
+    ) -> None:
+        """Limit requests and tokens per ``window`` seconds (0: no limit), buckets full;
+        ``headers=False``: no ``x-ratelimit-*`` headers, 429s with ``retry-after`` only."""
         with self._lock:
-            self.rate_limit = RateLimit(requests, tokens, window)
+            self.rate_limit = RateLimit(requests, tokens, window, headers)
             self._limiter = RateLimiter(self.rate_limit) if self.rate_limit.active else None
 
     def stats(self) -> JSONDict:
@@ -611,11 +616,7 @@ class FakeLLM:
                 f"{self.rate_limit.tokens}; lower max_tokens or the prompt."
             )
             return _error(429, message, "tokens", code="rate_limit_exceeded", headers=limits)
-        headers = {
-            **limits,
-            "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
-            "retry-after": str(max(1, math.ceil(wait))),
-        }
+        headers = {**limits, **retry_headers(wait, self.rate_limit.headers)}
         return _error(
             429,
             f"Rate limit reached. Please try again in {math.ceil(wait * 1000)}ms.",
