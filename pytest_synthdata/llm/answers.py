@@ -81,9 +81,10 @@ async def aread_capped(
     return raw
 
 
-def parsed(raw: RawAnswer, endpoint: str) -> ChatCompletion:
+def parsed(raw: RawAnswer, endpoint: str) -> tuple[ChatCompletion, tuple[int, int, bool]]:
     """The completion of a raw answer; an HTTP 200 whose body is not a JSON completion (a
-    proxy's HTML error page, a cut-off body, JSON nested too deep) is a transient failure."""
+    proxy's HTML error page, a cut-off body, JSON nested too deep) is a transient failure.
+    With it, its usage as :func:`usage_of` reads it from the body as sent."""
     reason = "no 'choices'"
     data: Any = None
     try:
@@ -93,7 +94,7 @@ def parsed(raw: RawAnswer, endpoint: str) -> ChatCompletion:
     except UnicodeDecodeError:
         reason = "it is not UTF-8 text"
     if isinstance(data, dict) and _well_formed(data.get("choices")):
-        return ChatCompletion.construct(**data)
+        return ChatCompletion.construct(**data), usage_of(data.get("usage"))
     if isinstance(data, dict) and "choices" in data:
         reason = "its 'choices' are not a list of messages"
     text = raw.content[:2000].decode("utf-8", "replace")
@@ -123,15 +124,17 @@ def token_count(value: object) -> int | None:
     return value
 
 
-def usage_of(response: object) -> tuple[int, int, bool]:
-    """Prompt and completion tokens of an answer, and whether they are known: an answer
-    with a usage value that is not a non-negative integer counts 0 and 0 and is marked
-    unknown (never added up as it came). An answer without usage counts 0, as before."""
-    usage = getattr(response, "usage", None)
+def usage_of(usage: object) -> tuple[int, int, bool]:
+    """Prompt and completion tokens of an answer's ``usage`` object (as the body has it),
+    and whether they are known: a value that is not a non-negative integer (``"n/a"``,
+    ``-1``, ``1e40``, ``true``) makes both 0 and the usage unknown (never added up as it
+    came). An answer without usage counts 0, as before."""
     if usage is None:
         return 0, 0, True
-    prompt = token_count(getattr(usage, "prompt_tokens", None))
-    completion = token_count(getattr(usage, "completion_tokens", None))
+    if not isinstance(usage, dict):
+        return 0, 0, False
+    prompt = token_count(usage.get("prompt_tokens", 0))
+    completion = token_count(usage.get("completion_tokens", 0))
     if prompt is None or completion is None:
         return 0, 0, False
     return prompt, completion, True

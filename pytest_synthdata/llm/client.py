@@ -50,7 +50,6 @@ from .answers import (
     error_message,
     parsed,
     read_capped,
-    usage_of,
 )
 from .modes import (
     AUTO,
@@ -420,7 +419,7 @@ class LLM:
         answered = False
         try:
             raw = await self._send(request)
-            response = parsed(raw, self.endpoint)
+            response, usage = parsed(raw, self.endpoint)
             answered = True
         except (asyncio.TimeoutError, openai.APITimeoutError):
             raise SynthAPIError(
@@ -441,7 +440,7 @@ class LLM:
             CURRENT.reset(token)
             if not answered:
                 exchange.release()  # no answer to judge: other processes may try it
-        return _to_completion(response, mode, exchange, raw.headers)
+        return _to_completion(response, usage, mode, exchange, raw.headers)
 
     async def _send(self, request: dict[str, Any]) -> RawAnswer:
         """The raw answer to ``request``, within the deadline, its body read up to the cap
@@ -543,10 +542,14 @@ def _in_daemon_thread(function: Any, **kwargs: Any) -> asyncio.Future[Any]:
 
 
 def _to_completion(
-    response: Any, mode: Mode | None, exchange: Exchange, headers: dict[str, str]
+    response: Any,
+    usage: tuple[int, int, bool],
+    mode: Mode | None,
+    exchange: Exchange,
+    headers: dict[str, str],
 ) -> Completion:
     """The text (read as ``mode`` says; the content for plain text), reason and usage."""
-    prompt_tokens, completion_tokens, usage_known = usage_of(response)
+    prompt_tokens, completion_tokens, usage_known = usage
     choices = getattr(response, "choices", None) or []
     if not choices:
         return Completion(
