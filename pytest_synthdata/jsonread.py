@@ -112,16 +112,23 @@ def _is_nonfinite(value: object) -> bool:
 def _allows(annotation: object, metadata: list[Any]) -> bool:
     """Whether a field's metadata, or any ``Annotated`` inside its type, says
     ``allow_inf_nan=True``."""
-    if any(getattr(item, "allow_inf_nan", None) is True for item in metadata):
+    if any(_says_allowed(item) for item in metadata):
         return True
     stack = [annotation]
     while stack:
         node = stack.pop()
-        extra = getattr(node, "__metadata__", ())
-        if any(getattr(item, "allow_inf_nan", None) is True for item in extra):
+        if any(_says_allowed(item) for item in getattr(node, "__metadata__", ())):
             return True
         stack.extend(typing.get_args(node))
     return False
+
+
+def _says_allowed(item: object) -> bool:
+    """``allow_inf_nan=True`` on ``item`` (a constraint, or a ``Field`` and its metadata)."""
+    if getattr(item, "allow_inf_nan", None) is True:
+        return True
+    inner = getattr(item, "metadata", None)
+    return isinstance(inner, list) and any(_says_allowed(m) for m in inner)
 
 
 def nonfinite_fields(record: Any, path: str = "") -> list[str]:
