@@ -32,7 +32,7 @@ def client(server: FakeLLM, *, asynchronous: bool = False) -> Any:
 def test_a_huge_body_is_a_transient_failure_read_only_up_to_the_cap(
     llm: FakeLLM, asynchronous: bool
 ) -> None:
-    llm.huge_bytes = 32 << 20  # far past the cap of any request of this test
+    llm.huge_bytes = 16 << 20  # far past the cap of any request of this test
     llm.always(Fault("huge"))
     with pytest.raises(SynthAPIError, match="body longer than") as info:
         generate(MedicalBilling, 2, client=client(llm, asynchronous=asynchronous), http_retries=1)
@@ -41,6 +41,30 @@ def test_a_huge_body_is_a_transient_failure_read_only_up_to_the_cap(
     llm.enqueue(Fault("huge"))  # once: tried again, like an HTML error page
     bills = generate(MedicalBilling, 2, client=client(llm, asynchronous=asynchronous))
     assert len(bills) == 2
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_huge_body_is_cut_at_the_cap_when_recording_a_cassette_too(
+    llm: FakeLLM, tmp_path: Path, asynchronous: bool
+) -> None:
+    llm.huge_bytes = 16 << 20  # far past the cap of any request of this test
+    llm.always(Fault("huge"))
+    path = tmp_path / "bills.synth.yaml"
+    with pytest.raises(SynthAPIError, match="the rest was not read") as info:
+        generate(
+            MedicalBilling,
+            2,
+            client=client(llm, asynchronous=asynchronous),
+            cassette=path,
+            cache_dir=tmp_path / "cache",
+            http_retries=1,
+        )
+    assert info.value.transient and info.value.tries == 2
+    assert not path.exists() or "x" * 1000 not in path.read_text()
+    llm.clear_faults()
+    llm.enqueue(Fault("huge"))
+    bills = generate(MedicalBilling, 2, client=client(llm), cassette=path, cache_dir=tmp_path)
+    assert len(bills) == 2 and "x" * 1000 not in path.read_text()
 
 
 def test_json_nested_deep_in_the_body_is_invalid_not_a_recursion_error(llm: FakeLLM) -> None:

@@ -1,8 +1,9 @@
 """Reading an endpoint's answer: a bounded body, bounded JSON, usage that can be added up.
 
-* The body is read up to :func:`body_cap` bytes, which follows from the request's
-  ``max_tokens``; a longer body is a transient failure (like a proxy's HTML page), and the
-  connection is dropped without reading the rest, so memory stays bounded.
+* The body is read up to :func:`~pytest_synthdata.storage.bounded.body_cap` bytes, which
+  follows from the request's ``max_tokens``; a longer body is a transient failure (like a
+  proxy's HTML page), and the connection is dropped without reading the rest, so memory
+  stays bounded.
 * The body is read as JSON by :func:`pytest_synthdata.jsonread.loads` (nested too deep is
   invalid), and the completion is built from it without the SDK reading it again.
 * Usage values that are not non-negative integers (``"n/a"``, ``-1``, ``1e40``) are
@@ -20,19 +21,10 @@ from openai.types.chat import ChatCompletion
 
 from .. import jsonread
 from ..errors import SynthAPIError
+from ..storage.bounded import too_long
 
-BASE_CAP = 1 << 20
-"""Bytes any answer may take besides its tokens (ids, usage, a server's extra fields)."""
-BYTES_PER_TOKEN = 128
-"""Bytes an output token may take in the body at most: a long token, JSON-escaped."""
 MAX_USAGE = 2**53
 """Larger token counts are not counts (JSON's safe integers end here)."""
-
-
-def body_cap(max_tokens: object) -> int:
-    """The most bytes the body of an answer to a request for ``max_tokens`` may have."""
-    tokens = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 4096
-    return BASE_CAP + BYTES_PER_TOKEN * tokens
 
 
 @dataclass
@@ -45,23 +37,13 @@ class RawAnswer:
     content: bytes = field(repr=False)
 
 
-def _too_long(endpoint: str, cap: int, status: int, headers: dict[str, str]) -> SynthAPIError:
-    return SynthAPIError(
-        f"{endpoint} answered HTTP {status} with a body longer than {cap} bytes, far more "
-        "than the request's max_tokens allows; the rest was not read",
-        status_code=status,
-        transient=True,
-        headers=headers,
-    )
-
-
 def read_capped(chunks: Iterator[bytes], cap: int, raw: RawAnswer, endpoint: str) -> RawAnswer:
     """``raw`` with the body made of ``chunks``; :class:`SynthAPIError` past ``cap``."""
     parts, size = [], 0
     for chunk in chunks:
         size += len(chunk)
         if size > cap:
-            raise _too_long(endpoint, cap, raw.status_code, raw.headers)
+            raise too_long(endpoint, cap, raw.status_code, raw.headers)
         parts.append(chunk)
     raw.content = b"".join(parts)
     return raw
@@ -75,7 +57,7 @@ async def aread_capped(
     async for chunk in chunks:
         size += len(chunk)
         if size > cap:
-            raise _too_long(endpoint, cap, raw.status_code, raw.headers)
+            raise too_long(endpoint, cap, raw.status_code, raw.headers)
         parts.append(chunk)
     raw.content = b"".join(parts)
     return raw

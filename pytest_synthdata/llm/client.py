@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..schema import enforced_keywords, relaxed_schema, with_lengths
 from ..settings import Settings, environment_base_url
+from ..storage.bounded import body_cap
 from ..storage.exchange import CURRENT, Exchange
 from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
 from ..storage.logmask import masking
@@ -46,7 +47,6 @@ from .answers import (
     RawAnswer,
     after_tries,
     aread_capped,
-    body_cap,
     error_message,
     parsed,
     read_capped,
