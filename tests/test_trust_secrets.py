@@ -234,3 +234,15 @@ def test_the_report_header_masks_short_credential_query_values(
     header = [line for line in result.stdout.lines if line.startswith("synthdata: ")]
     assert header and "sig=REDACTED" in header[0] and "api-version=2024" in header[0]
     assert "ann:pw" not in result.stdout.str() and "sig=abc" not in result.stdout.str()
+
+
+def test_warnings_show_no_url_credentials(llm: FakeLLM) -> None:
+    llm.supported_modes = {"tools"}
+    url = llm.url.replace("http://", "http://ann:pw@")
+    client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0)
+    with pytest.warns(Warning) as caught:
+        notes = generate(Note, 2, client=client)
+    assert len(notes) == 2
+    shown = " ".join(str(w.message) for w in caught)
+    assert "does not support structured mode" in shown
+    assert "REDACTED@" in shown and "ann:pw" not in shown

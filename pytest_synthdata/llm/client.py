@@ -41,7 +41,7 @@ from ..storage.bounded import body_cap
 from ..storage.exchange import CURRENT, Exchange
 from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
 from ..storage.logmask import masking
-from ..storage.secrets import REGISTRY, mask, redact
+from ..storage.secrets import REGISTRY, redact
 from ..usage import Usage
 from .answers import (
     RawAnswer,
@@ -197,7 +197,7 @@ class LLM:
             client = client.with_options(max_retries=0)  # a copy on the same pool
         self.client: openai.OpenAI | openai.AsyncOpenAI = client
         _know_secrets(client)
-        self.endpoint = mask(str(client.base_url))
+        self.endpoint = redact(str(client.base_url))  # in messages and warnings too
         with _STATE_LOCK:
             self._shared = _STATE.setdefault(self.endpoint, _EndpointState())
         self._state = self._shared
