@@ -128,3 +128,14 @@ def test_strict_json_accepts_json_and_json_lines() -> None:
     assert json.loads(strict_dumps({"a": 1.0})) == {"a": 1.0}
     with pytest.raises(ValueError):
         strict_dumps({"a": math.nan})
+
+
+def test_an_extracted_record_with_a_non_finite_number_is_invalid(llm: FakeLLM) -> None:
+    from pytest_synthdata import extract
+
+    llm.extract_override = {"value": math.inf}
+    with pytest.raises(SynthGenerationError) as info:
+        extract("Reading A: 3.5 volts.", Reading, client=client(llm), max_retries=1)
+    assert any("held NaN or Infinity" in error for error in info.value.errors)
+    llm.extract_override = {"value": math.nan}
+    assert math.isnan(extract("Reading A: 3.5.", Tolerant, client=client(llm)).value)
