@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from .errors import SynthConfigError, SynthDataWarning, UnsupportedModelError
+from .storage.secrets import redact
 
 Example = Union[str, dict[str, Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
 """A normalised seed example: free text, or a dict that validated against the model."""
@@ -361,7 +362,7 @@ def format_validation_error(exc: ValidationError, indent: str = "  ") -> str:
         if err["type"] == "missing":
             lines.append(f"{indent}{loc}: {err['msg']}")
             continue
-        got = json.dumps(err.get("input"), default=str)
+        got = redact(json.dumps(err.get("input"), default=str))  # masked before it is cut
         if len(got) > 80:
             got = got[:77] + "..."
         lines.append(f"{indent}{loc}: {err['msg']} (got {got})")

@@ -198,7 +198,7 @@ def test_a_traceback_with_locals_shows_no_echoed_key(
     pytester.makepyfile(
         test_echo="""
         import pytest
-        from pydantic import BaseModel
+        from pydantic import BaseModel, Field
 
         class Note(BaseModel):
             text: str
@@ -211,17 +211,25 @@ def test_a_traceback_with_locals_shows_no_echoed_key(
         def test_direct():
             from pytest_synthdata import generate
             notes = generate(Note, 2, cassette="direct.synth.yaml")
+
+        class Short(BaseModel):
+            text: str = Field(max_length=5)
+            number: int
+
+        def test_invalid_every_time():
+            from pytest_synthdata import generate
+            shorts = generate(Short, 2, max_retries=1)
         """
     )
-    result = pytester.runpytest(
-        f"--synth-base-url={llm.url}", "-l", "--tb=long", "-vv", "--junitxml=report.xml"
-    )
-    result.assert_outcomes(failed=1, errors=1)
+    result = pytester.runpytest(f"--synth-base-url={llm.url}", "-l", "--junitxml=report.xml")
+    result.assert_outcomes(failed=2, errors=1)
     shown = result.stdout.str() + result.stderr.str()
     report = (pytester.path / "report.xml").read_text()
     assert "refusing to record" in shown and "self       = " in shown  # locals were shown
+    assert "last_output" in shown  # the engine's locals were shown
     for text in (shown, report):
         assert KEY not in text and not found_in(text)
+        assert "Trust+Key" not in text  # not even a part of it, cut off by a short repr
 
 
 def test_the_report_header_masks_short_credential_query_values(

@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletion
 from .. import jsonread
 from ..errors import SynthAPIError
 from ..storage.bounded import too_long
+from ..storage.secrets import redact
 
 MAX_USAGE = 2**53
 """Larger token counts are not counts (JSON's safe integers end here)."""
@@ -80,7 +81,7 @@ def parsed(raw: RawAnswer, endpoint: str) -> tuple[ChatCompletion, tuple[int, in
     if isinstance(data, dict) and "choices" in data:
         reason = "its 'choices' are not a list of messages"
     text = raw.content[:2000].decode("utf-8", "replace")
-    shown = " ".join(text.split())[:120]
+    shown = " ".join(redact(text).split())[:120]  # masked before it is cut
     raise SynthAPIError(
         f"{endpoint} answered HTTP {raw.status_code} with a body that is not a JSON "
         f"completion ({reason}): {shown!r}",

@@ -507,6 +507,7 @@ class LLM:
 
 def _first_line(text: str, limit: int = 300) -> str:
     """A server's error message, shortened for a warning (some include a traceback)."""
+    text = redact(text)  # masked before it is cut
     line = " ".join(text.strip().splitlines()[:2]) if text.strip() else "no message"
     return line if len(line) <= limit else line[: limit - 3] + "..."
 

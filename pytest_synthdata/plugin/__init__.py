@@ -143,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from . import scrub
 
     config.pluginmanager.register(scrub, "synthdata-scrub")  # reports free of secrets
+    scrub.install()
     config.addinivalue_line("markers", MARKER_DOC)
     config.addinivalue_line("markers", TEXT_MARKER_DOC)
     names = (*SETTING_NAMES, *STORAGE_NAMES)

@@ -6,6 +6,10 @@ test and collection report is rewritten before the terminal, junitxml or an xdis
 controller sees it: every string of its traceback (source lines, locals, the exception
 message, captured output and logs) goes through
 :func:`~pytest_synthdata.storage.secrets.redact`.
+
+A local's ``repr`` is cut to a few hundred characters, which could cut a secret in two
+and leave half of it unrecognisable; :func:`install` makes the locals and arguments of a
+traceback masked before they are cut.
 """
 
 from __future__ import annotations
@@ -17,6 +21,30 @@ from typing import Any
 import pytest
 
 from ..storage.secrets import redact
+
+_ORIGINAL = "_synthdata_original"
+
+
+def install() -> None:
+    """Make pytest mask the ``repr`` of a traceback's locals and arguments before cutting
+    it (a no-op on a pytest whose internals differ)."""
+    try:
+        from _pytest._code import code
+        from _pytest._io.saferepr import _ellipsize
+    except ImportError:  # pragma: no cover - another pytest
+        return
+    current = getattr(code, "saferepr", None)
+    if current is None or hasattr(current, _ORIGINAL):
+        return
+    original = current
+
+    def saferepr(obj: object, maxsize: int | None = 240, use_ascii: bool = False) -> str:
+        wide = None if maxsize is None else max(maxsize, 4096) * 4
+        text = redact(original(obj, maxsize=wide, use_ascii=use_ascii))
+        return text if maxsize is None or len(text) <= maxsize else _ellipsize(text, maxsize)
+
+    setattr(saferepr, _ORIGINAL, original)
+    setattr(code, "saferepr", saferepr)  # noqa: B010 (a name mypy does not see exported)
 
 
 def scrubbed(value: Any, depth: int = 0) -> Any:
