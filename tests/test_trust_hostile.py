@@ -156,3 +156,21 @@ def test_a_cassette_with_other_line_endings_replays(
         MedicalBilling, 3, client=client(llm), cassette=path, seed=1, record_mode="none"
     )
     assert list(again) == first and llm.request_count == sent
+
+
+@pytest.mark.parametrize("where", ["datasets", "interactions"])
+def test_a_resealed_cassette_nested_too_deep_is_refused(
+    llm: FakeLLM, tmp_path: Path, where: str
+) -> None:
+    path = tmp_path / "bills.synth.yaml"
+    record(llm, path)
+    body = verify(path.read_text())
+    deep = "[" * 100_000 + "]" * 100_000
+    if where == "datasets":
+        body = f"aaa: {deep}\n" + body
+    else:
+        body = body.replace("interactions:\n", f"interactions:\n- deep: {deep}\n", 1)
+    path.write_text(seal(body))
+    with pytest.raises(SynthRecordingError, match="not what pytest-synthdata recorded") as info:
+        generate(MedicalBilling, 3, client=client(llm), cassette=path, record_mode="none")
+    assert info.value.corrupt

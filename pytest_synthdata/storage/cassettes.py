@@ -217,7 +217,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Aliased(ValueError):
-    """The YAML holds anchors or aliases, which this tool never writes."""
+    """The YAML holds anchors or aliases, or is nested too deep: not what this tool writes."""
 
 
 def _load(text: str) -> Any:
@@ -229,7 +229,10 @@ def _load(text: str) -> Any:
                 raise Aliased(
                     "it holds YAML anchors or aliases, which pytest-synthdata never writes"
                 )
-    return yaml.load(text, Loader=_Loader)
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise Aliased("it is nested deeper than any cassette pytest-synthdata writes") from None
 
 
 def _pack_body(body: object) -> object:
@@ -285,6 +288,13 @@ class YamlSerializer:
 
     @staticmethod
     def deserialize(text: str) -> dict[str, Any]:
+        try:
+            return YamlSerializer._deserialize(text)
+        except RecursionError:
+            raise Aliased("it is nested deeper than any cassette pytest-synthdata writes") from None
+
+    @staticmethod
+    def _deserialize(text: str) -> dict[str, Any]:
         data = _load(verify(text))
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise ValueError("not a cassette: no 'interactions' list")
