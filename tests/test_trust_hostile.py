@@ -8,6 +8,9 @@ and real cassette files on disk (an alias bomb resealed, CR-only line endings).
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +177,40 @@ def test_a_resealed_cassette_nested_too_deep_is_refused(
     with pytest.raises(SynthRecordingError, match="not what pytest-synthdata recorded") as info:
         generate(MedicalBilling, 3, client=client(llm), cassette=path, record_mode="none")
     assert info.value.corrupt
+
+
+@pytest.fixture
+def cut_off() -> Iterator[str]:
+    """A loopback server that announces a 100,000-byte body, sends 20 bytes and hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: 100000\r\n\r\n" + b'{"choices": [{"index"'
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+@pytest.mark.parametrize("kind", [openai.OpenAI, openai.AsyncOpenAI], ids=["sync", "async"])
+def test_a_body_that_breaks_off_is_a_transient_failure(cut_off: str, kind: Any) -> None:
+    broken = kind(base_url=cut_off, api_key="sk-test", max_retries=0)
+    with pytest.raises(SynthAPIError) as info:
+        generate(MedicalBilling, 2, client=broken, http_retries=1)
+    assert info.value.transient and info.value.tries == 2
+    assert "broke off its answer" in str(info.value)

@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import openai
 
 from ..errors import (
@@ -151,8 +152,6 @@ class LLM:
         if client is None:
             http_client = None
             if recording is not None:
-                import httpx2
-
                 http_client = httpx2.AsyncClient(transport=recording.async_transport())
             base_url = settings.base_url or environment_base_url()
             api_key = os.environ.get("OPENAI_API_KEY") or MISSING_KEY
@@ -176,8 +175,6 @@ class LLM:
             )
         elif recording is not None:
             # The same client, with the cassette and cache in front of its connection pool.
-            import httpx2
-
             self._owns_client = True
             if isinstance(client, openai.AsyncOpenAI):
                 async_pool = httpx2.AsyncClient(transport=recording.async_transport())
@@ -189,8 +186,6 @@ class LLM:
             # The caller's async client, from a blocking call: its pool would keep connections
             # of an event loop that ends with this call and break the caller's next use. The
             # same client on a pool of its own, closed before the loop ends.
-            import httpx2
-
             self._owns_client = True
             client = client.copy(http_client=httpx2.AsyncClient(), max_retries=0)
         else:
@@ -434,6 +429,11 @@ class LLM:
                 raise exc.__cause__ from None
             raise SynthAPIError(
                 f"could not reach {self.endpoint} ({exc.__cause__ or exc})",
+                transient=True,
+            ) from None
+        except httpx2.HTTPError as exc:  # the body broke off while it was read
+            raise SynthAPIError(
+                f"{self.endpoint} broke off its answer ({exc or type(exc).__name__})",
                 transient=True,
             ) from None
         finally:
