@@ -180,6 +180,50 @@ def test_a_resealed_cassette_nested_too_deep_is_refused(
 
 
 @pytest.fixture
+def huge_error() -> Iterator[str]:
+    """A loopback server that answers HTTP 500 with a 64 MB body, sent in pieces."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    sent: list[int] = []
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                size, piece, done = 64 << 20, b" " * (1 << 16), 0
+                head = b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
+                try:
+                    conn.sendall(head + f"content-length: {size}\r\n\r\n".encode())
+                    while done < size:
+                        conn.sendall(piece)
+                        done += len(piece)
+                except OSError:
+                    pass  # the client hung up
+                sent.append(done)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    stop.set()
+    thread.join()
+    listener.close()
+    assert sent and all(done < 64 << 20 for done in sent)  # never read to the end
+
+
+@pytest.mark.parametrize("kind", [openai.OpenAI, openai.AsyncOpenAI], ids=["sync", "async"])
+def test_a_huge_error_body_is_cut_at_the_cap(huge_error: str, kind: Any) -> None:
+    failing = kind(base_url=huge_error, api_key="sk-test", max_retries=0)
+    with pytest.raises(SynthAPIError, match="the rest was not read") as info:
+        generate(MedicalBilling, 2, client=failing, http_retries=0)
+    assert info.value.transient
+
+
+@pytest.fixture
 def cut_off() -> Iterator[str]:
     """A loopback server that announces a 100,000-byte body, sends 20 bytes and hangs up."""
     listener = socket.create_server(("127.0.0.1", 0))

@@ -75,6 +75,12 @@ def test_every_encoding_of_a_secret_is_found_and_masked(encoding: str) -> None:
     assert masked.startswith("before ") and masked.endswith(" after")
 
 
+def test_a_secret_broken_over_lines_by_yaml_is_found() -> None:
+    """YAML may break a double-quoted string after an escape, anywhere, with ``\\``."""
+    REGISTRY.add(KEY)
+    assert found_in('k: "\\a' + KEY[:9] + "\\\n    " + KEY[9:] + '"\n')
+
+
 def test_a_key_echoed_with_json_slash_escapes_is_not_cached(
     llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

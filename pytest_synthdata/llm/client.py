@@ -38,10 +38,10 @@ from ..errors import (
 )
 from ..schema import enforced_keywords, relaxed_schema, with_lengths
 from ..settings import Settings, environment_base_url
-from ..storage.bounded import body_cap
+from ..storage.bounded import body_cap, bound_client, done, expecting
 from ..storage.exchange import CURRENT, Exchange
 from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
-from ..storage.logmask import masking
+from ..storage.logmask import install_masking, masking
 from ..storage.secrets import REGISTRY, redact
 from ..usage import Usage
 from .answers import (
@@ -191,7 +191,9 @@ class LLM:
         else:
             client = client.with_options(max_retries=0)  # a copy on the same pool
         self.client: openai.OpenAI | openai.AsyncOpenAI = client
-        _know_secrets(client)
+        REGISTRY.add_client(client)
+        bound_client(getattr(client, "_client", None))  # error bodies stop at the cap too
+        install_masking()
         self.endpoint = redact(str(client.base_url))  # in messages and warnings too
         with _STATE_LOCK:
             self._shared = _STATE.setdefault(self.endpoint, _EndpointState())
@@ -454,20 +456,29 @@ class LLM:
 
     async def _read_async(self, request: dict[str, Any], cap: int) -> RawAnswer:
         assert isinstance(self.client, openai.AsyncOpenAI)
-        streaming = self.client.chat.completions.with_streaming_response.create(**request)
-        async with streaming as response:
-            raw = RawAnswer(response.status_code, dict(response.headers), b"")
-            chunks = response.http_response.aiter_bytes()
-            return await aread_capped(chunks, cap, raw, self.endpoint)
+        token = expecting(cap)
+        try:
+            streaming = self.client.chat.completions.with_streaming_response.create(**request)
+            async with streaming as response:
+                raw = RawAnswer(response.status_code, dict(response.headers), b"")
+                chunks = response.http_response.aiter_bytes()
+                return await aread_capped(chunks, cap, raw, self.endpoint)
+        finally:
+            done(token)
 
     def _read_sync(self, request: dict[str, Any], cap: int, timeout: float) -> RawAnswer:
         assert isinstance(self.client, openai.OpenAI)
-        streaming = self.client.chat.completions.with_streaming_response.create(
-            **request, timeout=timeout
-        )
-        with streaming as response:
-            raw = RawAnswer(response.status_code, dict(response.headers), b"")
-            return read_capped(response.http_response.iter_bytes(), cap, raw, self.endpoint)
+        token = expecting(cap)
+        try:
+            streaming = self.client.chat.completions.with_streaming_response.create(
+                **request, timeout=timeout
+            )
+            with streaming as response:
+                raw = RawAnswer(response.status_code, dict(response.headers), b"")
+                chunks = response.http_response.iter_bytes()
+                return read_capped(chunks, cap, raw, self.endpoint)
+        finally:
+            done(token)
 
     def _status_error(
         self,
@@ -577,15 +588,3 @@ def _to_completion(
         headers=headers,
         usage_known=usage_known,
     )
-
-
-def _know_secrets(client: openai.OpenAI | openai.AsyncOpenAI) -> None:
-    """Every credential the client will send, so no store or message shows it."""
-    REGISTRY.add(client.api_key)
-    REGISTRY.add_url(str(client.base_url))
-    REGISTRY.add_headers(
-        (name, value) for name, value in client.default_headers.items() if isinstance(value, str)
-    )
-    REGISTRY.add_query((name, value) for name, value in client.default_query.items())
-    for name in ("azure_ad_token", "_azure_ad_token"):
-        REGISTRY.add(getattr(client, name, None))

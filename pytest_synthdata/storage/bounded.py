@@ -1,9 +1,10 @@
 """Bodies read up to a cap: an endpoint cannot make this process hold more than that.
 
 A chat completion's body follows from the request's ``max_tokens``: :func:`body_cap` bytes
-at most. The cassette transport's connection pool is wrapped (:func:`bound_pool`) so that
-the body of an answer from the network stops being read past the cap of its request,
-before vcrpy or the cache holds it: reading on raises :class:`BodyTooLong`, a transient
+at most. The connection pools that reach the network (the cassette transport's, and the
+client's own: :func:`bound_client`) are wrapped so that the body of an answer, an error's
+too, stops being read past the cap of its request, before vcrpy, the cache or the SDK
+holds it: reading on raises :class:`BodyTooLong`, a transient
 :class:`~pytest_synthdata.errors.SynthAPIError` (tried again, like an HTML error page).
 """
 
@@ -143,3 +144,12 @@ def bound_pool(transport: Any) -> Any:
     if pool is not None and not isinstance(pool, _BoundedPool):
         transport._pool = _BoundedPool(pool)
     return transport
+
+
+def bound_client(http_client: Any) -> None:
+    """Bound the pools of an httpx2 client (its transport and its proxy mounts): bodies
+    stop at the cap set by :func:`expecting`, and only while one is set, so the client
+    behaves as before for any other use."""
+    bound_pool(getattr(http_client, "_transport", None))
+    for transport in (getattr(http_client, "_mounts", None) or {}).values():
+        bound_pool(transport)

@@ -70,6 +70,12 @@ def _install() -> None:
     logging.setLogRecordFactory(factory)
 
 
+def install_masking() -> None:
+    """Redact the records of the libraries' loggers from now on (a run is starting)."""
+    with _lock:
+        _install()
+
+
 @contextmanager
 def masking() -> Iterator[None]:
     """Redact every log record made while this is active (nestable, any thread)."""

@@ -29,6 +29,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 MIN_SECRET = 12
@@ -95,6 +96,17 @@ class Registry:
         if parts.username and parts.password is None:
             self.add(unquote(parts.username))
         self.add_query(parse_qsl(parts.query, keep_blank_values=True))
+
+    def add_client(self, client: Any) -> None:
+        """Remember every credential an openai client will send: its key, its base URL's,
+        its default headers and query, an Azure AD token."""
+        self.add(getattr(client, "api_key", None))
+        self.add_url(str(getattr(client, "base_url", "")))
+        headers = getattr(client, "default_headers", None) or {}
+        self.add_headers((k, v) for k, v in headers.items() if isinstance(v, str))
+        self.add_query((getattr(client, "default_query", None) or {}).items())
+        for name in ("azure_ad_token", "_azure_ad_token"):
+            self.add(getattr(client, name, None))
 
     def values(self) -> list[str]:
         """Every known secret, the environment's included, longest first."""
@@ -203,11 +215,12 @@ def found_in(text: str) -> bool:
 
 
 _ESCAPE = re.compile(
-    r"\\+(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|U([0-9a-fA-F]{8})|([/\"'\\]))"
+    r"\\+(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|U([0-9a-fA-F]{8})|([/\"'\\ ]))"
     r"|((?:%(?:25)*[0-9a-fA-F]{2})+)"
 )
 _PERCENT = re.compile(r"%(?:25)*([0-9a-fA-F]{2})")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTINUATION = re.compile(r"\\\n[ \t]*")
 
 
 def _unescape(found: re.Match[str]) -> str:
@@ -224,6 +237,8 @@ def _unescape(found: re.Match[str]) -> str:
 def _decoded(text: str) -> str:
     """``text`` with every escape :func:`mask` knows decoded, in one pass (the same
     encodings as its pattern, read the other way: fast on a large text)."""
+    if "\\\n" in text:  # YAML's escaped line break: the line goes on after the indent
+        text = _CONTINUATION.sub("", text)
     out = _ESCAPE.sub(_unescape, text)
     if _SURROGATE.search(out):  # JSON's surrogate pairs
         out = out.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
