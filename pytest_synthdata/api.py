@@ -269,7 +269,7 @@ async def run_stored(
         start = usage.as_dict()
         result, items = await plan(batcher)
         if recording is not None:
-            spent = {name: value - start[name] for name, value in usage.as_dict().items()}
+            spent = {name: value - start.get(name, 0) for name, value in usage.as_dict().items()}
             spent["cache_hits"] = 0
             done = (*steps, datasets.Step(len(items), tuple(recording.touched), spent))
             entry = datasets.encode(label, items, {**usage.as_dict(), "cache_hits": 0}, done)

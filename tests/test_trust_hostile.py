@@ -115,6 +115,18 @@ def test_usage_values_that_are_not_counts_are_ignored_and_marked_unknown(
     assert "usage unknown" in usage.summary()
 
 
+def test_usage_that_is_not_a_count_is_stored_and_replayed_as_unknown(
+    llm: FakeLLM, tmp_path: Path
+) -> None:
+    llm.extra_response_fields = {"usage": {"prompt_tokens": "n/a", "completion_tokens": -1}}
+    path = tmp_path / "bills.synth.yaml"
+    first = generate(MedicalBilling, 2, client=client(llm), cassette=path)
+    assert first.usage.unknown_usage == first.usage.requests >= 1
+    assert "unknown_usage" in path.read_text()
+    again = generate(MedicalBilling, 2, client=client(llm), cassette=path, record_mode="none")
+    assert list(again) == list(first)
+
+
 def test_good_usage_is_counted_and_not_marked(llm: FakeLLM) -> None:
     bills = generate(MedicalBilling, 2, client=client(llm))
     assert bills.usage.completion_tokens > 0 and bills.usage.unknown_usage == 0
