@@ -27,7 +27,6 @@ dataset-wide budget (see :mod:`.records`).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic_core import from_json
 
+from . import jsonread
 from .errors import SynthAPIError
 from .progress import Answer, report
 from .settings import Settings
@@ -305,6 +305,7 @@ def parse_items(
     if completion.finish_reason == "length":
         try:
             partial = from_json(text[_json_start(text) :], allow_partial=True)
+            jsonread.check_depth(partial)
         except ValueError:
             partial = None
         items = (_items_of(partial, key) or [])[:-1]
@@ -339,16 +340,18 @@ def _loads(text: str) -> object:
     it in a Markdown code fence or wrote a sentence before or after it. Raises the error of
     the whole text when no JSON value can be read out of it."""
     try:
-        return json.loads(text)
+        return jsonread.loads(text)
+    except jsonread.TooDeep:
+        raise
     except ValueError as exc:
         error = exc
     for fenced in _FENCE.findall(text):
         try:
-            return json.loads(fenced)
+            return jsonread.loads(fenced)
         except ValueError:
             pass
     try:
-        value, _end = json.JSONDecoder().raw_decode(text, _json_start(text))
+        value, _end = jsonread.raw_decode(text, _json_start(text))
     except ValueError:
         raise error from None
     return value

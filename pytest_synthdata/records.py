@@ -36,6 +36,7 @@ from .batching import Batcher, Job, Outcome, Verdict, auto_batch_size
 from .dataset import Dataset
 from .errors import SynthConfigError, SynthGenerationError
 from .estimate import output_budget, tokens_per_record
+from .jsonread import nonfinite_problem
 from .prompts import avoid_values, batch_messages
 from .schema import schema_name, wrapper_schema
 from .settings import Settings
@@ -224,6 +225,9 @@ class Engine(Generic[M]):
                         + format_validation_error(exc)
                     ]
                 )
+            problem = nonfinite_problem(record, position)  # JSON cannot carry NaN, Infinity
+            if problem is not None:
+                return Verdict(problems=[problem])
             data = record.model_dump(mode="json")
             key = canonical(data)
             if key in local:

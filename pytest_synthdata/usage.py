@@ -13,7 +13,8 @@ class Usage:
     cache (``cache_hits`` of them by the cache); ``retries`` counts the follow-up requests
     made to replace invalid, duplicate or missing output (re-asks, and top-up batches);
     ``dropped_invalid`` and ``dropped_duplicate`` count records thrown away. Tokens are as
-    the endpoint reported them (0 when it did not).
+    the endpoint reported them (0 when it did not); ``unknown_usage`` counts the answers
+    whose usage values were not token counts (``"n/a"``, ``-1``, ``1e40``), ignored.
     """
 
     requests: int = 0
@@ -23,6 +24,7 @@ class Usage:
     dropped_invalid: int = 0
     dropped_duplicate: int = 0
     cache_hits: int = 0
+    unknown_usage: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -34,7 +36,10 @@ class Usage:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        counts = {f.name: getattr(self, f.name) for f in fields(self)}
+        if not counts["unknown_usage"]:
+            del counts["unknown_usage"]  # as stored before it existed
+        return counts
 
     def summary(self) -> str:
         return (
@@ -42,4 +47,5 @@ class Usage:
             f"{self.completion_tokens} completion tokens, {self.retries} retry(ies), "
             f"{self.dropped_invalid} invalid and {self.dropped_duplicate} duplicate "
             "record(s) dropped"
+            + (f", usage unknown for {self.unknown_usage} answer(s)" if self.unknown_usage else "")
         )

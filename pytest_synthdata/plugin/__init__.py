@@ -70,6 +70,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from . import scrub
+
+    config.pluginmanager.register(scrub, "synthdata-scrub")  # reports free of secrets
+    scrub.install()
     config.addinivalue_line("markers", MARKER_DOC)
     config.addinivalue_line("markers", TEXT_MARKER_DOC)
     ini, cli = raw_values(config)
@@ -302,9 +306,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not changed and config.get_verbosity() < 1:
         return None
     shown = changed or {"model": settings.model, "structured": settings.structured}
-    from ..storage.secrets import mask
+    from ..storage.secrets import redact
 
-    return mask("synthdata: " + ", ".join(f"{key}={value!r}" for key, value in shown.items()))
+    return redact("synthdata: " + ", ".join(f"{key}={value!r}" for key, value in shown.items()))
 
 
 @pytest.hookimpl(tryfirst=True)

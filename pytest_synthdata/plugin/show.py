@@ -91,6 +91,9 @@ def export(path: Path, records: Sequence[Any]) -> None:
     for record in records:
         to_json = getattr(record, "model_dump_json", None)
         lines.append(to_json() if to_json is not None else json.dumps(record, default=str))
+    from ..errors import refuse_secret
+
+    refuse_secret("".join(lines), str(path))  # an endpoint that echoed a key: not written
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

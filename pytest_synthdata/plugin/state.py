@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import pytest
 
 from ..errors import SynthConfigError, SynthError, SynthGenerationError
+from ..storage.secrets import redact
 from ..usage import Usage
 from .report import Inventory, Report, Totals
 
@@ -367,8 +368,8 @@ def describe(args: Sequence[Any], kwargs: Mapping[str, Any], marker: str = "synt
     """``@pytest.mark.synth(MedicalBilling, n=0)``: the marker as written, shortened."""
 
     def short(value: object) -> str:
-        text = value.__name__ if isinstance(value, type) else repr(value)
-        return text if len(text) <= 40 else text[:37] + "..."
+        text = value.__name__ if isinstance(value, type) else redact(repr(value))
+        return text if len(text) <= 40 else text[:37] + "..."  # redacted before it is cut
 
     shown = [short(arg) for arg in args] + [f"{key}={short(v)}" for key, v in kwargs.items()]
     return f"@pytest.mark.{marker}({', '.join(shown)})"

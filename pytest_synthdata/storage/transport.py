@@ -21,6 +21,7 @@ import filelock
 import httpx2
 from vcr.request import Request as VcrRequest
 
+from .bounded import bound_pool, cap_of_request, done, expecting
 from .cache import ResponseCache, request_key
 from .cassettes import interaction_id, kept
 from .exchange import CURRENT, Exchange
@@ -221,9 +222,13 @@ class StorageTransport(httpx2.AsyncBaseTransport):
         if plan.answer is not None:
             return plan.answer
         if self.inner is None:
-            self.inner = httpx2.AsyncHTTPTransport()
-        response = await self.inner.handle_async_request(request)
-        content = await response.aread()
+            self.inner = bound_pool(httpx2.AsyncHTTPTransport())
+        token = expecting(cap_of_request(request.content))  # bodies end at the cap
+        try:
+            response = await self.inner.handle_async_request(request)
+            content = await response.aread()
+        finally:
+            done(token)
         self.router.note(plan, response, content)
         return response
 
@@ -251,9 +256,13 @@ class SyncStorageTransport(httpx2.BaseTransport):
         if plan.answer is not None:
             return plan.answer
         if self.inner is None:
-            self.inner = httpx2.HTTPTransport()
-        response = self.inner.handle_request(request)
-        content = response.read()
+            self.inner = bound_pool(httpx2.HTTPTransport())
+        token = expecting(cap_of_request(request.content))  # bodies end at the cap
+        try:
+            response = self.inner.handle_request(request)
+            content = response.read()
+        finally:
+            done(token)
         self.router.note(plan, response, content)
         return response
 

@@ -36,6 +36,10 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "html_json",
         "trickle",
         "chatty",
+        "huge",
+        "deep_body",
+        "deep_content",
+        "echo_key",
     }
 )
 
@@ -84,6 +88,17 @@ class Fault:
     CHATTY: ClassVar[str] = "chatty"
     """The right JSON inside a Markdown code fence, between two sentences, as models in JSON
     mode without a grammar write it."""
+
+    HUGE: ClassVar[str] = "huge"
+    """HTTP 200 with a JSON completion of ``FakeLLM.huge_bytes`` bytes (a content string)."""
+    DEEP_BODY: ClassVar[str] = "deep_body"
+    """HTTP 200 whose JSON body nests ``FakeLLM.deep_levels`` arrays in ``choices``."""
+    DEEP_CONTENT: ClassVar[str] = "deep_content"
+    """A well-formed completion whose content is JSON nested ``FakeLLM.deep_levels`` deep."""
+    ECHO_KEY: ClassVar[str] = "echo_key"
+    """The right answer, with the first string field of every record replaced by the API
+    key the request carried (its bearer token, or ``api-key``), and every ``/`` of the
+    model's JSON written with JSON's ``\\/`` escape."""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

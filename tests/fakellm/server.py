@@ -145,6 +145,9 @@ class FakeLLM:
         self.retry_after_ms: float | None = None
         self.extra_response_fields: JSONDict = {}
         self.omit_usage: bool = False
+        # Size of a "huge" answer, and the nesting of "deep_body" and "deep_content" ones.
+        self.huge_bytes: int = 8 << 20
+        self.deep_levels: int = 100_000
         self.gzip: bool = False
         # Texts leave out the leaf values whose text form is in this set (or, for an int N,
         # their first N string/number values), in the next ``text_omit_times`` answers
@@ -555,6 +558,9 @@ class FakeLLM:
             return
         if fault is not None and fault.kind == "timeout":
             yield self.timeout_delay if fault.delay is None else fault.delay
+        if fault is not None and fault.kind in ("huge", "deep_body"):
+            yield Reply(200, raw=self._hostile_body(fault.kind))
+            return
         if fault is not None and fault.kind in ("html", "html_json"):
             kind = "text/html; charset=utf-8" if fault.kind == "html" else "application/json"
             yield Reply(200, raw=_HTML_PAGE, content_type=kind)
@@ -730,6 +736,10 @@ class FakeLLM:
 
         kind = fault.kind if fault is not None else None
         finish = _FINISH.get(output.mode, "stop")
+        if kind == "echo_key" and output.schema is not None:
+            payload = _echoed(payload, _key_of(rec.headers))
+        elif kind == "deep_content":
+            payload = '{"records": ' + "[" * self.deep_levels + "]" * self.deep_levels + "}"
         if kind == "malformed":
             payload = payload[:-7] + "}{oops"
         elif kind == "truncated":
@@ -791,6 +801,16 @@ class FakeLLM:
         response.update(self.extra_response_fields)
         return response, prompt_tokens, completion_tokens
 
+    def _hostile_body(self, kind: str) -> bytes:
+        """The body of a ``huge`` or ``deep_body`` answer."""
+        if kind == "deep_body":
+            levels = self.deep_levels
+            return b'{"choices": ' + b"[" * levels + b"]" * levels + b"}"
+        head = b'{"id": "chatcmpl-huge", "object": "chat.completion", "choices": [{"index": 0, '
+        head += b'"finish_reason": "stop", "message": {"role": "assistant", "content": "'
+        tail = b'"}}]}'
+        return head + b"x" * max(0, self.huge_bytes - len(head) - len(tail)) + tail
+
     def _tokens(self, chars: int) -> int:
         """The token estimate for everything: one token per four characters, at least one."""
         return max(1, -(-chars // 4) if self.round_tokens_up else chars // 4)
@@ -848,6 +868,26 @@ def _output_limit(body: Any) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
+
+
+def _key_of(headers: Mapping[str, str]) -> str:
+    """The API key a request carried (``Authorization: Bearer ...`` or ``api-key``)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    bearer = lowered.get("authorization", "")
+    return bearer.split(" ", 1)[1] if " " in bearer else lowered.get("api-key", bearer)
+
+
+def _echoed(payload: str, key: str) -> str:
+    """``payload`` (a JSON object holding an array of records) with the first string field
+    of every record set to ``key``, and every ``/`` escaped as JSON's ``\\/``."""
+    data = json.loads(payload)
+    arrays = [value for value in data.values() if isinstance(value, list)]
+    for record in arrays[0] if arrays else []:
+        if isinstance(record, dict):
+            first = next((k for k, v in record.items() if isinstance(v, str)), None)
+            if first is not None:
+                record[first] = key
+    return json.dumps(data).replace("/", "\\/")
 
 
 def _once(reply: Reply) -> Iterator[float | Reply]:
