@@ -424,4 +424,6 @@ def requests_of(node: pytest.Item) -> list[DatasetRequest | SynthError]:
 def fail(where: str, exc: BaseException | str) -> NoReturn:
     # No __tracebackhide__ here: if every frame were hidden, pytest would add an "All
     # traceback entries are hidden" line; with pytrace=False only the message is shown.
-    pytest.fail(f"pytest-synthdata: {where}: {exc}", pytrace=False)
+    from ..terminal_safe import escape_controls  # a model's values may be in the message
+
+    pytest.fail(escape_controls(f"pytest-synthdata: {where}: {exc}", keep="\n"), pytrace=False)
