@@ -312,7 +312,7 @@ def test_xdist_generates_a_shared_dataset_once(pytester: pytest.Pytester, llm_en
         [
             "4 dataset(s), *",
             "sent to the endpoint: nothing",
-            "replayed, not paid for: 4 request(s) *",
+            "replayed (not paid for): 4 request(s), *",
             "*0 recorded*",
         ]
     )

@@ -80,8 +80,8 @@ def test_an_offline_replay_says_nothing_was_sent_and_why_retries_were_made(
     assert section(replay.stdout.str()) == [
         "2 dataset(s), 5 record(s)",
         "sent to the endpoint: nothing",
-        f"replayed, not paid for: {len(answered)} request(s) from cassettes and the cache "
-        f"({prompt} prompt + {completion} completion tokens when they were recorded)",
+        f"replayed (not paid for): {len(answered)} request(s), {prompt} prompt + "
+        f"{completion} completion tokens",
         "2 retry(ies) (1 truncated, 1 invalid); 1 invalid and 0 duplicate record(s) dropped",
         f"responses: {len(answered)} replayed from cassettes, 0 recorded, 0 from the cache, "
         "0 live without a cassette",

@@ -94,8 +94,8 @@ def cost(totals: Totals) -> list[str]:
         prompt = max(0, usage.prompt_tokens - totals.sent_prompt_tokens)
         completion = max(0, usage.completion_tokens - totals.sent_completion_tokens)
         out.append(
-            f"replayed, not paid for: {replayed} request(s) from cassettes and the cache "
-            f"({prompt} prompt + {completion} completion tokens when they were recorded)"
+            f"replayed (not paid for): {replayed} request(s), {prompt} prompt + "
+            f"{completion} completion tokens"
         )
     if usage.retries or usage.dropped_invalid or usage.dropped_duplicate or totals.failed:
         reasons = usage.retry_reasons()
