@@ -1,7 +1,10 @@
-"""The pytest plugin (entry point ``pytest_synthdata.plugin``): its hooks live here.
+"""The pytest plugin (entry point ``pytest_synthdata.plugin``): its hooks live here, each
+a few lines that call the module doing the work.
 
-The fixtures live in :mod:`.fixtures`, marker parsing in :mod:`.markers` and the session
-state in :mod:`.state`. This is the only part of the package that imports pytest.
+The fixtures live in :mod:`.fixtures`, marker parsing in :mod:`.markers`, the session state
+in :mod:`.state`, collection-time work in :mod:`.collection` and :mod:`.inventory`, the
+terminal summary in :mod:`.summary`, the live line in :mod:`.live` and ``--synth-update`` in
+:mod:`.update`. This is the only part of the package that imports pytest.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from ..options import (
     STORAGE_NAMES,
     env_name,
 )
-from .collection import check_markers, explain_collect_error, parametrize_each, register_named
+from .collection import (
+    MARKER_DOC,
+    TEXT_MARKER_DOC,
+    check_markers,
+    explain_collect_error,
+    parametrize_each,
+    register_named,
+)
 from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     synth_cassette_dir,
     synth_config,
@@ -45,23 +55,6 @@ from .summary import header
 
 if TYPE_CHECKING:
     from ..settings import Settings, StorageOptions
-
-
-MARKER_DOC = (
-    "synth(Model, n=10, examples=None, subject=None, extra=None, seed=None, unique=None, "
-    "name='synth_data', each=False, model=..., temperature=..., ...): generate n validated "
-    "records of the pydantic Model with an LLM and inject them into the test as the list "
-    "fixture `synth_data` (or the fixture called `name`); each=True makes one test per "
-    "record, injected as `synth_record`. See the pytest-synthdata README."
-)
-
-
-TEXT_MARKER_DOC = (
-    "synth_text(fields_collection, preferences=None, **options): write one text per entry "
-    "of fields_collection (a list of field lists or dicts) with an LLM, each mentioning every "
-    "field value and following the preferences, and inject them as the list fixture "
-    "`synth_texts` of TextRecord(fields, preferences, text). See the pytest-synthdata README."
-)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -14,6 +14,22 @@ from .state import RESERVED, STATE, fail, label_of, requests_of, state_of
 
 _REGISTERED = pytest.StashKey[set[str]]()
 
+MARKER_DOC = (
+    "synth(Model, n=10, examples=None, subject=None, extra=None, seed=None, unique=None, "
+    "name='synth_data', each=False, model=..., temperature=..., ...): generate n validated "
+    "records of the pydantic Model with an LLM and inject them into the test as the list "
+    "fixture `synth_data` (or the fixture called `name`); each=True makes one test per "
+    "record, injected as `synth_record`. See the pytest-synthdata README."
+)
+
+
+TEXT_MARKER_DOC = (
+    "synth_text(fields_collection, preferences=None, **options): write one text per entry "
+    "of fields_collection (a list of field lists or dicts) with an LLM, each mentioning every "
+    "field value and following the preferences, and inject them as the list fixture "
+    "`synth_texts` of TextRecord(fields, preferences, text). See the pytest-synthdata README."
+)
+
 
 def register_named(collector: pytest.Collector, obj: object) -> None:
     """Register the fixtures named by ``synth(..., name=...)`` before the test is built."""

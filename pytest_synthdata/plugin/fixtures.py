@@ -361,24 +361,8 @@ def synth_fixture(
     caller, line = frame.f_code.co_filename, frame.f_lineno
     module = str(frame.f_globals.get("__name__", Path(caller).stem))
     del frame
-    base_dir = Path(caller).parent
-    try:
-        from .markers import parse_request
-
-        parsed: DatasetRequest | SynthError = parse_request(
-            (model, n), kwargs, base_dir=base_dir, what="synth_fixture"
-        )
-    except SynthError as exc:
-        parsed = exc
-    if not isinstance(parsed, SynthError) and (parsed.each or "name" in kwargs):
-        parsed = SynthConfigError(
-            "each= and name= only apply to markers; the fixture is named after the variable "
-            "it is assigned to and gives the whole list"
-        )
+    parsed = _fixture_request(model, n, scope, kwargs, Path(caller).parent)
     if scope not in ("function", "class", "module", "package", "session"):
-        parsed = SynthConfigError(
-            f"scope must be function, class, module, package or session, got {scope!r}"
-        )
         scope = "function"  # an invalid scope would break collection, not just its users
 
     def body(request: pytest.FixtureRequest) -> list[Any]:
@@ -411,6 +395,28 @@ def synth_fixture(
     fixture = defined_at(caller, line, module, body)
     fixture.__doc__ = f"{n} synthetic {getattr(model, '__name__', model)} records (synth_fixture)."
     return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+
+
+def _fixture_request(
+    model: Any, n: int, scope: str, kwargs: dict[str, Any], base_dir: Path
+) -> DatasetRequest | SynthError:
+    """A ``synth_fixture`` call's arguments, checked; an error fails the fixture's users."""
+    if scope not in ("function", "class", "module", "package", "session"):
+        return SynthConfigError(
+            f"scope must be function, class, module, package or session, got {scope!r}"
+        )
+    try:
+        from .markers import parse_request
+
+        parsed = parse_request((model, n), kwargs, base_dir=base_dir, what="synth_fixture")
+    except SynthError as exc:
+        return exc
+    if parsed.each or "name" in kwargs:
+        return SynthConfigError(
+            "each= and name= only apply to markers; the fixture is named after the variable "
+            "it is assigned to and gives the whole list"
+        )
+    return parsed
 
 
 def fixture_taken(node: pytest.Item | pytest.Collector, name: str) -> str | None:
