@@ -167,3 +167,32 @@ def test_the_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     for name in ("synth_config", "synth_cassette_dir"):
         assert f"\n{name}" in text, name
     assert "Default: {}" in text
+
+
+def test_update_prunes_a_moved_cassette_only_when_its_test_passed(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    suite(
+        pytester,
+        "import pathlib\nimport pytest\n\n\n@pytest.fixture\ndef synth_cassette_dir():\n"
+        "    return pathlib.Path(__file__).parent / 'recorded'\n",
+    )
+    pytester.runpytest("--synth-no-cache").assert_outcomes(passed=4)
+    test_file = pytester.path / "sub" / "test_inside.py"
+    test_file.write_text(
+        test_file.read_text().replace(
+            "def test_marked(synth_data):\n    assert len(synth_data) == 2",
+            "def test_marked(synth_data):\n    assert False",
+        )
+    )
+    result = pytester.runpytest("--synth-no-cache", "--synth-update")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        ["  not pruned sub/recorded/test_inside/test_marked.synth.yaml: a test that uses it*"]
+    )
+    kept = pytester.path / "sub" / "recorded" / "test_inside"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "test_factory.synth.yaml",
+        "test_inside.synth.yaml",
+        "test_marked.synth.yaml",
+    ]
