@@ -196,3 +196,21 @@ def test_update_prunes_a_moved_cassette_only_when_its_test_passed(
         "test_inside.synth.yaml",
         "test_marked.synth.yaml",
     ]
+
+
+def test_synth_config_reaches_the_text_fixtures(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    pytester.makeconftest(
+        "import pytest\n\n\n@pytest.fixture\ndef synth_config():\n"
+        "    return {'model': 'text-model'}\n"
+    )
+    pytester.makepyfile(
+        test_town="""
+        def test_town(synth_text_factory):
+            assert "Lyon" in synth_text_factory({"city": "Lyon"})
+        """
+    )
+    pytester.runpytest("--synth-no-cache").assert_outcomes(passed=1)
+    assert llm_env.chat_requests
+    assert {request.body["model"] for request in llm_env.chat_requests} == {"text-model"}
