@@ -170,6 +170,7 @@ class Batcher:
         outcome: Outcome[T] = Outcome()
         messages = job.ask(list(job.slots), 0)
         scale = 1  # doubles after an answer cut off at max_tokens (earlier answers only)
+        why = "top_up"  # why the next request is a follow-up (usage.RETRY_REASONS)
         for attempt in range(budget + 1):
             owed = [slot for slot in job.slots if slot not in outcome.done]
             outcome.retries = attempt
@@ -181,6 +182,8 @@ class Batcher:
                 outcome.failure = exc  # the endpoint kept failing: the caller decides
                 outcome.problems = [str(exc)]
                 break
+            if attempt or job.follow_up:
+                self.usage.note_retry(why)
             if completion.finish_reason == "length":
                 scale *= 2
             items, problems = parse_items(
@@ -191,8 +194,9 @@ class Batcher:
             )
             if job.indexed:
                 items = _by_position(items, owed)
-            before = len(outcome.done)
+            before, dropped = len(outcome.done), self.usage.as_dict()
             answered = self._judge(job, items, owed, outcome, problems)
+            why = _why(completion, problems, dropped, self.usage)
             self.done += len(outcome.done) - before
             report(
                 self.label, min(self.done, self.total), self.total, self.usage, answer(completion)
@@ -243,6 +247,18 @@ class Batcher:
             outcome.done[slot] = verdict.value  # type: ignore[assignment]
             outcome.raw[slot] = verdict.raw
         return answered
+
+
+def _why(completion: Completion, problems: list[str], before: dict[str, int], now: Usage) -> str:
+    """Why a follow-up of this answer is made: it was cut off; something in it was invalid
+    (an item, the JSON, a refusal); its only faults were duplicates; or it was short."""
+    if completion.finish_reason == "length":
+        return "truncated"
+    if now.dropped_invalid > before["dropped_invalid"]:
+        return "invalid"
+    if now.dropped_duplicate > before["dropped_duplicate"]:
+        return "duplicate"
+    return "invalid" if problems else "missing"
 
 
 def answer(completion: Completion) -> Answer:

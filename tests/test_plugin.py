@@ -723,9 +723,10 @@ def test_terminal_summary_reports_the_cost(pytester: pytest.Pytester, llm_env: F
     result.stdout.fnmatch_lines(
         [
             "*-- synthdata --*",
-            "2 dataset(s), 5 record(s); 3 request(s), "
-            f"{llm_env.prompt_tokens} prompt + {llm_env.completion_tokens} completion tokens, "
-            "1 retry(ies), 1 invalid and 0 duplicate record(s) dropped*",
+            "2 dataset(s), 5 record(s)",
+            "sent to the endpoint: 3 request(s), "
+            f"{llm_env.prompt_tokens} prompt + {llm_env.completion_tokens} completion tokens",
+            "1 retry(ies) (1 invalid); 1 invalid and 0 duplicate record(s) dropped",
         ]
     )
 

@@ -24,7 +24,9 @@ class Totals:
     fixture, the items of an ``each=True`` test) counts once, whichever worker made it;
     ``calls`` is what text and extraction calls cost. The response counters count answers
     as they arrived: ``recorded`` only those a cassette keeps, ``failed`` the transient
-    failures (429, 5xx, ...) that were retried and never written.
+    failures (429, 5xx, ...) that were retried and never written. ``sent`` counts the
+    answers the endpoint was asked for (paid: recorded, or live), with their tokens;
+    ``texts`` and ``extractions`` what the text fixtures produced.
     """
 
     datasets: dict[str, tuple[int, Usage]] = field(default_factory=dict)
@@ -34,6 +36,11 @@ class Totals:
     cached: int = 0
     network: int = 0
     failed: int = 0
+    sent: int = 0
+    sent_prompt_tokens: int = 0
+    sent_completion_tokens: int = 0
+    texts: int = 0
+    extractions: int = 0
 
     @property
     def records(self) -> int:
@@ -66,11 +73,22 @@ class Totals:
         return cls(
             datasets={k: (int(n), Usage(**u)) for k, (n, u) in data["datasets"].items()},
             calls=Usage(**data["calls"]),
-            **{name: int(data[name]) for name in _COUNTERS},
+            **{name: int(data.get(name, 0)) for name in _COUNTERS},
         )
 
 
-_COUNTERS = ("replayed", "recorded", "cached", "network", "failed")
+_COUNTERS = (
+    "replayed",
+    "recorded",
+    "cached",
+    "network",
+    "failed",
+    "sent",
+    "sent_prompt_tokens",
+    "sent_completion_tokens",
+    "texts",
+    "extractions",
+)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import pytest
 
 from ..errors import SynthConfigError, SynthError, SynthGenerationError
+from ..progress import Spent
 from ..storage.secrets import redact
 from ..usage import Usage
 from .report import Inventory, Report, Totals
@@ -78,6 +79,7 @@ class SessionState:
         self.previews: dict[str, dict[str, Any]] = {}  # --synth-show, by dataset identity
         self.exported: set[str] = set()  # --synth-export: the files written
         self.live: Any = None  # the live progress line (plugin/live.py), when on a terminal
+        self.spent = Spent()  # the answers of this process: sent, or replayed
         self.update_lines: list[str] = []  # what --synth-update did, for the summary
         self._config = config
         self._settings = settings
@@ -103,18 +105,13 @@ class SessionState:
 
     @contextlib.contextmanager
     def generating(self) -> Iterator[None]:
-        """Generations in this block report their progress to the live line, if any."""
-        if self.live is None:
-            yield
-            return
-        with self.live.generating() as listener:
-            if listener is None:
-                yield
-                return
-            from ..progress import listening
+        """Generations in this block report their progress to the live line, if any, and
+        to :attr:`spent` (what was sent to the endpoint, for the summary)."""
+        from ..progress import fan_out, listening
 
-            with listening(listener):
-                yield
+        live = self.live.generating() if self.live is not None else contextlib.nullcontext()
+        with live as display, listening(fan_out(self.spent, display)):
+            yield
 
     @property
     def settings(self) -> Settings:
@@ -241,6 +238,12 @@ class SessionState:
             return False
         return True
 
+    def count(self, *, texts: int = 0, extractions: int = 0) -> None:
+        """Count texts and extractions the text fixtures made (for the summary)."""
+        with self._lock:
+            self.totals.texts += texts
+            self.totals.extractions += extractions
+
     def keep_shown(self, shown: Shown, records: list[Any], identity: str = "") -> None:
         """Keep a preview of a dataset (``--synth-show``) and export it (``--synth-export``)."""
         identity = identity or shown.title
@@ -275,11 +278,21 @@ class SessionState:
             report.completed |= set(self._storage.completed)
             for path, use in self._storage.uses.items():
                 report.uses.setdefault(path, type(use)()).add(use)
+        report.totals.sent += self.spent.sent
+        report.totals.sent_prompt_tokens += self.spent.sent_prompt_tokens
+        report.totals.sent_completion_tokens += self.spent.sent_completion_tokens
         from ..storage.uses import OPENED
 
         report.used |= OPENED  # library calls' own cassettes too: none of them is stale
         report.previews.update(self.previews)
         report.exported |= self.exported
+        return report
+
+    def merged(self) -> Report:
+        """This process's report with what the xdist workers reported."""
+        report = self.report()
+        if self.workers is not None:
+            report.add(self.workers)
         return report
 
     @property
@@ -418,4 +431,6 @@ def requests_of(node: pytest.Item) -> list[DatasetRequest | SynthError]:
 def fail(where: str, exc: BaseException | str) -> NoReturn:
     # No __tracebackhide__ here: if every frame were hidden, pytest would add an "All
     # traceback entries are hidden" line; with pytrace=False only the message is shown.
-    pytest.fail(f"pytest-synthdata: {where}: {exc}", pytrace=False)
+    from ..terminal_safe import escape_controls  # a model's values may be in the message
+
+    pytest.fail(escape_controls(f"pytest-synthdata: {where}: {exc}", keep="\n"), pytrace=False)

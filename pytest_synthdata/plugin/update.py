@@ -21,11 +21,26 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..errors import SynthError
 from .report import Inventory, Report
+
+if TYPE_CHECKING:
+    from .state import SessionState
+
+
+def register(config: pytest.Config, state: SessionState, workerinput: Any) -> None:
+    """The hooks ``--synth-update`` needs: what the run leaves uncollected on purpose, and
+    (where reports arrive: not on an xdist worker) which items passed and failed."""
+    config.pluginmanager.register(
+        Uncollected(state.inventory, config.rootpath), "synthdata-uncollected"
+    )
+    if workerinput is None:
+        outcomes = Outcomes(state.passed, state.failed)
+        config.pluginmanager.register(outcomes, "synthdata-update")
 
 
 def _shown(config: pytest.Config, path: Path) -> str:
