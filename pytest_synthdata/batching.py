@@ -97,6 +97,13 @@ class Job(Generic[T]):
     follow_up: bool = False
     """A top-up batch, replacing what earlier batches dropped: every request it makes is a
     follow-up, counted in ``usage.retries`` (otherwise only its re-asks are)."""
+    asking: Callable[[int], int] | None = None
+    """Items to ask for while ``owed`` are still owed (default: ``owed``), for jobs whose
+    items are interchangeable: a request may ask for more than it needs when answers are
+    often invalid, and the first valid items fill the slots; ``ask`` words the same count."""
+    shrinkable: bool = False
+    """A request of this job that runs past the deadline is not tried again as it is: the
+    caller asks for fewer items instead (see :mod:`.records`)."""
 
 
 @dataclass
@@ -146,7 +153,8 @@ class Batcher:
     async def ask(
         self, job: Job[Any], messages: list[Message], owed: int, attempt: int, scale: int = 1
     ) -> Completion:
-        """One request, counted in the usage; ``scale`` multiplies the job's ``max_tokens``."""
+        """One request for ``owed`` items, counted in the usage; ``scale`` multiplies the
+        job's ``max_tokens``."""
         seed = self.seed_for(attempt)
         async with self._semaphore:
             if job.schema is None or job.name is None:
@@ -159,6 +167,7 @@ class Batcher:
                     seed=seed,
                     count=owed,
                     max_tokens=job.max_tokens(owed) * scale if job.max_tokens is not None else None,
+                    shrinkable=job.shrinkable and owed > 1,
                 )
         completion.count_in(self.usage, retry=attempt > 0 or job.follow_up)
         return completion
@@ -172,9 +181,10 @@ class Batcher:
         scale = 1  # doubles after an answer cut off at max_tokens (earlier answers only)
         for attempt in range(budget + 1):
             owed = [slot for slot in job.slots if slot not in outcome.done]
+            asked = job.asking(len(owed)) if job.asking is not None else len(owed)
             outcome.retries = attempt
             try:
-                completion = await self.ask(job, messages, len(owed), attempt, scale)
+                completion = await self.ask(job, messages, asked, attempt, scale)
             except SynthAPIError as exc:
                 if not exc.transient:
                     raise
@@ -185,7 +195,7 @@ class Batcher:
                 scale *= 2
             items, problems = parse_items(
                 completion,
-                len(owed),
+                asked,
                 key=job.key if job.schema is not None else None,
                 noun=job.noun,
             )

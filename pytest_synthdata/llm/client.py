@@ -221,6 +221,7 @@ class LLM:
         seed: int | None = None,
         count: int | None = None,
         max_tokens: int | None = None,
+        shrinkable: bool = False,
     ) -> Completion:
         """One structured request; moves down the mode ladder if the server rejects a mode.
 
@@ -228,7 +229,9 @@ class LLM:
         ``minItems``/``maxItems`` by the modes that bound the count (see
         :mod:`~pytest_synthdata.llm.modes`), where servers such as llama.cpp turn the schema
         into a grammar, so small models cannot answer with an empty or endless array.
-        ``max_tokens`` lowers the output limit for this request.
+        ``max_tokens`` lowers the output limit for this request. ``shrinkable``: the caller
+        answers a time-out with a smaller request, so a try that runs past the deadline is
+        not repeated and does not count towards judging the endpoint unresponsive.
         """
         while True:
             mode = MODES[self.mode]
@@ -245,7 +248,7 @@ class LLM:
             sent = sent_schema(request)
             keywords = enforced_keywords(sent) if sent is not None else []
             try:
-                return await self._call(request, mode, keywords)
+                return await self._call(request, mode, keywords, shrinkable=shrinkable)
             except _Unsupported as exc:
                 self._adjust(exc, mode)
 
@@ -336,7 +339,12 @@ class LLM:
         return request
 
     async def _call(
-        self, request: dict[str, Any], mode: Mode | None, keywords: list[str] | None = None
+        self,
+        request: dict[str, Any],
+        mode: Mode | None,
+        keywords: list[str] | None = None,
+        *,
+        shrinkable: bool = False,
     ) -> Completion:
         """One request, tried again after a transient failure as :mod:`.pacing` says, under
         the endpoint's rate limits. Raises the last failure, saying how many tries it took.
@@ -357,15 +365,16 @@ class LLM:
             try:
                 completion = await self._call_once(request, mode, keywords or [])
             except SynthAPIError as exc:
+                smaller = shrinkable and exc.timed_out  # the caller asks for fewer records
                 limiter.release(
                     ticket,
                     throttled=exc.status_code == 429,
                     headers=exc.headers,
-                    timed_out=exc.timed_out,
+                    timed_out=None if smaller else exc.timed_out,
                     cost=cost,
                 )
                 timeouts += int(exc.timed_out)
-                last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS
+                last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS or smaller
                 if not exc.transient or last:
                     raise _after_tries(exc, attempt + 1) from None
                 await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))
