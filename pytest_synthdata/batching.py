@@ -114,6 +114,9 @@ class Outcome(Generic[T]):
 
     done: dict[int, T] = field(default_factory=dict)
     raw: dict[int, object] = field(default_factory=dict)
+    extra: list[tuple[T, object]] = field(default_factory=list)
+    """Accepted items beyond the slots (with the raw items), from an answer that was asked
+    for more than it owed (see ``Job.asking``), in the order the model sent them."""
     problems: list[str] = field(default_factory=list)
     last_output: str | None = None
     retries: int = 0
@@ -202,7 +205,7 @@ class Batcher:
             if job.indexed:
                 items = _by_position(items, owed)
             before = len(outcome.done)
-            answered = self._judge(job, items, owed, outcome, problems)
+            answered = self._judge(job, items, owed, outcome, problems, asked > len(owed))
             self.done += len(outcome.done) - before
             report(
                 self.label, min(self.done, self.total), self.total, self.usage, answer(completion)
@@ -230,12 +233,14 @@ class Batcher:
         owed: list[int],
         outcome: Outcome[T],
         problems: list[str],
+        surplus: bool = False,
     ) -> set[int]:
-        """Accept what passes into ``outcome``; the slots the items said they answer."""
+        """Accept what passes into ``outcome`` (with ``surplus``, also what passes once
+        every slot is filled); the slots the items said they answer."""
         answered: set[int] = set()
         free = iter(owed)
         for position, item in enumerate(items, 1):
-            if not job.indexed and len(outcome.done) >= len(job.slots):
+            if not job.indexed and len(outcome.done) >= len(job.slots) and not surplus:
                 break
             verdict = job.accept(item, position)
             if verdict.slot is not None:
@@ -248,6 +253,9 @@ class Batcher:
                 problems += verdict.problems
                 continue
             slot = verdict.slot if verdict.slot is not None else next(free, None)
+            if slot is None and surplus and not job.indexed:
+                outcome.extra.append((verdict.value, verdict.raw))  # type: ignore[arg-type]
+                continue
             if slot is None or slot in outcome.done:
                 continue
             outcome.done[slot] = verdict.value  # type: ignore[assignment]

@@ -54,6 +54,13 @@ def output_budget(model: type[BaseModel], count: int) -> int:
     return math.ceil(HEADROOM * count * tokens_per_record(model)) + WRAPPER_TOKENS
 
 
+def largest_request(model: type[BaseModel], max_tokens: int) -> int:
+    """The most records one request may ask for: as many as fit in ``max_tokens`` with the
+    headroom :func:`output_budget` allows (at least one)."""
+    per_record = HEADROOM * tokens_per_record(model)
+    return max(1, int((max_tokens - WRAPPER_TOKENS) / per_record))
+
+
 def value_chars(node: Any, defs: Mapping[str, Any], name: str, depth: int) -> int:
     """The length of the JSON a model typically writes for a value of schema ``node``
     (``name`` is the field it belongs to)."""

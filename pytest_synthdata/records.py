@@ -47,7 +47,7 @@ from pydantic import BaseModel, ValidationError
 from .batching import Batcher, Job, Outcome, Verdict, auto_batch_size
 from .dataset import Dataset
 from .errors import SynthConfigError, SynthGenerationError
-from .estimate import output_budget, tokens_per_record
+from .estimate import largest_request, output_budget, tokens_per_record
 from .planning import Planner, Wave, asking
 from .prompts import avoid_values, batch_messages
 from .schema import schema_name, wrapper_schema
@@ -108,7 +108,7 @@ class Engine(Generic[M]):
             )
         self.most = settings.batch_size or max(
             self.batch_size,
-            auto_batch_size(tokens_per_record(spec.model), settings.max_tokens, MAX_FOLLOW_UP),
+            min(MAX_FOLLOW_UP, largest_request(spec.model, settings.max_tokens)),
         )
         """Records one request may ask for: the batch size when set, otherwise as many as
         fit in ``max_tokens`` (a follow-up asks for more when answers are often invalid)."""
@@ -169,9 +169,11 @@ class Engine(Generic[M]):
             for job, outcome in zip(jobs, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
-                self._merge(outcome, accepted, n)
+                self._merge(_in_order(outcome), accepted, n)
                 self.valid += job.counts[0]
                 self.invalid += job.counts[1]
+            for outcome in outcomes:  # then what batches asked for beyond their own share
+                self._merge(outcome.extra, accepted, n)
             missing = n - len(accepted.records)
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
         return Dataset(accepted.records, self.usage)
@@ -194,9 +196,9 @@ class Engine(Generic[M]):
             raise failures[0]
         return failed_rounds + 1
 
-    def _merge(self, outcome: Outcome[Accepted], accepted: _Accepted, n: int) -> None:
+    def _merge(self, records: list[tuple[Accepted, object]], accepted: _Accepted, n: int) -> None:
         """Keep a batch's records in order: duplicates dropped, at most ``n`` in all."""
-        for slot, (record, data) in _in_order(outcome):
+        for (record, data), raw in records:
             clash = accepted.clash(data)
             if clash is not None:
                 self.usage.dropped_duplicate += 1
@@ -205,7 +207,7 @@ class Engine(Generic[M]):
             if len(accepted.records) >= n:
                 return
             accepted.add(record, data)
-            self.raw.append(outcome.raw[slot])
+            self.raw.append(raw)
 
     def _spent(self, planner: Planner, have: int) -> SynthGenerationError:
         return self._error(
@@ -335,5 +337,6 @@ class _Accepted:
             self.values[name].add(canonical(data.get(name)))
 
 
-def _in_order(outcome: Outcome[Accepted]) -> list[tuple[int, Accepted]]:
-    return sorted(outcome.done.items())
+def _in_order(outcome: Outcome[Accepted]) -> list[tuple[Accepted, object]]:
+    """A batch's records by slot, each with what the model sent for it."""
+    return [(outcome.done[slot], outcome.raw[slot]) for slot in sorted(outcome.done)]
