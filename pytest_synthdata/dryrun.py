@@ -48,7 +48,7 @@ class Plan:
 
 def plan_records(spec: SynthSpec, settings: Settings) -> Plan:
     """The requests generating ``spec`` plans under ``settings``, and their tokens."""
-    size = record_batch_size(spec.model, settings)
+    size = record_batch_size(spec.model, settings, spec.examples)
     planner = Planner(spec.n, size, settings.max_retries, settings.concurrency)
     mode_name = settings.structured if settings.structured != AUTO else ladder()[0]
     mode = MODES[mode_name]
@@ -67,8 +67,8 @@ def plan_records(spec: SynthSpec, settings: Settings) -> Plan:
             )
             request = mode.request(messages, name, schema, count)
             prompt += _prompt_tokens(request.messages, request.params)
-            completion += count * tokens_per_record(spec.model) + WRAPPER_TOKENS // 4
-            reserved += min(output_budget(spec.model, count), settings.max_tokens)
+            completion += count * tokens_per_record(spec.model, spec.examples) + WRAPPER_TOKENS // 4
+            reserved += min(output_budget(spec.model, count, spec.examples), settings.max_tokens)
         missing -= sum(wave.sizes)
         waves += 1
         in_flight = max(in_flight, len(wave.sizes))

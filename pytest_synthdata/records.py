@@ -40,6 +40,7 @@ so a replay makes the very same requests. Duplicates of stored records are dropp
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -64,10 +65,12 @@ Accepted = tuple[Any, dict[str, Any]]
 """A validated record and its JSON form (what duplicates are judged on)."""
 
 
-def record_batch_size(model: type[BaseModel], settings: Settings) -> int:
+def record_batch_size(
+    model: type[BaseModel], settings: Settings, examples: Sequence[object] = ()
+) -> int:
     """Records per request: ``batch_size``, or as many as fit, at most 20."""
     return settings.batch_size or auto_batch_size(
-        tokens_per_record(model), settings.max_tokens, MAX_AUTO_BATCH
+        tokens_per_record(model, examples), settings.max_tokens, MAX_AUTO_BATCH
     )
 
 
@@ -98,8 +101,8 @@ class Engine(Generic[M]):
         self.model: type[M] = spec.model  # type: ignore[assignment]
         self.schema = wrapper_schema(spec.model)
         self.name = schema_name(spec.model)
-        self.batch_size = record_batch_size(spec.model, settings)
-        needed = self.batch_size * tokens_per_record(spec.model)
+        self.batch_size = record_batch_size(spec.model, settings, spec.examples)
+        needed = self.batch_size * tokens_per_record(spec.model, spec.examples)
         if settings.batch_size and needed > settings.max_tokens:
             raise SynthConfigError(
                 f"batch_size={settings.batch_size} needs about {needed} output tokens per request "
@@ -108,7 +111,7 @@ class Engine(Generic[M]):
             )
         self.most = settings.batch_size or max(
             self.batch_size,
-            min(MAX_FOLLOW_UP, largest_request(spec.model, settings.max_tokens)),
+            min(MAX_FOLLOW_UP, largest_request(spec.model, settings.max_tokens, spec.examples)),
         )
         """Records one request may ask for: the batch size when set, otherwise as many as
         fit in ``max_tokens`` (a follow-up asks for more when answers are often invalid)."""
@@ -281,7 +284,9 @@ class Engine(Generic[M]):
             accept=accept,
             name=self.name,
             schema=self.schema,
-            max_tokens=lambda asked_for: output_budget(self.spec.model, asked_for),
+            max_tokens=lambda asked_for: output_budget(
+                self.spec.model, asked_for, self.spec.examples
+            ),
             follow_up=follow_up,
             asking=asked,
             shrinkable=True,

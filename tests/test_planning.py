@@ -4,13 +4,17 @@ follow-up asks for; and one check through real HTTP that the dry run's plan is t
 
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
-from fakellm import FakeLLM
+from fakellm import FakeLLM, Fault
 from models import MedicalBilling
+from pydantic import BaseModel
 
 from pytest_synthdata import generate
 from pytest_synthdata.dryrun import plan_records
+from pytest_synthdata.estimate import output_budget, tokens_per_record
 from pytest_synthdata.planning import Planner, asking
 from pytest_synthdata.settings import Settings
 from pytest_synthdata.spec import make_spec
@@ -113,3 +117,66 @@ def test_the_dry_run_plans_what_the_run_sends(llm: FakeLLM, n: int, concurrency:
         for r in llm.chat_requests
     )
     assert sum(sizes) == n and max(sizes) == min(n, plan.batch_size)
+
+
+class LineItem(BaseModel):
+    sku: str
+    description: str
+    quantity: int
+    unit_price: float
+
+
+class Order(BaseModel):
+    order_id: str
+    customer: str
+    items: list[LineItem]
+
+
+def line_items(count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "sku": f"SKU-{i:05d}-BLUE-XL",
+            "description": "Hand-stitched waxed canvas weekender bag with leather trim",
+            "quantity": i + 1,
+            "unit_price": 129.95,
+        }
+        for i in range(count)
+    ]
+
+
+ORDERS = [
+    {
+        "order_id": f"ORD-2026-{i:06d}",
+        "customer": "Margaret Okonkwo-Lindqvist",
+        "items": line_items(5),
+    }
+    for i in range(3)
+]
+
+
+def test_a_record_is_estimated_from_its_examples_when_they_are_larger() -> None:
+    schema_only = tokens_per_record(Order)
+    with_examples = tokens_per_record(Order, ORDERS)
+    assert with_examples > 2 * schema_only  # five long line items, where the schema says two
+    example = len(json.dumps(ORDERS[0])) / 4
+    assert with_examples >= example
+    assert output_budget(Order, 10, ORDERS) >= 10 * example
+    # smaller examples do not lower the schema's estimate
+    assert tokens_per_record(MedicalBilling, [{"patient_id": 1}]) == tokens_per_record(
+        MedicalBilling
+    )
+
+
+@pytest.mark.usefixtures("fresh_endpoints")
+def test_answers_as_large_as_the_examples_fit_their_output_budget(llm: FakeLLM) -> None:
+    # the model writes orders like the examples: five long line items each
+    def like_the_examples(records: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{**record, "items": line_items(5)} for record in records]
+
+    llm.always(Fault.mutate(like_the_examples))
+    client = openai.OpenAI(base_url=llm.url, api_key="sk-test-planning-0000000")
+    orders = generate(Order, 10, examples=ORDERS, client=client)
+    assert len(orders) == 10 and all(len(order.items) == 5 for order in orders)
+    finishes = [r.response["choices"][0]["finish_reason"] for r in llm.chat_requests]
+    assert finishes == ["stop"] * len(finishes)  # nothing cut off at max_tokens
+    assert orders.usage.retries == 0
