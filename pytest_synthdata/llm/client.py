@@ -229,9 +229,8 @@ class LLM:
         ``minItems``/``maxItems`` by the modes that bound the count (see
         :mod:`~pytest_synthdata.llm.modes`), where servers such as llama.cpp turn the schema
         into a grammar, so small models cannot answer with an empty or endless array.
-        ``max_tokens`` lowers the output limit for this request. ``shrinkable``: the caller
-        answers a time-out with a smaller request, so a try that runs past the deadline is
-        not repeated and does not count towards judging the endpoint unresponsive.
+        ``max_tokens`` lowers the output limit for this request. ``shrinkable``: a time-out
+        ends it at once, uncounted towards an unresponsive endpoint (the caller asks for less).
         """
         while True:
             mode = MODES[self.mode]
@@ -248,7 +247,7 @@ class LLM:
             sent = sent_schema(request)
             keywords = enforced_keywords(sent) if sent is not None else []
             try:
-                return await self._call(request, mode, keywords, shrinkable=shrinkable)
+                return await self._call(request, mode, keywords, shrinkable)
             except _Unsupported as exc:
                 self._adjust(exc, mode)
 
@@ -259,7 +258,7 @@ class LLM:
         while True:
             request = self._base_request(messages, seed)
             try:
-                return await self._call(request, None)
+                return await self._call(request, None, [], False)
             except _Unsupported as exc:
                 self._adjust(exc, None)
 
@@ -339,12 +338,7 @@ class LLM:
         return request
 
     async def _call(
-        self,
-        request: dict[str, Any],
-        mode: Mode | None,
-        keywords: list[str] | None = None,
-        *,
-        shrinkable: bool = False,
+        self, request: dict[str, Any], mode: Mode | None, keywords: list[str], shrink: bool
     ) -> Completion:
         """One request, tried again after a transient failure as :mod:`.pacing` says, under
         the endpoint's rate limits. Raises the last failure, saying how many tries it took.
@@ -365,7 +359,7 @@ class LLM:
             try:
                 completion = await self._call_once(request, mode, keywords or [])
             except SynthAPIError as exc:
-                smaller = shrinkable and exc.timed_out  # the caller asks for fewer records
+                smaller = shrink and exc.timed_out  # the caller asks for fewer records
                 limiter.release(
                     ticket,
                     throttled=exc.status_code == 429,
