@@ -279,14 +279,30 @@ def followup(job: Job[Any], owed: list[int], problems: list[str], attempt: int) 
     return messages
 
 
+_DROPPED = re.compile(r"Record (\d+) was invalid and was dropped: (.*)", re.DOTALL)
+_GOT = re.compile(r" \(got (?:[^()]|\([^()]*\))*\)")
+
+
 def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
-    """What was wrong with earlier answers, each problem once and briefly."""
+    """What was wrong with earlier answers, each problem once and briefly: records dropped
+    for the same validation errors (other values aside) are one line that numbers them."""
     shown: list[str] = []
+    groups: dict[str, list[tuple[str, str]]] = {}
     for problem in problems:
         text = " ".join(problem.split())
+        dropped = _DROPPED.fullmatch(text)
+        if dropped is not None:
+            same = groups.setdefault(_GOT.sub("", dropped.group(2)), [])
+            if not same:
+                shown.append(dropped.group(2))  # a placeholder, replaced below
+            same.append((dropped.group(1), dropped.group(2)))
+            continue
         text = text if len(text) <= 300 else text[:297] + "..."
         if text not in shown:
             shown.append(text)
+    for same in groups.values():
+        at = shown.index(same[0][1])
+        shown[at] = _dropped_note(same)
     if not shown:
         return []
     more = len(shown) - limit
@@ -295,6 +311,17 @@ def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
     if more > 0:
         lines.append(f"- ... and {more} more")
     return lines
+
+
+def _dropped_note(same: list[tuple[str, str]]) -> str:
+    """One line for records dropped for the same errors: their numbers, the first one's."""
+    if len(same) == 1:
+        text = f"Record {same[0][0]} was invalid and was dropped: {same[0][1]}"
+    else:
+        numbers = ", ".join(number for number, _ in same[:6])
+        more = f" and {len(same) - 6} more" if len(same) > 6 else ""
+        text = f"Records {numbers}{more} were invalid and were dropped, each for: {same[0][1]}"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def parse_items(

@@ -116,3 +116,13 @@ def test_the_same_answers_make_the_same_requests_and_replay(llm: FakeLLM, tmp_pa
     finally:
         llm.start()
     assert replayed == first
+
+
+def test_a_follow_up_names_a_repeated_problem_once(llm: FakeLLM) -> None:
+    llm.break_rule = BreakRule(RULE, 0.5, seed=2)
+    claims = generate(Claim, 20, client=client(llm), seed=2)
+    assert len(claims) == 20
+    follow_up = llm.chat_requests[1].body["messages"][-1]["content"]
+    notes = follow_up.split("had these problems; avoid them:", 1)[1]
+    assert notes.count("insurance_claim_amount must not exceed total_charge") == 1
+    assert "were invalid and were dropped, each for:" in notes

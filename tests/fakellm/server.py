@@ -165,7 +165,7 @@ class FakeLLM:
         self.fault_mix: FaultMix | None = None
         # Records of the answers no other fault claims break a cross-field rule this often.
         self.break_rule: BreakRule | None = None
-        self.break_rule_text: str = "insurance_claim_amount<=total_charge"
+        self.break_rule_text: str = ""  # "low<=high" (configure's invalid_rule; "": none)
         # None: the values of an answer follow from the request (the same request, the same
         # answer). An int: they follow from this seed and the number of requests answered so
         # far, so identical requests get different answers, as from a model that samples.
@@ -295,7 +295,9 @@ class FakeLLM:
         ``delay``, ``per_token`` and ``error_delay`` make the :attr:`latency`; ``broken`` and
         ``errors`` the :attr:`fault_mix`; ``seed`` seeds the fault mix and is the
         :attr:`sampling_seed`; ``retry_after_ms`` is sent with HTTP faults;
-        ``round_tokens_up`` is :attr:`round_tokens_up`; ``limit_requests`` and
+        ``invalid_rule`` (``"low<=high"``, "" for none) and ``invalid`` (the share of
+        records that break it) make the :attr:`break_rule`; ``round_tokens_up`` is
+        :attr:`round_tokens_up`; ``limit_requests`` and
         ``limit_tokens`` per ``limit_window`` seconds make the :attr:`rate_limit` (0: none),
         whose buckets start full."""
         unknown = sorted(set(changes) - set(CONFIG_KEYS))
@@ -309,7 +311,7 @@ class FakeLLM:
         mix = FaultMix(float(merged["broken"]), float(merged["errors"]), seed)
         retry = merged["retry_after_ms"]
         share, rule_text = float(merged["invalid"] or 0.0), str(merged["invalid_rule"])
-        rule = BreakRule(rule_text, share, seed) if share > 0 else None
+        rule = BreakRule(rule_text, share, seed) if rule_text else None
         limit = RateLimit(
             int(merged["limit_requests"] or 0),
             int(merged["limit_tokens"] or 0),
