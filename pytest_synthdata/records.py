@@ -149,7 +149,7 @@ class Engine(Generic[M]):
                 raise self._spent(planner, len(accepted.records))
             avoid = avoid_values(self.spec, accepted.data)
             seen = (self.valid, self.invalid)
-            jobs = [
+            batches = [
                 self._job(
                     wave.first + i,
                     wave.total,
@@ -165,16 +165,16 @@ class Engine(Generic[M]):
             outcomes = await asyncio.gather(
                 *(
                     self.batcher.run(job, allowance)
-                    for job, allowance in zip(jobs, wave.allowances, strict=True)
+                    for (job, _), allowance in zip(batches, wave.allowances, strict=True)
                 )
             )
             planner.spend(sum(outcome.retries for outcome in outcomes))
-            for job, outcome in zip(jobs, outcomes, strict=True):
+            for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
                 self._merge(_in_order(outcome), accepted, n)
-                self.valid += job.counts[0]
-                self.invalid += job.counts[1]
+                self.valid += judge.valid
+                self.invalid += judge.invalid
             for outcome in outcomes:  # then what batches asked for beyond their own share
                 self._merge(outcome.extra, accepted, n)
             missing = n - len(accepted.records)
@@ -234,40 +234,16 @@ class Engine(Generic[M]):
         *,
         follow_up: bool = False,
         seen: tuple[int, int] = (0, 0),
-    ) -> _RecordJob:
-        """Batch ``index`` of ``total``: ``count`` records; ``seen`` is how many records of
-        earlier waves were valid and invalid (what follow-ups scale their request by)."""
-        local: set[str] = set()
-        kept: list[dict[str, Any]] = []
-        counts = [0, 0]  # valid, invalid records this batch judged
-
-        def accept(item: object, position: int) -> Verdict[Accepted]:
-            try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
-                record = self.model.model_validate_json(json.dumps(item))
-            except ValidationError as exc:
-                counts[1] += 1
-                return Verdict(
-                    problems=[
-                        f"Record {position} was invalid and was dropped:\n"
-                        + format_validation_error(exc)
-                    ]
-                )
-            counts[0] += 1
-            data = record.model_dump(mode="json")
-            key = canonical(data)
-            if key in local:
-                return Verdict(
-                    problems=[f"Record {position} repeated an earlier record."], duplicate=True
-                )
-            local.add(key)
-            kept.append(data)
-            return Verdict((record, data), raw=item)
+    ) -> tuple[Job[Accepted], _Judge]:
+        """Batch ``index`` of ``total``: ``count`` records, and its judge; ``seen`` is how
+        many records of earlier waves were valid and invalid (what follow-ups scale by)."""
+        judge = _Judge(self.model)
 
         def asked(owed: int) -> int:
-            return asking(owed, seen[0] + counts[0], seen[1] + counts[1], self.most)
+            return asking(owed, seen[0] + judge.valid, seen[1] + judge.invalid, self.most)
 
         def ask(owed: list[int], attempt: int) -> list[dict[str, str]]:
-            taken = avoid if not attempt else avoid_values(self.spec, accepted + kept)
+            taken = avoid if not attempt else avoid_values(self.spec, accepted + judge.kept)
             return batch_messages(
                 self.spec,
                 asked(len(owed)),
@@ -278,10 +254,10 @@ class Engine(Generic[M]):
                 stored=start,
             )
 
-        job = _RecordJob(
+        job = Job(
             ask=ask,
             slots=list(range(count)),
-            accept=accept,
+            accept=judge,
             name=self.name,
             schema=self.schema,
             max_tokens=lambda asked_for: output_budget(
@@ -291,8 +267,7 @@ class Engine(Generic[M]):
             asking=asked,
             shrinkable=True,
         )
-        job.counts = counts
-        return job
+        return job, judge
 
     def _error(
         self, message: str, last_output: str | None, problems: list[str]
@@ -306,10 +281,37 @@ class Engine(Generic[M]):
         )
 
 
-class _RecordJob(Job[Accepted]):
-    """A record batch, with how many records it judged valid and invalid."""
+class _Judge:
+    """Judges a batch's records: valid, and not repeated within the batch; counts how many
+    were valid and invalid (what the batch's follow-ups scale their request by)."""
 
-    counts: list[int]
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+        self.local: set[str] = set()
+        self.kept: list[dict[str, Any]] = []
+        self.valid = self.invalid = 0
+
+    def __call__(self, item: object, position: int) -> Verdict[Accepted]:
+        try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
+            record = self.model.model_validate_json(json.dumps(item))
+        except ValidationError as exc:
+            self.invalid += 1
+            return Verdict(
+                problems=[
+                    f"Record {position} was invalid and was dropped:\n"
+                    + format_validation_error(exc)
+                ]
+            )
+        self.valid += 1
+        data = record.model_dump(mode="json")
+        key = canonical(data)
+        if key in self.local:
+            return Verdict(
+                problems=[f"Record {position} repeated an earlier record."], duplicate=True
+            )
+        self.local.add(key)
+        self.kept.append(data)
+        return Verdict((record, data), raw=item)
 
 
 class _Accepted:
