@@ -12,8 +12,7 @@ import openai
 import pytest
 from fakellm import FakeLLM, Fault
 from fakellm.server import Latency
-from models import EXAMPLES, MedicalBilling
-from test_real_llm import LlamaServer, llama  # noqa: F401 (the real-model fixture)
+from models import MedicalBilling
 
 from pytest_synthdata import SynthAPIError, generate
 
@@ -75,18 +74,3 @@ def test_a_hung_server_ends_the_run_after_halving_down_to_one_record(llm: FakeLL
     assert sorted(sizes[:2]) == [20, 20]
     assert sizes[2:] == [10, 5, 3, 2, 1, 1]
     assert llm.request_count == 8
-
-
-@pytest.mark.real_llm
-def test_a_real_small_model_under_a_tight_deadline_reaches_exactly_n(
-    request: pytest.FixtureRequest,
-) -> None:
-    """SmolLM2-135M on llama-cpp-python (one request at a time, on the CPU) with default
-    settings but a deadline that 20 records per request do not meet on a small machine:
-    smaller requests still get exactly n."""
-    server: LlamaServer = request.getfixturevalue("llama")  # skips without the real model
-    real = openai.OpenAI(base_url=server.url, api_key="sk-local-not-checked")
-    with pytest.warns(UserWarning, match="does not support structured mode"):
-        bills = generate(MedicalBilling, 40, examples=EXAMPLES, client=real, timeout=20)
-    assert len(bills) == 40
-    assert len({b.model_dump_json() for b in bills}) == 40
