@@ -126,3 +126,14 @@ def test_a_follow_up_names_a_repeated_problem_once(llm: FakeLLM) -> None:
     notes = follow_up.split("had these problems; avoid them:", 1)[1]
     assert notes.count("insurance_claim_amount must not exceed total_charge") == 1
     assert "were invalid and were dropped, each for:" in notes
+
+
+def test_the_rule_is_set_through_configure_as_the_benchmark_does(llm: FakeLLM) -> None:
+    config = llm.configure(invalid=0.5, invalid_rule=RULE, seed=4)
+    assert config["invalid"] == 0.5 and config["invalid_rule"] == RULE
+    claims = generate(Claim, 40, client=client(llm))
+    assert len(claims) == 40
+    assert llm.break_rule is not None and llm.break_rule.broken > 0
+    assert claims.usage.dropped_invalid > 0
+    with pytest.raises(ValueError, match="low_field<=high_field"):
+        llm.configure(invalid_rule="total_charge")
