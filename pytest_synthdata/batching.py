@@ -97,6 +97,13 @@ class Job(Generic[T]):
     follow_up: bool = False
     """A top-up batch, replacing what earlier batches dropped: every request it makes is a
     follow-up, counted in ``usage.retries`` (otherwise only its re-asks are)."""
+    asking: Callable[[int], int] | None = None
+    """Items to ask for while ``owed`` are still owed (default: ``owed``), for jobs whose
+    items are interchangeable: a request may ask for more than it needs when answers are
+    often invalid, and the first valid items fill the slots; ``ask`` words the same count."""
+    shrinkable: bool = False
+    """A request of this job that runs past the deadline is not tried again as it is: the
+    caller asks for fewer items instead (see :mod:`.records`)."""
 
 
 @dataclass
@@ -107,6 +114,9 @@ class Outcome(Generic[T]):
 
     done: dict[int, T] = field(default_factory=dict)
     raw: dict[int, object] = field(default_factory=dict)
+    extra: list[tuple[T, object]] = field(default_factory=list)
+    """Accepted items beyond the slots (with the raw items), from an answer that was asked
+    for more than it owed (see ``Job.asking``), in the order the model sent them."""
     problems: list[str] = field(default_factory=list)
     last_output: str | None = None
     retries: int = 0
@@ -146,7 +156,8 @@ class Batcher:
     async def ask(
         self, job: Job[Any], messages: list[Message], owed: int, attempt: int, scale: int = 1
     ) -> Completion:
-        """One request, counted in the usage; ``scale`` multiplies the job's ``max_tokens``."""
+        """One request for ``owed`` items, counted in the usage; ``scale`` multiplies the
+        job's ``max_tokens``."""
         seed = self.seed_for(attempt)
         async with self._semaphore:
             if job.schema is None or job.name is None:
@@ -159,6 +170,7 @@ class Batcher:
                     seed=seed,
                     count=owed,
                     max_tokens=job.max_tokens(owed) * scale if job.max_tokens is not None else None,
+                    shrinkable=job.shrinkable and owed > 1,
                 )
         completion.count_in(self.usage, retry=attempt > 0 or job.follow_up)
         return completion
@@ -173,9 +185,10 @@ class Batcher:
         why = "top_up"  # why the next request is a follow-up (usage.RETRY_REASONS)
         for attempt in range(budget + 1):
             owed = [slot for slot in job.slots if slot not in outcome.done]
+            asked = job.asking(len(owed)) if job.asking is not None else len(owed)
             outcome.retries = attempt
             try:
-                completion = await self.ask(job, messages, len(owed), attempt, scale)
+                completion = await self.ask(job, messages, asked, attempt, scale)
             except SynthAPIError as exc:
                 if not exc.transient:
                     raise
@@ -188,14 +201,14 @@ class Batcher:
                 scale *= 2
             items, problems = parse_items(
                 completion,
-                len(owed),
+                asked,
                 key=job.key if job.schema is not None else None,
                 noun=job.noun,
             )
             if job.indexed:
                 items = _by_position(items, owed)
             before, dropped = len(outcome.done), self.usage.as_dict()
-            answered = self._judge(job, items, owed, outcome, problems)
+            answered = self._judge(job, items, owed, outcome, problems, asked > len(owed))
             why = _why(completion, problems, dropped, self.usage)
             self.done += len(outcome.done) - before
             report(
@@ -224,12 +237,14 @@ class Batcher:
         owed: list[int],
         outcome: Outcome[T],
         problems: list[str],
+        surplus: bool = False,
     ) -> set[int]:
-        """Accept what passes into ``outcome``; the slots the items said they answer."""
+        """Accept what passes into ``outcome`` (with ``surplus``, also what passes once
+        every slot is filled); the slots the items said they answer."""
         answered: set[int] = set()
         free = iter(owed)
         for position, item in enumerate(items, 1):
-            if not job.indexed and len(outcome.done) >= len(job.slots):
+            if not job.indexed and len(outcome.done) >= len(job.slots) and not surplus:
                 break
             verdict = job.accept(item, position)
             if verdict.slot is not None:
@@ -242,6 +257,9 @@ class Batcher:
                 problems += verdict.problems
                 continue
             slot = verdict.slot if verdict.slot is not None else next(free, None)
+            if slot is None and surplus and not job.indexed:
+                outcome.extra.append((verdict.value, verdict.raw))  # type: ignore[arg-type]
+                continue
             if slot is None or slot in outcome.done:
                 continue
             outcome.done[slot] = verdict.value  # type: ignore[assignment]
@@ -277,14 +295,30 @@ def followup(job: Job[Any], owed: list[int], problems: list[str], attempt: int) 
     return messages
 
 
+_DROPPED = re.compile(r"Record (\d+) was invalid and was dropped: (.*)", re.DOTALL)
+_GOT = re.compile(r" \(got (?:[^()]|\([^()]*\))*\)")
+
+
 def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
-    """What was wrong with earlier answers, each problem once and briefly."""
+    """What was wrong with earlier answers, each problem once and briefly: records dropped
+    for the same validation errors (other values aside) are one line that numbers them."""
     shown: list[str] = []
+    groups: dict[str, list[tuple[str, str]]] = {}
     for problem in problems:
         text = " ".join(problem.split())
+        dropped = _DROPPED.fullmatch(text)
+        if dropped is not None:
+            same = groups.setdefault(_GOT.sub("", dropped.group(2)), [])
+            if not same:
+                shown.append(dropped.group(2))  # a placeholder, replaced below
+            same.append((dropped.group(1), dropped.group(2)))
+            continue
         text = text if len(text) <= 300 else text[:297] + "..."
         if text not in shown:
             shown.append(text)
+    for same in groups.values():
+        at = shown.index(same[0][1])
+        shown[at] = _dropped_note(same)
     if not shown:
         return []
     more = len(shown) - limit
@@ -293,6 +327,17 @@ def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
     if more > 0:
         lines.append(f"- ... and {more} more")
     return lines
+
+
+def _dropped_note(same: list[tuple[str, str]]) -> str:
+    """One line for records dropped for the same errors: their numbers, the first one's."""
+    if len(same) == 1:
+        text = f"Record {same[0][0]} was invalid and was dropped: {same[0][1]}"
+    else:
+        numbers = ", ".join(number for number, _ in same[:6])
+        more = f" and {len(same) - 6} more" if len(same) > 6 else ""
+        text = f"Records {numbers}{more} were invalid and were dropped, each for: {same[0][1]}"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def parse_items(

@@ -239,6 +239,7 @@ class LLM:
         seed: int | None = None,
         count: int | None = None,
         max_tokens: int | None = None,
+        shrinkable: bool = False,
     ) -> Completion:
         """One structured request; moves down the mode ladder if the server rejects a mode.
 
@@ -246,7 +247,8 @@ class LLM:
         ``minItems``/``maxItems`` by the modes that bound the count (see
         :mod:`~pytest_synthdata.llm.modes`), where servers such as llama.cpp turn the schema
         into a grammar, so small models cannot answer with an empty or endless array.
-        ``max_tokens`` lowers the output limit for this request.
+        ``max_tokens`` lowers the output limit for this request. ``shrinkable``: a time-out
+        ends it at once, uncounted towards an unresponsive endpoint (the caller asks for less).
         """
         while True:
             mode = MODES[self.mode]
@@ -263,7 +265,7 @@ class LLM:
             sent = sent_schema(request)
             keywords = enforced_keywords(sent) if sent is not None else []
             try:
-                return await self._call(request, mode, keywords)
+                return await self._call(request, mode, keywords, shrinkable)
             except _Unsupported as exc:
                 self._adjust(exc, mode)
 
@@ -274,7 +276,7 @@ class LLM:
         while True:
             request = self._base_request(messages, seed)
             try:
-                return await self._call(request, None)
+                return await self._call(request, None, [], False)
             except _Unsupported as exc:
                 self._adjust(exc, None)
 
@@ -354,7 +356,7 @@ class LLM:
         return request
 
     async def _call(
-        self, request: dict[str, Any], mode: Mode | None, keywords: list[str] | None = None
+        self, request: dict[str, Any], mode: Mode | None, keywords: list[str], shrink: bool
     ) -> Completion:
         """One request, tried again after a transient failure as :mod:`.pacing` says, under
         the endpoint's rate limits. Raises the last failure, saying how many tries it took.
@@ -363,7 +365,7 @@ class LLM:
         tries = 1 if self._replay_only else 1 + self.settings.http_retries
         cost = reservation(request)  # what the endpoint counts against its tokens per minute
         with masking():  # log records of the HTTP stack, openai and vcrpy show no secret
-            return await self._tries(request, mode, keywords or [], limiter, tries, cost)
+            return await self._tries(request, mode, keywords or [], limiter, (tries, cost), shrink)
 
     async def _tries(
         self,
@@ -371,9 +373,12 @@ class LLM:
         mode: Mode | None,
         keywords: list[str],
         limiter: Any,
-        tries: int,
-        cost: int,
+        budget: tuple[int, int],
+        shrink: bool,
     ) -> Completion:
+        """Up to ``tries`` tries of ``cost`` reserved tokens each (``budget``); with
+        ``shrink``, a time-out ends them at once (the caller asks for fewer records)."""
+        tries, cost = budget
         timeouts = 0
         for attempt in range(tries):
             if limiter.unresponsive and not self._replay_only:
@@ -387,15 +392,16 @@ class LLM:
             try:
                 completion = await self._call_once(request, mode, keywords)
             except SynthAPIError as exc:
+                smaller = shrink and exc.timed_out  # the caller asks for fewer records
                 limiter.release(
                     ticket,
                     throttled=exc.status_code == 429,
                     headers=exc.headers,
-                    timed_out=exc.timed_out,
+                    timed_out=None if smaller else exc.timed_out,
                     cost=cost,
                 )
                 timeouts += int(exc.timed_out)
-                last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS
+                last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS or smaller
                 if not exc.transient or last:
                     raise after_tries(exc, attempt + 1) from None
                 await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))

@@ -430,7 +430,7 @@ class Limiter:
         *,
         throttled: bool,
         headers: Mapping[str, str] | None = None,
-        timed_out: bool = False,
+        timed_out: bool | None = False,
         cost: int = 0,
     ) -> None:
         """A request finished. Until the endpoint's rate is known (its headers are mirrored,
@@ -443,7 +443,8 @@ class Limiter:
         pause = retry_after(lowered) if throttled else None
         with self._lock:
             now = self._clock()
-            self.timeouts_in_row = self.timeouts_in_row + 1 if timed_out else 0
+            if timed_out is not None:  # None: a time-out answered with a smaller request
+                self.timeouts_in_row = self.timeouts_in_row + 1 if timed_out else 0
             if throttled and ticket in self._sends:
                 self._sends[ticket] = (self._sends[ticket][0], -1)  # not counted by the server
             modelled = self._learn(lowered, now, ticket)

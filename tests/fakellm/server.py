@@ -40,7 +40,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import batches as batch_api
 from . import reading
-from .faults import HTTP_FAULTS, Fault, FaultMix, MutateFn, item_faults, record_faults
+from .faults import (
+    HTTP_FAULTS,
+    BreakRule,
+    Fault,
+    FaultMix,
+    MutateFn,
+    item_faults,
+    record_faults,
+)
 from .ratelimit import RateLimit, RateLimiter, retry_headers
 from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
@@ -68,6 +76,7 @@ MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
 CONFIG_KEYS = (
     *("delay", "per_token", "error_delay", "broken", "errors", "seed", "retry_after_ms"),
     *("round_tokens_up", "limit_requests", "limit_tokens", "limit_window", "limit_headers"),
+    *("invalid", "invalid_rule"),
 )
 
 _CREATED = 1_700_000_000
@@ -160,6 +169,9 @@ class FakeLLM:
         self.latency: Latency = Latency()
         # Random faults for the requests no queued or ``always`` fault claims.
         self.fault_mix: FaultMix | None = None
+        # Records of the answers no other fault claims break a cross-field rule this often.
+        self.break_rule: BreakRule | None = None
+        self.break_rule_text: str = ""  # "low<=high" (configure's invalid_rule; "": none)
         # None: the values of an answer follow from the request (the same request, the same
         # answer). An int: they follow from this seed and the number of requests answered so
         # far, so identical requests get different answers, as from a model that samples.
@@ -279,6 +291,8 @@ class FakeLLM:
             "limit_requests": self.rate_limit.requests,
             "limit_tokens": self.rate_limit.tokens,
             "limit_window": self.rate_limit.window,
+            "invalid": self.break_rule.share if self.break_rule else 0.0,
+            "invalid_rule": self.break_rule_text,
         }
 
     def configure(self, **changes: Any) -> JSONDict:
@@ -288,7 +302,9 @@ class FakeLLM:
         ``delay``, ``per_token`` and ``error_delay`` make the :attr:`latency`; ``broken`` and
         ``errors`` the :attr:`fault_mix`; ``seed`` seeds the fault mix and is the
         :attr:`sampling_seed`; ``retry_after_ms`` is sent with HTTP faults;
-        ``round_tokens_up`` is :attr:`round_tokens_up`; ``limit_requests`` and
+        ``invalid_rule`` (``"low<=high"``, "" for none) and ``invalid`` (the share of
+        records that break it) make the :attr:`break_rule`; ``round_tokens_up`` is
+        :attr:`round_tokens_up`; ``limit_requests`` and
         ``limit_tokens`` per ``limit_window`` seconds make the :attr:`rate_limit` (0: none),
         whose buckets start full, with ``x-ratelimit-*`` headers unless ``limit_headers`` is
         false."""
@@ -302,6 +318,8 @@ class FakeLLM:
         seed = int(merged["seed"])
         mix = FaultMix(float(merged["broken"]), float(merged["errors"]), seed)
         retry = merged["retry_after_ms"]
+        share, rule_text = float(merged["invalid"] or 0.0), str(merged["invalid_rule"])
+        rule = BreakRule(rule_text, share, seed) if rule_text else None
         limit = RateLimit(
             int(merged["limit_requests"] or 0),
             int(merged["limit_tokens"] or 0),
@@ -313,6 +331,7 @@ class FakeLLM:
             self.retry_after_ms = None if retry is None else float(retry)
             self.round_tokens_up = bool(merged["round_tokens_up"])
             self.rate_limit = limit
+            self.break_rule, self.break_rule_text = rule, rule_text
             self._forget()
         return self.config()
 
@@ -379,7 +398,10 @@ class FakeLLM:
                 return self._faults.popleft()
             if self._always is not None:
                 return self._always
-            return self.fault_mix.draw() if self.fault_mix is not None else None
+            drawn = self.fault_mix.draw() if self.fault_mix is not None else None
+            if drawn is None and self.break_rule is not None:
+                return Fault.mutate(self.break_rule)  # answers break a rule now and then
+            return drawn
 
     # -- observations ------------------------------------------------------------------------
 
