@@ -36,7 +36,7 @@ from pydantic_core import from_json
 
 from . import jsonread
 from .errors import SynthAPIError
-from .progress import Answer, report
+from .progress import Answer, emit
 from .settings import Settings
 from .usage import Usage
 
@@ -211,9 +211,7 @@ class Batcher:
             answered = self._judge(job, items, owed, outcome, problems, asked > len(owed))
             why = _why(completion, problems, dropped, self.usage)
             self.done += len(outcome.done) - before
-            report(
-                self.label, min(self.done, self.total), self.total, self.usage, answer(completion)
-            )
+            emit(self.label, min(self.done, self.total), self.total, self.usage, answer(completion))
             owed = [slot for slot in owed if slot not in outcome.done]
             if job.indexed and items:
                 problems += [

@@ -116,7 +116,7 @@ def listening(listener: Listener) -> Iterator[None]:
         _LISTENER.reset(token)
 
 
-def report(label: str, done: int, total: int, usage: Usage, answer: Answer | None = None) -> None:
+def emit(label: str, done: int, total: int, usage: Usage, answer: Answer | None = None) -> None:
     """Tell the current listener, if any, where a generation stands."""
     listener = _LISTENER.get()
     if listener is not None:

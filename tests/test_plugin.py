@@ -1111,6 +1111,6 @@ def test_api_error_fails_the_test_with_the_typed_message(
 
 
 def test_option_names_match_the_settings_fields() -> None:
-    from pytest_synthdata.options import SETTING_NAMES
+    from pytest_synthdata.settings import SETTING_NAMES
 
     assert setting_names() == SETTING_NAMES

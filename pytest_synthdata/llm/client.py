@@ -39,8 +39,8 @@ from ..errors import (
 from ..schema import enforced_keywords, relaxed_schema, with_lengths
 from ..settings import Settings, environment_base_url
 from ..storage.bounded import body_cap, bound_client, done, expecting
+from ..storage.credentials import MISSING_KEY, missing_key_error, needs_key
 from ..storage.exchange import CURRENT, Exchange
-from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
 from ..storage.logmask import install_masking, masking
 from ..storage.secrets import REGISTRY, redact
 from ..usage import Usage

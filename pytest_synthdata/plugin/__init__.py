@@ -39,15 +39,15 @@ from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     synth_text_factory,
     synth_texts,
 )
+from .flags import add_options, configured, raw_values
 from .inventory import note_collected, note_deselected
+from .ledger import Ledger
 from .live import attach_live
-from .options import add_options, configured, raw_values
-from .report import Report
 from .state import STATE, SessionState, cache_dir_of, state_of
 from .summary import header
 
 if TYPE_CHECKING:
-    from ..settings import Settings, StorageOptions
+    from ..settings import SessionSettings, Settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,11 +63,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", TEXT_MARKER_DOC)
     ini, cli = raw_values(config)
     settings: Settings | None = None
-    storage: StorageOptions | None = None
+    storage: SessionSettings | None = None
     if configured(ini, cli):
         from ..settings import (
+            SessionSettings,
             Settings,
-            StorageOptions,
             settings_from_sources,
             storage_from_sources,
         )
@@ -78,7 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except SynthError as exc:
             if not config.getoption("help", False):  # --help works whatever the settings say
                 raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
-            settings, storage = Settings(), StorageOptions()
+            settings, storage = Settings(), SessionSettings()
     if storage is not None and storage.cache_dir:
         _check_cache_dir(config, storage, ini, cli)
     workerinput = getattr(config, "workerinput", None)
@@ -91,14 +91,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
         register(config, state, workerinput)
     if config.getoption("synth_clear_cache") and workerinput is None:
-        from ..settings import StorageOptions
+        from ..settings import SessionSettings
         from ..storage.cache import ResponseCache
 
-        ResponseCache(cache_dir_of(config, storage or StorageOptions())).clear()
+        ResponseCache(cache_dir_of(config, storage or SessionSettings())).clear()
 
 
 def _check_cache_dir(
-    config: pytest.Config, storage: StorageOptions, ini: dict[str, Any], cli: dict[str, Any]
+    config: pytest.Config, storage: SessionSettings, ini: dict[str, Any], cli: dict[str, Any]
 ) -> None:
     """A cache folder that cannot be one is a usage error that names where it was set."""
     from ..storage.paths import folder_problem
@@ -117,7 +117,7 @@ def _check_cache_dir(
     )
 
 
-def _updating(storage: StorageOptions, cli: dict[str, Any]) -> StorageOptions:
+def _updating(storage: SessionSettings, cli: dict[str, Any]) -> SessionSettings:
     """``--synth-update`` records what is missing: the record mode ``new_episodes``, unless
     ``all`` or ``rewrite`` asks for everything afresh. A record mode of ``none`` from an ini
     file or the environment (a CI setting) gives way; one on the command line contradicts it."""
@@ -159,8 +159,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     if data:
         state = state_of(node.config)
         if state.workers is None:
-            state.workers = Report()
-        state.workers.add(Report.from_dict(data))
+            state.workers = Ledger()
+        state.workers.add(Ledger.from_dict(data))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -201,7 +201,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus != pytest.ExitCode.INTERRUPTED:
         state.finish()  # an interrupted run leaves its cassettes for the next one to complete
     if hasattr(config, "workeroutput"):
-        config.workeroutput["synthdata"] = state.report().as_dict()
+        config.workeroutput["synthdata"] = state.ledger().as_dict()
     elif state.update and exitstatus != pytest.ExitCode.INTERRUPTED:
         from .update import finish
 

@@ -131,7 +131,7 @@ def configured(request: pytest.FixtureRequest, entry: DatasetRequest) -> Dataset
         state_of(request.config).settings.replace(**config)
     except SynthError as exc:
         raise SynthConfigError(f"the synth_config fixture: {exc}") from None
-    return dataclasses.replace(entry, options={**config, **entry.options})
+    return dataclasses.replace(entry, overrides={**config, **entry.overrides})
 
 
 def cassette_at(request: pytest.FixtureRequest) -> Path:

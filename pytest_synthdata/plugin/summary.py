@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ..terminal_safe import escape_controls
-from .report import Report, Totals
+from .ledger import Ledger, Totals
 from .state import SessionState
 
 
 def lines(
-    config: Any, state: SessionState, report: Report, exitstatus: int, width: int
+    config: Any, state: SessionState, report: Ledger, exitstatus: int, width: int
 ) -> list[str]:
     """The section's lines (none: the section is left out)."""
     from ..storage.secrets import mask
@@ -40,7 +40,7 @@ def lines(
     out += previews(report, width)
     if report.exported:
         out.append(
-            f"exported {len(report.exported)} dataset(s) as JSON Lines to {state.options.export}"
+            f"exported {len(report.exported)} dataset(s) as JSON Lines to {state.session.export}"
         )
     return [escape_controls(mask(line)) for line in out]
 
@@ -125,7 +125,7 @@ def listed(paths: list[Path], head: str) -> list[str]:
     return [head, *(f"  {path}" for path in paths)] if paths else []
 
 
-def previews(report: Report, width: int) -> list[str]:
+def previews(report: Ledger, width: int) -> list[str]:
     """The ``--synth-show`` tables, by title."""
     if not report.previews:
         return []

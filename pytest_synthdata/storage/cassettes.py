@@ -136,7 +136,7 @@ def _digest_of(body: object) -> str:
     return _canonical_digest(str(body))
 
 
-def interaction_id(method: str, uri: str, body: object) -> str:
+def exchange_id(method: str, uri: str, body: object) -> str:
     """A short name for a recorded exchange: what it is matched on (method, path, query,
     body as canonical JSON), taken from the request as the cassette stores it (after
     :func:`before_record_request`). Stored datasets list the exchanges they took by it."""
