@@ -94,6 +94,10 @@ class Inventory:
     protected: set[Path] = field(default_factory=set)
     """Test modules and folders the run left uncollected on purpose (ignored, or skipped
     as a whole), whose cassettes are not stale (``--synth-update`` only)."""
+    tests: set[str] = field(default_factory=set)
+    """The node ids (without parameters) of every collected test (``--synth-update`` only)."""
+    fixtures: set[str] = field(default_factory=set)
+    """The names of every fixture the collection defines (``--synth-update`` only)."""
 
     def add(self, other: Inventory) -> None:
         self.folders |= other.folders
@@ -105,6 +109,8 @@ class Inventory:
         self.deselected = self.deselected or other.deselected
         self.collect_errors = self.collect_errors or other.collect_errors
         self.protected |= other.protected
+        self.tests |= other.tests
+        self.fixtures |= other.fixtures
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +122,8 @@ class Inventory:
             "deselected": self.deselected,
             "collect_errors": self.collect_errors,
             "protected": sorted(map(str, self.protected)),
+            "tests": sorted(self.tests),
+            "fixtures": sorted(self.fixtures),
         }
 
     @classmethod
@@ -129,6 +137,8 @@ class Inventory:
             deselected=bool(data.get("deselected", False)),
             collect_errors=bool(data.get("collect_errors", False)),
             protected={Path(p) for p in data.get("protected", [])},
+            tests=set(data.get("tests", [])),
+            fixtures=set(data.get("fixtures", [])),
         )
 
     def stale(self, used: set[Path]) -> list[Path]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from ..errors import SynthError
+from ..storage.owners import Owner
 from .report import Inventory, Report
 
 
@@ -74,11 +75,62 @@ def whole_suite(config: pytest.Config, exitstatus: int, report: Report) -> bool:
 
 
 def stale(config: pytest.Config, report: Report) -> list[Path]:
+    """The cassette files ``--synth-update`` deletes after a run of the whole suite: those
+    :func:`judge` proves nobody owns any more."""
+    return judge(config, report)[0]
+
+
+def judge(config: pytest.Config, report: Report) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The cassette files, in the folders below the collected directories, that no
-    collected test or fixture uses."""
+    collected test or fixture uses and that nothing opened: those nobody owns any more
+    (to delete), and the others with why they are kept.
+
+    A file is deleted only when it names its owners and each of them is gone: a test the
+    collection no longer has (or whose cassette is another file), a fixture no longer
+    defined, a library call whose test the collection no longer has. A file that names no
+    owner, or that this package did not write, is kept."""
     below = roots(config) or []
-    protected = report.inventory.protected
-    return [path for path in report.stale() if _in_scope(path, below, protected)]
+    inventory = report.inventory
+    gone: list[Path] = []
+    kept: list[tuple[Path, str]] = []
+    for path in report.stale():
+        if not _in_scope(path, below, inventory.protected):
+            continue
+        from ..storage.owners import recorded_owners
+
+        owners, why = recorded_owners(path)
+        for owner in owners:
+            why = why or _still_owned(owner, path, config.rootpath, inventory, below)
+        if why:
+            kept.append((path, why))
+        else:
+            gone.append(path)
+    return gone, kept
+
+
+def _still_owned(
+    owner: Owner, path: Path, rootpath: Path, inventory: Inventory, below: list[Path]
+) -> str:
+    """Why ``owner`` may still record into the cassette at ``path`` ("": it cannot)."""
+    from ..storage.paths import cassette_for_test, name_from_nodeid
+
+    if owner.kind == "fixture":
+        if owner.id in inventory.fixtures or owner.id in inventory.fixture_names:
+            return f"its owner, fixture {owner.id!r}, is still defined"
+        return ""
+    test = owner.calling_test
+    if test is None:
+        return f"its owner is {owner.describe()}"
+    module = Path(os.path.abspath(rootpath / test.split("::", 1)[0]))
+    if module in inventory.protected or any(f in inventory.protected for f in module.parents):
+        return f"its owner, {owner.describe()}, is in a module this run left out on purpose"
+    if not any(root == module or root in module.parents for root in below):
+        return f"its owner, {owner.describe()}, is outside the directories collected"
+    cassette = cassette_for_test(module, name_from_nodeid(test))
+    collected = test in inventory.tests or cassette in inventory.expected
+    if collected and (owner.kind == "library" or cassette == path):
+        return f"its owner, {owner.describe()}, is still collected"
+    return ""
 
 
 def _in_scope(path: Path, below: list[Path], protected: set[Path]) -> bool:
@@ -127,9 +179,11 @@ def finish(
         if done is not None:
             pruned.append(done)
     deleted: list[Path] = []
+    kept_files: list[tuple[Path, str]] = []
     whole = whole_suite(config, exitstatus, report)
     if whole:
-        deleted = delete(stale(config, report))
+        doomed, kept_files = judge(config, report)
+        deleted = delete(doomed)
     summary = (
         f"update: {len(recorded)} cassette(s) recorded into, {len(pruned)} pruned, "
         f"{len(deleted)} stale cassette file(s) deleted"
@@ -141,6 +195,8 @@ def finish(
         lines.append(f"  pruned    {_shown(config, done.path)} ({done.describe()})")
     for path in deleted:
         lines.append(f"  deleted   {_shown(config, path)}")
+    for path, why in kept_files:
+        lines.append(f"  kept      {_shown(config, path)}: {why}")
     for path, why in kept:
         lines.append(f"  not pruned {_shown(config, path)}: {why}")
     if not whole:
@@ -167,6 +223,15 @@ class Uncollected:
         if ignored:
             self.inventory.protected.add(Path(os.path.abspath(collection_path)))
         return ignored
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Every collected test (without parameters) and every fixture defined: an owner
+        named in a cassette that is in neither is gone."""
+        from ..storage.owners import base_nodeid
+
+        self.inventory.tests |= {base_nodeid(item.nodeid) for item in session.items}
+        manager = getattr(session, "_fixturemanager", None)
+        self.inventory.fixtures |= set(getattr(manager, "_arg2fixturedefs", {}))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.skipped and report.nodeid:

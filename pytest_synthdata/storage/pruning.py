@@ -31,6 +31,7 @@ from .cassettes import (
 )
 from .datasets import truncate
 from .integrity import Tampered
+from .owners import OWNER
 from .paths import DATASET_PREFIX, FOLDER
 from .secrets import found_in
 
@@ -85,7 +86,7 @@ def prune(
             if cut is not value:
                 dropped_records += int(value.get("n", 0)) - int(cut.get("n", 0))
             kept[key] = cut
-        elif key == INCOMPLETE or key in keep_states:
+        elif key in (INCOMPLETE, OWNER) or key in keep_states:
             kept[key] = value
     interactions = data["interactions"]
     if exchanges is not None:
