@@ -207,6 +207,10 @@ def finish(
     return lines
 
 
+_FIXTURE_TABLES = ("_arg2nodeid2fixturedefs", "_arg2node2fixturedefs", "_arg2fixturedefs")
+"""Where pytest's fixture manager keeps every fixture defined, by name (no public API)."""
+
+
 class Uncollected:
     """What the run leaves uncollected on purpose: paths ignored (``--ignore``,
     ``collect_ignore`` in a conftest, any plugin) and modules skipped as a whole
@@ -231,7 +235,8 @@ class Uncollected:
 
         self.inventory.tests |= {base_nodeid(item.nodeid) for item in session.items}
         manager = getattr(session, "_fixturemanager", None)
-        self.inventory.fixtures |= set(getattr(manager, "_arg2fixturedefs", {}))
+        for table in _FIXTURE_TABLES:  # by fixture name; named differently across pytest
+            self.inventory.fixtures |= {str(name) for name in getattr(manager, table, {})}
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.skipped and report.nodeid:
