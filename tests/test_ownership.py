@@ -243,7 +243,8 @@ def test_a_removed_test_loses_its_cassette_and_unowned_files_are_kept(
             "  deleted   cassettes/test_billing/test_factory.synth.yaml",
             "  kept      cassettes/test_billing/test_hand.synth.yaml: not a file "
             "pytest-synthdata wrote: it has no checksum line*",
-            "  kept      cassettes/test_billing/test_old.synth.yaml: no owner recorded",
+            "  kept      cassettes/test_billing/test_old.synth.yaml: no owner recorded, so it "
+            "cannot be proven stale (delete it by hand if unused)",
         ]
     )
     assert not factory.exists() and bills.is_file()

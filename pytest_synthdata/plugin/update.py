@@ -9,11 +9,18 @@ What may be pruned, and what deleted:
   items was left out (deselected, or not selected by a node id with parameters): a test that
   failed half-way, or did not run, may still need what it did not get to use. A conftest
   fixture's cassette is pruned whenever the run produced the fixture.
-* Cassette files that no collected test or fixture uses are deleted only after a run that
-  collected the whole suite: no ``-k``, ``-m``, ``--lf``, ``--deselect``, node ids or test
-  files on the command line, no deselection by any plugin, no collection error, no
-  ``-x``/``--maxfail``; and only in the folders below the directories collected, never for
-  a module the run ignored (``--ignore``, ``collect_ignore``) or skipped as a whole.
+* A cassette file that no collected test or fixture uses, and that nothing opened, is
+  deleted only after a run that collected the whole suite: no ``-k``, ``-m``, ``--lf``,
+  ``--deselect``, node ids or test files on the command line, no deselection by any plugin,
+  no collection error, no ``-x``/``--maxfail``; only in the folders below the directories
+  collected, never for a module the run ignored (``--ignore``, ``collect_ignore``) or
+  skipped as a whole; and only when the run proves that nobody owns it any more. Each
+  cassette names its owners (``storage/owners.py``): a test, gone when the collection no
+  longer has it (or its cassette is another file); a conftest fixture, gone when no
+  fixture of that name is defined; a library call, gone only when the test it ran in is
+  gone (never when it was merely not opened, and never for a call outside any test). A
+  file that names no owner (recorded by an older version) or that this package did not
+  write is never deleted; the report says why each such file was kept.
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def recorded_owners(path: Path) -> tuple[list[Owner], str]:
     metadata = data.get("metadata")
     value = metadata.get(OWNER) if isinstance(metadata, dict) else None
     if value is None:
-        return [], "no owner recorded"
+        return [], "no owner recorded, so it cannot be proven stale (delete it by hand if unused)"
     owners = owners_in(value)
     if owners is None:
         return [], "its owner entry is not one pytest-synthdata writes"
