@@ -160,7 +160,10 @@ def finish(
     config: pytest.Config, report: Report, passed: set[str], failed: set[str], exitstatus: int
 ) -> list[str]:
     """Prune and delete as ``--synth-update`` does; the lines that report it."""
-    from ..storage.pruning import delete, prune
+    from ..storage.pruning import delete, leftovers, prune
+    from .state import state_of
+
+    removed = delete(leftovers(report.inventory.folders, state_of(config).start))
 
     lines: list[str] = []
     recorded = []
@@ -202,6 +205,8 @@ def finish(
         lines.append(f"  pruned    {_shown(config, done.path)} ({done.describe()})")
     for path in deleted:
         lines.append(f"  deleted   {_shown(config, path)}")
+    for path in removed:
+        lines.append(f"  removed   {_shown(config, path)} (left by an interrupted write)")
     for path, why in kept_files:
         lines.append(f"  kept      {_shown(config, path)}: {why}")
     for path, why in kept:

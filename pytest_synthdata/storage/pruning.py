@@ -32,7 +32,7 @@ from .cassettes import (
 from .datasets import truncate
 from .integrity import Tampered
 from .owners import OWNER
-from .paths import DATASET_PREFIX, FOLDER
+from .paths import DATASET_PREFIX, FOLDER, SUFFIX
 from .secrets import found_in
 
 
@@ -130,3 +130,16 @@ def delete(paths: Iterable[Path]) -> list[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
     return deleted
+
+
+def leftovers(folders: Iterable[Path], before: float) -> list[Path]:
+    """The temporary files an atomic write of a cassette left in ``folders`` when its
+    process was killed before the rename (``.<name>.synth.yaml.<random>.tmp``, see
+    :func:`.cassettes.write_atomically`), last changed before ``before``."""
+    found = []
+    for folder in folders:
+        for path in sorted(folder.rglob(f".*{SUFFIX}.*.tmp")) if folder.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if path.is_file() and path.stat().st_mtime < before:
+                    found.append(path)
+    return found
