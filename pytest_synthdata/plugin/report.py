@@ -98,6 +98,8 @@ class Inventory:
     """The node ids (without parameters) of every collected test (``--synth-update`` only)."""
     fixtures: set[str] = field(default_factory=set)
     """The names of every fixture the collection defines (``--synth-update`` only)."""
+    gathered: bool = False
+    """Whether ``tests`` and ``fixtures`` were gathered (a collection with ``--synth-update``)."""
 
     def add(self, other: Inventory) -> None:
         self.folders |= other.folders
@@ -111,6 +113,7 @@ class Inventory:
         self.protected |= other.protected
         self.tests |= other.tests
         self.fixtures |= other.fixtures
+        self.gathered = self.gathered or other.gathered
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +127,7 @@ class Inventory:
             "protected": sorted(map(str, self.protected)),
             "tests": sorted(self.tests),
             "fixtures": sorted(self.fixtures),
+            "gathered": self.gathered,
         }
 
     @classmethod
@@ -139,6 +143,7 @@ class Inventory:
             protected={Path(p) for p in data.get("protected", [])},
             tests=set(data.get("tests", [])),
             fixtures=set(data.get("fixtures", [])),
+            gathered=bool(data.get("gathered", False)),
         )
 
     def stale(self, used: set[Path]) -> list[Path]:

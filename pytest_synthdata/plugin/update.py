@@ -122,6 +122,8 @@ def _still_owned(
     from ..storage.paths import cassette_for_test, name_from_nodeid
 
     if owner.kind == "fixture":
+        if not inventory.gathered:
+            return "the fixtures defined are only gathered with --synth-update"
         if owner.id in inventory.fixtures or owner.id in inventory.fixture_names:
             return f"its owner, fixture {owner.id!r}, is still defined"
         return ""
@@ -245,6 +247,7 @@ class Uncollected:
         named in a cassette that is in neither is gone."""
         from ..storage.owners import base_nodeid
 
+        self.inventory.gathered = True
         self.inventory.tests |= {base_nodeid(item.nodeid) for item in session.items}
         manager = getattr(session, "_fixturemanager", None)
         for table in _FIXTURE_TABLES:  # by fixture name; named differently across pytest
