@@ -28,12 +28,16 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..errors import SynthError
 from ..storage.owners import Owner
 from .report import Inventory, Report
+
+if TYPE_CHECKING:
+    from ..storage.pruning import Pruned
 
 
 def _shown(config: pytest.Config, path: Path) -> str:
@@ -158,18 +162,15 @@ def _in_scope(path: Path, below: list[Path], protected: set[Path]) -> bool:
     return any(home == root or root in home.parents for root in below)
 
 
-def finish(
-    config: pytest.Config, report: Report, passed: set[str], failed: set[str], exitstatus: int
-) -> list[str]:
-    """Prune and delete as ``--synth-update`` does; the lines that report it."""
-    from ..storage.pruning import delete, leftovers, prune
-    from .state import state_of
+def _prune(
+    report: Report, passed: set[str], failed: set[str]
+) -> tuple[list[tuple[Path, list[str]]], list[Pruned], list[tuple[Path, str]]]:
+    """Prune each cassette the run used, when it may be: what was recorded into, what was
+    pruned, and what was not pruned (with why)."""
+    from ..storage.pruning import prune
 
-    removed = delete(leftovers(report.inventory.folders, state_of(config).start))
-
-    lines: list[str] = []
-    recorded = []
-    pruned = []
+    recorded: list[tuple[Path, list[str]]] = []
+    pruned: list[Pruned] = []
     kept: list[tuple[Path, str]] = []
     for path in sorted(report.uses):
         use = report.uses[path]
@@ -190,6 +191,19 @@ def finish(
             continue
         if done is not None:
             pruned.append(done)
+    return recorded, pruned, kept
+
+
+def finish(
+    config: pytest.Config, report: Report, passed: set[str], failed: set[str], exitstatus: int
+) -> list[str]:
+    """Prune and delete as ``--synth-update`` does; the lines that report it."""
+    from ..storage.pruning import delete, leftovers
+    from .state import state_of
+
+    removed = delete(leftovers(report.inventory.folders, state_of(config).start))
+    recorded, pruned, kept = _prune(report, passed, failed)
+    lines: list[str] = []
     deleted: list[Path] = []
     kept_files: list[tuple[Path, str]] = []
     whole = whole_suite(config, exitstatus, report)
