@@ -398,3 +398,41 @@ def test_an_update_killed_at_any_moment_leaves_each_cassette_before_or_after(
             )
             assert snapshot(pytester) == after  # the next run finishes the job, leaves no litter
     assert llm_env.request_count == requests
+
+
+def test_a_cassette_two_tests_record_into_goes_only_when_both_are_gone(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    two = """
+MODE = "new_episodes"
+
+
+@pytest.mark.skipif(SKIP, reason="not on this run")
+def test_march():
+    assert len(generate(Bill, 2, extra="march", cassette=SHARED, record_mode=MODE)) == 2
+
+
+def test_april():
+    assert len(generate(Bill, 2, extra="april", cassette=SHARED, record_mode=MODE)) == 2
+"""
+    pytester.makepyfile(test_billing=BILLING, test_library=MODEL + two)
+    run(pytester, passed=4)
+    shared = cassette(pytester, "shared", "bills.synth.yaml")
+    assert [entry["test"] for entry in owner(shared)] == [
+        "test_library.py::test_march",
+        "test_library.py::test_april",
+    ]
+    before = shared.read_bytes()
+    pytester.makepyfile(test_library=MODEL + two.split("\n\n\ndef test_april")[0])
+    # test_april is gone, test_march is skipped: nothing opens the file, one owner remains
+    result = run(pytester, "--synth-update", skip=True, passed=2, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  kept      cassettes/shared/bills.synth.yaml: its owner, a library call "
+            "(generate) in test test_library.py::test_march, is still collected"
+        ]
+    )
+    assert shared.read_bytes() == before
+    (pytester.path / "test_library.py").unlink()
+    gone = run(pytester, "--synth-update", passed=2)
+    gone.stdout.fnmatch_lines(["  deleted   cassettes/shared/bills.synth.yaml"])
