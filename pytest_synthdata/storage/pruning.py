@@ -31,7 +31,8 @@ from .cassettes import (
 )
 from .datasets import truncate
 from .integrity import Tampered
-from .paths import DATASET_PREFIX, FOLDER
+from .owners import OWNER
+from .paths import DATASET_PREFIX, FOLDER, SUFFIX
 from .secrets import found_in
 
 
@@ -85,7 +86,7 @@ def prune(
             if cut is not value:
                 dropped_records += int(value.get("n", 0)) - int(cut.get("n", 0))
             kept[key] = cut
-        elif key == INCOMPLETE or key in keep_states:
+        elif key in (INCOMPLETE, OWNER) or key in keep_states:
             kept[key] = value
     interactions = data["interactions"]
     if exchanges is not None:
@@ -129,3 +130,16 @@ def delete(paths: Iterable[Path]) -> list[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
     return deleted
+
+
+def leftovers(folders: Iterable[Path], before: float) -> list[Path]:
+    """The temporary files an atomic write of a cassette left in ``folders`` when its
+    process was killed before the rename (``.<name>.synth.yaml.<random>.tmp``, see
+    :func:`.cassettes.write_atomically`), last changed before ``before``."""
+    found = []
+    for folder in folders:
+        for path in sorted(folder.rglob(f".*{SUFFIX}.*.tmp")) if folder.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if path.is_file() and path.stat().st_mtime < before:
+                    found.append(path)
+    return found

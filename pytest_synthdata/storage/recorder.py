@@ -28,6 +28,7 @@ from .cassettes import (
 )
 from .datasets import Step, StoredDataset, decode, from_cassette
 from .footprint import Footprint, opened
+from .owners import OWNER, Owner, merged
 from .transport import Counters, StorageTransport, SyncStorageTransport
 from .vcrcompat import MissingMetadataError
 
@@ -112,6 +113,12 @@ class Recording:
         except MissingMetadataError:
             return current
         return dict(state) if isinstance(state, dict) else current
+
+
+def _own(cassette: Any, owner: Owner) -> None:
+    """Name ``owner`` in the metadata of a cassette it recorded into (saved with it)."""
+    metadata: dict[str, Any] = vars(cassette).setdefault("_metadata", {})
+    metadata[OWNER] = merged(metadata.get(OWNER), owner)
 
 
 class Storage:
@@ -252,8 +259,11 @@ class Storage:
         return entry
 
     @contextlib.contextmanager
-    def recording(self, path: Path | None, state_key: str, rerecord: str) -> Iterator[Recording]:
-        """Open the cassette at ``path`` (or none) for one generation."""
+    def recording(
+        self, path: Path | None, state_key: str, rerecord: str, owner: Owner | None = None
+    ) -> Iterator[Recording]:
+        """Open the cassette at ``path`` (or none) for one generation. When it records into
+        the cassette, ``owner`` is written into it (see :mod:`.owners`)."""
         if path is None:
             yield Recording(
                 self._transport(None, None, rerecord), None, state_key, None, self, rerecord
@@ -269,6 +279,8 @@ class Storage:
                 raise with_command(exc, rerecord) from None
             if self._finish_at_end and not cassette.write_protected:
                 cassette.get_metadata(INCOMPLETE, True)  # saved with the first recording
+            if owner is not None and not cassette.write_protected:
+                _own(cassette, owner)  # saved with the first recording, if there is one
             with stack:
                 yield Recording(
                     self._transport(cassette, path, rerecord),
