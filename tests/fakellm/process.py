@@ -3,10 +3,11 @@
 Run it alone (it prints its ``base_url`` on the first line of its output, then serves until
 interrupted)::
 
-    python -m fakellm --port 0 --delay 0.3 --per-token 0.004 --broken 0.15 --errors 0.1
-    python -m fakellm --limit-requests 60 --limit-tokens 40000 --limit-window 6
+    python -m tests.fakellm --port 0 --delay 0.3 --per-token 0.004 --broken 0.15 --errors 0.1
+    python -m tests.fakellm --limit-requests 60 --limit-tokens 40000 --limit-window 6
 
-with ``tests/`` on ``PYTHONPATH``, or from Python with :class:`FakeLLMProcess`, which starts
+from the repository's root (or ``python -m fakellm`` with ``tests/`` on ``PYTHONPATH``), or
+from Python with :class:`FakeLLMProcess`, which starts
 it and talks to it over HTTP: a child process has a CPU of its own, so a busy client does not
 slow the answers down. It serves from asyncio, so a thousand clients at once are all in
 flight together. ``GET /_stats`` returns :meth:`FakeLLM.stats
@@ -109,7 +110,7 @@ class FakeLLMProcess:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m fakellm",
+        prog="python -m tests.fakellm",
         description="A fake OpenAI-compatible chat-completions server that behaves like a "
         "hosted model; prints its base URL, then serves until interrupted.",
     )

@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import batches as batch_api
 from . import reading
 from .faults import HTTP_FAULTS, Fault, FaultMix, MutateFn, item_faults, record_faults
+from .models import models_reply
 from .ratelimit import RateLimit, RateLimiter, retry_headers
 from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
@@ -523,6 +524,10 @@ class FakeLLM:
     def _route(self, rec: RecordedRequest, generation: int) -> Iterator[float | Reply]:
         if batch_api.handles(rec.path):
             yield self.batches.reply(rec)
+            return
+        listing = models_reply(rec.method, rec.path)
+        if listing is not None:
+            yield listing
             return
         azure = _AZURE_RE.match(rec.path)
         is_chat = rec.path in _CHAT_PATHS or azure is not None
