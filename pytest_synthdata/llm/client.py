@@ -48,6 +48,7 @@ from .answers import (
     RawAnswer,
     after_tries,
     aread_capped,
+    carried,
     error_message,
     parsed,
     read_capped,
@@ -66,6 +67,10 @@ from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, reservati
 
 if TYPE_CHECKING:
     from ..storage.recorder import Recording
+
+#: the transport errors of a connection that was made and the request sent, then dropped
+#: before a full answer: the server went away while answering (``ConnectError``: never reached)
+DROPPED = (httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
 @dataclass(frozen=True, repr=False)
@@ -374,7 +379,7 @@ class LLM:
         tries: int,
         cost: int,
     ) -> Completion:
-        timeouts = 0
+        timeouts, dropped_at = 0, None
         for attempt in range(tries):
             if limiter.unresponsive and not self._replay_only:
                 raise SynthAPIError(
@@ -395,9 +400,19 @@ class LLM:
                     cost=cost,
                 )
                 timeouts += int(exc.timed_out)
+                sent = carried(request, mode.name if mode else None, keywords)
+                if exc.dropped and dropped_at is None:
+                    dropped_at = attempt + 1  # the server went away while answering it
+                    limiter.went_away = limiter.went_away or sent
                 last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS
                 if not exc.transient or last:
-                    raise after_tries(exc, attempt + 1) from None
+                    raise after_tries(
+                        exc,
+                        attempt + 1,
+                        dropped_at=dropped_at,
+                        request=sent,
+                        earlier=limiter.went_away,
+                    ) from None
                 await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))
                 continue
             except BaseException:
@@ -429,6 +444,13 @@ class LLM:
         except openai.APIConnectionError as exc:
             if isinstance(exc.__cause__, SynthError):
                 raise exc.__cause__ from None
+            if isinstance(exc.__cause__, DROPPED):  # reached, then gone before a full answer
+                raise SynthAPIError(
+                    f"{self.endpoint} closed the connection without a full answer "
+                    f"({exc.__cause__ or type(exc.__cause__).__name__})",
+                    transient=True,
+                    dropped=True,
+                ) from None
             raise SynthAPIError(
                 f"could not reach {self.endpoint} ({exc.__cause__ or exc})",
                 transient=True,
@@ -437,6 +459,7 @@ class LLM:
             raise SynthAPIError(
                 f"{self.endpoint} broke off its answer ({exc or type(exc).__name__})",
                 transient=True,
+                dropped=isinstance(exc, DROPPED),
             ) from None
         finally:
             CURRENT.reset(token)

@@ -145,6 +145,11 @@ def main(argv: list[str] | None = None) -> None:
         "--limit-window", type=float, default=60.0, help="rate limit window in seconds (60)"
     )
     parser.add_argument(
+        "--crash-on-pattern",
+        default=None,
+        help="exit at once on a request whose schema sends a pattern holding this text",
+    )
+    parser.add_argument(
         "--stop-on-eof", action="store_true", help="stop when standard input closes"
     )
     args = parser.parse_args(argv)
@@ -163,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         limit_tokens=args.limit_tokens,
         limit_window=args.limit_window,
     )
+    server.crash_on_pattern = args.crash_on_pattern
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(server, stop_on_eof=args.stop_on_eof))
 
