@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
@@ -136,6 +137,10 @@ def error_message(exc: openai.APIStatusError) -> str:
     return str(exc.message or "")
 
 
+#: the transport errors of a connection that was made and the request sent, then dropped
+#: before a full answer: the server went away while answering (``ConnectError``: never reached)
+DROPPED = (httpx2.RemoteProtocolError, httpx2.ReadError)
+
 #: the schema keywords whose values a crash report shows (the others by name only)
 _SHOWN_VALUES = ("pattern", "format")
 
@@ -183,10 +188,22 @@ def _collect(node: Any, shown: dict[str, list[str]]) -> None:
                     _collect(sub, shown)
 
 
+def connection_error(endpoint: str, cause: BaseException) -> SynthAPIError:
+    """A try whose connection failed: dropped after the request was sent, before a full
+    answer (:data:`DROPPED`: the server went away while answering), or never made."""
+    if isinstance(cause, DROPPED):
+        return SynthAPIError(
+            f"{endpoint} closed the connection without a full answer "
+            f"({cause or type(cause).__name__})",
+            transient=True,
+            dropped=True,
+        )
+    return SynthAPIError(f"could not reach {endpoint} ({cause})", transient=True)
+
+
 def after_tries(
     exc: SynthAPIError,
     tries: int,
-    *,
     dropped_at: int | None = None,
     request: str = "",
     earlier: str | None = None,

@@ -45,10 +45,12 @@ from ..storage.logmask import install_masking, masking
 from ..storage.secrets import REGISTRY, redact
 from ..usage import Usage
 from .answers import (
+    DROPPED,
     RawAnswer,
     after_tries,
     aread_capped,
     carried,
+    connection_error,
     error_message,
     parsed,
     read_capped,
@@ -67,10 +69,6 @@ from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, reservati
 
 if TYPE_CHECKING:
     from ..storage.recorder import Recording
-
-#: the transport errors of a connection that was made and the request sent, then dropped
-#: before a full answer: the server went away while answering (``ConnectError``: never reached)
-DROPPED = (httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
 @dataclass(frozen=True, repr=False)
@@ -407,11 +405,7 @@ class LLM:
                 last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS
                 if not exc.transient or last:
                     raise after_tries(
-                        exc,
-                        attempt + 1,
-                        dropped_at=dropped_at,
-                        request=sent,
-                        earlier=limiter.went_away,
+                        exc, attempt + 1, dropped_at, sent, limiter.went_away
                     ) from None
                 await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))
                 continue
@@ -444,17 +438,7 @@ class LLM:
         except openai.APIConnectionError as exc:
             if isinstance(exc.__cause__, SynthError):
                 raise exc.__cause__ from None
-            if isinstance(exc.__cause__, DROPPED):  # reached, then gone before a full answer
-                raise SynthAPIError(
-                    f"{self.endpoint} closed the connection without a full answer "
-                    f"({exc.__cause__ or type(exc.__cause__).__name__})",
-                    transient=True,
-                    dropped=True,
-                ) from None
-            raise SynthAPIError(
-                f"could not reach {self.endpoint} ({exc.__cause__ or exc})",
-                transient=True,
-            ) from None
+            raise connection_error(self.endpoint, exc.__cause__ or exc) from None
         except httpx2.HTTPError as exc:  # the body broke off while it was read
             raise SynthAPIError(
                 f"{self.endpoint} broke off its answer ({exc or type(exc).__name__})",
