@@ -155,3 +155,13 @@ def test_a_pytest_run_against_a_server_that_dies_says_so(
     assert f"pattern `{EMAIL}`" in text
     assert "drop that constraint from the model" in text
     assert KEY not in text and KEY[:12] not in text
+
+
+def test_no_secret_in_the_report_of_a_dropped_connection(llm: FakeLLM, tmp_path: Path) -> None:
+    llm.always("reset")
+    url = llm.url.replace("http://", "http://user:pw-secret-42@")
+    message = str(_generate(url, tmp_path, structured="json_schema"))
+    assert "closed the connection without a full answer" in message
+    assert f"pattern `{EMAIL}`" in message  # masking leaves the schema's own text alone
+    for secret in ("pw-secret-42", KEY):
+        assert secret not in message
