@@ -41,9 +41,12 @@ from ..storage.logmask import install_masking, masking
 from ..storage.secrets import REGISTRY, redact
 from ..usage import Usage
 from .answers import (
+    DROPPED,
     RawAnswer,
     after_tries,
     aread_capped,
+    carried,
+    connection_error,
     error_message,
     parsed,
     read_capped,
@@ -331,7 +334,7 @@ class LLM:
         """Up to ``tries`` tries of ``cost`` reserved tokens each (``budget``); with
         ``shrink``, a time-out ends them at once (the caller asks for fewer records)."""
         tries, cost = budget
-        timeouts = 0
+        timeouts, dropped_at = 0, None
         for attempt in range(tries):
             if limiter.unresponsive and not self._replay_only:
                 raise SynthAPIError(
@@ -353,9 +356,15 @@ class LLM:
                     cost=cost,
                 )
                 timeouts += int(exc.timed_out)
+                sent = carried(request, mode.name if mode else None, keywords)
+                if exc.dropped and dropped_at is None:
+                    dropped_at = attempt + 1  # the server went away while answering it
+                    limiter.went_away = limiter.went_away or sent
                 last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS or smaller
                 if not exc.transient or last:
-                    raise after_tries(exc, attempt + 1) from None
+                    raise after_tries(
+                        exc, attempt + 1, dropped_at, sent, limiter.went_away
+                    ) from None
                 await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))
                 continue
             except BaseException:
@@ -387,14 +396,12 @@ class LLM:
         except openai.APIConnectionError as exc:
             if isinstance(exc.__cause__, SynthError):
                 raise exc.__cause__ from None
-            raise SynthAPIError(
-                f"could not reach {self.endpoint} ({exc.__cause__ or exc})",
-                transient=True,
-            ) from None
+            raise connection_error(self.endpoint, exc.__cause__ or exc) from None
         except httpx2.HTTPError as exc:  # the body broke off while it was read
             raise SynthAPIError(
                 f"{self.endpoint} broke off its answer ({exc or type(exc).__name__})",
                 transient=True,
+                dropped=isinstance(exc, DROPPED),
             ) from None
         finally:
             CURRENT.reset(token)
