@@ -130,21 +130,21 @@ class Route:
         if self.storage is not None:
             self.storage.counters.bump("replayed", usage.requests)
 
-    def note_replay(self, key: str, state_key: str, total: int, stored: StoredDataset) -> None:
+    def note_replay(self, key: str, profile_key: str, total: int, stored: StoredDataset) -> None:
         """A test's dataset was read from its cassette: it counts as used (``--synth-update``)."""
         if self.storage is not None and self.cassette is not None:
-            self.storage.note_use(self.cassette, key, state_key, total, stored.steps)
+            self.storage.note_use(self.cassette, key, profile_key, total, stored.steps)
 
     @contextlib.contextmanager
-    def recording(self, state_key: str) -> Iterator[Recording | None]:
+    def recording(self, profile_key: str) -> Iterator[Recording | None]:
         """The cassette and cache opened for one generation (``None``: no storage). The
-        recording's endpoint state is kept under ``state_key``."""
+        recording's endpoint profile is kept under ``profile_key``."""
         if not self.stores:
             yield None
             return
         with (
             self._storage() as storage,
-            storage.recording(self.cassette, state_key, self.rerecord, self.owner) as recording,
+            storage.recording(self.cassette, profile_key, self.rerecord, self.owner) as recording,
         ):
             yield recording
 

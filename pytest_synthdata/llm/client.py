@@ -9,7 +9,7 @@ A server that rejects the validation keywords of the schema (``minimum``, ``patt
 ``format`` ...: a 4xx or 5xx whose message names one the request carries) gets the same
 request again with those keywords moved into the field descriptions
 (:func:`~pytest_synthdata.schema.relaxed_schema`), after one warning, and so does every later
-request to that endpoint. Both choices are part of the endpoint state a cassette records.
+request to that endpoint. Both choices are part of the endpoint profile a cassette records.
 """
 
 from __future__ import annotations
@@ -104,21 +104,21 @@ class Completion:
 
 
 @dataclass
-class _EndpointState:
+class _EndpointProfile:
     mode: str | None = None
     send_seed: bool = True
     schema_constraints: bool = True
     """Whether the schema carries the validation keywords, or only its descriptions do."""
 
 
-_STATE: dict[str, _EndpointState] = {}
-_STATE_LOCK = threading.Lock()
+_PROFILES: dict[str, _EndpointProfile] = {}
+_PROFILES_LOCK = threading.Lock()
 
 
 def forget_endpoints() -> None:
     """Forget what endpoints accepted and their rate limits (tests, long-lived processes)."""
-    with _STATE_LOCK:
-        _STATE.clear()
+    with _PROFILES_LOCK:
+        _PROFILES.clear()
     forget_limits()
 
 
@@ -150,15 +150,15 @@ class LLM:
         bound_client(getattr(client, "_client", None))  # error bodies stop at the cap too
         install_masking()
         self.endpoint = redact(str(client.base_url))  # in messages and warnings too
-        with _STATE_LOCK:
-            self._shared = _STATE.setdefault(self.endpoint, _EndpointState())
-        self._state = self._shared
+        with _PROFILES_LOCK:
+            self._shared = _PROFILES.setdefault(self.endpoint, _EndpointProfile())
+        self._profile = self._shared
         if recording is not None:
-            start = recording.start_state(asdict(self._shared))
+            start = recording.start_profile(asdict(self._shared))
             try:
-                self._state = _EndpointState(**start)
+                self._profile = _EndpointProfile(**start)
             except TypeError:
-                self._state = _EndpointState(**asdict(self._shared))
+                self._profile = _EndpointProfile(**asdict(self._shared))
 
     async def aclose(self) -> None:
         """Close the client if this object created it."""
@@ -182,7 +182,7 @@ class LLM:
         """The structured-output mode the next request uses."""
         if self.settings.structured != AUTO:
             return self.settings.structured
-        remembered = self._state.mode
+        remembered = self._profile.mode
         return remembered if remembered in MODES else ladder()[0]
 
     async def complete(
@@ -208,7 +208,7 @@ class LLM:
         while True:
             mode = MODES[self.mode]
             wire, bound = schema, count
-            if not self._state.schema_constraints:
+            if not self._profile.schema_constraints:
                 if count is not None and mode.bounds_count:
                     wire = bound_count(wire, count)
                 wire, bound = relaxed_schema(wire), None  # the count too, in a description
@@ -239,8 +239,8 @@ class LLM:
         """Drop the seed, or move ``auto`` one step down the ladder, or raise the error."""
         reason = _first_line(str(exc))
         if exc.what == "constraints":
-            if self._state.schema_constraints:  # else a request sent at the same time did
-                self._state.schema_constraints = False
+            if self._profile.schema_constraints:  # else a request sent at the same time did
+                self._profile.schema_constraints = False
                 self._shared.schema_constraints = False
                 warnings.warn(
                     SynthDataWarning(
@@ -251,8 +251,8 @@ class LLM:
                     stacklevel=2,
                 )
             return
-        if exc.what == "seed" and self._state.send_seed:
-            self._state.send_seed = False
+        if exc.what == "seed" and self._profile.send_seed:
+            self._profile.send_seed = False
             self._shared.send_seed = False
             warnings.warn(
                 SynthDataWarning(
@@ -265,8 +265,8 @@ class LLM:
         if exc.what == "mode" and self.settings.structured == AUTO and mode is not None:
             following = next_mode(mode.name)
             if following is not None:
-                if self._state.mode in (None, mode.name):
-                    self._state.mode = following
+                if self._profile.mode in (None, mode.name):
+                    self._profile.mode = following
                     self._shared.mode = following
                     warnings.warn(
                         SynthDataWarning(
@@ -292,7 +292,7 @@ class LLM:
         }
         if self.settings.temperature is not None:
             request["temperature"] = self.settings.temperature
-        if seed is not None and self._state.send_seed:
+        if seed is not None and self._profile.send_seed:
             request["seed"] = seed
         return request
 
@@ -456,7 +456,7 @@ class LLM:
         lowered = message.lower()
         status = exc.status_code
         if status in (400, 404, 405, 415, 422, 500, 501) and lowered:
-            if "seed" in lowered and "seed" in request and self._state.send_seed:
+            if "seed" in lowered and "seed" in request and self._profile.send_seed:
                 return _Unsupported("seed", message)
             names_mode = any(hint in lowered for hint in UNSUPPORTED_HINTS)
             # keywords: sent before any relaxing. A 5xx counts only when a cassette keeps it

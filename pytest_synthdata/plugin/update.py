@@ -197,7 +197,7 @@ def _prune(
             continue
         exchanges = None if use.unknown else use.exchanges
         try:
-            done = prune(path, use.datasets, use.states, exchanges)
+            done = prune(path, use.datasets, use.profiles, exchanges)
         except SynthError as exc:
             kept.append((path, str(exc)))
             continue

@@ -38,14 +38,14 @@ REPLAYING_MODES = ("none", "once", "new_episodes")
 
 @dataclass
 class Recording:
-    """What one generation needs from storage: transports, and its starting endpoint state.
+    """What one generation needs from storage: transports, and its starting endpoint profile.
 
     ``touched`` collects the cassette's exchanges that answered this generation's
     requests, so the dataset it stores can name the exchanges it took."""
 
     transport_options: dict[str, Any]
     cassette: Any | None
-    state_key: str
+    profile_key: str
     path: Path | None = None
     storage: Storage | None = None
     rerecord: str = ""
@@ -98,10 +98,10 @@ class Recording:
         """This generation used (or ``written``: recorded) ``count`` items of the dataset
         ``key``, made by ``steps``."""
         if self.storage is not None and self.path is not None:
-            self.storage.note_use(self.path, key, self.state_key, count, steps, written)
+            self.storage.note_use(self.path, key, self.profile_key, count, steps, written)
 
-    def start_state(self, current: dict[str, Any]) -> dict[str, Any]:
-        """The endpoint state (structured mode, seed support) the recording started from.
+    def start_profile(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The endpoint profile (structured mode, seed support) the recording started from.
 
         Recorded with the cassette, so a replay takes exactly the same path (including a
         structured-mode fallback) whatever ran before it in this process.
@@ -109,7 +109,7 @@ class Recording:
         if self.cassette is None:
             return current
         try:
-            state = self.cassette.get_metadata(self.state_key, current)
+            state = self.cassette.get_metadata(self.profile_key, current)
         except MissingMetadataError:
             return current
         return dict(state) if isinstance(state, dict) else current
@@ -182,14 +182,14 @@ class Storage:
         self,
         path: Path,
         key: str,
-        state_key: str,
+        profile_key: str,
         count: int,
         steps: Iterable[Step] | None,
         written: str | None = None,
     ) -> None:
         """The session used ``count`` items of the dataset ``key`` of the cassette at
-        ``path`` (made by ``steps``: ``None`` when not known) and its endpoint state."""
-        use = Footprint(datasets={key: count}, states={state_key} if state_key else set())
+        ``path`` (made by ``steps``: ``None`` when not known) and its endpoint profile."""
+        use = Footprint(datasets={key: count}, profiles={profile_key} if profile_key else set())
         if steps is None:
             use.unknown = True
         else:
@@ -260,13 +260,13 @@ class Storage:
 
     @contextlib.contextmanager
     def recording(
-        self, path: Path | None, state_key: str, rerecord: str, owner: Owner | None = None
+        self, path: Path | None, profile_key: str, rerecord: str, owner: Owner | None = None
     ) -> Iterator[Recording]:
         """Open the cassette at ``path`` (or none) for one generation. When it records into
         the cassette, ``owner`` is written into it (see :mod:`.owners`)."""
         if path is None:
             yield Recording(
-                self._transport(None, None, rerecord), None, state_key, None, self, rerecord
+                self._transport(None, None, rerecord), None, profile_key, None, self, rerecord
             )
             return
         with self._lock(path), contextlib.ExitStack() as stack:
@@ -285,7 +285,7 @@ class Storage:
                 yield Recording(
                     self._transport(cassette, path, rerecord),
                     cassette,
-                    state_key,
+                    profile_key,
                     path,
                     self,
                     rerecord,
