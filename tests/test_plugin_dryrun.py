@@ -156,6 +156,11 @@ def test_each(synth_record):
 
 def test_ad_hoc(synth_factory):
     assert synth_factory(Person, n=2)
+
+
+@pytest.mark.synth_text([["blue", "yellow"]])
+def test_texts(synth_texts):
+    assert synth_texts
 """
 
 
@@ -170,6 +175,7 @@ def test_fixtures_each_and_factories(pytester: pytest.Pytester, llm_env: FakeLLM
             "total: 2 request(s)*",
             "not estimated: test_people.py::test_ad_hoc: synth_factory calls inside the test "
             "body are only known when it runs",
+            "not estimated: test_people.py::test_texts: synth_text texts are not estimated",
         ]
     )
     assert result.stdout.str().count("fixture people") == 1  # shared, as a run shares it
