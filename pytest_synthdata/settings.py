@@ -261,9 +261,10 @@ SESSION_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "dry_run", "bool", False,
-        "send nothing: print what would be recorded (in pytest: which datasets the collected "
-        "tests would replay, record or grow, and no test runs) and the requests, tokens and "
-        "cost that would take",
+        "send nothing: print what would be recorded and the requests, tokens and cost that "
+        "would take (in pytest: which datasets the collected tests would replay, record or "
+        "grow; the session ends after collection, so that no fixture or test body can send "
+        "anything)",
         "off", per_dataset=False, ini=False, see="[a dry run](#a-dry-run)",
     ),
     Setting(
