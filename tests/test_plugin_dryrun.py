@@ -199,3 +199,25 @@ def test_a_record_mode_that_cannot_record_says_the_run_would_fail(
         ]
     )
     assert llm_env.request_count == 0
+
+
+def test_rewrite_records_what_is_stored_and_unknown_fixtures_are_said(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    write_suite(pytester, grown=3)
+    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef synth_config():\n    return {'temperature': 0.3}\n"
+    )
+    llm_env.reset()
+    result = pytester.runpytest("--synth-dry-run", "--synth-record-mode=rewrite")
+    result.stdout.fnmatch_lines(
+        [
+            "*test_grown (synth_data): 3 Bill record(s): record 3: 1 request(s), * prompt + * "
+            "completion tokens; its synth_config fixture is only known when it runs: "
+            "estimated without it",
+            "total: 1 request(s)*",
+        ]
+    )
+    assert llm_env.request_count == 0
+    assert (pytester.path / "cassettes" / "test_bills" / "test_grown.synth.yaml").is_file()
