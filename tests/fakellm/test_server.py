@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
 from fakellm import (
     CONSTRAINT_KEYS,
     FAULT_KINDS,
@@ -22,8 +25,6 @@ from fakellm import (
     parse_description_constraints,
     string_for_pattern,
 )
-from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 # --------------------------------------------------------------------------------------------
 # Models and schema helpers

@@ -16,6 +16,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from fakellm import FakeLLM, FakeLLMProcess, Fault, FaultMix, Latency
 
 BILL: dict[str, Any] = {

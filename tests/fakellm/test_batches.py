@@ -13,8 +13,9 @@ from typing import Any
 
 import openai
 import pytest
-from fakellm import FakeLLM, FakeLLMProcess
 from test_batchfiles import chat_body
+
+from fakellm import FakeLLM, FakeLLMProcess
 
 
 @pytest.fixture

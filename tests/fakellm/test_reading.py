@@ -12,6 +12,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from fakellm import FakeLLM, reading
 from fakellm.schema_faker import SchemaFaker
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from fakellm import FakeLLM, FakeLLMProcess, RateLimit, RateLimiter
 from fakellm.ratelimit import format_duration, retry_headers
 
