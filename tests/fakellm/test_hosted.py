@@ -38,12 +38,6 @@ RECORDS: dict[str, Any] = {
 FUNCTIONS = [{"name": "output_formatter", "description": "Output", "parameters": BILL}]
 
 
-@pytest.fixture
-def client(llm: FakeLLM) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=llm.url, api_key="sk-test", max_retries=0) as c:
-        yield c
-
-
 def ask(client: openai.OpenAI, prompt: str = "Return exactly 3 records.", **kwargs: Any) -> Any:
     if not kwargs:
         kwargs["response_format"] = {

@@ -8,7 +8,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -189,15 +189,6 @@ def records_of(content: str | None) -> list[dict[str, Any]]:
     records = data["records"]
     assert isinstance(records, list)
     return records
-
-
-@pytest.fixture
-def client(llm: FakeLLM) -> Iterator[openai.OpenAI]:
-    c = openai.OpenAI(base_url=llm.url, api_key="sk-test", max_retries=0)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 # --------------------------------------------------------------------------------------------
