@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Iterator
@@ -83,6 +84,17 @@ def llm_env(monkeypatch: pytest.MonkeyPatch, llm: FakeLLM) -> FakeLLM:
     monkeypatch.setenv("OPENAI_BASE_URL", llm.url)
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_API_KEY)
     return llm
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SYNTHDATA_* or OPENAI_BASE_URL leaks in from the developer's shell."""
+    from pytest_synthdata.settings import ENV_PREFIX
+
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
 @pytest.fixture
