@@ -210,6 +210,7 @@ def test_fault_validation() -> None:
         "500",
         "503",
         "reset",
+        "crash",
         "timeout",
         "malformed",
         "truncated",
