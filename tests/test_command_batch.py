@@ -36,9 +36,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def generate(llm: FakeLLM, project: Path, *args: str, n: int = 40) -> Run:
-    return synthdata(
-        llm, project, "generate", "claims:Claim", "-n", str(n), "--seed", "7", *args
-    )
+    return synthdata(llm, project, "generate", "claims:Claim", "-n", str(n), "--seed", "7", *args)
 
 
 def chat_requests(llm: FakeLLM) -> int:
@@ -46,8 +44,9 @@ def chat_requests(llm: FakeLLM) -> int:
 
 
 def test_batch_gives_exactly_n_through_the_batch_api(llm: FakeLLM, project: Path) -> None:
-    done = generate(llm, project, *BATCH, "-o", "claims.jsonl", "--price-in", "1",
-                    "--price-out", "2")
+    done = generate(
+        llm, project, *BATCH, "-o", "claims.jsonl", "--price-in", "1", "--price-out", "2"
+    )
     assert done.code == 0, done
     rows = records((project / "claims.jsonl").read_text())
     assert len(rows) == 40
@@ -65,9 +64,7 @@ def test_batch_gives_exactly_n_through_the_batch_api(llm: FakeLLM, project: Path
     assert llm.batches.uploads == 1
 
 
-def test_failed_lines_are_asked_again_in_at_most_two_followups(
-    llm: FakeLLM, project: Path
-) -> None:
+def test_failed_lines_are_asked_again_in_at_most_two_followups(llm: FakeLLM, project: Path) -> None:
     llm.batches.fail_fraction = 0.1
     llm.batches.fail_seed = 3
     done = generate(llm, project, *BATCH, n=200)
@@ -88,12 +85,21 @@ def test_followups_sync_sends_what_is_missing_as_ordinary_requests(
     assert chat_requests(llm) >= 1
 
 
-def test_kill_during_polling_and_rerun_submit_nothing_twice(
-    llm: FakeLLM, project: Path
-) -> None:
+def test_kill_during_polling_and_rerun_submit_nothing_twice(llm: FakeLLM, project: Path) -> None:
     llm.batches.lines_per_poll = 0  # held in progress until released
-    process = start(llm, project, "generate", "claims:Claim", "-n", "40", "--seed", "7",
-                    *BATCH, "-o", "claims.jsonl")
+    process = start(
+        llm,
+        project,
+        "generate",
+        "claims:Claim",
+        "-n",
+        "40",
+        "--seed",
+        "7",
+        *BATCH,
+        "-o",
+        "claims.jsonl",
+    )
     deadline = time.monotonic() + 60
     while llm.batches.creations < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -143,7 +149,13 @@ def test_batches_cancel(llm: FakeLLM, project: Path) -> None:
 
 def test_an_endpoint_without_a_batch_api_says_so(llm: FakeLLM, project: Path) -> None:
     done = synthdata(
-        llm, project, "generate", "claims:Claim", "-n", "10", *BATCH,
+        llm,
+        project,
+        "generate",
+        "claims:Claim",
+        "-n",
+        "10",
+        *BATCH,
         OPENAI_BASE_URL=llm.url.rstrip("/") + "/nobatch",
     )
     assert done.code == 1, done
@@ -167,8 +179,18 @@ def test_batch_flags_that_contradict_fail_before_anything_is_sent(
 
 def test_dry_run_prices_at_batch_prices(llm: FakeLLM, project: Path) -> None:
     sync = generate(llm, project, "--dry-run", "--price-in", "1", "--price-out", "1")
-    batch = generate(llm, project, "--dry-run", "--batch", "--price-in", "1", "--price-out", "1",
-                     "--batch-discount", "0.4")
+    batch = generate(
+        llm,
+        project,
+        "--dry-run",
+        "--batch",
+        "--price-in",
+        "1",
+        "--price-out",
+        "1",
+        "--batch-discount",
+        "0.4",
+    )
     assert sync.code == 0 and batch.code == 0, batch
 
     def cost(out: str) -> float:

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from ..errors import SynthConfigError, SynthError
 from .arguments import build_parser
+from .batchargs import check_batch_flags
 from .inputs import (
     DEFAULT_CACHE,
     check_key,
@@ -91,11 +92,10 @@ def run_generate(
         max_n=settings.max_n,
     )
     batched = args.batch or args.batch_file or args.command == "collect"
+    check_batch_flags(args, cache_dir)
     if batched:
         from ..batchfiles import batch_prices, check_discount
-        from .batchcmd import check_batch_flags
 
-        check_batch_flags(args, cache_dir)
         discount = check_discount(args.batch_discount)
         prices = None if prices is None else batch_prices(*prices, discount)
     if args.dry_run:

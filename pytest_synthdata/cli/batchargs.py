@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
+
+from ..errors import SynthConfigError
 
 BATCH_HELP = """\
 batches: --batch plans the requests as an ordinary run would, sends them through the
@@ -105,7 +109,30 @@ def add_batch_commands(
     )
     batches.add_argument("--cancel", action="store_true", help="cancel the running batches")
     batches.add_argument(
-        "--cache-dir", metavar="DIR", help="the cache folder (default: SYNTHDATA_CACHE_DIR or "
-        ".synthdata)"
+        "--cache-dir",
+        metavar="DIR",
+        help="the cache folder (default: SYNTHDATA_CACHE_DIR or .synthdata)",
     )
     batches.add_argument("--base-url", metavar="URL", help="the endpoint (OPENAI_BASE_URL)")
+
+
+def check_batch_flags(args: Any, cache_dir: Path | None) -> None:
+    """Batch flags that cannot work together, before anything is sent."""
+    if not (args.batch or args.batch_file or args.command == "collect"):
+        for flag in ("detach", "batch_followups"):
+            if getattr(args, flag, None):
+                name = "--" + flag.replace("_", "-")
+                raise SynthConfigError(f"{name} applies to --batch; add --batch, or drop it")
+        return
+    if cache_dir is None:
+        raise SynthConfigError(
+            "--batch, --batch-file and collect keep their requests and answers in the cache "
+            "folder; drop --no-cache (or give --cache-dir)"
+        )
+    if args.batch and args.batch_file:
+        raise SynthConfigError(
+            "--batch sends the requests and --batch-file writes them for another runner; "
+            "give one of them"
+        )
+    if args.dry_run and args.command == "collect":
+        raise SynthConfigError("collect sends nothing anyway; drop --dry-run")

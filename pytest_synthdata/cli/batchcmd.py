@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import SynthAPIError, SynthConfigError
-from .batchrun import Ledger, Wave, check_batch_flags, dataset_name, progress_printer
+from .batchargs import check_batch_flags
+from .batchrun import Ledger, Wave, dataset_name, progress_printer
 
 
 @dataclass
@@ -116,8 +117,9 @@ class BatchFlow:
         jobs = []
         for request_file, job in pairs:
             fresh = job.batch_id is None
-            job = await asyncio.to_thread(api.submit, self.api, self.jobs, request_file.path,
-                                          label=job.label)
+            job = await asyncio.to_thread(
+                api.submit, self.api, self.jobs, request_file.path, label=job.label
+            )
             verb = "submitted" if fresh else "picked up"
             self.say(f"wave {wave.number}: {verb} batch {job.batch_id} ({job.requests} requests)")
             jobs.append(job)

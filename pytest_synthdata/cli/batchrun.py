@@ -38,7 +38,7 @@ from ..batchfiles import (
     write_request_files,
 )
 from ..batching import RequestDeferred
-from ..errors import SynthAPIError, SynthConfigError
+from ..errors import SynthAPIError
 from ..storage.batchjobs import BatchJob, BatchJobs, cache_answer
 from ..storage.cache import ResponseCache, request_key
 
@@ -76,9 +76,7 @@ class Ledger:
     """What a dataset's batches asked for and what came of it, by request key; the
     :data:`~..storage.transport.DEFERRAL` hook of a pass."""
 
-    def __init__(
-        self, jobs: BatchJobs, cache: ResponseCache, dataset: str, base_url: str
-    ) -> None:
+    def __init__(self, jobs: BatchJobs, cache: ResponseCache, dataset: str, base_url: str) -> None:
         self.jobs, self.cache, self.dataset = jobs, cache, dataset
         self.base_url, self.url = base_url, chat_url(base_url)
         self.known: dict[str, int] = {}
@@ -155,37 +153,23 @@ class Ledger:
         return Wave(number, dict(self.pending))
 
     def write(
-        self, wave: Wave, path: Path, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES
+        self,
+        wave: Wave,
+        path: Path,
+        *,
+        max_requests: int = MAX_REQUESTS,
+        max_bytes: int = MAX_BYTES,
     ) -> list[tuple[RequestFile, BatchJob]]:
         """Write the wave's request files at ``path`` and open their jobs (saved at once)."""
         files = write_request_files(
-            wave.lines(self.dataset), path, max_requests=max_requests, max_bytes=max_bytes,
+            wave.lines(self.dataset),
+            path,
+            max_requests=max_requests,
+            max_bytes=max_bytes,
             url=CHAT_URL,
         )
         label = f"{self.dataset}{WAVE}{wave.number}"
         return [(f, self.jobs.open(f.digest, f.path, f.requests, label)) for f in files]
-
-
-def check_batch_flags(args: Any, cache_dir: Path | None) -> None:
-    """Batch flags that cannot work together, before anything is sent."""
-    if not (args.batch or args.batch_file or args.command == "collect"):
-        for flag in ("detach", "batch_followups"):
-            if getattr(args, flag, None):
-                name = "--" + flag.replace("_", "-")
-                raise SynthConfigError(f"{name} applies to --batch; add --batch, or drop it")
-        return
-    if cache_dir is None:
-        raise SynthConfigError(
-            "--batch, --batch-file and collect keep their requests and answers in the cache "
-            "folder; drop --no-cache (or give --cache-dir)"
-        )
-    if args.batch and args.batch_file:
-        raise SynthConfigError(
-            "--batch sends the requests and --batch-file writes them for another runner; "
-            "give one of them"
-        )
-    if args.dry_run and args.command == "collect":
-        raise SynthConfigError("collect sends nothing anyway; drop --dry-run")
 
 
 def progress_printer(write: Callable[[str], None]) -> Callable[[Any], None]:
