@@ -142,7 +142,7 @@ def _batched(
 
     assert cache_dir is not None  # check_batch_flags
     passes = batch_settings(spec, settings)
-    flow = BatchFlow(run.args, env, spec, passes, cache_dir, run.say)
+    flow = BatchFlow(run.args, env, spec, passes, cache_dir, run.say, run.display.tally)
 
     def batched() -> Awaitable[Any]:
         return flow.run(lambda: work(passes))

@@ -50,6 +50,7 @@ class BatchFlow:
         settings: Any,
         cache_dir: Path,
         say: Callable[[str], None],
+        tally: Any = None,
     ) -> None:
         from ..storage.batchjobs import BatchJobs
         from ..storage.cache import ResponseCache
@@ -62,6 +63,15 @@ class BatchFlow:
         self.name = dataset_name(dataset_key(growing_key(spec), settings), spec.model_name)
         self.base_url = base_url_of(settings, env)
         self.api: Any = None
+        self.tally = tally
+        """The run's tally: the tokens of the batch answers this process received are the
+        ones it paid for (priced at batch prices on the final line)."""
+
+    def paid(self, ledger: Ledger) -> None:
+        if self.tally is not None:
+            self.tally.paid_prompt += ledger.tokens[0]
+            self.tally.paid_completion += ledger.tokens[1]
+        ledger.tokens = [0, 0]
 
     def ledger(self) -> Ledger:
         ledger = Ledger(self.jobs, self.cache, self.name, self.base_url)
@@ -77,6 +87,7 @@ class BatchFlow:
         before: set[str] | None = None
         while True:
             ledger = self.ledger()
+            self.paid(ledger)  # answers of jobs that finished while no process waited
             token = DEFERRAL.set(ledger)
             try:
                 return await generate()
@@ -92,6 +103,7 @@ class BatchFlow:
                 )
             before = set(wave.bodies)
             handed = await self.answer(ledger, wave)
+            self.paid(ledger)
             if handed is not None:
                 return handed
 
@@ -180,6 +192,7 @@ class BatchFlow:
             if job.finished or not ids.intersection(_ids_of(job.request_file)):
                 continue
             answered, failed = ledger.absorb(job, paths)
+            self.paid(ledger)
             matched += 1
             job.status, job.output_path = "completed", str(paths[0])
             job.completed, job.failed = answered, failed

@@ -87,6 +87,8 @@ class Ledger:
         self.send_new = False
         """Send requests no batch asked for (``--batch-followups sync``)."""
         self.pending: dict[str, dict[str, Any]] = {}
+        self.tokens = [0, 0]
+        """Prompt and completion tokens of the answers absorbed by this ledger."""
         self.load()
 
     def ours(self) -> list[BatchJob]:
@@ -122,6 +124,10 @@ class Ledger:
             if result.ok and result.body is not None:
                 cache_answer(self.cache, self.base_url, body, result.body)
                 answered += 1
+                usage = result.body.get("usage")
+                if isinstance(usage, dict):
+                    self.tokens[0] += _count(usage.get("prompt_tokens"))
+                    self.tokens[1] += _count(usage.get("completion_tokens"))
             else:
                 failed[self.key(body)] = result.error or "failed"
         for cid, body in bodies.items():
@@ -170,6 +176,10 @@ class Ledger:
         )
         label = f"{self.dataset}{WAVE}{wave.number}"
         return [(f, self.jobs.open(f.digest, f.path, f.requests, label)) for f in files]
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def progress_printer(write: Callable[[str], None]) -> Callable[[Any], None]:
