@@ -133,7 +133,8 @@ class Workspace:
         return [
             *("generate", "billing:MedicalBilling", "-n", str(self.n), "--seed", "1"),
             *("--examples", "seeds.jsonl", "--subject", SUBJECT, "--extra", EXTRA),
-            *("--cache-dir", cache, "-q", "--price-in", str(PRICES[0])),
+            *("--cache-dir", cache, "-q", "--max-n", str(max(self.n, 5000))),
+            *("--price-in", str(PRICES[0])),
             *("--price-out", str(PRICES[1])),
         ]
 

@@ -4,6 +4,7 @@ server (``/v1/files``, ``/v1/batches``), counting what the server was sent."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -210,3 +211,41 @@ def test_help_explains_the_batch_flags_and_commands() -> None:
         [*__import__("command").command("--help")], capture_output=True, text=True
     ).stdout
     assert "collect" in top and "batches" in top
+
+
+def test_an_expired_batch_keeps_its_answers_and_the_rest_is_asked_again(
+    llm: FakeLLM, project: Path
+) -> None:
+    llm.batches.lines_per_poll = 1
+    assert generate(llm, project, *BATCH, "--detach").code == 0
+    for _ in range(2):  # each status read answers one more line
+        assert synthdata(llm, project, "batches").code == 0
+    llm.batches.expire()
+    llm.batches.lines_per_poll = None
+    done = generate(llm, project, *BATCH, "-o", "claims.jsonl")
+    assert done.code == 0, done
+    found = re.search(r"expired: (\d+) answered, (\d+) not", done.err)
+    assert found is not None, done
+    assert int(found[1]) >= 2 and int(found[1]) + int(found[2]) == 8
+    assert len(records((project / "claims.jsonl").read_text())) == 40
+    assert llm.batches.uploads == 2 and llm.batches.creations == 2
+
+
+def test_a_cassette_records_what_the_batches_answered(llm: FakeLLM, project: Path) -> None:
+    done = generate(llm, project, *BATCH, "--cassette", "claims.synth.yaml", "-o", "a.jsonl")
+    assert done.code == 0, done
+    assert (project / "claims.synth.yaml").exists()
+    replay = generate(
+        llm,
+        project,
+        "--batch-size",
+        "5",
+        "--cassette",
+        "claims.synth.yaml",
+        "--no-cache",
+        "-o",
+        "b.jsonl",
+    )
+    assert replay.code == 0, replay
+    assert (project / "b.jsonl").read_text() == (project / "a.jsonl").read_text()
+    assert chat_requests(llm) == 0 and llm.batches.creations == 1
