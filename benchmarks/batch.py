@@ -129,9 +129,9 @@ class Workspace:
             PEAK_FILE=str(self.folder / "peak"),
         )
 
-    def spec(self, cache: str) -> list[str]:
+    def spec(self, cache: str, n: int | None = None) -> list[str]:
         return [
-            *("generate", "billing:MedicalBilling", "-n", str(self.n), "--seed", "1"),
+            *("generate", "billing:MedicalBilling", "-n", str(n or self.n), "--seed", "1"),
             *("--examples", "seeds.jsonl", "--subject", SUBJECT, "--extra", EXTRA),
             *("--cache-dir", cache, "-q", "--max-n", str(max(self.n, 5000))),
             *("--price-in", str(PRICES[0])),
@@ -185,6 +185,8 @@ def _measure(server: Server, n: int) -> dict[str, Any]:
     out["baseline_kib"] = baseline.peak_kib
 
     server.batches(processing_time=0, fail_fraction=0.0, lines_per_poll=None)
+    small = work.run("batch run, n = 20", [*work.spec("cache-small", 20), "--batch"])
+    out["small_kib"] = small.peak_kib
     sync = work.run(
         "sync run",
         [*work.spec("cache-sync"), "--concurrency", "32", "-o", "sync.jsonl"],
@@ -305,6 +307,9 @@ def report(result: dict[str, Any] | None) -> list[str]:
         f"{ok(file['collected'].records == n)} |",
         f"| the sync run, for reference | {sync.records:,} records, {sync.seconds:.1f} s, peak "
         f"{sync.peak_kib / 1024:.1f} MiB | | |",
+        f"| a batch run of n = 20, for reference (the fixed cost of a run) | peak "
+        f"{result['small_kib'] / 1024:.1f} MiB; the n = {n:,} batch run is "
+        f"{(batch.peak_kib - result['small_kib']) / 1024:.1f} MiB above it | | |",
         "",
         "The kill comes 1.5 s after the first batch is created (the fake batch takes 6 s); the "
         "rerun finds the batch by its request file's digest in the cache folder and only polls "

@@ -65,11 +65,12 @@ class Wave:
     """A wave's requests, collected by a pass: its number, and its bodies by request key."""
 
     number: int
-    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    """Request key -> the body as sent (parsed one at a time, as the file is written)."""
 
     def lines(self, dataset: str) -> Iterable[tuple[str, dict[str, Any]]]:
         for i, key in enumerate(sorted(self.bodies)):
-            yield custom_id(dataset, self.number, i), self.bodies[key]
+            yield custom_id(dataset, self.number, i), json.loads(self.bodies[key])
 
 
 class Ledger:
@@ -86,7 +87,7 @@ class Ledger:
         self.waves = 0
         self.send_new = False
         """Send requests no batch asked for (``--batch-followups sync``)."""
-        self.pending: dict[str, dict[str, Any]] = {}
+        self.pending: dict[str, bytes] = {}
         self.tokens = [0, 0]
         """Prompt and completion tokens of the answers absorbed by this ledger."""
         self.load()
@@ -148,7 +149,7 @@ class Ledger:
         if reason is not None:
             raise SynthAPIError(f"a batch did not answer this request ({reason})", transient=True)
         if key in self.known or not self.send_new:
-            self.pending[key] = json.loads(body)
+            self.pending[key] = bytes(body)
             raise RequestDeferred("answered by a batch")
 
     def wave(self) -> Wave:
