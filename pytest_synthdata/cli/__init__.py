@@ -141,7 +141,7 @@ def _batched(
     from .batchcmd import BatchFlow, batch_settings
 
     assert cache_dir is not None  # check_batch_flags
-    passes = batch_settings(spec, settings)
+    passes = batch_settings(spec, settings, sync_followups=run.args.batch_followups == "sync")
     flow = BatchFlow(run.args, env, spec, passes, cache_dir, run.say, run.display.tally)
 
     def batched() -> Awaitable[Any]:

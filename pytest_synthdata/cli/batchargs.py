@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import SynthConfigError
 
 BATCH_HELP = """\
-batches: --batch plans the requests as an ordinary run would, sends them through the
+--batch plans the requests as an ordinary run would, sends them through the
 endpoint's Batch API (POST /v1/files, POST /v1/batches, 24-hour window), polls them and
 validates every answer like an ordinary one; what is still missing (invalid or duplicate
 records, failed or expired requests) goes into follow-up batches within the retry budget,
@@ -128,6 +128,11 @@ def check_batch_flags(args: Any, cache_dir: Path | None) -> None:
         raise SynthConfigError(
             "--batch, --batch-file and collect keep their requests and answers in the cache "
             "folder; drop --no-cache (or give --cache-dir)"
+        )
+    if args.batch_max_requests < 1 or args.batch_max_mb <= 0 or args.poll_interval < 0:
+        raise SynthConfigError(
+            "--batch-max-requests must be at least 1, --batch-max-mb above 0 and "
+            "--poll-interval at least 0"
         )
     if args.batch and args.batch_file:
         raise SynthConfigError(

@@ -25,13 +25,17 @@ class Handed:
     handed: str
 
 
-def batch_settings(spec: Any, settings: Any) -> Any:
+def batch_settings(spec: Any, settings: Any, *, sync_followups: bool = False) -> Any:
     """The run's settings for passes: the whole plan is the first wave (every planned
-    request in one batch), and a request a batch did not answer is topped up, not retried."""
+    request in one batch), and a request a batch did not answer is topped up, not retried
+    (unless follow-ups go out as ordinary requests, which keep their HTTP retries)."""
     from ..records import record_batch_size
 
     planned = math.ceil(spec.n / record_batch_size(spec.model, settings, spec.examples))
-    return settings.replace(concurrency=max(settings.concurrency, planned), http_retries=0)
+    concurrency = max(settings.concurrency, planned)
+    if sync_followups:
+        return settings.replace(concurrency=concurrency)
+    return settings.replace(concurrency=concurrency, http_retries=0)
 
 
 def base_url_of(settings: Any, env: Mapping[str, str]) -> str:
