@@ -106,9 +106,6 @@ class Server:
             result: dict[str, Any] = json.loads(response.read())
             return result
 
-    def chat_requests(self) -> int:
-        return int(self.proc.stats()["chat_requests"])
-
     def stop(self) -> None:
         self.proc.stop()
 
@@ -193,8 +190,14 @@ def _measure(server: Server, n: int) -> dict[str, Any]:
         "sync.jsonl",
     )
     out["sync"] = sync
+    _killed(work, server, out)
+    _failing(work, server, out)
+    _file(work, out)
+    return out
 
-    # A batch run killed during polling, then the same command again.
+
+def _killed(work: Workspace, server: Server, out: dict[str, Any]) -> None:
+    """A batch run killed during polling, then the same command again."""
     server.batches(processing_time=6.0)
     before = server.batches()
     args = [*work.spec("cache-batch"), "--batch", "--poll-interval", "0.5", "-o", "batch.jsonl"]
@@ -217,7 +220,9 @@ def _measure(server: Server, n: int) -> dict[str, Any]:
     }
     out["json_bytes"] = (work.folder / "batch.jsonl").stat().st_size
 
-    # 10% of lines failing: the follow-up batches.
+
+def _failing(work: Workspace, server: Server, out: dict[str, Any]) -> None:
+    """10% of lines failing: the follow-up batches."""
     server.batches(processing_time=0.0, fail_fraction=0.1, fail_seed=5)
     before = server.batches()
     failing = work.run(
@@ -230,7 +235,9 @@ def _measure(server: Server, n: int) -> dict[str, Any]:
     out["failing_creations"] = after["creations"] - before["creations"]
     server.batches(fail_fraction=0.0)
 
-    # A request file for another runner, answered in vLLM's format, then collected.
+
+def _file(work: Workspace, out: dict[str, Any]) -> None:
+    """A request file for another runner, answered in vLLM's format, then collected."""
     spec = work.spec("cache-file")
     wrote = work.run("--batch-file", [*spec, "--batch-file", "requests.jsonl"])
     started = time.perf_counter()
@@ -257,8 +264,6 @@ def _measure(server: Server, n: int) -> dict[str, Any]:
         "runner_seconds": runner_seconds,
         "requests": len((work.folder / "requests.jsonl").read_text().splitlines()),
     }
-    out["chat_requests_batch_paths"] = server.chat_requests()
-    return out
 
 
 def report(result: dict[str, Any] | None) -> list[str]:
