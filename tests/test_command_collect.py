@@ -68,8 +68,16 @@ def test_batch_file_runner_and_collect_give_exactly_n(llm: FakeLLM, project: Pat
     assert first["body"]["model"] == "m-1"
     assert chat_requests(llm) == 0 and llm.batches.uploads == 0
 
-    # The same command writes the very same file (seeded prompts): nothing differs.
-    again = synthdata(llm, project, "generate", *SPEC, "--batch-file", "again.jsonl")
+    # The same command writes the very same file (seeded prompts), whatever the endpoint.
+    again = synthdata(
+        llm,
+        project,
+        "generate",
+        *SPEC,
+        "--batch-file",
+        "again.jsonl",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+    )
     assert again.code == 0, again
     assert (project / "again.jsonl").read_bytes() == (project / "requests.jsonl").read_bytes()
 

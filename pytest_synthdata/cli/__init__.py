@@ -142,7 +142,9 @@ def _batched(
 
     assert cache_dir is not None  # check_batch_flags
     passes = batch_settings(spec, settings, sync_followups=run.args.batch_followups == "sync")
-    flow = BatchFlow(run.args, env, spec, passes, cache_dir, run.say, run.display.tally)
+    say = run.say if not run.args.quiet else (lambda message: None)
+    flow = BatchFlow(run.args, env, spec, passes, cache_dir, say, run.display.tally)
+    run.display.quiet = True  # each pass replays the answers: the batches' lines are the progress
 
     def batched() -> Awaitable[Any]:
         return flow.run(lambda: work(passes))

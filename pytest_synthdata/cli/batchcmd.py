@@ -137,7 +137,10 @@ class BatchFlow:
                 api.submit, self.api, self.jobs, request_file.path, label=job.label
             )
             verb = "submitted" if fresh else "picked up"
-            self.say(f"wave {wave.number}: {verb} batch {job.batch_id} ({job.requests} requests)")
+            plural = "" if job.requests == 1 else "s"
+            self.say(
+                f"wave {wave.number}: {verb} batch {job.batch_id} ({job.requests} request{plural})"
+            )
             jobs.append(job)
         if self.args.detach:
             return Handed(self.detached(jobs))

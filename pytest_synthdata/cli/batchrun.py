@@ -13,9 +13,10 @@ request whose batch line failed, or that an expired, cancelled or failed batch n
 answered, fails as a transient failure would: the loop tops it up in a later wave, within
 its retry budget. The pass that meets no new request returns the dataset.
 
-Everything is keyed by content: a wave's request file is written in request-key order with
-``custom_id`` ``<dataset>-w<wave>-b<i>``, so a rerun writes the same bytes and
-:func:`~..llm.batch.submit` finds the batch it submitted (never twice).
+Everything is keyed by content: a wave's request file is written in the order of the
+bodies' digests, with ``custom_id`` ``<dataset>-w<wave>-b<i>``, so a rerun (against any
+endpoint) writes the same bytes and :func:`~..llm.batch.submit` finds the batch it submitted
+(never twice).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..batchfiles import (
 from ..batching import RequestDeferred
 from ..errors import SynthAPIError
 from ..storage.batchjobs import BatchJob, BatchJobs, cache_answer
-from ..storage.cache import ResponseCache, request_key
+from ..storage.cache import ResponseCache
 
 WAVE = " wave "
 """Between a dataset's name and its wave number in a job's label."""
@@ -66,9 +67,11 @@ class Wave:
 
     number: int
     bodies: dict[str, bytes] = field(default_factory=dict)
-    """Request key -> the body as sent (parsed one at a time, as the file is written)."""
+    """Body digest -> the body as sent (parsed one at a time, as the file is written)."""
 
     def lines(self, dataset: str) -> Iterable[tuple[str, dict[str, Any]]]:
+        """``(custom_id, body)`` in an order that depends on the bodies alone (not on the
+        endpoint's address, which request keys hold): the same requests, the same file."""
         for i, key in enumerate(sorted(self.bodies)):
             yield custom_id(dataset, self.number, i), json.loads(self.bodies[key])
 
@@ -79,11 +82,11 @@ class Ledger:
 
     def __init__(self, jobs: BatchJobs, cache: ResponseCache, dataset: str, base_url: str) -> None:
         self.jobs, self.cache, self.dataset = jobs, cache, dataset
-        self.base_url, self.url = base_url, chat_url(base_url)
+        self.base_url = base_url
         self.known: dict[str, int] = {}
-        """Request key -> the wave that asked it."""
+        """Body digest -> the wave that asked it."""
         self.failed: dict[str, str] = {}
-        """Request key -> why no batch answered it."""
+        """Body digest -> why no batch answered it."""
         self.waves = 0
         self.send_new = False
         """Send requests no batch asked for (``--batch-followups sync``)."""
@@ -107,8 +110,11 @@ class Ledger:
             elif job.downloaded:
                 self.absorb(job, job.result_paths)
 
-    def key(self, body: dict[str, Any]) -> str:
-        return request_key("POST", self.url, json.dumps(body).encode())
+    @staticmethod
+    def key(body: dict[str, Any]) -> str:
+        """What the ledger knows a request by: its body's digest (not its request key, which
+        holds the endpoint's address: a file written for one endpoint is the same file)."""
+        return digest_of(body)
 
     def absorb(self, job: BatchJob, paths: Iterable[Path]) -> tuple[int, int]:
         """Cache a finished job's answers and note the requests it did not answer; the
@@ -144,7 +150,7 @@ class Ledger:
         """The hook: fail what a batch could not answer, collect what none asked yet."""
         if method.upper() != "POST" or not url.endswith("/chat/completions"):
             return
-        key = request_key(method, url, body)
+        key = digest_of(json.loads(body))
         reason = self.failed.get(key)
         if reason is not None:
             raise SynthAPIError(f"a batch did not answer this request ({reason})", transient=True)
@@ -155,8 +161,8 @@ class Ledger:
     def wave(self) -> Wave:
         """The requests the pass collected, as a wave: the wave that asked them before
         (a rerun), or the next one."""
-        keys = sorted(self.pending)
-        number = self.known.get(keys[0], self.waves + 1) if keys else self.waves + 1
+        known = [self.known[key] for key in self.pending if key in self.known]
+        number = min(known) if known else self.waves + 1
         return Wave(number, dict(self.pending))
 
     def write(
@@ -177,6 +183,12 @@ class Ledger:
         )
         label = f"{self.dataset}{WAVE}{wave.number}"
         return [(f, self.jobs.open(f.digest, f.path, f.requests, label)) for f in files]
+
+
+def digest_of(body: object) -> str:
+    """A request body's digest: its canonical JSON's sha256."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _count(value: object) -> int:
