@@ -249,3 +249,22 @@ def test_a_cassette_records_what_the_batches_answered(llm: FakeLLM, project: Pat
     assert replay.code == 0, replay
     assert (project / "b.jsonl").read_text() == (project / "a.jsonl").read_text()
     assert chat_requests(llm) == 0 and llm.batches.creations == 1
+
+
+def test_ctrl_c_while_polling_stops_and_the_rerun_picks_up(llm: FakeLLM, project: Path) -> None:
+    llm.batches.lines_per_poll = 0
+    args = ("generate", "claims:Claim", "-n", "40", "--seed", "7", *BATCH, "-o", "claims.jsonl")
+    process = start(llm, project, *args)
+    deadline = time.monotonic() + 60
+    while llm.batches.creations < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)  # a run waiting for its batch still stops
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "run the same command again" in err
+    llm.batches.lines_per_poll = None
+    done = generate(llm, project, *BATCH, "-o", "claims.jsonl")
+    assert done.code == 0, done
+    assert "picked up batch" in done.err
+    assert llm.batches.uploads == 1 and llm.batches.creations == 1

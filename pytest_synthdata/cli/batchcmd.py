@@ -8,6 +8,7 @@ import asyncio
 import math
 import shlex
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,17 @@ from typing import Any, TextIO
 from ..errors import SynthAPIError, SynthConfigError
 from .batchargs import check_batch_flags
 from .batchrun import Ledger, Wave, dataset_name, progress_printer
+
+
+class Sleeper:
+    """The pause between two status reads, cut short (with an error) once ``stop`` is set."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+
+    def __call__(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise SynthAPIError("stopped while waiting for a batch")
 
 
 @dataclass
@@ -146,9 +158,19 @@ class BatchFlow:
             return Handed(self.detached(jobs))
         show = progress_printer(self.say)
         for job in jobs:
-            job = await asyncio.to_thread(
-                api.wait, self.api, self.jobs, job, progress=show, interval=self.args.poll_interval
-            )
+            sleeper = Sleeper()
+            try:  # polled in a thread; a stopped run (Ctrl-C) stops its polling too
+                job = await asyncio.to_thread(
+                    api.wait,
+                    self.api,
+                    self.jobs,
+                    job,
+                    progress=show,
+                    interval=self.args.poll_interval,
+                    sleep=sleeper,
+                )
+            finally:
+                sleeper.stop.set()
             answered, failed = ledger.absorb(job, job.result_paths)
             errors = f"; {'; '.join(job.errors[:3])}" if job.errors else ""
             self.say(
