@@ -1044,7 +1044,7 @@ def main(argv: list[str] | None = None) -> None:
         "--skip",
         default="",
         help="comma-separated parts to skip: compare,faults,sweep,replay,overhead,memory,"
-        "ratelimit,dryrun,convergence",
+        "ratelimit,dryrun,convergence,batch",
     )
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--child-memory", help=argparse.SUPPRESS)
@@ -1077,6 +1077,9 @@ def main(argv: list[str] | None = None) -> None:
     import ratelimit  # sections 6 and 7 (benchmarks/ratelimit.py, next to this file)
 
     converged: tuple[list[Any], list[Any]] = ([], [])
+    import batch  # section 9 (benchmarks/batch.py, next to this file)
+
+    batched: dict[str, Any] | None = None
 
     try:
         say("warming up ...")
@@ -1123,6 +1126,9 @@ def main(argv: list[str] | None = None) -> None:
         if "convergence" not in skip:
             say("8. exactly n when many answers are invalid; a slow model")
             converged = convergence.measure(bench.sim, args.quick)
+        if "batch" not in skip:
+            say("9. datasets through batches")
+            batched = batch.measure(1000 if args.quick else 10_000)
     finally:
         bench.close()
     text = report(
@@ -1130,6 +1136,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     text += "\n" + "\n".join(ratelimit.report(limited, estimates))
     text += "\n" + "\n".join(convergence.report(*converged))
+    text += "\n" + "\n".join(batch.report(batched))
     Path(args.output).write_text(text)
     say()
     say(text)

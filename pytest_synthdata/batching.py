@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic_core import from_json
 
 from . import jsonread
-from .errors import SynthAPIError
+from .errors import SynthAPIError, SynthError
 from .progress import Answer, emit
 from .settings import Settings
 from .usage import Usage
@@ -51,6 +51,11 @@ Message = dict[str, str]
 def auto_batch_size(per_item_tokens: int, max_tokens: int, cap: int) -> int:
     """Items per request: as many as fit in ~60% of the output-token limit, at most ``cap``."""
     return max(1, min(cap, int(max_tokens * 0.6) // max(1, per_item_tokens)))
+
+
+class RequestDeferred(SynthError):
+    """A request is answered later, by a batch (see :mod:`.cli.batchrun`): the job stops at
+    it, and the record loop stops once its wave has reached such requests."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,8 @@ class Outcome(Generic[T]):
     retries: int = 0
     exhausted: bool = False
     failure: SynthAPIError | None = None
+    deferred: bool = False
+    """The job stopped at a request that a batch answers later."""
 
 
 class Batcher:
@@ -189,6 +196,9 @@ class Batcher:
             outcome.retries = attempt
             try:
                 completion = await self.ask(job, messages, asked, attempt, scale)
+            except RequestDeferred:
+                outcome.deferred = True
+                return outcome
             except SynthAPIError as exc:
                 if not exc.transient:
                     raise

@@ -45,7 +45,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .batching import Batcher, Job, Outcome, Verdict, auto_batch_size
+from .batching import Batcher, Job, Outcome, RequestDeferred, Verdict, auto_batch_size
 from .dataset import Dataset
 from .errors import SynthConfigError, SynthGenerationError
 from .estimate import largest_request, output_budget, tokens_per_record
@@ -169,6 +169,8 @@ class Engine(Generic[M]):
                     for (job, _), allowance in zip(batches, wave.allowances, strict=True)
                 )
             )
+            if any(outcome.deferred for outcome in outcomes):
+                raise RequestDeferred("this wave's requests are answered by a batch")
             planner.spend(sum(outcome.retries for outcome in outcomes))
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:

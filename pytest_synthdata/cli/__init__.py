@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from ..errors import SynthConfigError, SynthError
 from .arguments import build_parser
+from .batchargs import check_batch_flags
 from .inputs import (
     DEFAULT_CACHE,
     check_key,
@@ -45,7 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; the exit status (0 done, 1 failed, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     env = dict(os.environ)
-    run = run_generate if args.command == "generate" else run_text
+    if args.command == "batches":
+        from .batchcmd import run_batches
+
+        try:
+            return run_batches(args, env, sys.stdout)
+        except SynthError as exc:
+            _say(sys.stderr, f"error: {exc}")
+            return EXIT_FAILED
+    run = run_generate if args.command in ("generate", "collect") else run_text
     from .display import Warnings
 
     shown = Warnings(sys.stderr)
@@ -82,14 +91,22 @@ def run_generate(
         unique=args.unique,
         max_n=settings.max_n,
     )
+    batched = args.batch or args.batch_file or args.command == "collect"
+    check_batch_flags(args, cache_dir)
+    if batched:
+        from ..batchfiles import batch_prices, check_discount
+
+        discount = check_discount(args.batch_discount)
+        prices = None if prices is None else batch_prices(*prices, discount)
     if args.dry_run:
         from .dryrun import print_plan
 
         print_plan(spec, settings, env, prices, stdout)
         return 0
-    check_key(settings, env, args.cassette)
+    if not (args.batch_file or args.command == "collect"):
+        check_key(settings, env, args.cassette)
 
-    def work() -> Awaitable[Any]:
+    def work(effective: Any = settings) -> Awaitable[Any]:
         from ..api import agenerate
 
         return agenerate(
@@ -100,14 +117,39 @@ def run_generate(
             extra=args.extra,
             seed=args.seed,
             unique=args.unique,
-            settings=settings,
+            settings=effective,
             cassette=args.cassette,
             record_mode=record_mode,
             cache_dir=cache_dir,
         )
 
     run = Run(args, output, cache_dir, prices, "records", stdout, stderr)
+    if batched:
+        return _batched(run, work, spec, settings, env, cache_dir)
     return run.go(work, grace=min(settings.timeout, 10.0))
+
+
+def _batched(
+    run: Run,
+    work: Callable[..., Awaitable[Any]],
+    spec: Any,
+    settings: Any,
+    env: Mapping[str, str],
+    cache_dir: Path | None,
+) -> int:
+    """A batch run: the same generation in passes, each wave answered by a batch."""
+    from .batchcmd import BatchFlow, batch_settings
+
+    assert cache_dir is not None  # check_batch_flags
+    passes = batch_settings(spec, settings, sync_followups=run.args.batch_followups == "sync")
+    say = run.say if not run.args.quiet else (lambda message: None)
+    flow = BatchFlow(run.args, env, spec, passes, cache_dir, say, run.display.tally)
+    run.display.quiet = True  # each pass replays the answers: the batches' lines are the progress
+
+    def batched() -> Awaitable[Any]:
+        return flow.run(lambda: work(passes))
+
+    return run.go(batched, grace=min(settings.timeout, 10.0))
 
 
 def run_text(
@@ -194,6 +236,11 @@ class Run:
     def write(self, dataset: Any) -> int:
         from ..examples import as_rows, write_rows
         from .display import summary
+
+        handed = getattr(dataset, "handed", None)
+        if handed is not None:  # a batch run that wrote or submitted requests
+            self.say(handed)
+            return 0
 
         try:
             write_rows(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..settings import ENV_PREFIX, SESSION_SETTINGS, SETTINGS, Setting, env_name
+from .batchargs import add_batch_commands, add_batch_flags
 from .inputs import DEFAULT_CACHE, PRICE_ENV
 
 DESCRIPTION = """\
@@ -54,12 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _generate(commands)
+    generate = _generate(commands)
     _text(commands)
+    add_batch_flags(generate)
+    add_batch_commands(commands, generate)
     return parser
 
 
-def _generate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _generate(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate",
         help="records of a pydantic model",
@@ -97,6 +102,7 @@ def _generate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "tokens, and the cost when prices are given",
     )
     _common(generate)
+    return generate
 
 
 def _text(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,13 @@ from .secrets import REGISTRY
 
 _CLAIM_POLL = 0.05
 """Seconds between tries to lock a request key another process holds."""
+
+
+DEFERRAL: ContextVar[Callable[[str, str, bytes], None] | None] = ContextVar(
+    "synthdata_deferral", default=None
+)
+"""Called with (method, url, body) for a request that neither the cassette nor the cache
+answers, before it would go out: it may raise to answer the request another way (a batch)."""
 
 
 @dataclass
@@ -213,6 +221,7 @@ class StorageTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         plan = self.router.plan(request, await request.aread())
+        _defer(request, plan)
         while plan.claim is not None:
             claimed = self.router.claim(request, plan)
             if claimed is None:
@@ -247,6 +256,7 @@ class SyncStorageTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         plan = self.router.plan(request, request.read())
+        _defer(request, plan)
         while plan.claim is not None:
             claimed = self.router.claim(request, plan)
             if claimed is None:
@@ -269,6 +279,13 @@ class SyncStorageTransport(httpx2.BaseTransport):
     def close(self) -> None:
         if self.inner is not None:
             self.inner.close()
+
+
+def _defer(request: httpx2.Request, plan: _Plan) -> None:
+    """Hand a request that would go out to the :data:`DEFERRAL` hook, if one is set."""
+    hook = DEFERRAL.get()
+    if hook is not None and plan.answer is None:
+        hook(request.method, str(request.url), request.content)
 
 
 def settle(exchange: Exchange | None, cache: ResponseCache | None, *, valid: bool) -> None:
