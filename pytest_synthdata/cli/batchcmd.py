@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from ..errors import SynthAPIError, SynthConfigError
 from .batchargs import check_batch_flags
-from .batchrun import Ledger, Wave, dataset_name, progress_printer
+from .batchrun import BatchTracker, Wave, dataset_name, progress_printer
 
 
 class Sleeper:
@@ -83,16 +83,16 @@ class BatchFlow:
         """The run's tally: the tokens of the batch answers this process received are the
         ones it paid for (priced at batch prices on the final line)."""
 
-    def paid(self, ledger: Ledger) -> None:
+    def paid(self, tracker: BatchTracker) -> None:
         if self.tally is not None:
-            self.tally.paid_prompt += ledger.tokens[0]
-            self.tally.paid_completion += ledger.tokens[1]
-        ledger.tokens = [0, 0]
+            self.tally.paid_prompt += tracker.tokens[0]
+            self.tally.paid_completion += tracker.tokens[1]
+        tracker.tokens = [0, 0]
 
-    def ledger(self) -> Ledger:
-        ledger = Ledger(self.jobs, self.cache, self.name, self.base_url)
-        ledger.send_new = self.args.batch_followups == "sync" and ledger.waves >= 1
-        return ledger
+    def tracker(self) -> BatchTracker:
+        tracker = BatchTracker(self.jobs, self.cache, self.name, self.base_url)
+        tracker.send_new = self.args.batch_followups == "sync" and tracker.waves >= 1
+        return tracker
 
     async def run(self, generate: Callable[[], Awaitable[Any]]) -> Any:
         from ..batching import RequestDeferred
@@ -102,28 +102,28 @@ class BatchFlow:
             self.collect([Path(p) for p in self.args.results])
         before: set[str] | None = None
         while True:
-            ledger = self.ledger()
-            self.paid(ledger)  # answers of jobs that finished while no process waited
-            token = DEFERRAL.set(ledger)
+            tracker = self.tracker()
+            self.paid(tracker)  # answers of jobs that finished while no process waited
+            token = DEFERRAL.set(tracker)
             try:
                 return await generate()
             except RequestDeferred:
                 pass
             finally:
                 DEFERRAL.reset(token)
-            wave = ledger.wave()
+            wave = tracker.wave()
             if set(wave.bodies) == before:
                 raise SynthAPIError(
                     f"wave {wave.number}'s batches are over but left the same requests "
                     "unanswered; see `synthdata batches`"
                 )
             before = set(wave.bodies)
-            handed = await self.answer(ledger, wave)
-            self.paid(ledger)
+            handed = await self.answer(tracker, wave)
+            self.paid(tracker)
             if handed is not None:
                 return handed
 
-    async def answer(self, ledger: Ledger, wave: Wave) -> Handed | None:
+    async def answer(self, tracker: BatchTracker, wave: Wave) -> Handed | None:
         """Write the wave's requests; hand them over (a file, or --detach), or submit them
         and wait for their answers, which go to the cache."""
         limits = {
@@ -132,10 +132,10 @@ class BatchFlow:
         }
         if self.args.batch_file or self.args.command == "collect":
             path = self.file_path(wave.number)
-            pairs = ledger.write(wave, path, **limits)
+            pairs = tracker.write(wave, path, **limits)
             return Handed(self.handed_files([f for f, _ in pairs], wave))
         folder = self.jobs.folder / "requests"
-        pairs = ledger.write(wave, folder / f"{self.name}-w{wave.number}.jsonl", **limits)
+        pairs = tracker.write(wave, folder / f"{self.name}-w{wave.number}.jsonl", **limits)
         from ..llm import batch as api
 
         if self.api is None:
@@ -171,7 +171,7 @@ class BatchFlow:
                 )
             finally:
                 sleeper.stop.set()
-            answered, failed = ledger.absorb(job, job.result_paths)
+            answered, failed = tracker.absorb(job, job.result_paths)
             errors = f"; {'; '.join(job.errors[:3])}" if job.errors else ""
             self.say(
                 f"batch {job.batch_id} {job.status}: {answered} answered, {failed} not{errors}"
@@ -215,13 +215,13 @@ class BatchFlow:
             if not path.is_file():
                 raise SynthConfigError(f"results file {str(path)!r} does not exist")
         ids = {result.custom_id for result in stream_results(paths)}
-        ledger = Ledger(self.jobs, self.cache, self.name, self.base_url)
+        tracker = BatchTracker(self.jobs, self.cache, self.name, self.base_url)
         matched = 0
-        for job in ledger.ours():
+        for job in tracker.ours():
             if job.finished or not ids.intersection(_ids_of(job.request_file)):
                 continue
-            answered, failed = ledger.absorb(job, paths)
-            self.paid(ledger)
+            answered, failed = tracker.absorb(job, paths)
+            self.paid(tracker)
             matched += 1
             job.status, job.output_path = "completed", str(paths[0])
             job.completed, job.failed = answered, failed

@@ -76,7 +76,7 @@ class Wave:
             yield custom_id(dataset, self.number, i), json.loads(self.bodies[key])
 
 
-class Ledger:
+class BatchTracker:
     """What a dataset's batches asked for and what came of it, by request key; the
     :data:`~..storage.transport.DEFERRAL` hook of a pass."""
 
@@ -92,7 +92,7 @@ class Ledger:
         """Send requests no batch asked for (``--batch-followups sync``)."""
         self.pending: dict[str, bytes] = {}
         self.tokens = [0, 0]
-        """Prompt and completion tokens of the answers absorbed by this ledger."""
+        """Prompt and completion tokens of the answers absorbed by this tracker."""
         self.load()
 
     def ours(self) -> list[BatchJob]:
@@ -112,7 +112,7 @@ class Ledger:
 
     @staticmethod
     def key(body: dict[str, Any]) -> str:
-        """What the ledger knows a request by: its body's digest (not its request key, which
+        """What the tracker knows a request by: its body's digest (not its request key, which
         holds the endpoint's address: a file written for one endpoint is the same file)."""
         return digest_of(body)
 
