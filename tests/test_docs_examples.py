@@ -81,7 +81,8 @@ def evaluate(example: Example) -> None:
             text=True,
             timeout=600,
         )
-        namespace["__last_output__"] = done.stdout
+        if os.environ.get("SYNTHDATA_DOCS_ECHO"):  # to copy real output into a page
+            print(f"$ {source}{done.stdout}{done.stderr}", file=sys.__stderr__)
         if done.returncode != 0:
             raise AssertionError(
                 f"exit status {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n"
