@@ -41,6 +41,7 @@ from sybil.parsers.markdown import SkipParser
 from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
 
 ROOT = Path(__file__).resolve().parents[1]
+KEY = "sk-docs-example-key-0123456789"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 SKIP_REASONS = {
@@ -110,13 +111,15 @@ def parse(page: Path) -> Document:
     return sybil.Sybil(parsers=[FenceParser(), SkipParser()]).parse(page)
 
 
-def shell_env(url: str, folder: Path) -> dict[str, str]:
+def shell_env(url: str, origin: str, folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHDATA_")}
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_XDIST_WORKER", None)
     env.update(
         OPENAI_BASE_URL=url,
-        OPENAI_API_KEY="sk-docs-example-key-0123456789",
+        OPENAI_API_KEY=KEY,
+        AZURE_OPENAI_ENDPOINT=origin,
+        AZURE_OPENAI_API_KEY=KEY,
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
         COLUMNS="100",
@@ -135,10 +138,12 @@ def test_every_example_runs(
     )
     monkeypatch.chdir(folder)
     monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-docs-example-key-0123456789")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", llm_env.origin)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
     document = parse(page)
     document.namespace.update(
-        __name__="docs_example", __folder__=folder, __env__=shell_env(llm_env.url, folder)
+        __name__="docs_example", __folder__=folder, __env__=shell_env(llm_env.url, llm_env.origin, folder)
     )
     for example in document:
         try:
