@@ -19,14 +19,50 @@ def start_marker(name: str) -> str:
     return f"<!-- generated part: {name} (python tests/docs_tables.py rewrites it) -->"
 
 
-def options() -> str:
-    from pytest_synthdata.settings import options_table
+# The declarations' "see ..." links point into one page; on the site they live on several.
+LINKS = {
+    "(#how-generation-works)": "(../explanation/generation.md)",
+    "(#record-modes)": "(cassettes.md#record-modes)",
+    "(#the-update-workflow)": "(../how-to/update-workflow.md)",
+    "(#a-look-at-the-data)": "(../how-to/update-workflow.md#a-look-at-the-data)",
+}
 
-    return options_table()
+
+def _see(text: str) -> str:
+    for anchor, page in LINKS.items():
+        text = text.replace(anchor, page)
+    return text
+
+
+def options() -> str:
+    """Two tables from the declarations: what each option does, and where to set it (one
+    table of seven columns is too wide to read on a page)."""
+    from pytest_synthdata.settings import SESSION_SETTINGS, SETTINGS
+
+    declared = (*SETTINGS, *SESSION_SETTINGS)
+    what = ["| option | default | meaning |", "|---|---|---|"]
+    where = [
+        "| option | pytest flag | ini key | environment variable | command flag |",
+        "|---|---|---|---|---|",
+    ]
+    for s in declared:
+        meaning = s.meaning + (f" (see {_see(s.see)})" if s.see else "")
+        what.append(f"| `{s.name}` | {s.shown_default} | {meaning} |")
+        env = f"`{s.env}`" if s.ini else ""
+        if s.fallback_env:
+            env += f", then `{s.fallback_env}`"
+        ini = f"`{s.ini_key}`" if s.ini else ""
+        command = f"`{s.command_flag}`" if s.command else ""
+        where.append(f"| `{s.name}` | `{s.flag}` | {ini} | {env} | {command} |")
+    return "\n".join([*what, "", "Where to set each of them:", "", *where])
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """One line of Markdown that shows ``text`` as it is (no emphasis, no HTML tags)."""
+    text = " ".join(text.split())
+    for special in ("\\", "|", "*", "_", "`"):
+        text = text.replace(special, "\\" + special)
+    return text.replace("<", "&lt;")
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -42,7 +78,9 @@ def _rows(group: argparse._ArgumentGroup) -> list[str]:
         if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
             continue
         names = ", ".join(f"`{flag}`" for flag in action.option_strings) or f"`{action.metavar}`"
-        if action.choices is not None:
+        if not action.option_strings:
+            value = ""
+        elif action.choices is not None:
             value = "`{" + ",".join(str(choice) for choice in action.choices) + "}`"
         elif action.nargs == 0:
             value = ""
@@ -51,8 +89,6 @@ def _rows(group: argparse._ArgumentGroup) -> list[str]:
         meaning = _cell(str(action.help or "").replace("%%", "%"))
         if action.required and action.option_strings:
             meaning += " (required)"
-        if isinstance(action, argparse._AppendAction):
-            meaning += " (repeatable)"
         rows.append(f"| {names} | {value} | {meaning} |")
     return rows
 
@@ -73,7 +109,7 @@ def command_flags() -> str:
             elif group is sub._optionals:
                 title = "options"
             else:
-                title = str(group.title)
+                title = _cell(str(group.title))
             header = "| flag | value | meaning |\n|---|---|---|"
             parts.append(f"**{title}**\n\n{header}\n" + "\n".join(rows))
     return "\n\n".join(parts)

@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 from unittest import SkipTest
@@ -42,7 +43,10 @@ from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-docs-example-key-0123456789"
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+PAGES = [
+    *(ROOT / name for name in ("README.md", "CONTRIBUTING.md", "CHANGELOG.md")),
+    *sorted((ROOT / "docs").rglob("*.md")),
+]
 
 SKIP_REASONS = {
     "fresh-machine": "creates a virtual environment and installs into it from the package "
@@ -142,8 +146,12 @@ def test_every_example_runs(
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", llm_env.origin)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
     document = parse(page)
+    # a module of its own, so that pydantic resolves the annotations of the page's models
+    module = types.ModuleType("docs_example")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    document.namespace = module.__dict__
     document.namespace.update(
-        __name__="docs_example", __folder__=folder, __env__=shell_env(llm_env.url, llm_env.origin, folder)
+        __folder__=folder, __env__=shell_env(llm_env.url, llm_env.origin, folder)
     )
     for example in document:
         try:
@@ -157,7 +165,8 @@ def test_every_example_runs(
             continue
         except Exception as error:
             raise AssertionError(
-                f"the example at {page.relative_to(ROOT)}:{example.line} failed: {error}"
+                f"the example at {page.relative_to(ROOT)}:{example.line} failed: "
+                f"{type(error).__name__}: {error}"
             ) from error
 
 
