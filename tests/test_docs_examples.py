@@ -53,6 +53,8 @@ SKIP_REASONS = {
     "fresh-machine": "creates a virtual environment and installs into it from the package "
     "index: .ci/run runs these very commands on every CI run (test_ci_runs_the_readme_"
     "commands checks that they are the same)",
+    "installed": "installs into the environment the tests run in; tests/test_docs_install.py "
+    "runs README.md's install block, as written, in a fresh virtual environment",
     "hosted": "sets up or calls an endpoint CI does not have (OpenAI, Azure OpenAI, Ollama, "
     "vLLM, llama.cpp); the blocks after it run the same calls against the fake server",
     "fake-server": "starts the fake server on a fixed port in the foreground; this test runs "

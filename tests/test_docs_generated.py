@@ -21,3 +21,17 @@ def test_the_readme_points_to_the_generated_options() -> None:
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/reference/options.md" in readme
+
+
+@pytest.mark.parametrize("name", ["README.md", "CONTRIBUTING.md", "CHANGELOG.md"])
+def test_the_links_of_the_top_level_files_resolve(name: str) -> None:
+    """mkdocs checks the site's links; these files are read on their own, so check theirs."""
+    import re
+
+    from docs_tables import ROOT
+
+    text = (ROOT / name).read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    local = [t.split("#", 1)[0] for t in targets if not re.match(r"[a-z]+:", t)]
+    missing = [t for t in local if t and not (ROOT / t).exists()]
+    assert not missing, f"{name} links to files that do not exist: {missing}"
