@@ -1,7 +1,8 @@
 """Side-by-side measurements of pytest-synthdata and LangChain's synthetic-data pipeline.
 
 One command reproduces every number and rewrites ``benchmarks/RESULTS.md`` (sections 6 and 7,
-rate limits and dry-run estimates, live in ``benchmarks/ratelimit.py``)::
+rate limits and dry-run estimates, live in ``benchmarks/ratelimit.py``; section 8, invalid
+answers and slow models, in ``benchmarks/convergence.py``)::
 
     benchmarks/.venv/bin/python benchmarks/run.py            # about 6 minutes
     benchmarks/.venv/bin/python benchmarks/run.py --quick    # under 2 minutes
@@ -1222,7 +1223,7 @@ def main(argv: list[str] | None = None) -> None:
         "--skip",
         default="",
         help="comma-separated parts to skip: compare,faults,sweep,replay,overhead,memory,"
-        "ratelimit,dryrun",
+        "ratelimit,dryrun,convergence",
     )
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--child-memory", help=argparse.SUPPRESS)
@@ -1251,7 +1252,10 @@ def main(argv: list[str] | None = None) -> None:
     mem = None
     limited: list[Any] = []
     estimates: list[Any] = []
+    import convergence  # section 8 (benchmarks/convergence.py, next to this file)
     import ratelimit  # sections 6 and 7 (benchmarks/ratelimit.py, next to this file)
+
+    converged: tuple[list[Any], list[Any]] = ([], [])
 
     try:
         say("warming up ...")
@@ -1288,19 +1292,23 @@ def main(argv: list[str] | None = None) -> None:
             say(f"5. memory, n = {args.memory_n}")
             mem = memory(bench, args.memory_n, args.quick_scale if args.quick else args.scale_1000)
         if "ratelimit" not in skip:
-            say("6. under a rate limit of 60 requests and 40,000 tokens per 6 s")
+            say("6. under a rate limit of 60 requests and 40,000 tokens per 6 s, headers or not")
             limited = ratelimit.rate_limits(bench, args.scale_1000, args.quick)
         if "dryrun" not in skip:
             say("7. dry-run estimates against the run")
             estimates = ratelimit.dry_run_accuracy(
                 bench, [100, 1000] if args.quick else [10, 100, 1000, 2000], args.scale_1000
             )
+        if "convergence" not in skip:
+            say("8. exactly n when many answers are invalid; a slow model")
+            converged = convergence.measure(bench.sim, args.quick)
     finally:
         bench.close()
     text = report(
         args, clean, faulty, sweep, trial, replay, overhead, mem, time.perf_counter() - started
     )
     text += "\n" + "\n".join(ratelimit.report(limited, estimates))
+    text += "\n" + "\n".join(convergence.report(*converged))
     Path(args.output).write_text(text)
     say()
     say(text)

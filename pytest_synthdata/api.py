@@ -26,7 +26,7 @@ M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
 
-class Options(TypedDict, total=False):
+class SettingOverrides(TypedDict, total=False):
     """Per-call settings; each overrides the matching :class:`Settings` field."""
 
     model: str
@@ -57,7 +57,7 @@ async def agenerate(
     cassette: str | Path | None = None,
     record_mode: str = "once",
     cache_dir: str | Path | None = None,
-    **options: Unpack[Options],
+    **options: Unpack[SettingOverrides],
 ) -> Dataset[M]:
     """Generate exactly ``n`` valid, distinct ``record_model`` instances, in a stable order.
 
@@ -103,7 +103,7 @@ def generate(
     cassette: str | Path | None = None,
     record_mode: str = "once",
     cache_dir: str | Path | None = None,
-    **options: Unpack[Options],
+    **options: Unpack[SettingOverrides],
 ) -> Dataset[M]:
     """Blocking form of :func:`agenerate` (safe to call from inside a running event loop)."""
     return run_sync(

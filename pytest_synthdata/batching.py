@@ -27,7 +27,6 @@ dataset-wide budget (see :mod:`.records`).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +34,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic_core import from_json
 
+from . import jsonread
 from .errors import SynthAPIError
-from .progress import Answer, report
+from .progress import Answer, emit
 from .settings import Settings
 from .usage import Usage
 
@@ -97,6 +97,13 @@ class Job(Generic[T]):
     follow_up: bool = False
     """A top-up batch, replacing what earlier batches dropped: every request it makes is a
     follow-up, counted in ``usage.retries`` (otherwise only its re-asks are)."""
+    asking: Callable[[int], int] | None = None
+    """Items to ask for while ``owed`` are still owed (default: ``owed``), for jobs whose
+    items are interchangeable: a request may ask for more than it needs when answers are
+    often invalid, and the first valid items fill the slots; ``ask`` words the same count."""
+    shrinkable: bool = False
+    """A request of this job that runs past the deadline is not tried again as it is: the
+    caller asks for fewer items instead (see :mod:`.records`)."""
 
 
 @dataclass
@@ -107,6 +114,9 @@ class Outcome(Generic[T]):
 
     done: dict[int, T] = field(default_factory=dict)
     raw: dict[int, object] = field(default_factory=dict)
+    extra: list[tuple[T, object]] = field(default_factory=list)
+    """Accepted items beyond the slots (with the raw items), from an answer that was asked
+    for more than it owed (see ``Job.asking``), in the order the model sent them."""
     problems: list[str] = field(default_factory=list)
     last_output: str | None = None
     retries: int = 0
@@ -146,7 +156,8 @@ class Batcher:
     async def ask(
         self, job: Job[Any], messages: list[Message], owed: int, attempt: int, scale: int = 1
     ) -> Completion:
-        """One request, counted in the usage; ``scale`` multiplies the job's ``max_tokens``."""
+        """One request for ``owed`` items, counted in the usage; ``scale`` multiplies the
+        job's ``max_tokens``."""
         seed = self.seed_for(attempt)
         async with self._semaphore:
             if job.schema is None or job.name is None:
@@ -159,6 +170,7 @@ class Batcher:
                     seed=seed,
                     count=owed,
                     max_tokens=job.max_tokens(owed) * scale if job.max_tokens is not None else None,
+                    shrinkable=job.shrinkable and owed > 1,
                 )
         completion.count_in(self.usage, retry=attempt > 0 or job.follow_up)
         return completion
@@ -170,33 +182,36 @@ class Batcher:
         outcome: Outcome[T] = Outcome()
         messages = job.ask(list(job.slots), 0)
         scale = 1  # doubles after an answer cut off at max_tokens (earlier answers only)
+        why = "top_up"  # why the next request is a follow-up (usage.RETRY_REASONS)
         for attempt in range(budget + 1):
             owed = [slot for slot in job.slots if slot not in outcome.done]
+            asked = job.asking(len(owed)) if job.asking is not None else len(owed)
             outcome.retries = attempt
             try:
-                completion = await self.ask(job, messages, len(owed), attempt, scale)
+                completion = await self.ask(job, messages, asked, attempt, scale)
             except SynthAPIError as exc:
                 if not exc.transient:
                     raise
                 outcome.failure = exc  # the endpoint kept failing: the caller decides
                 outcome.problems = [str(exc)]
                 break
+            if attempt or job.follow_up:
+                self.usage.note_retry(why)
             if completion.finish_reason == "length":
                 scale *= 2
             items, problems = parse_items(
                 completion,
-                len(owed),
+                asked,
                 key=job.key if job.schema is not None else None,
                 noun=job.noun,
             )
             if job.indexed:
                 items = _by_position(items, owed)
-            before = len(outcome.done)
-            answered = self._judge(job, items, owed, outcome, problems)
+            before, dropped = len(outcome.done), self.usage.as_dict()
+            answered = self._judge(job, items, owed, outcome, problems, asked > len(owed))
+            why = _why(completion, problems, dropped, self.usage)
             self.done += len(outcome.done) - before
-            report(
-                self.label, min(self.done, self.total), self.total, self.usage, answer(completion)
-            )
+            emit(self.label, min(self.done, self.total), self.total, self.usage, answer(completion))
             owed = [slot for slot in owed if slot not in outcome.done]
             if job.indexed and items:
                 problems += [
@@ -220,12 +235,14 @@ class Batcher:
         owed: list[int],
         outcome: Outcome[T],
         problems: list[str],
+        surplus: bool = False,
     ) -> set[int]:
-        """Accept what passes into ``outcome``; the slots the items said they answer."""
+        """Accept what passes into ``outcome`` (with ``surplus``, also what passes once
+        every slot is filled); the slots the items said they answer."""
         answered: set[int] = set()
         free = iter(owed)
         for position, item in enumerate(items, 1):
-            if not job.indexed and len(outcome.done) >= len(job.slots):
+            if not job.indexed and len(outcome.done) >= len(job.slots) and not surplus:
                 break
             verdict = job.accept(item, position)
             if verdict.slot is not None:
@@ -238,11 +255,26 @@ class Batcher:
                 problems += verdict.problems
                 continue
             slot = verdict.slot if verdict.slot is not None else next(free, None)
+            if slot is None and surplus and not job.indexed:
+                outcome.extra.append((verdict.value, verdict.raw))  # type: ignore[arg-type]
+                continue
             if slot is None or slot in outcome.done:
                 continue
             outcome.done[slot] = verdict.value  # type: ignore[assignment]
             outcome.raw[slot] = verdict.raw
         return answered
+
+
+def _why(completion: Completion, problems: list[str], before: dict[str, int], now: Usage) -> str:
+    """Why a follow-up of this answer is made: it was cut off; something in it was invalid
+    (an item, the JSON, a refusal); its only faults were duplicates; or it was short."""
+    if completion.finish_reason == "length":
+        return "truncated"
+    if now.dropped_invalid > before["dropped_invalid"]:
+        return "invalid"
+    if now.dropped_duplicate > before["dropped_duplicate"]:
+        return "duplicate"
+    return "invalid" if problems else "missing"
 
 
 def answer(completion: Completion) -> Answer:
@@ -261,14 +293,30 @@ def followup(job: Job[Any], owed: list[int], problems: list[str], attempt: int) 
     return messages
 
 
+_DROPPED = re.compile(r"Record (\d+) was invalid and was dropped: (.*)", re.DOTALL)
+_GOT = re.compile(r" \(got (?:[^()]|\([^()]*\))*\)")
+
+
 def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
-    """What was wrong with earlier answers, each problem once and briefly."""
+    """What was wrong with earlier answers, each problem once and briefly: records dropped
+    for the same validation errors (other values aside) are one line that numbers them."""
     shown: list[str] = []
+    groups: dict[str, list[tuple[str, str]]] = {}
     for problem in problems:
         text = " ".join(problem.split())
+        dropped = _DROPPED.fullmatch(text)
+        if dropped is not None:
+            same = groups.setdefault(_GOT.sub("", dropped.group(2)), [])
+            if not same:
+                shown.append(dropped.group(2))  # a placeholder, replaced below
+            same.append((dropped.group(1), dropped.group(2)))
+            continue
         text = text if len(text) <= 300 else text[:297] + "..."
         if text not in shown:
             shown.append(text)
+    for same in groups.values():
+        at = shown.index(same[0][1])
+        shown[at] = _dropped_note(same)
     if not shown:
         return []
     more = len(shown) - limit
@@ -277,6 +325,17 @@ def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
     if more > 0:
         lines.append(f"- ... and {more} more")
     return lines
+
+
+def _dropped_note(same: list[tuple[str, str]]) -> str:
+    """One line for records dropped for the same errors: their numbers, the first one's."""
+    if len(same) == 1:
+        text = f"Record {same[0][0]} was invalid and was dropped: {same[0][1]}"
+    else:
+        numbers = ", ".join(number for number, _ in same[:6])
+        more = f" and {len(same) - 6} more" if len(same) > 6 else ""
+        text = f"Records {numbers}{more} were invalid and were dropped, each for: {same[0][1]}"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def parse_items(
@@ -305,6 +364,7 @@ def parse_items(
     if completion.finish_reason == "length":
         try:
             partial = from_json(text[_json_start(text) :], allow_partial=True)
+            jsonread.check_depth(partial)
         except ValueError:
             partial = None
         items = (_items_of(partial, key) or [])[:-1]
@@ -339,16 +399,18 @@ def _loads(text: str) -> object:
     it in a Markdown code fence or wrote a sentence before or after it. Raises the error of
     the whole text when no JSON value can be read out of it."""
     try:
-        return json.loads(text)
+        return jsonread.loads(text)
+    except jsonread.TooDeep:
+        raise
     except ValueError as exc:
         error = exc
     for fenced in _FENCE.findall(text):
         try:
-            return json.loads(fenced)
+            return jsonread.loads(fenced)
         except ValueError:
             pass
     try:
-        value, _end = json.JSONDecoder().raw_decode(text, _json_start(text))
+        value, _end = jsonread.raw_decode(text, _json_start(text))
     except ValueError:
         raise error from None
     return value

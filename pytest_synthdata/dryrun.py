@@ -1,8 +1,8 @@
 """The requests a record dataset plans, and what they should cost, without sending any.
 
-The plan follows the batch loop (:mod:`.records`): ``ceil(n / batch_size)`` batches, sent in
-waves of at most ``concurrency``; batches after the first wave are shown values already
-taken. Each planned request is built as the run would build it (the same prompt, the same
+The plan is the run's own (:class:`.planning.Planner`): ``ceil(n / batch_size)`` batches,
+sent in waves of at most ``concurrency``; batches after the first wave are shown values
+already taken. Each planned request is built as the run would build it (the same prompt, the same
 structured mode's schema), so its prompt tokens are counted, not guessed; its completion
 tokens are the estimate of :mod:`.estimate` for the records it asks for. Re-asks of invalid
 answers are not in the plan: they happen only when answers are invalid, and ``max_retries``
@@ -12,12 +12,12 @@ bounds them.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from .estimate import WRAPPER_TOKENS, output_budget, tokens_of, tokens_per_record
 from .llm.modes import AUTO, MODES, ladder
+from .planning import Planner
 from .prompts import avoid_values, batch_messages
 from .records import record_batch_size
 from .schema import schema_name, wrapper_schema
@@ -48,36 +48,39 @@ class Plan:
 
 def plan_records(spec: SynthSpec, settings: Settings) -> Plan:
     """The requests generating ``spec`` plans under ``settings``, and their tokens."""
-    size = record_batch_size(spec.model, settings)
-    planned = math.ceil(spec.n / size)
+    size = record_batch_size(spec.model, settings, spec.examples)
+    planner = Planner(spec.n, size, settings.max_retries, settings.concurrency)
     mode_name = settings.structured if settings.structured != AUTO else ladder()[0]
     mode = MODES[mode_name]
     schema = wrapper_schema(spec.model)
     name = schema_name(spec.model)
     taken = _placeholder_records(spec)
-    prompt = completion = reserved = 0
-    index = waves = 0
-    while index < planned:
-        wave = min(settings.concurrency, planned - index)
-        avoid = avoid_values(spec, taken[: index * size]) if index else {}
-        for i in range(index, index + wave):
-            count = min(size, spec.n - i * size)
-            messages = batch_messages(spec, count, batch_index=i, batch_total=planned, avoid=avoid)
+    prompt = completion = reserved = waves = in_flight = 0
+    missing = spec.n
+    while missing > 0 and (wave := planner.wave(missing)) is not None:
+        # every answer good: each wave takes what it asks for
+        done = spec.n - missing
+        avoid = avoid_values(spec, taken[:done]) if done else {}
+        for i, count in enumerate(wave.sizes):
+            messages = batch_messages(
+                spec, count, batch_index=wave.first + i, batch_total=wave.total, avoid=avoid
+            )
             request = mode.request(messages, name, schema, count)
             prompt += _prompt_tokens(request.messages, request.params)
-            completion += count * tokens_per_record(spec.model) + WRAPPER_TOKENS // 4
-            reserved += min(output_budget(spec.model, count), settings.max_tokens)
-        index += wave
+            completion += count * tokens_per_record(spec.model, spec.examples) + WRAPPER_TOKENS // 4
+            reserved += min(output_budget(spec.model, count, spec.examples), settings.max_tokens)
+        missing -= sum(wave.sizes)
         waves += 1
+        in_flight = max(in_flight, len(wave.sizes))
     return Plan(
-        requests=planned,
+        requests=planner.sent,
         batch_size=size,
         waves=waves,
-        in_flight=min(settings.concurrency, planned),
+        in_flight=in_flight,
         prompt_tokens=prompt,
         completion_tokens=completion,
         reserved_tokens=reserved,
-        most_reasks=settings.max_retries * planned,
+        most_reasks=planner.budget,
         mode=mode_name,
     )
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .storage.secrets import mask
+from .storage.secrets import found_in, redact
 from .usage import Usage
 
 
@@ -26,13 +26,14 @@ class SynthError(Exception):
     """Base class of every pytest-synthdata error.
 
     Messages never show a secret of the run: every known key and credential is masked, in
-    any encoding (see :mod:`pytest_synthdata.storage.secrets`)."""
+    any encoding, and so are any URL's userinfo and credential query values, however short
+    (see :func:`pytest_synthdata.storage.secrets.redact`)."""
 
     def __init__(self, *args: object) -> None:
-        super().__init__(*(mask(a) if isinstance(a, str) else a for a in args))
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
     def __str__(self) -> str:
-        return mask(super().__str__())
+        return redact(super().__str__())
 
 
 class SynthConfigError(SynthError, ValueError):
@@ -89,9 +90,9 @@ class SynthGenerationError(SynthError):
         errors: list[str],
         usage: Usage,
     ) -> None:
-        self.asked = mask(asked)
-        self.last_output = None if last_output is None else mask(last_output)
-        self.errors = [mask(error) for error in errors]
+        self.asked = redact(asked)
+        self.last_output = None if last_output is None else redact(last_output)
+        self.errors = [redact(error) for error in errors]
         self.usage = usage
         super().__init__(message)
 
@@ -107,7 +108,7 @@ class SynthGenerationError(SynthError):
                 out = out[:2000] + f"... [{len(self.last_output) - 2000} more characters]"
             parts.append(f"last raw output: {out}")
         parts.append(f"usage: {self.usage.summary()}")
-        return mask("\n".join(parts))
+        return redact("\n".join(parts))
 
 
 class SynthRecordingError(SynthError):
@@ -120,6 +121,19 @@ class SynthRecordingError(SynthError):
     def __init__(self, message: str, *, corrupt: bool = False) -> None:
         super().__init__(message)
         self.corrupt = corrupt
+
+
+def refuse_secret(text: str, what: str) -> None:
+    """Raise :class:`SynthRecordingError` if ``text``, about to be written or printed as
+    ``what`` (a file's path, "the output"), holds a secret of this run in any encoding
+    (an endpoint echoing its key): the write is refused, never masked (masked data would
+    not be what the model answered)."""
+    if found_in(text):
+        raise SynthRecordingError(
+            f"refusing to write {what}: it would contain a secret this run uses (an API key "
+            "or another credential, as the endpoint echoed it). Make the endpoint stop "
+            "echoing credentials (or use a key it does not repeat), then run again"
+        )
 
 
 class SynthDataWarning(UserWarning):

@@ -7,10 +7,12 @@ Two uses, one estimate:
   limit matches what it uses (the batch loop doubles it after an answer cut off at the limit);
 * ``synthdata generate --dry-run`` adds the estimates up for the requests a run plans.
 
-A record's size is the length of the JSON a model writes for it, judged from the record's
-strict schema: each key, and a typical value for its type (an enum's average choice, a
-date's fixed length, a number's few digits, a short phrase for a string, a sentence for a
-string whose name says it holds prose). Tokens are characters divided by
+A record's size is the length of the JSON a model writes for it: the average of the
+examples that are records, when there are any and they are larger (nested lists and long
+strings are where a schema says least), and otherwise judged from the record's strict
+schema: each key, and a typical value for its type (an enum's average choice, a date's
+fixed length, a number's few digits, a short phrase for a string, a sentence for a string
+whose name says it holds prose). Tokens are characters divided by
 :data:`CHARS_PER_TOKEN`, the usual rule of thumb for English and JSON with OpenAI's
 tokenizers, and what hosted APIs themselves use to estimate a request before running it.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -43,15 +45,34 @@ def tokens_of(chars: int) -> int:
     return max(1, math.ceil(chars / CHARS_PER_TOKEN))
 
 
-def tokens_per_record(model: type[BaseModel]) -> int:
-    """The output tokens one ``model`` record is expected to take."""
+def tokens_per_record(model: type[BaseModel], examples: Sequence[object] = ()) -> int:
+    """The output tokens one ``model`` record is expected to take: judged from its schema,
+    or from the structured ``examples`` (records as dicts) when they are larger on average,
+    as records with nested lists or long strings are."""
     schema = record_schema(model)
-    return tokens_of(value_chars(schema, schema.get("$defs", {}), "", 0) + 2)  # + ", "
+    estimate = tokens_of(value_chars(schema, schema.get("$defs", {}), "", 0) + 2)  # + ", "
+    return max(estimate, example_tokens(examples))
 
 
-def output_budget(model: type[BaseModel], count: int) -> int:
+def example_tokens(examples: Sequence[object]) -> int:
+    """The average output tokens of the examples that are records (dicts), as a model
+    writes them (``json.dumps`` spacing); 0 without any."""
+    sizes = [len(json.dumps(e, ensure_ascii=False)) + 2 for e in examples if isinstance(e, dict)]
+    return tokens_of(math.ceil(sum(sizes) / len(sizes))) if sizes else 0
+
+
+def output_budget(model: type[BaseModel], count: int, examples: Sequence[object] = ()) -> int:
     """``max_tokens`` for a request of ``count`` records: the estimate with headroom."""
-    return math.ceil(HEADROOM * count * tokens_per_record(model)) + WRAPPER_TOKENS
+    return math.ceil(HEADROOM * count * tokens_per_record(model, examples)) + WRAPPER_TOKENS
+
+
+def largest_request(
+    model: type[BaseModel], max_tokens: int, examples: Sequence[object] = ()
+) -> int:
+    """The most records one request may ask for: as many as fit in ``max_tokens`` with the
+    headroom :func:`output_budget` allows (at least one)."""
+    per_record = HEADROOM * tokens_per_record(model, examples)
+    return max(1, int((max_tokens - WRAPPER_TOKENS) / per_record))
 
 
 def value_chars(node: Any, defs: Mapping[str, Any], name: str, depth: int) -> int:

@@ -8,9 +8,11 @@ must not block.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from .usage import Usage
 
@@ -47,6 +49,60 @@ class Progress:
 
 Listener = Callable[[Progress], None]
 
+
+@runtime_checkable
+class ProgressDisplay(Protocol):
+    """A live display of where generations stand: the plugin's live line on pytest's
+    terminal, the ``synthdata`` command's bar. It is a :data:`Listener` (called with every
+    report, from the thread that runs the generation: it must not block) that is closed
+    once, when the generations it shows are over, and then leaves the terminal as it was
+    (no half-drawn line). Values it shows go through
+    :func:`pytest_synthdata.terminal_safe.escape_controls`."""
+
+    def __call__(self, progress: Progress) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Spent:
+    """What the answers reported so far came to, split by whether they were paid for
+    (sent to the endpoint) or replayed (a cassette, the cache): counted from the reports
+    themselves, one per answer. ``transient`` counts the tries lost to 429s, 5xx and other
+    transient failures before an answer came. Safe to add to from several threads."""
+
+    sent: int = 0
+    sent_prompt_tokens: int = 0
+    sent_completion_tokens: int = 0
+    replayed: int = 0
+    transient: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __call__(self, progress: Progress) -> None:
+        answer = progress.answer
+        if answer is None:
+            return
+        with self._lock:
+            self.transient += answer.tries - 1
+            if answer.paid:
+                self.sent += 1
+                self.sent_prompt_tokens += answer.prompt_tokens
+                self.sent_completion_tokens += answer.completion_tokens
+            else:
+                self.replayed += 1
+
+
+def fan_out(*listeners: Listener | None) -> Listener:
+    """One listener that tells each of ``listeners`` (``None`` ones are left out)."""
+    chosen = [listener for listener in listeners if listener is not None]
+
+    def listener(progress: Progress) -> None:
+        for each in chosen:
+            each(progress)
+
+    return listener
+
+
 _LISTENER: ContextVar[Listener | None] = ContextVar("synthdata_progress", default=None)
 
 
@@ -60,7 +116,7 @@ def listening(listener: Listener) -> Iterator[None]:
         _LISTENER.reset(token)
 
 
-def report(label: str, done: int, total: int, usage: Usage, answer: Answer | None = None) -> None:
+def emit(label: str, done: int, total: int, usage: Usage, answer: Answer | None = None) -> None:
     """Tell the current listener, if any, where a generation stands."""
     listener = _LISTENER.get()
     if listener is not None:

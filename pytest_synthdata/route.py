@@ -94,7 +94,7 @@ class Route:
         from .errors import SynthRecordingError
         from .storage import datasets
         from .storage.cassettes import with_command
-        from .storage.uses import opened
+        from .storage.footprint import opened
 
         opened(self.cassette)
         if self.record_mode not in ("none", "once", "new_episodes"):  # the modes that replay

@@ -426,7 +426,7 @@ def settings_from_sources(
 
 
 @dataclass(frozen=True)
-class StorageOptions:
+class SessionSettings:
     """Where recordings and cached responses live, whether the network may be used, and
     what the session does with its cassettes and datasets at the end (one field per
     session-wide declaration with an ini key)."""
@@ -442,18 +442,18 @@ class StorageOptions:
     """``--synth-export DIR``: write the datasets the run used as JSON Lines there."""
 
 
-if tuple(f.name for f in dataclasses.fields(StorageOptions)) != STORAGE_NAMES:  # pragma: no cover
-    raise AssertionError("StorageOptions must have one field per session declaration")
+if tuple(f.name for f in dataclasses.fields(SessionSettings)) != STORAGE_NAMES:  # pragma: no cover
+    raise AssertionError("SessionSettings must have one field per session declaration")
 
 
 def storage_from_sources(
     ini: Mapping[str, object],
     env: Mapping[str, str],
     cli: Mapping[str, object],
-) -> StorageOptions:
+) -> SessionSettings:
     """Same precedence as :func:`settings_from_sources`: defaults < ini < env < CLI."""
     declarations = tuple(s for s in SESSION_SETTINGS if s.ini)
-    return StorageOptions(**resolve(declarations, ini, env, cli))
+    return SessionSettings(**resolve(declarations, ini, env, cli))
 
 
 def _boolean(raw: object, where: str) -> bool:

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 
 from .diversity import DEFAULT_NEAR_DUPLICATES, check_near_duplicates
 from .errors import SynthConfigError, SynthDataWarning, UnsupportedModelError
+from .storage.secrets import redact
 
 if TYPE_CHECKING:
     from .coverage import SlotPlan
@@ -426,7 +427,7 @@ def format_validation_error(exc: ValidationError, indent: str = "  ") -> str:
         if err["type"] == "missing":
             lines.append(f"{indent}{loc}: {err['msg']}")
             continue
-        got = json.dumps(err.get("input"), default=str)
+        got = redact(json.dumps(err.get("input"), default=str))  # masked before it is cut
         if len(got) > 80:
             got = got[:77] + "..."
         lines.append(f"{indent}{loc}: {err['msg']} (got {got})")

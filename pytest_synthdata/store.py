@@ -225,7 +225,7 @@ def _keep(
     (the exchanges it took, what it cost), and note what the session used of it."""
     from .storage import datasets
 
-    spent = {name: value - start[name] for name, value in usage.as_dict().items()}
+    spent = {name: value - start.get(name, 0) for name, value in usage.as_dict().items()}
     spent["cache_hits"] = 0
     done = (*steps, datasets.Step(len(items), tuple(recording.touched), spent))
     entry = datasets.encode(recipe.label, items, {**usage.as_dict(), "cache_hits": 0}, done)

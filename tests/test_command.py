@@ -359,7 +359,7 @@ def test_openai_needs_a_key_before_any_request(llm: FakeLLM, project: Path) -> N
 
 def test_help_lists_every_flag_the_code_reads(project: Path) -> None:
     from pytest_synthdata.cli import build_parser
-    from pytest_synthdata.options import SETTING_NAMES
+    from pytest_synthdata.settings import SETTING_NAMES
 
     done = subprocess.run(
         command("generate", "--help"), cwd=project, capture_output=True, text=True, timeout=60

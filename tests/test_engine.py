@@ -303,12 +303,20 @@ def test_auto_falls_back_once_with_a_warning_and_remembers(llm: FakeLLM, mode: s
     with pytest.warns(SynthDataWarning, match="does not support structured mode") as record:
         bills = generate(MedicalBilling, n=8, client=client(llm), concurrency=1)
     assert len(bills) == 8
-    assert len(record) == (1 if mode == "json_object" else 2)
+    # Only the fallback warnings: a loaded machine may add others (an unclosed socket
+    # collected late, a slow answer), which this test is not about.
+    fallbacks = [
+        w
+        for w in record
+        if issubclass(w.category, SynthDataWarning)
+        and "does not support structured mode" in str(w.message)
+    ]
+    assert len(fallbacks) == (1 if mode == "json_object" else 2)
     failed = llm.request_count
     llm.reset()
     llm.supported_modes = {mode}
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", SynthDataWarning)  # a late ResourceWarning is not ours
         generate(MedicalBilling, n=3, client=client(llm))
     assert llm.request_count == 1
     assert failed >= 2

@@ -626,6 +626,10 @@ def test_fault_validation() -> None:
         "chatty",
         "mutate",
         "duplicate",
+        "huge",
+        "deep_body",
+        "deep_content",
+        "echo_key",
     } == FAULT_KINDS
     with pytest.raises(ValueError, match="unknown fault"):
         Fault("explode")

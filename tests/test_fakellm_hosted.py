@@ -190,6 +190,8 @@ def test_configure_changes_settings_and_forgets_counters(
         "limit_requests": 0,
         "limit_tokens": 0,
         "limit_window": 60.0,
+        "invalid": 0.0,
+        "invalid_rule": "",
     }
     assert llm.request_count == 0 and llm.prompt_tokens == 0
     assert llm.latency == Latency(delay=0.01)

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 from fakellm import FakeLLM, FakeLLMProcess, RateLimit, RateLimiter
-from fakellm.ratelimit import format_duration
+from fakellm.ratelimit import format_duration, retry_headers
 
 RECORDS: dict[str, Any] = {
     "type": "object",
@@ -183,3 +183,26 @@ def test_the_rate_limit_is_set_by_flags_and_by_post_config() -> None:
                 assert "x-ratelimit-limit-requests" not in ask(client).headers
             server.configure(limit_requests=5, limit_window=6)
             assert ask(client).headers["x-ratelimit-remaining-requests"] == "4"
+
+
+def test_a_gateway_rate_limit_without_headers_is_set_by_post_config() -> None:
+    with FakeLLMProcess(limit_requests=1, limit_window=60) as server:
+        server.configure(limit_headers=False)
+        with openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0) as client:
+            first = ask(client)
+            assert not [h for h in first.headers if h.startswith("x-ratelimit-")]
+            with pytest.raises(openai.RateLimitError) as caught:
+                ask(client)
+            headers = caught.value.response.headers
+            assert headers["retry-after"] == "60"
+            assert "retry-after-ms" not in headers
+            assert not [h for h in headers if h.startswith("x-ratelimit-")]
+            server.configure(limit_requests=5)  # the other settings keep their values
+            assert not [h for h in ask(client).headers if h.startswith("x-ratelimit-")]
+            server.configure(limit_headers=True)
+            assert ask(client).headers["x-ratelimit-limit-requests"] == "5"
+
+
+def test_retry_headers_are_whole_seconds_and_milliseconds_unless_a_gateway() -> None:
+    assert retry_headers(0.05) == {"retry-after": "1", "retry-after-ms": "50"}
+    assert retry_headers(2.2, precise=False) == {"retry-after": "3"}

@@ -72,7 +72,8 @@ def test_a_trickling_server_costs_two_deadlines_and_says_so(llm: FakeLLM) -> Non
     message = str(info.value)
     assert "did not finish answering within 0.5s" in message
     assert "(after 2 tries)" in message and "--synth-timeout" in message
-    assert llm.request_count == 2  # two tries timed out; no further round for a hang
+    # 3 records, then 2 (one try each: a smaller request follows), then 1 record twice
+    assert llm.request_count == 4
 
 
 def test_a_hung_server_is_given_up_on_for_the_rest_of_the_run(llm: FakeLLM) -> None:
@@ -80,11 +81,11 @@ def test_a_hung_server_is_given_up_on_for_the_rest_of_the_run(llm: FakeLLM) -> N
     for _ in range(2):
         with pytest.raises(SynthAPIError, match=r"did not finish answering within 0\.3s"):
             generate(MedicalBilling, 3, client=client(llm), timeout=0.3)
-    assert llm.request_count == 4
-    # four tries in a row timed out: later calls fail at once, saying why
+    assert llm.request_count == 8  # 3, 2, then 1 record twice, in each run
+    # four tries of one record in a row timed out: later calls fail at once, saying why
     with pytest.raises(SynthAPIError, match="stopped answering: its last 4 tries"):
         generate(MedicalBilling, 3, client=client(llm), timeout=0.3)
-    assert llm.request_count == 4
+    assert llm.request_count == 8
 
 
 def test_a_proxy_html_page_is_retried_not_parsed(llm: FakeLLM) -> None:

@@ -15,7 +15,7 @@ scripts under ``benchmarks/`` must have no import cycle either.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,18 +88,22 @@ class Module:
             base = base[: -(node.level - 1)]
         return ".".join([*base, *([node.module] if node.module else [])])
 
-    def targets(self, *, typing_only: bool = False) -> Iterator[str]:
+    def targets(self, *, typing_only: bool = False, modules: Iterable[str] = ()) -> Iterator[str]:
         """Every module name this one imports (a ``from m import x`` yields ``m.x`` too);
-        with ``typing_only``, the imports under ``if TYPE_CHECKING`` too."""
+        with ``typing_only``, the imports under ``if TYPE_CHECKING`` too. ``from m import x``
+        where ``x`` is one of ``modules`` depends on ``m.x`` only (its package ``m`` is
+        loaded before any module in it anyway)."""
+        known = set(modules)
         for node in self.all_statements if typing_only else self.statements:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     yield alias.name
             else:
                 source = self.absolute(node)
-                yield source
-                for alias in node.names:
-                    yield f"{source}.{alias.name}"
+                names = [f"{source}.{alias.name}" for alias in node.names]
+                if not all(name in known for name in names):
+                    yield source
+                yield from names
 
 
 MODULES = {m.name: m for m in map(Module, sorted(PACKAGE.rglob("*.py")))}
@@ -110,7 +114,7 @@ def dependencies(
     module: Module, among: dict[str, Module] = MODULES, *, typing_only: bool = False
 ) -> set[str]:
     """The modules of ``among`` that ``module`` imports."""
-    found = module.targets(typing_only=typing_only)
+    found = module.targets(typing_only=typing_only, modules=among)
     return {t for t in found if t in among and t != module.name}
 
 

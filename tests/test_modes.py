@@ -17,8 +17,7 @@ import pytest_synthdata.llm
 from pytest_synthdata.errors import SynthDataWarning
 from pytest_synthdata.llm import LLM, modes
 from pytest_synthdata.llm.modes import MODES, Mode, ladder, next_mode, structured_values
-from pytest_synthdata.options import HELP
-from pytest_synthdata.settings import Settings, StructuredMode
+from pytest_synthdata.settings import HELP, Settings, StructuredMode
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

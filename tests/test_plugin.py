@@ -723,9 +723,10 @@ def test_terminal_summary_reports_the_cost(pytester: pytest.Pytester, llm_env: F
     result.stdout.fnmatch_lines(
         [
             "*-- synthdata --*",
-            "2 dataset(s), 5 record(s); 3 request(s), "
-            f"{llm_env.prompt_tokens} prompt + {llm_env.completion_tokens} completion tokens, "
-            "1 retry(ies), 1 invalid and 0 duplicate record(s) dropped*",
+            "2 dataset(s), 5 record(s)",
+            "sent to the endpoint: 3 request(s), "
+            f"{llm_env.prompt_tokens} prompt + {llm_env.completion_tokens} completion tokens",
+            "1 retry(ies) (1 invalid); 1 invalid and 0 duplicate record(s) dropped",
         ]
     )
 
@@ -1110,6 +1111,6 @@ def test_api_error_fails_the_test_with_the_typed_message(
 
 
 def test_option_names_match_the_settings_fields() -> None:
-    from pytest_synthdata.options import SETTING_NAMES
+    from pytest_synthdata.settings import SETTING_NAMES
 
     assert setting_names() == SETTING_NAMES

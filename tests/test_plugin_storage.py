@@ -301,14 +301,21 @@ def test_xdist_generates_a_shared_dataset_once(pytester: pytest.Pytester, llm_en
     summary = result.stdout.str()
     assert "4 recorded" in summary
     # the session fixture counts once, whichever worker made it, as do its requests
-    result.stdout.fnmatch_lines(["4 dataset(s), * 4 request(s),*"])
+    result.stdout.fnmatch_lines(["4 dataset(s), *", "sent to the endpoint: 4 request(s),*"])
     cassettes = list(pytester.path.rglob("*.synth.yaml"))
     assert len(cassettes) == 4
     for path in cassettes:
         assert yaml.safe_load(path.read_text())["interactions"]
     again = pytester.runpytest_subprocess("-n", "2", "--synth-no-cache")
     again.assert_outcomes(passed=21)
-    again.stdout.fnmatch_lines(["4 dataset(s), * 4 request(s),*", "*0 recorded*"])
+    again.stdout.fnmatch_lines(
+        [
+            "4 dataset(s), *",
+            "sent to the endpoint: nothing",
+            "replayed (not paid for): 4 request(s), *",
+            "*0 recorded*",
+        ]
+    )
 
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -398,7 +405,7 @@ def test_stress_four_workers_forty_tests_three_datasets_with_faults(
     failed = [r for r in llm_env.chat_requests if r.status in (429, 500)]
     result.stdout.fnmatch_lines(
         [
-            "3 dataset(s), 36 record(s);*",
+            "3 dataset(s), 36 record(s)",
             f"*{len(answered)} recorded, 0 from the cache, 0 live without a cassette, "
             f"{len(failed)} failed and retried",
         ]

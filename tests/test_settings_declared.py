@@ -20,8 +20,8 @@ from pytest_synthdata.settings import (
     SESSION_SETTINGS,
     SETTING_NAMES,
     SETTINGS,
+    SessionSettings,
     Settings,
-    StorageOptions,
     settings_from_sources,
     storage_from_sources,
 )
@@ -31,7 +31,7 @@ KINDS = {"str": str, "url": str, "path": str, "int": int, "float": float, "bool"
 
 @pytest.mark.parametrize(
     ("holder", "declarations"),
-    [(Settings, SETTINGS), (StorageOptions, tuple(s for s in SESSION_SETTINGS if s.ini))],
+    [(Settings, SETTINGS), (SessionSettings, tuple(s for s in SESSION_SETTINGS if s.ini))],
 )
 def test_the_settings_classes_follow_the_declarations(
     holder: type, declarations: tuple[typing.Any, ...]
@@ -92,7 +92,7 @@ def test_every_declaration_is_read_from_the_environment() -> None:
     storage = storage_from_sources(
         {}, {s.env: session[s.name] for s in SESSION_SETTINGS if s.ini}, {}
     )
-    assert storage == StorageOptions("none", "c", True, True, True, "x")
+    assert storage == SessionSettings("none", "c", True, True, True, "x")
 
 
 def test_overrides_apply_on_top_of_every_source_and_name_themselves() -> None:

@@ -18,7 +18,7 @@ from ..errors import SynthDataWarning
 from .modes import MODES, Mode, ModeRequest, ladder
 
 if TYPE_CHECKING:
-    from ..storage.keys import MISSING_KEY
+    from ..storage.credentials import MISSING_KEY
     from .client import LLM, LOOP_OF_ITS_OWN, Completion, forget_endpoints
 
     LADDER: tuple[str, ...]

@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import openai
 
 from ..errors import (
@@ -37,10 +38,20 @@ from ..errors import (
 )
 from ..schema import enforced_keywords, relaxed_schema, with_lengths
 from ..settings import Settings, environment_base_url
+from ..storage.bounded import body_cap, bound_client, done, expecting
+from ..storage.credentials import MISSING_KEY, missing_key_error, needs_key
 from ..storage.exchange import CURRENT, Exchange
-from ..storage.keys import MISSING_KEY, missing_key_error, needs_key
-from ..storage.secrets import REGISTRY, mask
+from ..storage.logmask import install_masking, masking
+from ..storage.secrets import REGISTRY, redact
 from ..usage import Usage
+from .answers import (
+    RawAnswer,
+    after_tries,
+    aread_capped,
+    error_message,
+    parsed,
+    read_capped,
+)
 from .modes import (
     AUTO,
     MODES,
@@ -57,9 +68,10 @@ if TYPE_CHECKING:
     from ..storage.recorder import Recording
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Completion:
-    """What came back from one chat-completion call, whatever the mode."""
+    """What came back from one chat-completion call, whatever the mode. Its ``repr`` (what a
+    traceback with ``-l`` shows) masks every secret the answer may echo."""
 
     text: str | None
     finish_reason: str | None
@@ -71,10 +83,20 @@ class Completion:
     headers: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     tries: int = field(default=1, compare=False)
     """Tries it took: more than one after a 429, a 5xx or another transient failure."""
+    usage_known: bool = field(default=True, compare=False)
+    """False when the endpoint's usage values were not token counts (then both are 0)."""
+
+    def __repr__(self) -> str:
+        return redact(
+            f"Completion(text={self.text!r}, finish_reason={self.finish_reason!r}, "
+            f"refusal={self.refusal!r}, prompt_tokens={self.prompt_tokens}, "
+            f"completion_tokens={self.completion_tokens})"
+        )
 
     def count_in(self, usage: Usage, *, retry: bool) -> None:
         """Add this request to ``usage``."""
         usage.requests += 1
+        usage.unknown_usage += int(not self.usage_known)
         usage.prompt_tokens += self.prompt_tokens
         usage.completion_tokens += self.completion_tokens
         usage.retries += int(retry)
@@ -130,8 +152,6 @@ class LLM:
         if client is None:
             http_client = None
             if recording is not None:
-                import httpx2
-
                 http_client = httpx2.AsyncClient(transport=recording.async_transport())
             base_url = settings.base_url or environment_base_url()
             api_key = os.environ.get("OPENAI_API_KEY") or MISSING_KEY
@@ -155,8 +175,6 @@ class LLM:
             )
         elif recording is not None:
             # The same client, with the cassette and cache in front of its connection pool.
-            import httpx2
-
             self._owns_client = True
             if isinstance(client, openai.AsyncOpenAI):
                 async_pool = httpx2.AsyncClient(transport=recording.async_transport())
@@ -168,15 +186,15 @@ class LLM:
             # The caller's async client, from a blocking call: its pool would keep connections
             # of an event loop that ends with this call and break the caller's next use. The
             # same client on a pool of its own, closed before the loop ends.
-            import httpx2
-
             self._owns_client = True
             client = client.copy(http_client=httpx2.AsyncClient(), max_retries=0)
         else:
             client = client.with_options(max_retries=0)  # a copy on the same pool
         self.client: openai.OpenAI | openai.AsyncOpenAI = client
-        _know_secrets(client)
-        self.endpoint = mask(str(client.base_url))
+        REGISTRY.add_client(client)
+        bound_client(getattr(client, "_client", None))  # error bodies stop at the cap too
+        install_masking()
+        self.endpoint = redact(str(client.base_url))  # in messages and warnings too
         with _STATE_LOCK:
             self._shared = _STATE.setdefault(self.endpoint, _EndpointState())
         self._state = self._shared
@@ -221,6 +239,7 @@ class LLM:
         seed: int | None = None,
         count: int | None = None,
         max_tokens: int | None = None,
+        shrinkable: bool = False,
     ) -> Completion:
         """One structured request; moves down the mode ladder if the server rejects a mode.
 
@@ -228,7 +247,8 @@ class LLM:
         ``minItems``/``maxItems`` by the modes that bound the count (see
         :mod:`~pytest_synthdata.llm.modes`), where servers such as llama.cpp turn the schema
         into a grammar, so small models cannot answer with an empty or endless array.
-        ``max_tokens`` lowers the output limit for this request.
+        ``max_tokens`` lowers the output limit for this request. ``shrinkable``: a time-out
+        ends it at once, uncounted towards an unresponsive endpoint (the caller asks for less).
         """
         while True:
             mode = MODES[self.mode]
@@ -245,7 +265,7 @@ class LLM:
             sent = sent_schema(request)
             keywords = enforced_keywords(sent) if sent is not None else []
             try:
-                return await self._call(request, mode, keywords)
+                return await self._call(request, mode, keywords, shrinkable)
             except _Unsupported as exc:
                 self._adjust(exc, mode)
 
@@ -256,7 +276,7 @@ class LLM:
         while True:
             request = self._base_request(messages, seed)
             try:
-                return await self._call(request, None)
+                return await self._call(request, None, [], False)
             except _Unsupported as exc:
                 self._adjust(exc, None)
 
@@ -336,15 +356,30 @@ class LLM:
         return request
 
     async def _call(
-        self, request: dict[str, Any], mode: Mode | None, keywords: list[str] | None = None
+        self, request: dict[str, Any], mode: Mode | None, keywords: list[str], shrink: bool
     ) -> Completion:
         """One request, tried again after a transient failure as :mod:`.pacing` says, under
         the endpoint's rate limits. Raises the last failure, saying how many tries it took.
         ``keywords``: the validation keywords the request's schema carries."""
         limiter = limiter_for(self.endpoint)
         tries = 1 if self._replay_only else 1 + self.settings.http_retries
-        timeouts = 0
         cost = reservation(request)  # what the endpoint counts against its tokens per minute
+        with masking():  # log records of the HTTP stack, openai and vcrpy show no secret
+            return await self._tries(request, mode, keywords or [], limiter, (tries, cost), shrink)
+
+    async def _tries(
+        self,
+        request: dict[str, Any],
+        mode: Mode | None,
+        keywords: list[str],
+        limiter: Any,
+        budget: tuple[int, int],
+        shrink: bool,
+    ) -> Completion:
+        """Up to ``tries`` tries of ``cost`` reserved tokens each (``budget``); with
+        ``shrink``, a time-out ends them at once (the caller asks for fewer records)."""
+        tries, cost = budget
+        timeouts = 0
         for attempt in range(tries):
             if limiter.unresponsive and not self._replay_only:
                 raise SynthAPIError(
@@ -355,19 +390,20 @@ class LLM:
                 )
             ticket = await limiter.acquire(cost)
             try:
-                completion = await self._call_once(request, mode, keywords or [])
+                completion = await self._call_once(request, mode, keywords)
             except SynthAPIError as exc:
+                smaller = shrink and exc.timed_out  # the caller asks for fewer records
                 limiter.release(
                     ticket,
                     throttled=exc.status_code == 429,
                     headers=exc.headers,
-                    timed_out=exc.timed_out,
+                    timed_out=None if smaller else exc.timed_out,
                     cost=cost,
                 )
                 timeouts += int(exc.timed_out)
-                last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS
+                last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS or smaller
                 if not exc.transient or last:
-                    raise _after_tries(exc, attempt + 1) from None
+                    raise after_tries(exc, attempt + 1) from None
                 await asyncio.sleep(retry_after(exc.headers) or backoff(attempt))
                 continue
             except BaseException:
@@ -386,7 +422,7 @@ class LLM:
         answered = False
         try:
             raw = await self._send(request)
-            response = _parsed(raw, self.endpoint)
+            response, usage = parsed(raw, self.endpoint)
             answered = True
         except (asyncio.TimeoutError, openai.APITimeoutError):
             raise SynthAPIError(
@@ -403,21 +439,52 @@ class LLM:
                 f"could not reach {self.endpoint} ({exc.__cause__ or exc})",
                 transient=True,
             ) from None
+        except httpx2.HTTPError as exc:  # the body broke off while it was read
+            raise SynthAPIError(
+                f"{self.endpoint} broke off its answer ({exc or type(exc).__name__})",
+                transient=True,
+            ) from None
         finally:
             CURRENT.reset(token)
             if not answered:
                 exchange.release()  # no answer to judge: other processes may try it
-        return _to_completion(response, mode, exchange, dict(raw.headers))
+        return _to_completion(response, usage, mode, exchange, raw.headers)
 
-    async def _send(self, request: dict[str, Any]) -> Any:
-        """The raw answer to ``request``, within the deadline."""
+    async def _send(self, request: dict[str, Any]) -> RawAnswer:
+        """The raw answer to ``request``, within the deadline, its body read up to the cap
+        that follows from its ``max_tokens`` (see :mod:`.answers`)."""
         timeout = self.settings.timeout
+        cap = body_cap(request.get("max_tokens"))
         if isinstance(self.client, openai.AsyncOpenAI):
-            create = self.client.chat.completions.with_raw_response.create(**request)
-            return await asyncio.wait_for(create, timeout)
-        sync_create: Any = self.client.chat.completions.with_raw_response.create
-        call = _in_daemon_thread(sync_create, **request, timeout=timeout)
+            return await asyncio.wait_for(self._read_async(request, cap), timeout)
+        call = _in_daemon_thread(self._read_sync, request=request, cap=cap, timeout=timeout)
         return await asyncio.wait_for(call, timeout)
+
+    async def _read_async(self, request: dict[str, Any], cap: int) -> RawAnswer:
+        assert isinstance(self.client, openai.AsyncOpenAI)
+        token = expecting(cap)
+        try:
+            streaming = self.client.chat.completions.with_streaming_response.create(**request)
+            async with streaming as response:
+                raw = RawAnswer(response.status_code, dict(response.headers), b"")
+                chunks = response.http_response.aiter_bytes()
+                return await aread_capped(chunks, cap, raw, self.endpoint)
+        finally:
+            done(token)
+
+    def _read_sync(self, request: dict[str, Any], cap: int, timeout: float) -> RawAnswer:
+        assert isinstance(self.client, openai.OpenAI)
+        token = expecting(cap)
+        try:
+            streaming = self.client.chat.completions.with_streaming_response.create(
+                **request, timeout=timeout
+            )
+            with streaming as response:
+                raw = RawAnswer(response.status_code, dict(response.headers), b"")
+                chunks = response.http_response.iter_bytes()
+                return read_capped(chunks, cap, raw, self.endpoint)
+        finally:
+            done(token)
 
     def _status_error(
         self,
@@ -426,7 +493,7 @@ class LLM:
         mode: Mode | None,
         keywords: list[str],
     ) -> Exception:
-        message = _error_message(exc)
+        message = error_message(exc)
         lowered = message.lower()
         status = exc.status_code
         if status in (400, 404, 405, 415, 422, 500, 501) and lowered:
@@ -457,19 +524,9 @@ class LLM:
 
 def _first_line(text: str, limit: int = 300) -> str:
     """A server's error message, shortened for a warning (some include a traceback)."""
+    text = redact(text)  # masked before it is cut
     line = " ".join(text.strip().splitlines()[:2]) if text.strip() else "no message"
     return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return str(exc.message or "")
 
 
 def _in_daemon_thread(function: Any, **kwargs: Any) -> asyncio.Future[Any]:
@@ -502,60 +559,15 @@ def _in_daemon_thread(function: Any, **kwargs: Any) -> asyncio.Future[Any]:
     return future
 
 
-def _after_tries(exc: SynthAPIError, tries: int) -> SynthAPIError:
-    """The failure that ends a request: what happened, after how many tries, and what to do."""
-    if not exc.transient:
-        return exc
-    if exc.timed_out:
-        advice = (
-            "raise the timeout (--synth-timeout) if the model needs longer, or lower the batch size"
-        )
-    elif exc.status_code == 429:
-        advice = "rate limited: lower concurrency (--synth-concurrency) or raise http_retries"
-    elif exc.status_code is None and "could not reach" in str(exc):
-        advice = "check OPENAI_BASE_URL / --synth-base-url, or replay from a cassette"
-    else:
-        advice = "the endpoint keeps failing; try again later or check the server"
-    return SynthAPIError(
-        f"{exc} (after {tries} tr{'y' if tries == 1 else 'ies'}); {advice}",
-        status_code=exc.status_code,
-        body=exc.body,
-        transient=True,
-        timed_out=exc.timed_out,
-        headers=exc.headers,
-        tries=tries,
-    )
-
-
-def _parsed(raw: Any, endpoint: str) -> Any:
-    """The completion of a raw answer; an HTTP 200 whose body is not a JSON completion (a
-    proxy's HTML error page, a cut-off body) is a transient failure."""
-    try:
-        response = raw.parse()
-    except ValueError as exc:
-        response, reason = None, str(exc)
-    else:
-        reason = "no 'choices'"
-    if response is None or isinstance(response, (str, bytes)) or not hasattr(response, "choices"):
-        text = raw.http_response.text if hasattr(raw, "http_response") else ""
-        shown = " ".join(str(text).split())[:120]
-        raise SynthAPIError(
-            f"{endpoint} answered HTTP {raw.status_code} with a body that is not a JSON "
-            f"completion ({reason}): {shown!r}",
-            status_code=raw.status_code,
-            transient=True,
-            headers=dict(raw.headers),
-        )
-    return response
-
-
 def _to_completion(
-    response: Any, mode: Mode | None, exchange: Exchange, headers: dict[str, str]
+    response: Any,
+    usage: tuple[int, int, bool],
+    mode: Mode | None,
+    exchange: Exchange,
+    headers: dict[str, str],
 ) -> Completion:
     """The text (read as ``mode`` says; the content for plain text), reason and usage."""
-    usage = getattr(response, "usage", None)
-    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    prompt_tokens, completion_tokens, usage_known = usage
     choices = getattr(response, "choices", None) or []
     if not choices:
         return Completion(
@@ -567,6 +579,7 @@ def _to_completion(
             no_choices=True,
             exchange=exchange,
             headers=headers,
+            usage_known=usage_known,
         )
     choice = choices[0]
     message = choice.message
@@ -579,16 +592,5 @@ def _to_completion(
         completion_tokens=completion_tokens,
         exchange=exchange,
         headers=headers,
+        usage_known=usage_known,
     )
-
-
-def _know_secrets(client: openai.OpenAI | openai.AsyncOpenAI) -> None:
-    """Every credential the client will send, so no store or message shows it."""
-    REGISTRY.add(client.api_key)
-    REGISTRY.add_url(str(client.base_url))
-    REGISTRY.add_headers(
-        (name, value) for name, value in client.default_headers.items() if isinstance(value, str)
-    )
-    REGISTRY.add_query((name, value) for name, value in client.default_query.items())
-    for name in ("azure_ad_token", "_azure_ad_token"):
-        REGISTRY.add(getattr(client, name, None))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -55,28 +57,98 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
             + ") marker on the test (or use the synth_factory fixture)"
             + (f"; this test's synth markers inject {', '.join(injected)}" if injected else ""),
         )
-    entry = matching[0]
+    marked = matching[0]
     state = state_of(request.config)
     error: SynthError | None = None
-    nodeid = item.nodeid.split("[")[0] if entry.each else item.nodeid
+    nodeid = item.nodeid.split("[")[0] if marked.each else item.nodeid
     suffix = "" if name in RESERVED else f".{name}"
     try:
         dataset = state.produce(
             item.nodeid.split("[")[0],
-            entry,
-            cassette=cassette_of(item),
+            configured(request, marked),
+            cassette=cassette_at(request),
             rerecord=rerecord_hint(shlex.quote(item.nodeid.split("[")[0])),
             shown=shown_as(request.config, Path(str(item.path)), nodeid, name, suffix),
         )
     except SynthError as exc:
         error = exc  # failed outside the except block: no "During handling..." chain
     if error is not None:
-        fail(f"{item.nodeid}: {label_of(entry)}", error)
-    if entry.each:
+        fail(f"{item.nodeid}: {label_of(marked)}", error)
+    if marked.each:
         if not hasattr(request, "param"):
             fail(item.nodeid, f"each=True needs the test to ask for the {name!r} fixture")
         return dataset[request.param]
     return list(dataset)
+
+
+@pytest.fixture
+def synth_config() -> dict[str, Any]:
+    """Settings for the synth markers, synth_factory and text fixtures of the tests below a
+    conftest that overrides this fixture (model, temperature, base_url, structured, ...):
+    over the command line, ini and environment, under a marker's own keywords. Default: {}."""
+    return {}
+
+
+@pytest.fixture
+def synth_cassette_dir(request: pytest.FixtureRequest) -> Path:
+    """The folder that holds the cassettes of the tests below a conftest that overrides
+    this fixture, as <folder>/<module>/<test>.synth.yaml (a relative one is under the
+    rootdir). Default: the cassettes folder next to the test module."""
+    from ..storage.paths import FOLDER
+
+    return Path(str(request.path)).parent / FOLDER
+
+
+def config_of(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """What the ``synth_config`` fixture sets for this test, checked: a mapping of setting
+    names (a :class:`SynthConfigError` names what is wrong and where it came from)."""
+    config = request.getfixturevalue("synth_config")
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise SynthConfigError(
+            f"the synth_config fixture must return a dict of settings, got {config!r}"
+        )
+    from ..settings import setting_names
+
+    unknown = sorted(str(name) for name in config if name not in setting_names())
+    if unknown:
+        raise SynthConfigError(
+            f"the synth_config fixture sets {', '.join(map(repr, unknown))}, which "
+            f"{'is not a setting' if len(unknown) == 1 else 'are not settings'}; settings: "
+            f"{', '.join(setting_names())} (n, examples and the like belong on the marker)"
+        )
+    return dict(config)
+
+
+def configured(request: pytest.FixtureRequest, entry: DatasetRequest) -> DatasetRequest:
+    """``entry`` with the ``synth_config`` settings under its own keywords: the session's
+    settings, then ``synth_config``, then the marker's (or the factory call's) keywords."""
+    config = config_of(request)
+    if not config:
+        return entry
+    try:
+        state_of(request.config).settings.replace(**config)
+    except SynthError as exc:
+        raise SynthConfigError(f"the synth_config fixture: {exc}") from None
+    return dataclasses.replace(entry, overrides={**config, **entry.overrides})
+
+
+def cassette_at(request: pytest.FixtureRequest) -> Path:
+    """The test's cassette: ``<synth_cassette_dir>/<module>/<test>.synth.yaml``."""
+    folder = request.getfixturevalue("synth_cassette_dir")
+    if not isinstance(folder, (str, Path)) or not str(folder):
+        raise SynthConfigError(
+            f"the synth_cassette_dir fixture must return a folder (a str or a Path), got {folder!r}"
+        )
+    item = request.node
+    usual = cassette_of(item)
+    path = (request.config.rootpath / folder) / usual.parent.name / usual.name
+    if path != usual:
+        from .inventory import note_moved
+
+        note_moved(state_of(request.config), item, path)
+    return path
 
 
 @pytest.fixture
@@ -104,7 +176,6 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
     owner = request.node.nodeid
     module = Path(str(request.node.path))
     base_dir = module.parent
-    cassette = cassette_of(request.node)
     rerecord = rerecord_hint(shlex.quote(owner.split("[")[0]))
     calls = [0]
 
@@ -115,6 +186,7 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
             from .markers import parse_request
 
             entry = parse_request(args, kwargs, base_dir=base_dir, what="synth_factory")
+            entry = configured(request, entry)
             if entry.each:
                 raise SynthConfigError("each=True only applies to markers; use the returned list")
             calls[0] += 1
@@ -124,7 +196,7 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
                 state.produce(
                     f"{owner}::factory",
                     entry,
-                    cassette=cassette,
+                    cassette=cassette_at(request),
                     rerecord=rerecord,
                     shown=shown,
                 )
@@ -139,15 +211,25 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
 def shown_as(config: pytest.Config, module: Path, nodeid: str, what: str, suffix: str) -> Shown:
     """How a test's dataset is shown and exported: ``test_a.py::test_x (synth_data)``, in
     ``<module path>/<Class.test_x><suffix>.jsonl`` (relative to the rootdir)."""
-    from ..storage.paths import safe_name
-
     try:
         folder = module.relative_to(config.rootpath).with_suffix("")
     except ValueError:
         folder = Path(module.stem)
-    test = nodeid.split("::", 1)[1] if "::" in nodeid else nodeid
-    file = folder / f"{safe_name(test.replace('::', '.'))}{suffix}.jsonl"
+    test = (nodeid.split("::", 1)[1] if "::" in nodeid else nodeid).replace("::", ".")
+    file = folder / f"{unique_name(test)}{suffix}.jsonl"
     return Shown(f"{nodeid} ({what})", file.as_posix())
+
+
+def unique_name(name: str) -> str:
+    """A file name for ``name`` that no other name gets: :func:`safe_name`'s, with a
+    digest of ``name`` when that changed it (``test_é`` and ``test_è`` would both become
+    ``test``, ``test_x[a/b]`` and ``test_x[a_b]`` both ``test_x_a_b``)."""
+    from ..storage.paths import safe_name
+
+    safe = safe_name(name)
+    if safe == name:
+        return safe
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], T]) -> T:
@@ -162,7 +244,7 @@ def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], 
     error: SynthError | None = None
     try:
         hint = rerecord_hint(shlex.quote(owner))
-        with state.ambient(cassette_of(item), hint), state.generating():
+        with state.ambient(cassette_at(request), hint), state.generating():
             result = call(usage)
     except SynthError as exc:
         error = exc  # failed outside the except block: no "During handling..." chain
@@ -189,6 +271,7 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
     error: SynthError | None = None
     try:
         collection, preferences, options = parse_text_request(mark.args, mark.kwargs)
+        options = {**config_of(request), **options}
     except SynthError as exc:
         error = exc
     if error is not None:
@@ -199,6 +282,7 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
 
     def texts(usage: Usage) -> list[Any]:
         made = list(generate_dataset(collection, preferences, usage=usage, **options))
+        state.count(texts=len(made))
         state.keep_shown(shown, made)
         return made
 
@@ -209,13 +293,24 @@ def synth_texts(request: pytest.FixtureRequest) -> list[Any]:
 
 
 def _recorded(
-    request: pytest.FixtureRequest, what: str, call: Callable[..., T]
+    request: pytest.FixtureRequest,
+    what: str,
+    call: Callable[..., T],
+    counted: Callable[[tuple[Any, ...]], dict[str, int]],
 ) -> Callable[..., T]:
-    """``call(*args, usage=..., **kwargs)`` made through :func:`_ambient`."""
+    """``call(*args, usage=..., **kwargs)`` made through :func:`_ambient`, with the
+    ``synth_config`` settings under ``kwargs``; once it succeeded, ``counted(args)`` says
+    how many texts and extractions it made."""
 
     def recorded(*args: Any, **kwargs: Any) -> T:
         __tracebackhide__ = True
-        return _ambient(request, what, lambda usage: call(*args, usage=usage, **kwargs))
+
+        def made(usage: Usage) -> T:
+            return call(*args, usage=usage, **{**config_of(request), **kwargs})
+
+        result = _ambient(request, what, made)
+        state_of(request.config).count(**counted(args))
+        return result
 
     return recorded
 
@@ -225,7 +320,7 @@ def synth_text_factory(request: pytest.FixtureRequest) -> Callable[..., str]:
     """Call synth_text_factory(fields, preferences=None, **options) for one text."""
     from ..texts import generate_text
 
-    return _recorded(request, "synth_text_factory", generate_text)
+    return _recorded(request, "synth_text_factory", generate_text, lambda args: {"texts": 1})
 
 
 @pytest.fixture
@@ -233,7 +328,7 @@ def synth_extract(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Call synth_extract(text, Model, **options) to extract one validated Model from a text."""
     from ..texts import extract
 
-    return _recorded(request, "synth_extract", extract)
+    return _recorded(request, "synth_extract", extract, lambda args: {"extractions": 1})
 
 
 @pytest.fixture
@@ -241,7 +336,11 @@ def synth_round_trip(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Call synth_round_trip(records) to write a text per record, extract it back, and compare."""
     from ..texts import round_trip
 
-    return _recorded(request, "synth_round_trip", round_trip)
+    def counted(args: tuple[Any, ...]) -> dict[str, int]:
+        n = len(args[0]) if args and isinstance(args[0], (list, tuple)) else 0
+        return {"texts": n, "extractions": n}
+
+    return _recorded(request, "synth_round_trip", round_trip, counted)
 
 
 def synth_fixture(
@@ -262,24 +361,8 @@ def synth_fixture(
     caller, line = frame.f_code.co_filename, frame.f_lineno
     module = str(frame.f_globals.get("__name__", Path(caller).stem))
     del frame
-    base_dir = Path(caller).parent
-    try:
-        from .markers import parse_request
-
-        parsed: DatasetRequest | SynthError = parse_request(
-            (model, n), kwargs, base_dir=base_dir, what="synth_fixture"
-        )
-    except SynthError as exc:
-        parsed = exc
-    if not isinstance(parsed, SynthError) and (parsed.each or "name" in kwargs):
-        parsed = SynthConfigError(
-            "each= and name= only apply to markers; the fixture is named after the variable "
-            "it is assigned to and gives the whole list"
-        )
+    parsed = _fixture_request(model, n, scope, kwargs, Path(caller).parent)
     if scope not in ("function", "class", "module", "package", "session"):
-        parsed = SynthConfigError(
-            f"scope must be function, class, module, package or session, got {scope!r}"
-        )
         scope = "function"  # an invalid scope would break collection, not just its users
 
     def body(request: pytest.FixtureRequest) -> list[Any]:
@@ -312,6 +395,28 @@ def synth_fixture(
     fixture = defined_at(caller, line, module, body)
     fixture.__doc__ = f"{n} synthetic {getattr(model, '__name__', model)} records (synth_fixture)."
     return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+
+
+def _fixture_request(
+    model: Any, n: int, scope: str, kwargs: dict[str, Any], base_dir: Path
+) -> DatasetRequest | SynthError:
+    """A ``synth_fixture`` call's arguments, checked; an error fails the fixture's users."""
+    if scope not in ("function", "class", "module", "package", "session"):
+        return SynthConfigError(
+            f"scope must be function, class, module, package or session, got {scope!r}"
+        )
+    try:
+        from .markers import parse_request
+
+        parsed = parse_request((model, n), kwargs, base_dir=base_dir, what="synth_fixture")
+    except SynthError as exc:
+        return exc
+    if parsed.each or "name" in kwargs:
+        return SynthConfigError(
+            "each= and name= only apply to markers; the fixture is named after the variable "
+            "it is assigned to and gives the whole list"
+        )
+    return parsed
 
 
 def fixture_taken(node: pytest.Item | pytest.Collector, name: str) -> str | None:

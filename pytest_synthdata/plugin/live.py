@@ -25,7 +25,9 @@ from typing import Any
 
 import pytest
 
-from ..progress import Progress
+from ..progress import Progress, ProgressDisplay
+from ..terminal_safe import escape_controls
+from .state import SessionState
 
 POLL_SECONDS = 0.2
 """How often the controller looks at the workers' progress files."""
@@ -36,7 +38,8 @@ def describe(progress: Progress) -> str:
     usage = progress.usage
     tokens = usage.prompt_tokens + usage.completion_tokens
     return (
-        f"{progress.label} {progress.done}/{progress.total} records, {usage.requests} request(s), "
+        f"{escape_controls(progress.label)} {progress.done}/{progress.total} records, "
+        f"{usage.requests} request(s), "
         f"{tokens} tokens, {usage.retries} retry(ies)"
     )
 
@@ -94,6 +97,7 @@ class Line:
     def show(self, text: str) -> None:
         if not self.enabled:
             return
+        text = escape_controls(text)  # a terminal never acts on what a model wrote
         with self._lock:
             width = self._width
             if len(text) > width:
@@ -111,25 +115,52 @@ class Line:
             self._shown = False
 
 
+class LiveLine:
+    """The live line as a :class:`~pytest_synthdata.progress.ProgressDisplay`: each report
+    redraws it, closing it puts pytest's line back."""
+
+    def __init__(self, line: Line) -> None:
+        self.line = line
+
+    def __call__(self, progress: Progress) -> None:
+        self.line.show("synthdata: " + describe(progress))
+
+    def close(self) -> None:
+        self.line.hide()
+
+
+class WorkerFile:
+    """An xdist worker's :class:`~pytest_synthdata.progress.ProgressDisplay`: where its
+    generations stand goes to a file the controller reads; closing it removes the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, progress: Progress) -> None:
+        _write_json(self.path, {"text": describe(progress)})
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+@contextlib.contextmanager
+def _displayed(display: ProgressDisplay | None) -> Iterator[ProgressDisplay | None]:
+    try:
+        yield display
+    finally:
+        if display is not None:
+            display.close()
+
+
 class Local:
     """The live line of this process's own generations (no xdist, or xdist's ``-n 0``)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.line = Line(config, in_tests=True)
 
-    @contextlib.contextmanager
-    def generating(self) -> Iterator[Any]:
-        if not self.line.enabled:
-            yield None
-            return
-
-        def listener(progress: Progress) -> None:
-            self.line.show("synthdata: " + describe(progress))
-
-        try:
-            yield listener
-        finally:
-            self.line.hide()
+    def generating(self) -> contextlib.AbstractContextManager[ProgressDisplay | None]:
+        return _displayed(LiveLine(self.line) if self.line.enabled else None)
 
 
 class Worker:
@@ -138,16 +169,8 @@ class Worker:
     def __init__(self, folder: str, worker: str) -> None:
         self.path = Path(folder) / f"{worker}.json"
 
-    @contextlib.contextmanager
-    def generating(self) -> Iterator[Any]:
-        def listener(progress: Progress) -> None:
-            _write_json(self.path, {"text": describe(progress)})
-
-        try:
-            yield listener
-        finally:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
+    def generating(self) -> contextlib.AbstractContextManager[ProgressDisplay | None]:
+        return _displayed(WorkerFile(self.path))
 
 
 class Controller:
@@ -216,6 +239,22 @@ class Controller:
             self._paused += 1
             self.line.hide()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def attach_live(config: pytest.Config, state: SessionState, workerinput: Any) -> None:
+    """The live progress line: this process's own, a worker's report to its controller,
+    or (on xdist's controller) the workers' lines."""
+    if workerinput is not None:
+        folder = workerinput.get("synthdata_progress")
+        if folder:
+            state.live = Worker(folder, str(workerinput.get("workerid", "gw")))
+        return
+    if getattr(config.option, "numprocesses", None) and config.option.dist != "no":
+        controller = Controller(config)
+        state.live = controller
+        config.pluginmanager.register(ControllerHooks(controller), "synthdata-live")
+    else:
+        state.live = Local(config)
 
 
 class ControllerHooks:

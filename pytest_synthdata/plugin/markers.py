@@ -25,7 +25,7 @@ class DatasetRequest:
 
     model: type[Any]
     spec_kwargs: dict[str, Any]
-    options: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
     name: str = "synth_data"
     each: bool = False
 
@@ -87,8 +87,8 @@ def parse_request(
     if isinstance(examples, (str, Path)):
         kwargs["examples"] = load_examples_file(examples, base_dir)
     spec_kwargs = {key: kwargs[key] for key in SPEC_WORDS if key in kwargs}
-    options = {key: kwargs[key] for key in SETTING_NAMES if key in kwargs}
-    return DatasetRequest(model, spec_kwargs, options, name, each)
+    overrides = {key: kwargs[key] for key in SETTING_NAMES if key in kwargs}
+    return DatasetRequest(model, spec_kwargs, overrides, name, each)
 
 
 def load_examples_file(path: str | Path, base_dir: Path | None) -> list[object]:

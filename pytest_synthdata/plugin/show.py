@@ -22,19 +22,31 @@ CELL = 24
 """The widest a column gets before its values are cut (narrower on a narrow terminal)."""
 
 
+MIN_CELL = 10
+"""A table is laid out only if every column gets this much (or its whole width);
+otherwise each record is shown as ``field: value`` lines."""
+
+
 def _cell(value: object) -> str:
+    """One line of text, its control characters escaped (a model's ``\x1b[2J`` or OSC 52
+    is shown, never acted on); newlines and tabs become spaces."""
+    from ..terminal_safe import escape_controls
+
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return " ".join(text.split())  # one line: newlines and tabs become spaces
+    return escape_controls(" ".join(text.split()))
 
 
 def preview(title: str, records: Sequence[Any]) -> dict[str, Any]:
     """What a table of ``records`` shows: the title, the count, the fields (the union of
-    the records' JSON keys, in order) and the first :data:`ROWS` rows."""
-    dumped = [_dump(record) for record in records]
+    the records' JSON keys, in order, a nested model's fields as dotted columns such as
+    ``address.city``) and the first :data:`ROWS` rows."""
+    from ..examples import flatten
+
+    dumped = [flatten(_dump(record)) for record in records[:ROWS]]
     fields: list[str] = []
-    for row in dumped[:ROWS]:
+    for row in dumped:
         fields += [name for name in row if name not in fields]
-    rows = [[_cell(row.get(name, "")) for name in fields] for row in dumped[:ROWS]]
+    rows = [[_cell(row.get(name, "")) for name in fields] for row in dumped]
     model = type(records[0]).__name__ if records else ""
     return {"title": title, "model": model, "n": len(records), "fields": fields, "rows": rows}
 
@@ -51,32 +63,42 @@ def _dump(record: Any) -> dict[str, Any]:
 
 
 def table(preview: dict[str, Any], width: int) -> list[str]:
-    """The lines of one preview's table, at most ``width`` characters wide."""
+    """The lines of one preview, at most ``width`` characters wide: a table, or (when its
+    columns do not fit) each record as ``field: value`` lines."""
     fields: list[str] = preview["fields"]
     rows: list[list[str]] = preview["rows"]
     n = int(preview["n"])
     shown = len(rows)
-    head = f"{preview['title']}: {n} {preview['model']} record(s)"
+    head = f"{_cell(preview['title'])}: {n} {preview['model']} record(s)"
     if shown < n:
         head += f", the first {shown}"
-    lines = [head]
     if not fields:
-        return lines
+        return [head]
     widths = [
         min(CELL, max(len(name), *(len(row[i]) for row in rows))) for i, name in enumerate(fields)
     ]
     room = width - 2 - 3 * (len(fields) - 1)
-    while sum(widths) > room and max(widths) > 6:  # narrow the widest until the table fits
-        widest = widths.index(max(widths))
-        widths[widest] -= 1
+    if sum(min(w, MIN_CELL) for w in widths) > room:
+        return [head, *_vertical(fields, rows, width)]
+    while sum(widths) > room and max(widths) > MIN_CELL:  # narrow the widest until it fits
+        widths[widths.index(max(widths))] -= 1
 
     def line(cells: Sequence[str]) -> str:
         text = " | ".join(_cut(cell, w).ljust(w) for cell, w in zip(cells, widths, strict=True))
         return ("  " + text).rstrip()[:width]
 
-    lines.append(line(fields))
-    lines.append(line(["-" * w for w in widths]))
-    lines += [line(row) for row in rows]
+    return [head, line(fields), line(["-" * w for w in widths]), *(line(row) for row in rows)]
+
+
+def _vertical(fields: list[str], rows: list[list[str]], width: int) -> list[str]:
+    """Each record as ``#i`` and one ``field: value`` line per field, cut to ``width``."""
+    label = min(max(len(name) for name in fields), width // 2)
+    lines: list[str] = []
+    for number, row in enumerate(rows, 1):
+        lines.append(f"  #{number}")
+        for name, cell in zip(fields, row, strict=True):
+            start = f"    {_cut(name, label).ljust(label)}: "
+            lines.append((start + _cut(cell, max(4, width - len(start)))).rstrip())
     return lines
 
 
@@ -91,6 +113,9 @@ def export(path: Path, records: Sequence[Any]) -> None:
     for record in records:
         to_json = getattr(record, "model_dump_json", None)
         lines.append(to_json() if to_json is not None else json.dumps(record, default=str))
+    from ..errors import refuse_secret
+
+    refuse_secret("".join(lines), str(path))  # an endpoint that echoed a key: not written
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -4,7 +4,7 @@ One :class:`SessionState` per pytest session lives in ``config.stash[STATE]`` (s
 :func:`state_of`). It produces each dataset once per session and keeps what the terminal
 summary reports: the :class:`Totals` (what the session cost and where responses came
 from), the :class:`Inventory` (which cassettes the collected tests would use) and the
-cassettes actually used, gathered into a :class:`Report`, which is also what each xdist
+cassettes actually used, gathered into a :class:`Ledger`, which is also what each xdist
 worker hands the controller through ``workeroutput``.
 
 Importing this module is cheap: settings, storage (vcrpy, diskcache), the engine and
@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import pytest
 
 from ..errors import SynthConfigError, SynthError, SynthGenerationError
+from ..progress import Spent
+from ..storage.secrets import redact
 from ..usage import Usage
-from .report import Inventory, Report, Totals
+from .ledger import Inventory, Ledger, Totals
 
 if TYPE_CHECKING:
     from ..dataset import Dataset
     from ..route import Route
-    from ..settings import Settings, StorageOptions
+    from ..settings import SessionSettings, Settings
     from ..storage.recorder import Storage
     from .markers import DatasetRequest
 
@@ -39,7 +41,7 @@ T = TypeVar("T")
 RESERVED = ("synth_data", "synth_record", "synth_factory")
 """The plugin's own fixture names, which ``synth(..., name=...)`` does not register again."""
 
-__all__ = ["Inventory", "Report", "SessionState", "Totals"]
+__all__ = ["Inventory", "Ledger", "SessionState", "Totals"]
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,14 @@ class SessionState:
         self,
         config: pytest.Config,
         settings: Settings | None,
-        options: StorageOptions | None,
+        session: SessionSettings | None,
         start: float,
     ) -> None:
         self.configured = settings is not None  # else nothing was configured: all defaults
         self.start = start  # the session start (the controller's, under xdist)
         self.totals = Totals()
         self.inventory = Inventory()
-        self.workers: Report | None = None  # what xdist workers reported, added up
+        self.workers: Ledger | None = None  # what xdist workers reported, added up
         self.requests: dict[str, list[DatasetRequest | SynthError]] = {}
         self.marked = False  # a synth marker was seen at collection: per-test hooks have work
         self.passed: set[str] = set()  # items whose call passed (for --synth-update)
@@ -77,10 +79,11 @@ class SessionState:
         self.previews: dict[str, dict[str, Any]] = {}  # --synth-show, by dataset identity
         self.exported: set[str] = set()  # --synth-export: the files written
         self.live: Any = None  # the live progress line (plugin/live.py), when on a terminal
+        self.spent = Spent()  # the answers of this process: sent, or replayed
         self.update_lines: list[str] = []  # what --synth-update did, for the summary
         self._config = config
         self._settings = settings
-        self._options = options
+        self._session = session
         self._storage: Storage | None = None
         self._failures: dict[Hashable, SynthError] = {}
         self._results: dict[Hashable, Any] = {}
@@ -88,32 +91,27 @@ class SessionState:
         self._lock = threading.Lock()
 
     @property
-    def options(self) -> StorageOptions:
-        """The session-wide cassette, cache and reporting options."""
-        if self._options is None:
-            from ..settings import StorageOptions
+    def session(self) -> SessionSettings:
+        """The session-wide cassette, cache and reporting settings."""
+        if self._session is None:
+            from ..settings import SessionSettings
 
-            self._options = StorageOptions()
-        return self._options
+            self._session = SessionSettings()
+        return self._session
 
     @property
     def update(self) -> bool:
-        return self._options is not None and self._options.update
+        return self._session is not None and self._session.update
 
     @contextlib.contextmanager
     def generating(self) -> Iterator[None]:
-        """Generations in this block report their progress to the live line, if any."""
-        if self.live is None:
-            yield
-            return
-        with self.live.generating() as listener:
-            if listener is None:
-                yield
-                return
-            from ..progress import listening
+        """Generations in this block report their progress to the live line, if any, and
+        to :attr:`spent` (what was sent to the endpoint, for the summary)."""
+        from ..progress import fan_out, listening
 
-            with listening(listener):
-                yield
+        live = self.live.generating() if self.live is not None else contextlib.nullcontext()
+        with live as display, listening(fan_out(self.spent, display)):
+            yield
 
     @property
     def settings(self) -> Settings:
@@ -130,10 +128,10 @@ class SessionState:
         if self._storage is None:
             with self._lock:
                 if self._storage is None:
-                    from ..settings import StorageOptions
+                    from ..settings import SessionSettings
 
-                    options = self._options or StorageOptions()
-                    self._storage = make_storage(self._config, options, self.start)
+                    session = self._session or SessionSettings()
+                    self._storage = make_storage(self._config, session, self.start)
         return self._storage
 
     @property
@@ -207,7 +205,9 @@ class SessionState:
         from ..spec import make_spec
         from ..store import record_recipe, run_stored
 
-        settings = self.settings.replace(**request.options) if request.options else self.settings
+        settings = (
+            self.settings.replace(**request.overrides) if request.overrides else self.settings
+        )
         spec = make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
         usage = Usage()
         key = (owner, request.name, spec.key(), settings)
@@ -232,7 +232,7 @@ class SessionState:
         from ..spec import make_spec
 
         try:
-            settings = self.settings.replace(**request.options)
+            settings = self.settings.replace(**request.overrides)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # they are given when the dataset is made
                 make_spec(request.model, max_n=settings.max_n, **request.spec_kwargs)
@@ -240,27 +240,33 @@ class SessionState:
             return False
         return True
 
+    def count(self, *, texts: int = 0, extractions: int = 0) -> None:
+        """Count texts and extractions the text fixtures made (for the summary)."""
+        with self._lock:
+            self.totals.texts += texts
+            self.totals.extractions += extractions
+
     def keep_shown(self, shown: Shown, records: list[Any], identity: str = "") -> None:
         """Keep a preview of a dataset (``--synth-show``) and export it (``--synth-export``)."""
         identity = identity or shown.title
-        options = self.options
-        if not options.show and not options.export:
+        session = self.session
+        if not session.show and not session.export:
             return
         from .show import export, preview
 
-        if options.show:
+        if session.show:
             with self._lock:
                 self.previews[identity] = preview(shown.title, records)
-        if options.export:
-            folder = Path(self._config.invocation_params.dir) / options.export
+        if session.export:
+            folder = Path(self._config.invocation_params.dir) / session.export
             export(folder / shown.file, records)
             with self._lock:
                 self.exported.add(str(folder / shown.file))
 
-    def report(self) -> Report:
+    def ledger(self) -> Ledger:
         """This process's report: the totals with where responses came from, the inventory
         and the cassettes used (not what xdist workers reported: see :attr:`workers`)."""
-        report = Report()
+        report = Ledger()
         report.totals.add(self.totals)
         report.inventory.add(self.inventory)
         if self._storage is not None:
@@ -274,16 +280,26 @@ class SessionState:
             report.completed |= set(self._storage.completed)
             for path, use in self._storage.uses.items():
                 report.uses.setdefault(path, type(use)()).add(use)
-        from ..storage.uses import OPENED
+        report.totals.sent += self.spent.sent
+        report.totals.sent_prompt_tokens += self.spent.sent_prompt_tokens
+        report.totals.sent_completion_tokens += self.spent.sent_completion_tokens
+        from ..storage.footprint import OPENED
 
         report.used |= OPENED  # library calls' own cassettes too: none of them is stale
         report.previews.update(self.previews)
         report.exported |= self.exported
         return report
 
+    def merged(self) -> Ledger:
+        """This process's report with what the xdist workers reported."""
+        report = self.ledger()
+        if self.workers is not None:
+            report.add(self.workers)
+        return report
+
     @property
     def record_mode(self) -> str:
-        return self.options.record_mode
+        return self.session.record_mode
 
     def finish(self) -> None:
         """The session ran to its end: the cassettes it recorded are complete."""
@@ -323,25 +339,25 @@ def state_of(config: pytest.Config, user: str = "") -> SessionState:
     return state
 
 
-def cache_dir_of(config: pytest.Config, options: StorageOptions) -> Path:
+def cache_dir_of(config: pytest.Config, session: SessionSettings) -> Path:
     """The response cache folder: ``synth_cache_dir``, else inside pytest's cache."""
-    if options.cache_dir:
-        return config.rootpath / options.cache_dir
+    if session.cache_dir:
+        return config.rootpath / session.cache_dir
     cache = getattr(config, "cache", None)
     if cache is not None:
         return Path(cache.mkdir("synthdata"))
     return config.rootpath / ".pytest_cache" / "d" / "synthdata"
 
 
-def make_storage(config: pytest.Config, options: StorageOptions, start: float) -> Storage:
+def make_storage(config: pytest.Config, session: SessionSettings, start: float) -> Storage:
     """Cassettes and cache for the session (vcrpy and diskcache load only here)."""
     from ..storage.recorder import Storage
 
-    cache_dir = cache_dir_of(config, options)
+    cache_dir = cache_dir_of(config, session)
     return Storage(
-        record_mode=options.record_mode,
+        record_mode=session.record_mode,
         cache_dir=cache_dir,
-        use_cache=not options.no_cache,
+        use_cache=not session.no_cache,
         lock_dir=cache_dir / "locks",
         session_start=start,
         finish_at_end=True,
@@ -367,8 +383,8 @@ def describe(args: Sequence[Any], kwargs: Mapping[str, Any], marker: str = "synt
     """``@pytest.mark.synth(MedicalBilling, n=0)``: the marker as written, shortened."""
 
     def short(value: object) -> str:
-        text = value.__name__ if isinstance(value, type) else repr(value)
-        return text if len(text) <= 40 else text[:37] + "..."
+        text = value.__name__ if isinstance(value, type) else redact(repr(value))
+        return text if len(text) <= 40 else text[:37] + "..."  # redacted before it is cut
 
     shown = [short(arg) for arg in args] + [f"{key}={short(v)}" for key, v in kwargs.items()]
     return f"@pytest.mark.{marker}({', '.join(shown)})"
@@ -417,4 +433,6 @@ def requests_of(node: pytest.Item) -> list[DatasetRequest | SynthError]:
 def fail(where: str, exc: BaseException | str) -> NoReturn:
     # No __tracebackhide__ here: if every frame were hidden, pytest would add an "All
     # traceback entries are hidden" line; with pytrace=False only the message is shown.
-    pytest.fail(f"pytest-synthdata: {where}: {exc}", pytrace=False)
+    from ..terminal_safe import escape_controls  # a model's values may be in the message
+
+    pytest.fail(escape_controls(f"pytest-synthdata: {where}: {exc}", keep="\n"), pytrace=False)

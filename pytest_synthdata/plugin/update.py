@@ -21,11 +21,26 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..errors import SynthError
-from .report import Inventory, Report
+from .ledger import Inventory, Ledger
+
+if TYPE_CHECKING:
+    from .state import SessionState
+
+
+def register(config: pytest.Config, state: SessionState, workerinput: Any) -> None:
+    """The hooks ``--synth-update`` needs: what the run leaves uncollected on purpose, and
+    (where reports arrive: not on an xdist worker) which items passed and failed."""
+    config.pluginmanager.register(
+        Uncollected(state.inventory, config.rootpath), "synthdata-uncollected"
+    )
+    if workerinput is None:
+        outcomes = Outcomes(state.passed, state.failed)
+        config.pluginmanager.register(outcomes, "synthdata-update")
 
 
 def _shown(config: pytest.Config, path: Path) -> str:
@@ -49,7 +64,7 @@ def roots(config: pytest.Config) -> list[Path] | None:
     return found
 
 
-def whole_suite(config: pytest.Config, exitstatus: int, report: Report) -> bool:
+def whole_suite(config: pytest.Config, exitstatus: int, report: Ledger) -> bool:
     """Whether the run collected the whole suite, so that a cassette no collected test or
     fixture uses is stale."""
     option = config.option
@@ -73,7 +88,7 @@ def whole_suite(config: pytest.Config, exitstatus: int, report: Report) -> bool:
     )
 
 
-def stale(config: pytest.Config, report: Report) -> list[Path]:
+def stale(config: pytest.Config, report: Ledger) -> list[Path]:
     """The cassette files, in the folders below the collected directories, that no
     collected test or fixture uses."""
     below = roots(config) or []
@@ -98,7 +113,7 @@ def _in_scope(path: Path, below: list[Path], protected: set[Path]) -> bool:
 
 
 def finish(
-    config: pytest.Config, report: Report, passed: set[str], failed: set[str], exitstatus: int
+    config: pytest.Config, report: Ledger, passed: set[str], failed: set[str], exitstatus: int
 ) -> list[str]:
     """Prune and delete as ``--synth-update`` does; the lines that report it."""
     from ..storage.pruning import delete, prune

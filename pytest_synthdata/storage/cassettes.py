@@ -136,7 +136,7 @@ def _digest_of(body: object) -> str:
     return _canonical_digest(str(body))
 
 
-def interaction_id(method: str, uri: str, body: object) -> str:
+def exchange_id(method: str, uri: str, body: object) -> str:
     """A short name for a recorded exchange: what it is matched on (method, path, query,
     body as canonical JSON), taken from the request as the cassette stores it (after
     :func:`before_record_request`). Stored datasets list the exchanges they took by it."""
@@ -203,7 +203,8 @@ def _prompt_change(old: object, new: object) -> str:
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # never an anchor or an alias: a value shared twice is written twice
 
 
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
@@ -213,6 +214,25 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 _Dumper.add_representer(str, _str_representer)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Aliased(ValueError):
+    """The YAML holds anchors or aliases, or is nested too deep: not what this tool writes."""
+
+
+def _load(text: str) -> Any:
+    """YAML as this tool writes it: with an anchor or an alias anywhere, it is refused
+    before anything is expanded (an alias bomb would take minutes and gigabytes)."""
+    if "&" in text or "*" in text:  # else there can be neither
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise Aliased(
+                    "it holds YAML anchors or aliases, which pytest-synthdata never writes"
+                )
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise Aliased("it is nested deeper than any cassette pytest-synthdata writes") from None
 
 
 def _pack_body(body: object) -> object:
@@ -268,7 +288,14 @@ class YamlSerializer:
 
     @staticmethod
     def deserialize(text: str) -> dict[str, Any]:
-        data = yaml.load(verify(text), Loader=_Loader)
+        try:
+            return YamlSerializer._deserialize(text)
+        except RecursionError:
+            raise Aliased("it is nested deeper than any cassette pytest-synthdata writes") from None
+
+    @staticmethod
+    def _deserialize(text: str) -> dict[str, Any]:
+        data = _load(verify(text))
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise ValueError("not a cassette: no 'interactions' list")
         stored = data.pop(_DATASETS, None)
@@ -397,8 +424,8 @@ def read_datasets_entry(path: Path, key: str) -> dict[str, Any] | None:
         quick = _quick_entry(text, key)
         if quick is not None:
             return quick
-        head = yaml.load(text, Loader=_Loader)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        head = _load(text)
+    except (yaml.YAMLError, UnicodeDecodeError, Aliased) as exc:
         raise corrupt(path, exc) from None
     datasets = head.get(_DATASETS) if isinstance(head, dict) else None
     entry = datasets.get(key) if isinstance(datasets, dict) else None
@@ -449,7 +476,7 @@ def _quick_entry(head: str, key: str) -> dict[str, Any] | None:
     records = entry[block:stop].replace("\n      ", "\n")
     if not records.startswith("      "):
         return None
-    rest = yaml.load("x:" + entry[:at] + entry[stop:], Loader=_Loader)
+    rest = _load("x:" + entry[:at] + entry[stop:])
     if not isinstance(rest, dict) or not isinstance(rest.get("x"), dict):
         return None
     return {**rest["x"], "records": records[6:] + "\n"}

@@ -8,7 +8,7 @@ recording run handed out.
 
 A record dataset is a stable prefix: a run that wants fewer items reads the first ones, and
 one that wants more keeps the stored items and adds a step for the rest. Each step says up
-to which item it reaches and which recorded exchanges (by :func:`.cassettes.interaction_id`)
+to which item it reaches and which recorded exchanges (by :func:`.cassettes.exchange_id`)
 it took, so ``--synth-update`` knows which exchanges a dataset it only read still needs, and
 cutting a dataset to its first ``n`` items also drops the exchanges of the steps beyond them.
 Two homes:

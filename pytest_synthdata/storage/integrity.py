@@ -1,7 +1,8 @@
 """The checksum that makes a cassette what this tool wrote, or an error.
 
 Every cassette starts with one line, ``checksum: sha256:<hex>``, over the rest of the file.
-The digest is taken over normalised text: line breaks as ``\\n``, no trailing spaces or tabs
+The digest is taken over normalised text: line breaks as ``\\n`` (whether they were
+``\\r\\n``, ``\\r`` alone as on old Macs, or a mix), no trailing spaces or tabs
 on a line, no byte-order mark, exactly one newline at the end. So git's CRLF conversion and
 the usual end-of-file and trailing-whitespace fixers leave a cassette valid, and they cannot
 change what it holds either: the serializer never writes a line whose trailing white space
@@ -55,6 +56,9 @@ def verify_bytes(data: bytes) -> bytes:
     trailing white space ...) is normalised first. Returns the body, normalised."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    first = data.find(b"\n")
+    if b"\r" in (data if first < 0 else data[:first]):  # CR-only (old Mac) or CRLF line ends
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     line, _, body = data.partition(b"\n")
     line = line.rstrip(b"\r \t")
     header = HEADER.encode()

@@ -2,7 +2,7 @@
 
 A session notes, for each cassette it used, the datasets it read or recorded (and how many of
 their records), their endpoint states and the recorded exchanges they took (see
-:class:`.recorder.CassetteUse`). :func:`prune` rewrites the file to hold just that, through
+:class:`.recorder.Footprint`). :func:`prune` rewrites the file to hold just that, through
 the cassette serializer, so the result is sealed with a fresh checksum like any recording.
 
 vcrpy's own ``drop_unused_requests`` is not used for this: it keeps only the interactions
@@ -25,7 +25,7 @@ from .cassettes import (
     INCOMPLETE,
     YamlSerializer,
     corrupt,
-    interaction_id,
+    exchange_id,
     read_text,
     write_atomically,
 )
@@ -106,9 +106,9 @@ def prune(
     return Pruned(path, dropped_datasets, dropped_exchanges, dropped_records)
 
 
-def _ident(interaction: dict[str, Any]) -> str:
-    request = interaction["request"]
-    return interaction_id(
+def _ident(exchange: dict[str, Any]) -> str:
+    request = exchange["request"]
+    return exchange_id(
         str(request.get("method", "")), str(request.get("uri", "")), request.get("body")
     )
 

@@ -27,8 +27,8 @@ from .cassettes import (
     with_command,
 )
 from .datasets import Step, StoredDataset, decode, from_cassette
+from .footprint import Footprint, opened
 from .transport import Counters, StorageTransport, SyncStorageTransport
-from .uses import CassetteUse, opened
 from .vcrcompat import MissingMetadataError
 
 REPLAYING_MODES = ("none", "once", "new_episodes")
@@ -39,7 +39,7 @@ REPLAYING_MODES = ("none", "once", "new_episodes")
 class Recording:
     """What one generation needs from storage: transports, and its starting endpoint state.
 
-    ``touched`` collects the cassette's interactions that answered this generation's
+    ``touched`` collects the cassette's exchanges that answered this generation's
     requests, so the dataset it stores can name the exchanges it took."""
 
     transport_options: dict[str, Any]
@@ -151,7 +151,7 @@ class Storage:
         self._finish_at_end = finish_at_end
         self._written: set[Path] = set()
         self._unfinished: set[Path] = set()
-        self.uses: dict[Path, CassetteUse] = {}
+        self.uses: dict[Path, Footprint] = {}
         """What the session used of each cassette (for ``--synth-update``)."""
         self._uses_lock = threading.Lock()
 
@@ -182,7 +182,7 @@ class Storage:
     ) -> None:
         """The session used ``count`` items of the dataset ``key`` of the cassette at
         ``path`` (made by ``steps``: ``None`` when not known) and its endpoint state."""
-        use = CassetteUse(datasets={key: count}, states={state_key} if state_key else set())
+        use = Footprint(datasets={key: count}, states={state_key} if state_key else set())
         if steps is None:
             use.unknown = True
         else:
@@ -195,7 +195,7 @@ class Storage:
         if written:
             use.written.append(written)
         with self._uses_lock:
-            self.uses.setdefault(path, CassetteUse()).add(use)
+            self.uses.setdefault(path, Footprint()).add(use)
 
     def _lock(self, path: Path) -> contextlib.AbstractContextManager[Any]:
         if self.lock_dir is None:

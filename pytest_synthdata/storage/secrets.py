@@ -7,10 +7,17 @@ client passed in, every credential header a request carries (``Authorization``,
 client's ``default_headers`` and ``default_query``. Ordinary data is never rewritten
 because it looks like a key.
 
-* :func:`mask` replaces each secret in a message, in every encoding the wire may use: raw,
-  JSON ``\\u`` escapes (any mix of them) and percent-encoding.
+* :func:`mask` replaces each secret in a text, in every encoding JSON, URLs, YAML or a
+  Python ``repr`` can give it, character by character and in any mix: raw; backslash
+  escapes ``\\uXXXX`` (surrogate pairs beyond the BMP), ``\\xXX``, ``\\UXXXXXXXX`` and
+  ``\\/``, ``\\"``, ``\\'``, ``\\\\``, each with any number of backslashes (a JSON text
+  inside a JSON string, a ``repr``); percent-encoding of the UTF-8 bytes, also
+  percent-encoded again, and ``+`` for a space; YAML's ``''`` for a quote.
 * :func:`found_in` tells whether a text about to be written holds one, in any of those
   encodings, so the write can be refused.
+* :func:`redact` is :func:`mask` for text shown to people (messages, log records, the
+  report header, tracebacks): it also hides any URL's userinfo and the value of any query
+  parameter named like a credential, whatever their length.
 
 Values shorter than :data:`MIN_SECRET` characters are placeholders (``EMPTY``, ``ollama``,
 ``anything``, as local servers take), not secrets: masking them would rewrite ordinary words.
@@ -22,6 +29,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 MIN_SECRET = 12
@@ -89,6 +97,17 @@ class Registry:
             self.add(unquote(parts.username))
         self.add_query(parse_qsl(parts.query, keep_blank_values=True))
 
+    def add_client(self, client: Any) -> None:
+        """Remember every credential an openai client will send: its key, its base URL's,
+        its default headers and query, an Azure AD token."""
+        self.add(getattr(client, "api_key", None))
+        self.add_url(str(getattr(client, "base_url", "")))
+        headers = getattr(client, "default_headers", None) or {}
+        self.add_headers((k, v) for k, v in headers.items() if isinstance(v, str))
+        self.add_query((getattr(client, "default_query", None) or {}).items())
+        for name in ("azure_ad_token", "_azure_ad_token"):
+            self.add(getattr(client, name, None))
+
     def values(self) -> list[str]:
         """Every known secret, the environment's included, longest first."""
         env = {os.environ.get(name, "").strip() for name in SECRET_ENV}
@@ -117,18 +136,36 @@ class Registry:
             self._pattern = None
 
 
+_BACKSLASHED = frozenset("/\"'\\")
+"""Characters JSON, YAML or a ``repr`` may write after a backslash as themselves."""
+
+
 def _encoded(secret: str) -> str:
-    """A regex for ``secret`` with each character raw, ``\\u``-escaped or percent-encoded."""
-    parts = []
-    for char in secret:
-        code = ord(char)
-        options = [re.escape(char)]
-        if code < 0x10000:
-            options.append(r"\\u" + _hex(code, 4))
-        if code < 0x80:
-            options.append("%" + _hex(code, 2))
-        parts.append("(?:" + "|".join(options) + ")")
-    return "".join(parts)
+    """A regex for ``secret`` with each character in any of its encodings (see :func:`mask`)."""
+    return "".join("(?:" + "|".join(_char_options(char)) + ")" for char in secret)
+
+
+def _char_options(char: str) -> list[str]:
+    """The regexes of one character: raw, backslash-escaped, percent-encoded, quoted."""
+    code = ord(char)
+    slash = r"\\+"  # one or more backslashes: an escape, possibly escaped again
+    options = [re.escape(char)]
+    if code < 0x10000:
+        options.append(slash + "u" + _hex(code, 4))
+    else:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        options.append(slash + "u" + _hex(high, 4) + slash + "u" + _hex(low, 4))
+    if code < 0x100:
+        options.append(slash + "x" + _hex(code, 2))
+    options.append(slash + "U" + _hex(code, 8))
+    if char in _BACKSLASHED:
+        options.append(slash + re.escape(char))
+    options.append("".join("%(?:25)*" + _hex(byte, 2) for byte in char.encode("utf-8")))
+    if char == " ":
+        options.append(r"\+")
+    if char == "'":
+        options.append("''")
+    return options
 
 
 def _hex(code: int, width: int) -> str:
@@ -142,7 +179,7 @@ REGISTRY = Registry()
 
 def _plain(text: str) -> bool:
     """No escape of any kind in ``text``: a secret can only be there as itself."""
-    return "\\u" not in text and "%" not in text
+    return "\\" not in text and "%" not in text and "+" not in text and "''" not in text
 
 
 def mask(text: str) -> str:
@@ -153,6 +190,8 @@ def mask(text: str) -> str:
         for value in REGISTRY.values():
             text = text.replace(value, MASK)
         return text
+    if not found_in(text):
+        return text
     pattern = REGISTRY.pattern()
     return text if pattern is None else pattern.sub(MASK, text)
 
@@ -161,7 +200,75 @@ def found_in(text: str) -> bool:
     """Whether ``text`` holds a known secret, in any encoding."""
     if not text:
         return False
+    values = REGISTRY.values()
+    if not values:
+        return False
     if _plain(text):
-        return any(value in text for value in REGISTRY.values())
-    pattern = REGISTRY.pattern()
-    return pattern is not None and pattern.search(text) is not None
+        return any(value in text for value in values)
+    decoded = _decoded(text)
+    variants = [text, decoded]
+    if any(" " in value for value in values):
+        variants.append(decoded.replace("+", " "))
+    if any("'" in value for value in values):
+        variants.append(decoded.replace("''", "'"))
+    return any(value in variant for variant in variants for value in values)
+
+
+_ESCAPE = re.compile(
+    r"\\+(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|U([0-9a-fA-F]{8})|([/\"'\\ ]))"
+    r"|((?:%(?:25)*[0-9a-fA-F]{2})+)"
+)
+_PERCENT = re.compile(r"%(?:25)*([0-9a-fA-F]{2})")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTINUATION = re.compile(r"\\\n[ \t]*")
+
+
+def _unescape(found: re.Match[str]) -> str:
+    hex_code = found[1] or found[2] or found[3]
+    if hex_code:
+        code = int(hex_code, 16)
+        return chr(code) if code < 0x110000 else found[0]
+    if found[4]:
+        return found[4]
+    data = bytes(int(byte, 16) for byte in _PERCENT.findall(found[5]))
+    return data.decode("utf-8", "replace")
+
+
+def _decoded(text: str) -> str:
+    """``text`` with every escape :func:`mask` knows decoded, in one pass (the same
+    encodings as its pattern, read the other way: fast on a large text)."""
+    if "\\\n" in text:  # YAML's escaped line break: the line goes on after the indent
+        text = _CONTINUATION.sub("", text)
+    out = _ESCAPE.sub(_unescape, text)
+    if _SURROGATE.search(out):  # JSON's surrogate pairs
+        out = out.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return out
+
+
+_USERINFO = re.compile(
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*:(?:\\*/|%2[fF]){2})(?P<info>[^\s/?#@'\"<>\\]+)@"
+)
+_QUERY = re.compile(
+    r"(?P<head>(?:[?&;]|\\u0026|%26|%3[fF])(?P<name>[A-Za-z0-9_.\-]+)(?:=|%3[dD]))"
+    r"(?P<value>[^&#\s'\"<>\\]+)"
+)
+
+
+def _query_value(found: re.Match[str]) -> str:
+    if found["value"] == MASK or not is_credential_name(found["name"]):
+        return found[0]
+    return found["head"] + MASK
+
+
+def redact(text: str) -> str:
+    """``text`` as it may be shown: every known secret masked (:func:`mask`), and every
+    URL's userinfo and credential-named query values replaced by ``REDACTED``, however short
+    (``https://user:pw@host/v1?sig=abc`` reads ``https://REDACTED@host/v1?sig=REDACTED``)."""
+    if not text:
+        return text
+    text = mask(text)
+    if "@" in text:
+        text = _USERINFO.sub(lambda m: m["head"] + MASK + "@", text)
+    if "=" in text or "%" in text:
+        text = _QUERY.sub(_query_value, text)
+    return text

@@ -21,10 +21,11 @@ import filelock
 import httpx2
 from vcr.request import Request as VcrRequest
 
+from .bounded import bound_pool, cap_of_request, done, expecting
 from .cache import ResponseCache, request_key
-from .cassettes import interaction_id, kept
+from .cassettes import exchange_id, kept
+from .credentials import missing_key_error, needs_key, sends_missing_key
 from .exchange import CURRENT, Exchange
-from .keys import missing_key_error, needs_key, sends_missing_key
 from .secrets import REGISTRY
 
 _CLAIM_POLL = 0.05
@@ -57,7 +58,7 @@ class _Plan:
     """Set when the request must go out and a cache is shared: its key (and the cassette's
     request), to lock before going to the network."""
     ident: str | None = None
-    """The cassette interaction this request is, or becomes once recorded."""
+    """The recorded exchange this request is, or becomes once recorded."""
 
 
 class _Router:
@@ -78,8 +79,8 @@ class _Router:
         self.counters = counters
         self.on_missing = on_missing
         self.touched = touched
-        """Where the interactions of the cassette that answered are noted (by
-        :func:`~.cassettes.interaction_id`): replayed, appended from the cache, recorded."""
+        """Where the exchanges of the cassette that answered are noted (by
+        :func:`~.cassettes.exchange_id`): replayed, appended from the cache, recorded."""
 
     def _touch(self, ident: str | None) -> None:
         if ident is not None and self.touched is not None:
@@ -98,7 +99,7 @@ class _Router:
         if self.cassette is not None:
             vcr_request = VcrRequest(request.method, str(request.url), body, dict(request.headers))
             stored = self.cassette.filter_request(vcr_request)  # a filtered copy, as stored
-            ident = interaction_id(stored.method, stored.uri, stored.body)
+            ident = exchange_id(stored.method, stored.uri, stored.body)
             if self.cassette.can_play_response_for(vcr_request):
                 self._touch(ident)
                 return self._replay(request, vcr_request, exchange)
@@ -221,9 +222,13 @@ class StorageTransport(httpx2.AsyncBaseTransport):
         if plan.answer is not None:
             return plan.answer
         if self.inner is None:
-            self.inner = httpx2.AsyncHTTPTransport()
-        response = await self.inner.handle_async_request(request)
-        content = await response.aread()
+            self.inner = bound_pool(httpx2.AsyncHTTPTransport())
+        token = expecting(cap_of_request(request.content))  # bodies end at the cap
+        try:
+            response = await self.inner.handle_async_request(request)
+            content = await response.aread()
+        finally:
+            done(token)
         self.router.note(plan, response, content)
         return response
 
@@ -251,9 +256,13 @@ class SyncStorageTransport(httpx2.BaseTransport):
         if plan.answer is not None:
             return plan.answer
         if self.inner is None:
-            self.inner = httpx2.HTTPTransport()
-        response = self.inner.handle_request(request)
-        content = response.read()
+            self.inner = bound_pool(httpx2.HTTPTransport())
+        token = expecting(cap_of_request(request.content))  # bodies end at the cap
+        try:
+            response = self.inner.handle_request(request)
+            content = response.read()
+        finally:
+            done(token)
         self.router.note(plan, response, content)
         return response
 

@@ -93,7 +93,7 @@ one batch loop of :mod:`pytest_synthdata.batching`), :mod:`.report`.
 from __future__ import annotations
 
 from .calls import (
-    CallOptions,
+    CallKeywords,
     TextRecord,
     aextract,
     aextract_many,
@@ -111,7 +111,7 @@ from .report import Mismatch, RoundTripReport
 
 __all__ = [
     "FLOAT_TOLERANCE",
-    "CallOptions",
+    "CallKeywords",
     "Fields",
     "Mismatch",
     "RoundTripReport",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from pydantic import BaseModel, ConfigDict
 from typing_extensions import Unpack
 
-from ..api import Options, effective_settings, run_sync
+from ..api import SettingOverrides, effective_settings, run_sync
 from ..dataset import Dataset
 from ..errors import SynthConfigError
 from ..route import resolve
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..storage.datasets import StoredDataset
 
 __all__ = [
-    "CallOptions",
+    "CallKeywords",
     "TextRecord",
     "aextract",
     "aextract_many",
@@ -58,11 +58,11 @@ M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
 
-class CallOptions(Options, total=False):
+class CallKeywords(SettingOverrides, total=False):
     """The keywords every function of this module takes, as :func:`~pytest_synthdata.generate`
     does: the endpoint (``client``), the base ``settings``, a ``cassette`` and its
     ``record_mode``, a ``cache_dir``, a ``seed`` sent with every request, a ``usage`` to add
-    the cost to, and any :class:`~pytest_synthdata.api.Options` override."""
+    the cost to, and any :class:`~pytest_synthdata.api.SettingOverrides` override."""
 
     client: object | None
     settings: Settings | None
@@ -89,7 +89,7 @@ class TextRecord(BaseModel):
 async def agenerate_text(
     fields: Fields | BaseModel,
     preferences: Mapping[str, Any] | None = None,
-    **common: Unpack[CallOptions],
+    **common: Unpack[CallKeywords],
 ) -> str:
     """A text that mentions every value of ``fields`` and follows ``preferences``.
 
@@ -115,7 +115,7 @@ async def agenerate_text(
 def generate_text(
     fields: Fields | BaseModel,
     preferences: Mapping[str, Any] | None = None,
-    **common: Unpack[CallOptions],
+    **common: Unpack[CallKeywords],
 ) -> str:
     """Blocking form of :func:`agenerate_text`."""
     return run_sync(agenerate_text(fields, preferences, **common))
@@ -124,7 +124,7 @@ def generate_text(
 async def agenerate_dataset(
     fields_collection: Sequence[Fields | BaseModel],
     preferences: Mapping[str, Any] | None = None,
-    **common: Unpack[CallOptions],
+    **common: Unpack[CallKeywords],
 ) -> Dataset[TextRecord]:
     """One :class:`TextRecord` per entry of ``fields_collection``, in the same order.
 
@@ -165,14 +165,14 @@ async def agenerate_dataset(
 def generate_dataset(
     fields_collection: Sequence[Fields | BaseModel],
     preferences: Mapping[str, Any] | None = None,
-    **common: Unpack[CallOptions],
+    **common: Unpack[CallKeywords],
 ) -> Dataset[TextRecord]:
     """Blocking form of :func:`agenerate_dataset`."""
     return run_sync(agenerate_dataset(fields_collection, preferences, **common))
 
 
 async def aextract_many(
-    texts: Sequence[str], record_model: type[M], /, **common: Unpack[CallOptions]
+    texts: Sequence[str], record_model: type[M], /, **common: Unpack[CallKeywords]
 ) -> Dataset[M]:
     """One ``record_model`` record extracted from each text, in the same order.
 
@@ -200,13 +200,13 @@ async def aextract_many(
 
 
 def extract_many(
-    texts: Sequence[str], record_model: type[M], /, **common: Unpack[CallOptions]
+    texts: Sequence[str], record_model: type[M], /, **common: Unpack[CallKeywords]
 ) -> Dataset[M]:
     """Blocking form of :func:`aextract_many`."""
     return run_sync(aextract_many(texts, record_model, **common))
 
 
-async def aextract(text: str, record_model: type[M], /, **common: Unpack[CallOptions]) -> M:
+async def aextract(text: str, record_model: type[M], /, **common: Unpack[CallKeywords]) -> M:
     """The ``record_model`` record stated by ``text``: one structured request, validated by
     the model, re-asked with the errors (at most ``1 + max_retries`` requests)."""
     if not isinstance(text, str) or not text.strip():
@@ -214,7 +214,7 @@ async def aextract(text: str, record_model: type[M], /, **common: Unpack[CallOpt
     return (await aextract_many([text], record_model, **common))[0]
 
 
-def extract(text: str, record_model: type[M], /, **common: Unpack[CallOptions]) -> M:
+def extract(text: str, record_model: type[M], /, **common: Unpack[CallKeywords]) -> M:
     """Blocking form of :func:`aextract`."""
     return run_sync(aextract(text, record_model, **common))
 
@@ -222,7 +222,7 @@ def extract(text: str, record_model: type[M], /, **common: Unpack[CallOptions]) 
 async def around_trip(
     records: Sequence[BaseModel],
     preferences: Mapping[str, Any] | None = None,
-    **common: Unpack[CallOptions],
+    **common: Unpack[CallKeywords],
 ) -> RoundTripReport:
     """Write a text for each record (its ``model_dump(mode="json")`` as the fields, through
     :func:`generate_dataset`), extract each text back into the record's class, and compare
@@ -292,7 +292,7 @@ def _check_records(records: Sequence[BaseModel]) -> list[type[BaseModel]]:
 def round_trip(
     records: Sequence[BaseModel],
     preferences: Mapping[str, Any] | None = None,
-    **common: Unpack[CallOptions],
+    **common: Unpack[CallKeywords],
 ) -> RoundTripReport:
     """Blocking form of :func:`around_trip`."""
     return run_sync(around_trip(records, preferences, **common))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from ..batching import Batcher, Job, Outcome, Verdict, auto_batch_size
 from ..errors import SynthError, SynthGenerationError, UnsupportedModelError
 from ..estimate import tokens_per_record
+from ..jsonread import nonfinite_problem
 from ..schema import schema_name, wrapper_schema
 from ..spec import format_validation_error
 from .fidelity import Fields, Rules, dumps, leaves, short, text_problems
@@ -192,6 +193,9 @@ def extract_accept(model: type[BaseModel], item: object) -> Verdict[BaseModel]:
         return Verdict(problems=[f"{where} was invalid:\n" + format_validation_error(exc)])
     index = int(getattr(parsed, "index"))  # noqa: B009 (a dynamic model)
     record = cast(BaseModel, getattr(parsed, "record"))  # noqa: B009
+    problem = nonfinite_problem(record, index)  # JSON cannot carry NaN, Infinity
+    if problem is not None:
+        return Verdict(problems=[problem.replace("Record ", "The record for text #", 1)])
     return Verdict(record, slot=index, raw=item)
 
 

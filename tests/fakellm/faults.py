@@ -6,13 +6,22 @@ a :class:`FaultMix` draws faults at random, in seeded proportions, like a flaky 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["FAULT_KINDS", "HTTP_FAULTS", "Fault", "FaultMix", "MutateFn", "RandomFaults"]
+__all__ = [
+    "FAULT_KINDS",
+    "HTTP_FAULTS",
+    "BreakRule",
+    "Fault",
+    "FaultMix",
+    "MutateFn",
+    "RandomFaults",
+]
 
 Records = list[dict[str, Any]]
 MutateFn = Callable[[Records], Records]
@@ -36,6 +45,10 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "html_json",
         "trickle",
         "chatty",
+        "huge",
+        "deep_body",
+        "deep_content",
+        "echo_key",
     }
 )
 
@@ -84,6 +97,17 @@ class Fault:
     CHATTY: ClassVar[str] = "chatty"
     """The right JSON inside a Markdown code fence, between two sentences, as models in JSON
     mode without a grammar write it."""
+
+    HUGE: ClassVar[str] = "huge"
+    """HTTP 200 with a JSON completion of ``FakeLLM.huge_bytes`` bytes (a content string)."""
+    DEEP_BODY: ClassVar[str] = "deep_body"
+    """HTTP 200 whose JSON body nests ``FakeLLM.deep_levels`` arrays in ``choices``."""
+    DEEP_CONTENT: ClassVar[str] = "deep_content"
+    """A well-formed completion whose content is JSON nested ``FakeLLM.deep_levels`` deep."""
+    ECHO_KEY: ClassVar[str] = "echo_key"
+    """The right answer, with the first string field of every record replaced by the API
+    key the request carried (its bearer token, or ``api-key``), and every ``/`` of the
+    model's JSON written with JSON's ``\\/`` escape."""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -190,3 +214,51 @@ class RandomFaults(FaultMix):
 
     def __repr__(self) -> str:
         return f"RandomFaults(rate={self.rate}, kinds={self.kinds}, seed={self.seed})"
+
+
+class BreakRule:
+    """A model that gets a cross-field rule right only some of the time.
+
+    ``rule`` is ``"low<=high"`` over two numeric fields of a record (``"insurance_claim_amount
+    <=total_charge"``); each record breaks it with probability ``share`` (``low`` above
+    ``high``) and keeps it otherwise. A record's fate depends only on ``seed`` and the record
+    itself, so the same answer always breaks the same way, whatever order requests arrive
+    in. Records without both fields as numbers pass unchanged. Use it as a ``mutate`` fault
+    (``server.always(Fault.mutate(BreakRule(...)))``) or through ``FakeLLM.configure(
+    invalid=share, invalid_rule=rule)``.
+    """
+
+    def __init__(self, rule: str, share: float, seed: int = 0) -> None:
+        low, sep, high = rule.replace(" ", "").partition("<=")
+        if not sep or not low or not high:
+            raise ValueError(f"rule={rule!r} must read 'low_field<=high_field'")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share={share} must be between 0 and 1")
+        self.low, self.high, self.share, self.seed = low, high, share, seed
+        self.broken = self.kept = 0
+
+    def __call__(self, records: Records) -> Records:
+        for record in records:
+            if not isinstance(record, dict):
+                continue
+            low, high = record.get(self.low), record.get(self.high)
+            if not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)
+            ):
+                continue
+            assert isinstance(low, (int, float)) and isinstance(high, (int, float))
+            if self._draw(record) < self.share:
+                record[self.low] = round(high + 1 + abs(high) * 0.1, 2)
+                self.broken += 1
+            else:
+                if low > high:
+                    record[self.low] = round(high * 0.8, 2) if high > 0 else high
+                self.kept += 1
+        return records
+
+    def _draw(self, record: dict[str, Any]) -> float:
+        text = f"{self.seed}|{json.dumps(record, sort_keys=True)}"
+        return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / float(16**12)
+
+    def __repr__(self) -> str:
+        return f"BreakRule({self.low}<={self.high}, share={self.share}, seed={self.seed})"

@@ -14,6 +14,10 @@ A request that does not fit is answered HTTP 429 with ``retry-after-ms`` / ``ret
 ``x-ratelimit-limit-*``, ``x-ratelimit-remaining-*`` and ``x-ratelimit-reset-*`` headers
 for requests and tokens (a reset is the time until that bucket is full again), in the
 formats OpenAI uses (``"1s"``, ``"6m0s"``, ``"120ms"``).
+
+Many gateways and proxies say less: with ``headers=False`` no answer carries
+``x-ratelimit-*`` headers, and a 429 carries only ``retry-after`` in whole seconds (rounded
+up, at least 1), as HTTP defines it.
 """
 
 from __future__ import annotations
@@ -24,16 +28,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Admission", "RateLimit", "RateLimiter", "format_duration"]
+__all__ = ["Admission", "RateLimit", "RateLimiter", "format_duration", "retry_headers"]
 
 
 @dataclass(frozen=True)
 class RateLimit:
-    """``requests`` and ``tokens`` allowed per ``window`` seconds (0: that one is unlimited)."""
+    """``requests`` and ``tokens`` allowed per ``window`` seconds (0: that one is unlimited);
+    ``headers``: whether answers carry ``x-ratelimit-*`` headers and 429s ``retry-after-ms``
+    (False: a 429 with ``retry-after`` in whole seconds is all that is said)."""
 
     requests: int = 0
     tokens: int = 0
     window: float = 60.0
+    headers: bool = True
 
     @property
     def active(self) -> bool:
@@ -127,6 +134,8 @@ class RateLimiter:
 
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
+        if not self.limit.headers:
+            return headers
         for kind, bucket in (("requests", self._requests), ("tokens", self._tokens)):
             if not bucket.limit:
                 continue
@@ -143,3 +152,12 @@ def format_duration(seconds: float) -> str:
     minutes, rest = divmod(seconds, 60)
     text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
     return f"{int(minutes)}m{text}" if minutes else text
+
+
+def retry_headers(wait: float, precise: bool = True) -> dict[str, str]:
+    """What a 429 says about when to come back, ``wait`` seconds from now: ``retry-after``
+    in whole seconds (at least 1), and with ``precise`` also ``retry-after-ms``."""
+    headers = {"retry-after": str(max(1, math.ceil(wait)))}
+    if precise:
+        headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
+    return headers

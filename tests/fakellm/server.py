@@ -38,9 +38,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import batches as batch_api
 from . import reading
-from .faults import HTTP_FAULTS, Fault, FaultMix, MutateFn, item_faults, record_faults
-from .ratelimit import RateLimit, RateLimiter
+from .faults import (
+    HTTP_FAULTS,
+    BreakRule,
+    Fault,
+    FaultMix,
+    MutateFn,
+    item_faults,
+    record_faults,
+)
+from .ratelimit import RateLimit, RateLimiter, retry_headers
 from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
 from .texts import fill_record, read_phrases, write_text
@@ -66,7 +75,8 @@ MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
 # What ``POST /_config`` and :meth:`FakeLLM.configure` change.
 CONFIG_KEYS = (
     *("delay", "per_token", "error_delay", "broken", "errors", "seed", "retry_after_ms"),
-    *("round_tokens_up", "limit_requests", "limit_tokens", "limit_window"),
+    *("round_tokens_up", "limit_requests", "limit_tokens", "limit_window", "limit_headers"),
+    *("invalid", "invalid_rule"),
 )
 
 _CREATED = 1_700_000_000
@@ -127,6 +137,8 @@ class FakeLLM:
         self._faults: deque[Fault] = deque()
         self._always: Fault | None = None
         self.requests: list[RecordedRequest] = []
+        # ``/v1/files`` and ``/v1/batches``, each line answered by :meth:`chat_answer`.
+        self.batches = batch_api.BatchService(self.chat_answer)
         self._set_defaults()
 
     def _set_defaults(self) -> None:
@@ -142,6 +154,9 @@ class FakeLLM:
         self.retry_after_ms: float | None = None
         self.extra_response_fields: JSONDict = {}
         self.omit_usage: bool = False
+        # Size of a "huge" answer, and the nesting of "deep_body" and "deep_content" ones.
+        self.huge_bytes: int = 8 << 20
+        self.deep_levels: int = 100_000
         self.gzip: bool = False
         # Texts leave out the leaf values whose text form is in this set (or, for an int N,
         # their first N string/number values), in the next ``text_omit_times`` answers
@@ -154,6 +169,9 @@ class FakeLLM:
         self.latency: Latency = Latency()
         # Random faults for the requests no queued or ``always`` fault claims.
         self.fault_mix: FaultMix | None = None
+        # Records of the answers no other fault claims break a cross-field rule this often.
+        self.break_rule: BreakRule | None = None
+        self.break_rule_text: str = ""  # "low<=high" (configure's invalid_rule; "": none)
         # None: the values of an answer follow from the request (the same request, the same
         # answer). An int: they follow from this seed and the number of requests answered so
         # far, so identical requests get different answers, as from a model that samples.
@@ -254,6 +272,7 @@ class FakeLLM:
             self._faults.clear()
             self._always = None
             self._set_defaults()
+            self.batches.reset()
 
     # -- behaving like a hosted model --------------------------------------------------------
 
@@ -272,6 +291,8 @@ class FakeLLM:
             "limit_requests": self.rate_limit.requests,
             "limit_tokens": self.rate_limit.tokens,
             "limit_window": self.rate_limit.window,
+            "invalid": self.break_rule.share if self.break_rule else 0.0,
+            "invalid_rule": self.break_rule_text,
         }
 
     def configure(self, **changes: Any) -> JSONDict:
@@ -281,9 +302,12 @@ class FakeLLM:
         ``delay``, ``per_token`` and ``error_delay`` make the :attr:`latency`; ``broken`` and
         ``errors`` the :attr:`fault_mix`; ``seed`` seeds the fault mix and is the
         :attr:`sampling_seed`; ``retry_after_ms`` is sent with HTTP faults;
-        ``round_tokens_up`` is :attr:`round_tokens_up`; ``limit_requests`` and
+        ``invalid_rule`` (``"low<=high"``, "" for none) and ``invalid`` (the share of
+        records that break it) make the :attr:`break_rule`; ``round_tokens_up`` is
+        :attr:`round_tokens_up`; ``limit_requests`` and
         ``limit_tokens`` per ``limit_window`` seconds make the :attr:`rate_limit` (0: none),
-        whose buckets start full."""
+        whose buckets start full, with ``x-ratelimit-*`` headers unless ``limit_headers`` is
+        false."""
         unknown = sorted(set(changes) - set(CONFIG_KEYS))
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; expected some of {CONFIG_KEYS}")
@@ -294,23 +318,30 @@ class FakeLLM:
         seed = int(merged["seed"])
         mix = FaultMix(float(merged["broken"]), float(merged["errors"]), seed)
         retry = merged["retry_after_ms"]
+        share, rule_text = float(merged["invalid"] or 0.0), str(merged["invalid_rule"])
+        rule = BreakRule(rule_text, share, seed) if rule_text else None
         limit = RateLimit(
             int(merged["limit_requests"] or 0),
             int(merged["limit_tokens"] or 0),
             float(merged["limit_window"] or 60.0),
+            bool(changes.get("limit_headers", self.rate_limit.headers)),
         )
         with self._lock:
             self.latency, self.fault_mix, self.sampling_seed = latency, mix, seed
             self.retry_after_ms = None if retry is None else float(retry)
             self.round_tokens_up = bool(merged["round_tokens_up"])
             self.rate_limit = limit
+            self.break_rule, self.break_rule_text = rule, rule_text
             self._forget()
         return self.config()
 
-    def set_rate_limit(self, requests: int = 0, tokens: int = 0, window: float = 60.0) -> None:
-        """Limit requests and tokens per ``window`` seconds (0: no limit), buckets full."""
+    def set_rate_limit(
+        self, requests: int = 0, tokens: int = 0, window: float = 60.0, headers: bool = True
+    ) -> None:
+        """Limit requests and tokens per ``window`` seconds (0: no limit), buckets full;
+        ``headers=False``: no ``x-ratelimit-*`` headers, 429s with ``retry-after`` only."""
         with self._lock:
-            self.rate_limit = RateLimit(requests, tokens, window)
+            self.rate_limit = RateLimit(requests, tokens, window, headers)
             self._limiter = RateLimiter(self.rate_limit) if self.rate_limit.active else None
 
     def stats(self) -> JSONDict:
@@ -367,7 +398,10 @@ class FakeLLM:
                 return self._faults.popleft()
             if self._always is not None:
                 return self._always
-            return self.fault_mix.draw() if self.fault_mix is not None else None
+            drawn = self.fault_mix.draw() if self.fault_mix is not None else None
+            if drawn is None and self.break_rule is not None:
+                return Fault.mutate(self.break_rule)  # answers break a rule now and then
+            return drawn
 
     # -- observations ------------------------------------------------------------------------
 
@@ -509,6 +543,9 @@ class FakeLLM:
             leave()
 
     def _route(self, rec: RecordedRequest, generation: int) -> Iterator[float | Reply]:
+        if batch_api.handles(rec.path):
+            yield self.batches.reply(rec)
+            return
         azure = _AZURE_RE.match(rec.path)
         is_chat = rec.path in _CHAT_PATHS or azure is not None
         if not is_chat or rec.method != "POST":
@@ -543,6 +580,9 @@ class FakeLLM:
             return
         if fault is not None and fault.kind == "timeout":
             yield self.timeout_delay if fault.delay is None else fault.delay
+        if fault is not None and fault.kind in ("huge", "deep_body"):
+            yield Reply(200, raw=self._hostile_body(fault.kind))
+            return
         if fault is not None and fault.kind in ("html", "html_json"):
             kind = "text/html; charset=utf-8" if fault.kind == "html" else "application/json"
             yield Reply(200, raw=_HTML_PAGE, content_type=kind)
@@ -570,6 +610,18 @@ class FakeLLM:
         trickle = self.trickle_delay if fault is not None and fault.kind == "trickle" else 0.0
         yield Reply(200, response, headers=limits, trickle=trickle)
 
+    def chat_answer(self, body: Any) -> tuple[int, JSONDict]:
+        """What ``POST /v1/chat/completions`` answers ``body`` (status and JSON), without
+        faults, latency or rate limits: how a line of a batch is answered."""
+        raw = json.dumps(body).encode()
+        rec = RecordedRequest("POST", "/v1/chat/completions", {}, {}, body, raw)
+        try:
+            return 200, self._complete(rec, None, None)[0]
+        except HTTPError as err:
+            return err.status, error_body(err.message, err.type)
+        except SchemaError as err:
+            return 400, error_body(str(err), "invalid_request_error")
+
     def _reservation(self, body: Any) -> int:
         """The tokens a request counts against the rate limit before it is answered: its
         prompt, as :meth:`_complete` counts it, plus the output it allows (``max_tokens``)."""
@@ -592,11 +644,7 @@ class FakeLLM:
                 f"{self.rate_limit.tokens}; lower max_tokens or the prompt."
             )
             return _error(429, message, "tokens", code="rate_limit_exceeded", headers=limits)
-        headers = {
-            **limits,
-            "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
-            "retry-after": str(max(1, math.ceil(wait))),
-        }
+        headers = {**limits, **retry_headers(wait, self.rate_limit.headers)}
         return _error(
             429,
             f"Rate limit reached. Please try again in {math.ceil(wait * 1000)}ms.",
@@ -710,6 +758,10 @@ class FakeLLM:
 
         kind = fault.kind if fault is not None else None
         finish = _FINISH.get(output.mode, "stop")
+        if kind == "echo_key" and output.schema is not None:
+            payload = _echoed(payload, _key_of(rec.headers))
+        elif kind == "deep_content":
+            payload = '{"records": ' + "[" * self.deep_levels + "]" * self.deep_levels + "}"
         if kind == "malformed":
             payload = payload[:-7] + "}{oops"
         elif kind == "truncated":
@@ -771,6 +823,16 @@ class FakeLLM:
         response.update(self.extra_response_fields)
         return response, prompt_tokens, completion_tokens
 
+    def _hostile_body(self, kind: str) -> bytes:
+        """The body of a ``huge`` or ``deep_body`` answer."""
+        if kind == "deep_body":
+            levels = self.deep_levels
+            return b'{"choices": ' + b"[" * levels + b"]" * levels + b"}"
+        head = b'{"id": "chatcmpl-huge", "object": "chat.completion", "choices": [{"index": 0, '
+        head += b'"finish_reason": "stop", "message": {"role": "assistant", "content": "'
+        tail = b'"}}]}'
+        return head + b"x" * max(0, self.huge_bytes - len(head) - len(tail)) + tail
+
     def _tokens(self, chars: int) -> int:
         """The token estimate for everything: one token per four characters, at least one."""
         return max(1, -(-chars // 4) if self.round_tokens_up else chars // 4)
@@ -828,6 +890,26 @@ def _output_limit(body: Any) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
+
+
+def _key_of(headers: Mapping[str, str]) -> str:
+    """The API key a request carried (``Authorization: Bearer ...`` or ``api-key``)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    bearer = lowered.get("authorization", "")
+    return bearer.split(" ", 1)[1] if " " in bearer else lowered.get("api-key", bearer)
+
+
+def _echoed(payload: str, key: str) -> str:
+    """``payload`` (a JSON object holding an array of records) with the first string field
+    of every record set to ``key``, and every ``/`` escaped as JSON's ``\\/``."""
+    data = json.loads(payload)
+    arrays = [value for value in data.values() if isinstance(value, list)]
+    for record in arrays[0] if arrays else []:
+        if isinstance(record, dict):
+            first = next((k for k, v in record.items() if isinstance(v, str)), None)
+            if first is not None:
+                record[first] = key
+    return json.dumps(data).replace("/", "\\/")
 
 
 def _once(reply: Reply) -> Iterator[float | Reply]:

@@ -12,7 +12,7 @@ import pytest
 from ..settings import ENV_PREFIX, SESSION_SETTINGS, SETTINGS, Setting
 
 if TYPE_CHECKING:
-    from ..settings import Settings, StorageOptions
+    from ..settings import SessionSettings, Settings
 
 GROUP = ("synthdata", "pytest-synthdata: synthetic test data from an LLM")
 
@@ -87,7 +87,7 @@ def resolve_settings(
     return settings_from_sources(ini, os.environ, cli, overrides)
 
 
-def resolve_storage(config: pytest.Config) -> StorageOptions:
+def resolve_storage(config: pytest.Config) -> SessionSettings:
     """The session-wide cassette, cache and report options (defaults < ini < env < CLI)."""
     from ..settings import storage_from_sources
 

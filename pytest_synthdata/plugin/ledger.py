@@ -1,7 +1,8 @@
-"""What the plugin reports at the end of a session, as plain data an xdist worker can send.
+"""The session's ledger: what it made, used and left out, as plain data an xdist worker can
+send (the terminal summary and ``--synth-update`` read it).
 
 :class:`Totals` (what the datasets cost, where responses came from), :class:`Inventory`
-(which cassettes the collected tests would use, what the run left out) and :class:`Report`
+(which cassettes the collected tests would use, what the run left out) and :class:`Ledger`
 (both, with the cassettes used and what of them, the datasets to show and those exported).
 Nothing heavy is imported here.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..storage.uses import CassetteUse
+from ..storage.footprint import Footprint
 from ..usage import Usage
 
 
@@ -24,7 +25,9 @@ class Totals:
     fixture, the items of an ``each=True`` test) counts once, whichever worker made it;
     ``calls`` is what text and extraction calls cost. The response counters count answers
     as they arrived: ``recorded`` only those a cassette keeps, ``failed`` the transient
-    failures (429, 5xx, ...) that were retried and never written.
+    failures (429, 5xx, ...) that were retried and never written. ``sent`` counts the
+    answers the endpoint was asked for (paid: recorded, or live), with their tokens;
+    ``texts`` and ``extractions`` what the text fixtures produced.
     """
 
     datasets: dict[str, tuple[int, Usage]] = field(default_factory=dict)
@@ -34,6 +37,11 @@ class Totals:
     cached: int = 0
     network: int = 0
     failed: int = 0
+    sent: int = 0
+    sent_prompt_tokens: int = 0
+    sent_completion_tokens: int = 0
+    texts: int = 0
+    extractions: int = 0
 
     @property
     def records(self) -> int:
@@ -66,11 +74,22 @@ class Totals:
         return cls(
             datasets={k: (int(n), Usage(**u)) for k, (n, u) in data["datasets"].items()},
             calls=Usage(**data["calls"]),
-            **{name: int(data[name]) for name in _COUNTERS},
+            **{name: int(data.get(name, 0)) for name in _COUNTERS},
         )
 
 
-_COUNTERS = ("replayed", "recorded", "cached", "network", "failed")
+_COUNTERS = (
+    "replayed",
+    "recorded",
+    "cached",
+    "network",
+    "failed",
+    "sent",
+    "sent_prompt_tokens",
+    "sent_completion_tokens",
+    "texts",
+    "extractions",
+)
 
 
 @dataclass
@@ -143,7 +162,7 @@ class Inventory:
 
 
 @dataclass
-class Report:
+class Ledger:
     """What the terminal summary reports: the totals, the inventory, the cassettes used
     (and, for ``--synth-update``, what of each), and the datasets to show or exported.
 
@@ -154,17 +173,17 @@ class Report:
     inventory: Inventory = field(default_factory=Inventory)
     used: set[Path] = field(default_factory=set)
     completed: set[Path] = field(default_factory=set)
-    uses: dict[Path, CassetteUse] = field(default_factory=dict)
+    uses: dict[Path, Footprint] = field(default_factory=dict)
     previews: dict[str, dict[str, Any]] = field(default_factory=dict)
     exported: set[str] = field(default_factory=set)
 
-    def add(self, other: Report) -> None:
+    def add(self, other: Ledger) -> None:
         self.totals.add(other.totals)
         self.inventory.add(other.inventory)
         self.used |= other.used
         self.completed |= other.completed
         for path, use in other.uses.items():
-            self.uses.setdefault(path, CassetteUse()).add(use)
+            self.uses.setdefault(path, Footprint()).add(use)
         for key, preview in other.previews.items():
             self.previews.setdefault(key, preview)
         self.exported |= other.exported
@@ -181,13 +200,13 @@ class Report:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Report:
+    def from_dict(cls, data: dict[str, Any]) -> Ledger:
         return cls(
             Totals.from_dict(data["totals"]),
             Inventory.from_dict(data["inventory"]),
             {Path(p) for p in data["used"]},
             {Path(p) for p in data["completed"]},
-            {Path(p): CassetteUse.from_dict(u) for p, u in data.get("uses", {}).items()},
+            {Path(p): Footprint.from_dict(u) for p, u in data.get("uses", {}).items()},
             dict(data.get("previews", {})),
             set(data.get("exported", [])),
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 
 @dataclass
-class CassetteUse:
+class Footprint:
     """What a session used of one cassette: the datasets (and how many of their items),
     the endpoint states and the recorded exchanges; ``unknown``: a dataset was read whose
     exchanges are not known (all of them are kept). ``written`` says what it recorded."""
@@ -21,7 +21,7 @@ class CassetteUse:
     unknown: bool = False
     written: list[str] = field(default_factory=list)
 
-    def add(self, other: CassetteUse) -> None:
+    def add(self, other: Footprint) -> None:
         for key, count in other.datasets.items():
             self.datasets[key] = max(count, self.datasets.get(key, 0))
         self.states |= other.states
@@ -39,7 +39,7 @@ class CassetteUse:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CassetteUse:
+    def from_dict(cls, data: dict[str, Any]) -> Footprint:
         return cls(
             datasets={str(k): int(v) for k, v in data.get("datasets", {}).items()},
             states=set(data.get("states", [])),

@@ -1,0 +1,119 @@
+"""The plan of a record dataset: batches, waves, the retry budget, and how much to ask for.
+
+One planner serves the run (:mod:`.records`) and the dry run (:mod:`.dryrun`), so what a dry
+run shows is what a run sends when every answer is good. It holds only arithmetic: no
+prompts, no HTTP.
+
+* ``ceil(missing / batch_size)`` *planned* batches, sent in *waves* of at most
+  ``concurrency``; a wave asks for what is still missing, cut into batches.
+* **The retry budget is per dataset**: ``max_retries`` follow-up requests per planned batch,
+  shared by all of them. Each batch of a wave gets an even share of what is left (at most
+  ``max_retries``); a batch beyond the planned ones (a *top-up*, for what earlier batches
+  dropped) costs one request of it. A wave that cannot send a single batch means the
+  budget is spent.
+* **A slow model gets smaller batches**: after a wave in which a request ran past the
+  deadline, the batch size halves (down to one record), what is missing is planned again
+  at the new size without drawing on the budget, and one batch is sent at a time until a
+  wave comes back in time (:meth:`Planner.settle`). A hung server so costs one deadline
+  per halving, then two for a request of one record, and the run ends.
+* **Follow-ups ask for more when answers are often invalid** (:func:`asking`): the missing
+  records divided by the share of valid ones seen so far, at most four times the missing
+  count and at most what one request may hold. With nothing invalid, exactly the missing
+  records.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MOST_PER_MISSING = 4
+"""A follow-up asks for at most this many records per missing one."""
+
+
+@dataclass(frozen=True)
+class Wave:
+    """Batches sent at once: the first one's index, each one's records and follow-up
+    allowance, the batches planned so far (what prompts number against) and how many of
+    the planned batches come before this wave."""
+
+    first: int
+    sizes: tuple[int, ...]
+    allowances: tuple[int, ...]
+    total: int
+    planned: int
+
+    def top_up(self, position: int) -> bool:
+        """Whether batch ``position`` of the wave is beyond the planned batches."""
+        return self.first + position >= self.planned
+
+
+class Planner:
+    """Waves of batches for ``missing`` records under one dataset-wide retry budget."""
+
+    def __init__(self, missing: int, batch_size: int, max_retries: int, concurrency: int) -> None:
+        self.size = batch_size
+        self.max_retries = max_retries
+        self.concurrency = concurrency
+        self.planned = math.ceil(missing / batch_size)
+        self.first_planned = self.planned
+        self.budget = max_retries * self.planned
+        """Follow-up requests the dataset may make, as first planned."""
+        self.left = self.budget
+        self.sent = 0
+        """Batches sent so far."""
+        self.width = concurrency
+        """Batches a wave may hold: one after a time-out, doubling after each wave without."""
+
+    def wave(self, missing: int) -> Wave | None:
+        """The next wave for ``missing`` records, or ``None`` when the budget is spent."""
+        count = min(math.ceil(missing / self.size), self.width)
+        regular = max(0, self.planned - self.sent)
+        count = min(count, regular + self.left)
+        if count <= 0:
+            return None
+        if count > regular:
+            self.left -= count - regular  # top-ups: one request of the budget each
+        sizes = tuple(min(self.size, missing - i * self.size) for i in range(count))
+        allowances = tuple(
+            min(self.max_retries, self.left // count + (1 if i < self.left % count else 0))
+            for i in range(count)
+        )
+        wave = Wave(
+            self.sent, sizes, allowances, max(self.planned, self.sent + count), self.planned
+        )
+        self.sent += count
+        return wave
+
+    def spend(self, retries: int) -> None:
+        """Follow-up requests the batches of a wave made."""
+        self.left -= retries
+
+    def settle(self, wave: Wave, timed_out: bool, missing: int) -> bool:
+        """After a wave: when a request of it ran past the deadline, halve the size of its
+        largest batch, plan the ``missing`` records again at that size and send one batch
+        at a time until a wave comes back in time (the width doubles after each such wave).
+        Whether the batch size shrank (``False`` once batches are of one record)."""
+        if not timed_out:
+            self.width = min(self.concurrency, 2 * self.width)
+            return False
+        self.width = 1
+        largest = min(self.size, max(wave.sizes))
+        if largest <= 1 or missing <= 0:
+            return False
+        self.size = math.ceil(largest / 2)
+        self.planned = self.sent + math.ceil(missing / self.size)
+        return True
+
+
+def asking(missing: int, valid: int, invalid: int, most: int) -> int:
+    """Records to ask for when ``missing`` are missing, after ``valid`` valid and ``invalid``
+    invalid records seen so far: the missing count divided by the valid share (rounded), at most
+    :data:`MOST_PER_MISSING` times it and at most ``most`` (never less than ``missing``)."""
+    if missing <= 0 or invalid <= 0:
+        return max(missing, 0)
+    ceiling = max(missing, min(most, MOST_PER_MISSING * missing))
+    if valid <= 0:
+        return ceiling
+    wanted = math.floor(missing * (valid + invalid) / valid + 0.5)  # rounded half up
+    return max(missing, min(ceiling, wanted))
