@@ -19,7 +19,8 @@ from .modes import MODES, Mode, ModeRequest, ladder
 
 if TYPE_CHECKING:
     from ..storage.credentials import MISSING_KEY
-    from .client import LLM, LOOP_OF_ITS_OWN, Completion, forget_endpoints
+    from .client import LLM, Completion, forget_endpoints
+    from .wiring import LOOP_OF_ITS_OWN
 
     LADDER: tuple[str, ...]
 
@@ -37,16 +38,20 @@ __all__ = [
     "ladder",
 ]
 
-_CLIENT_NAMES = frozenset(
-    {"LLM", "LOOP_OF_ITS_OWN", "MISSING_KEY", "Completion", "forget_endpoints"}
-)
+_HOMES = {
+    "LLM": ".client",
+    "MISSING_KEY": ".client",
+    "Completion": ".client",
+    "forget_endpoints": ".client",
+    "LOOP_OF_ITS_OWN": ".wiring",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name == "LADDER":
         return ladder()
-    if name in _CLIENT_NAMES:
-        value = getattr(importlib.import_module(".client", __name__), name)
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name], __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,10 +18,8 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import os
 import threading
 import warnings
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,15 +29,13 @@ import openai
 from ..errors import (
     UNSUPPORTED_HINTS,
     SynthAPIError,
-    SynthConfigError,
     SynthDataWarning,
     SynthError,
     names_constraint,
 )
 from ..schema import enforced_keywords, relaxed_schema, with_lengths
-from ..settings import Settings, environment_base_url
+from ..settings import Settings
 from ..storage.bounded import body_cap, bound_client, done, expecting
-from ..storage.credentials import MISSING_KEY, missing_key_error, needs_key
 from ..storage.exchange import CURRENT, Exchange
 from ..storage.logmask import install_masking, masking
 from ..storage.secrets import REGISTRY, redact
@@ -63,6 +59,7 @@ from .modes import (
     sent_schema,
 )
 from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, reservation, retry_after
+from .wiring import wired_client
 
 if TYPE_CHECKING:
     from ..storage.recorder import Recording
@@ -114,9 +111,6 @@ class _EndpointState:
 _STATE: dict[str, _EndpointState] = {}
 _STATE_LOCK = threading.Lock()
 
-LOOP_OF_ITS_OWN: ContextVar[bool] = ContextVar("synthdata_loop_of_its_own", default=False)
-"""Set while a blocking call runs its own event loop, which ends with the call."""
-
 
 def forget_endpoints() -> None:
     """Forget what endpoints accepted and their rate limits (tests, long-lived processes)."""
@@ -146,50 +140,8 @@ class LLM:
     ) -> None:
         self.settings = settings
         self.recording = recording
-        self._owns_client = client is None
         self._replay_only = recording is not None and recording.replay_only
-        # The SDK never retries on its own: _call does, under the endpoint's rate limits.
-        if client is None:
-            http_client = None
-            if recording is not None:
-                http_client = httpx2.AsyncClient(transport=recording.async_transport())
-            base_url = settings.base_url or environment_base_url()
-            api_key = os.environ.get("OPENAI_API_KEY") or MISSING_KEY
-            if (
-                api_key == MISSING_KEY
-                and recording is None
-                and needs_key(base_url or "https://api.openai.com/v1")
-            ):
-                raise missing_key_error("every request of this call (no cassette or cache)")
-            client = openai.AsyncOpenAI(
-                api_key=api_key,
-                base_url=base_url,
-                timeout=settings.timeout,
-                max_retries=0,
-                http_client=http_client,
-            )
-        elif not isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
-            raise SynthConfigError(
-                f"client must be an openai.OpenAI or openai.AsyncOpenAI instance (AzureOpenAI "
-                f"works too), got {type(client).__name__}"
-            )
-        elif recording is not None:
-            # The same client, with the cassette and cache in front of its connection pool.
-            self._owns_client = True
-            if isinstance(client, openai.AsyncOpenAI):
-                async_pool = httpx2.AsyncClient(transport=recording.async_transport())
-                client = client.copy(http_client=async_pool, max_retries=0)
-            else:
-                sync_pool = httpx2.Client(transport=recording.sync_transport())
-                client = client.copy(http_client=sync_pool, max_retries=0)
-        elif isinstance(client, openai.AsyncOpenAI) and LOOP_OF_ITS_OWN.get():
-            # The caller's async client, from a blocking call: its pool would keep connections
-            # of an event loop that ends with this call and break the caller's next use. The
-            # same client on a pool of its own, closed before the loop ends.
-            self._owns_client = True
-            client = client.copy(http_client=httpx2.AsyncClient(), max_retries=0)
-        else:
-            client = client.with_options(max_retries=0)  # a copy on the same pool
+        client, self._owns_client = wired_client(settings, client, recording)
         self.client: openai.OpenAI | openai.AsyncOpenAI = client
         REGISTRY.add_client(client)
         bound_client(getattr(client, "_client", None))  # error bodies stop at the cap too
