@@ -51,7 +51,9 @@ class SynthAPIError(SynthError):
     body that is not JSON: those are tried again (``http_retries``) before this is raised,
     and a record dataset tops the batch up later instead of failing at once. ``timed_out``
     marks a try that ran past its deadline; ``headers`` are the answer's, when there was
-    one; ``tries`` is how many tries were made.
+    one; ``tries`` is how many tries were made. ``dropped`` marks a connection the server
+    closed after it had accepted the request, before a full answer (it went away while
+    answering, and may have crashed on the request), as opposed to one never made.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class SynthAPIError(SynthError):
         timed_out: bool = False,
         headers: Mapping[str, str] | None = None,
         tries: int = 1,
+        dropped: bool = False,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -72,6 +75,7 @@ class SynthAPIError(SynthError):
         self.timed_out = timed_out
         self.headers = dict(headers or {})
         self.tries = tries
+        self.dropped = dropped
 
 
 class SynthGenerationError(SynthError):

@@ -20,16 +20,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .storage.owners import Owner, current_test
 
 if TYPE_CHECKING:
     from .storage.datasets import StoredDataset
     from .storage.recorder import Recording, Storage
     from .usage import Usage
 
-__all__ = ["Route", "default_route", "library_rerecord", "resolve", "using"]
+__all__ = ["Route", "calling_test", "default_route", "library_rerecord", "resolve", "using"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ class Route:
     the whole run); a library call's route has none and opens its own when it names a
     ``cassette`` or a ``cache`` folder. ``cache`` is a library call's cache folder, which
     also keeps whole datasets when there is no cassette (a test's cache is its storage's).
-    ``rerecord`` is the command that records what the cassette is missing.
+    ``rerecord`` is the command that records what the cassette is missing. ``owner`` is
+    who the call belongs to (a test, a conftest fixture, or a library call and the test it
+    runs in), written into the cassette whenever the call records into it.
     """
 
     client: object | None = None
@@ -49,12 +53,28 @@ class Route:
     cache: Path | None = None
     rerecord: str = ""
     storage: Storage | None = None
+    owner: Owner | None = field(default=None, compare=False)
+    """Who the call belongs to; not where its answers come from or go to (not compared)."""
 
     @classmethod
-    def for_test(cls, storage: Storage, cassette: Path | None, rerecord: str) -> Route:
-        """The route of a test: the session's ``storage``, the test's ``cassette``."""
+    def for_test(
+        cls,
+        storage: Storage,
+        cassette: Path | None,
+        rerecord: str,
+        owner: Owner | None = None,
+    ) -> Route:
+        """The route of a test: the session's ``storage``, the test's ``cassette``, recorded
+        into by ``owner`` (by default the test pytest is running)."""
+        if owner is None:
+            test = current_test()
+            owner = Owner.of_test(test) if test else None
         return cls(
-            cassette=cassette, record_mode=storage.record_mode, rerecord=rerecord, storage=storage
+            cassette=cassette,
+            record_mode=storage.record_mode,
+            rerecord=rerecord,
+            storage=storage,
+            owner=owner,
         )
 
     def checked(self) -> Route:
@@ -110,21 +130,21 @@ class Route:
         if self.storage is not None:
             self.storage.counters.bump("replayed", usage.requests)
 
-    def note_replay(self, key: str, state_key: str, total: int, stored: StoredDataset) -> None:
+    def note_replay(self, key: str, profile_key: str, total: int, stored: StoredDataset) -> None:
         """A test's dataset was read from its cassette: it counts as used (``--synth-update``)."""
         if self.storage is not None and self.cassette is not None:
-            self.storage.note_use(self.cassette, key, state_key, total, stored.steps)
+            self.storage.note_use(self.cassette, key, profile_key, total, stored.steps)
 
     @contextlib.contextmanager
-    def recording(self, state_key: str) -> Iterator[Recording | None]:
+    def recording(self, profile_key: str) -> Iterator[Recording | None]:
         """The cassette and cache opened for one generation (``None``: no storage). The
-        recording's endpoint state is kept under ``state_key``."""
+        recording's endpoint profile is kept under ``profile_key``."""
         if not self.stores:
             yield None
             return
         with (
             self._storage() as storage,
-            storage.recording(self.cassette, state_key, self.rerecord) as recording,
+            storage.recording(self.cassette, profile_key, self.rerecord, self.owner) as recording,
         ):
             yield recording
 
@@ -191,7 +211,17 @@ def resolve(
         record_mode=record_mode,
         cache=Path(cache_dir) if cache_dir is not None else None,
         rerecord=library_rerecord(call, cassette) if cassette is not None else "",
+        owner=Owner.of_library(call, calling_test()),
     )
+
+
+def calling_test() -> str | None:
+    """The node id of the test a library call is made in: the test whose route is set
+    (a fixture's library calls), else the test pytest is running, else ``None``."""
+    route = default_route()
+    if route is not None and route.owner is not None and route.owner.calling_test:
+        return route.owner.calling_test
+    return current_test()
 
 
 def library_rerecord(call: str, cassette: str | Path) -> str:

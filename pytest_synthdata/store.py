@@ -52,7 +52,7 @@ class Recipe(Generic[R]):
 
     ``material`` is what decides the dataset besides the settings; ``label`` and ``total``
     (items wanted) are what progress reports and messages show; ``seed`` goes with every
-    request; ``state_key`` names the endpoint state kept in the cassette. ``generate``
+    request; ``profile_key`` names the endpoint profile kept in the cassette. ``generate``
     returns the result and the items the model answered for it, which the store keeps;
     ``read`` turns stored items back into the result exactly as ``generate`` judged them
     (``None``: they do not fit). ``grow``, for datasets that are a stable prefix, turns
@@ -63,7 +63,7 @@ class Recipe(Generic[R]):
     label: str
     total: int
     seed: int | None
-    state_key: str
+    profile_key: str
     read: Callable[[StoredDataset, Usage], R | None]
     generate: Work[R]
     grow: Callable[[StoredDataset], Work[R] | None] | None = None
@@ -99,7 +99,7 @@ async def run_stored(settings: Settings, route: Route, recipe: Recipe[R], usage:
         if hit is not None:
             usage.add(_usage_of(stored))
             route.count_replay(usage)
-            route.note_replay(cassette_key, recipe.state_key, recipe.total, stored)
+            route.note_replay(cassette_key, recipe.profile_key, recipe.total, stored)
             return hit
     cache = _dataset_cache(route, settings, key)
     if cache is not None:
@@ -108,7 +108,7 @@ async def run_stored(settings: Settings, route: Route, recipe: Recipe[R], usage:
             return hit
     from .llm import LLM
 
-    with route.recording(recipe.state_key) as recording:
+    with route.recording(recipe.profile_key) as recording:
         llm = LLM(settings, route.client, recording=recording)
         try:
             return await _produce(llm, settings, route, recipe, usage, cassette_key, cache)
@@ -270,7 +270,7 @@ def record_recipe(spec: SynthSpec, settings: Settings) -> Recipe[Dataset[Any]]:
         label=spec.model_name,
         total=spec.n,
         seed=spec.seed,
-        state_key=f"generate:{growing}",
+        profile_key=f"generate:{growing}",
         read=functools.partial(_read_records, spec),
         generate=functools.partial(_generate_records, spec, settings, None),
         grow=functools.partial(_grow_records, spec, settings),

@@ -11,7 +11,7 @@ from command import FAKE_KEY, synthdata
 from fakellm import FakeLLM
 
 MODELS = """
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Person(BaseModel):
@@ -22,6 +22,11 @@ class Person(BaseModel):
 class Reading(BaseModel):
     sensor: str
     value: float
+
+
+class Gauge(BaseModel):
+    sensor: str
+    value: float = Field(allow_inf_nan=True)
 """
 
 
@@ -51,13 +56,20 @@ def test_an_echoed_key_is_never_written(llm: FakeLLM, project: Path, output: str
 
 
 def test_outputs_are_strict_json(llm: FakeLLM, project: Path) -> None:
-    llm.enqueue(lambda rows: [{**row, "value": float("nan")} if i == 0 else row
-                              for i, row in enumerate(rows)])  # fmt: skip
-    run = synthdata(llm, project, "generate", "people:Reading", "-n", "2", "-o", "r.json")
+    def nan_first(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{**row, "value": float("nan")} if i == 0 else row for i, row in enumerate(rows)]
+
+    llm.enqueue(nan_first)  # a field that does not allow NaN: an invalid record, asked again
+    asked = synthdata(llm, project, "generate", "people:Reading", "-n", "2", "-o", "a.json")
+    assert asked.code == 0, asked
+    assert "1 re-asks of invalid answers" in asked.err
+    json.loads((project / "a.json").read_text(), parse_constant=pytest.fail)
+    llm.enqueue(nan_first)  # a field that allows NaN: valid, but no output may hold it
+    run = synthdata(llm, project, "generate", "people:Gauge", "-n", "2", "-o", "r.json")
     assert run.code == 1, run
     assert "a record holds a value JSON cannot carry" in run.err
     assert not (project / "r.json").exists()
-    fine = synthdata(llm, project, "generate", "people:Reading", "-n", "2", "--no-cache")
+    fine = synthdata(llm, project, "generate", "people:Gauge", "-n", "2", "--no-cache")
     assert fine.code == 0, fine
     for line in fine.out.splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in the output"))

@@ -281,7 +281,7 @@ ALWAYS: dict[str, tuple[type[Exception], str]] = {
     "duplicate": (SynthGenerationError, "repeated an earlier record"),
     "500": (SynthAPIError, "HTTP 500.*after 3 tries"),
     "429": (SynthAPIError, "lower concurrency"),
-    "reset": (SynthAPIError, "could not reach"),
+    "reset": (SynthAPIError, "went away while answering this request"),
     "html": (SynthAPIError, "not a JSON completion.*502 Bad Gateway"),
     "html_json": (SynthAPIError, "not a JSON completion"),
     "trickle": (SynthAPIError, "did not finish answering within 0.5s.*after 2 tries"),

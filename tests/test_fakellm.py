@@ -613,6 +613,7 @@ def test_fault_validation() -> None:
         "500",
         "503",
         "reset",
+        "crash",
         "timeout",
         "malformed",
         "truncated",
@@ -768,7 +769,7 @@ def test_gzip(client: openai.OpenAI, llm: FakeLLM) -> None:
 
 def test_unknown_paths_are_404(client: openai.OpenAI, llm: FakeLLM) -> None:
     with pytest.raises(openai.NotFoundError) as info:
-        client.models.list()
+        client.embeddings.create(model="m", input="hi")  # /v1/models is answered
     assert isinstance(info.value.body, dict)
     assert info.value.body["type"] == "invalid_request_error"
     assert set(info.value.body) == {"message", "type", "param", "code"}

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
@@ -23,6 +24,7 @@ from .. import jsonread
 from ..errors import SynthAPIError
 from ..storage.bounded import too_long
 from ..storage.secrets import redact
+from .modes import sent_schema
 
 MAX_USAGE = 2**53
 """Larger token counts are not counts (JSON's safe integers end here)."""
@@ -135,26 +137,124 @@ def error_message(exc: openai.APIStatusError) -> str:
     return str(exc.message or "")
 
 
-def after_tries(exc: SynthAPIError, tries: int) -> SynthAPIError:
-    """The failure that ends a request: what happened, after how many tries, and what to do."""
+#: the transport errors of a connection that was made and the request sent, then dropped
+#: before a full answer: the server went away while answering (``ConnectError``: never reached)
+DROPPED = (httpx2.RemoteProtocolError, httpx2.ReadError)
+
+#: the schema keywords whose values a crash report shows (the others by name only)
+_SHOWN_VALUES = ("pattern", "format")
+
+_CRASH_HINT = (
+    "a local server that crashes on a schema feature (llama-cpp-python 0.3 does on a "
+    "`pattern` holding `\\.`) crashes in every structured mode, as each sends the schema "
+    '(structured="json_object" too): drop that constraint from the model and check the value '
+    "in a validator instead"
+)
+
+
+def carried(request: dict[str, Any], mode: str | None, keywords: list[str]) -> str:
+    """What ``request`` carried, as a crash report names it: the model, the structured mode,
+    the validation keywords its schema sent (``pattern`` and ``format`` with their values)
+    and ``max_tokens``. Secrets are masked."""
+    parts = [f"model {request.get('model')!r}"]
+    if mode is not None:
+        parts.append(f"structured={mode!r}")
+    shown: dict[str, list[str]] = {key: [] for key in _SHOWN_VALUES}
+    _collect(sent_schema(request), shown)
+    sent = [
+        ", ".join(f"{key} `{value}`" for value in shown[key]) if shown.get(key) else key
+        for key in keywords
+    ]
+    if sent:
+        parts.append("schema keywords " + ", ".join(sent))
+    parts.append(f"max_tokens {request.get('max_tokens')}")
+    return redact(", ".join(parts))
+
+
+def _collect(node: Any, shown: dict[str, list[str]]) -> None:
+    """The string values of the :data:`_SHOWN_VALUES` keywords anywhere in a schema, once."""
+    if isinstance(node, list):
+        for item in node:
+            _collect(item, shown)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in shown and isinstance(value, str):
+                if value not in shown[key]:
+                    shown[key].append(value)
+            elif key != "properties" or not isinstance(value, dict):
+                _collect(value, shown)
+            else:  # property names are names, not keywords
+                for sub in value.values():
+                    _collect(sub, shown)
+
+
+def connection_error(endpoint: str, cause: BaseException) -> SynthAPIError:
+    """A try whose connection failed: dropped after the request was sent, before a full
+    answer (:data:`DROPPED`: the server went away while answering), or never made."""
+    if isinstance(cause, DROPPED):
+        return SynthAPIError(
+            f"{endpoint} closed the connection without a full answer "
+            f"({cause or type(cause).__name__})",
+            transient=True,
+            dropped=True,
+        )
+    return SynthAPIError(f"could not reach {endpoint} ({cause})", transient=True)
+
+
+def after_tries(
+    exc: SynthAPIError,
+    tries: int,
+    dropped_at: int | None = None,
+    request: str = "",
+    earlier: str | None = None,
+) -> SynthAPIError:
+    """The failure that ends a request: what happened, after how many tries, and what to do.
+
+    ``dropped_at``: the first try whose connection the server dropped after it had accepted
+    the request (it went away while answering); ``request``: what the request carried
+    (:func:`carried`), shown when it did; ``earlier``: what an earlier request to the same
+    endpoint carried when the server went away while answering it, shown when this one then
+    could not reach it."""
     if not exc.transient:
         return exc
+    what = str(exc)
     if exc.timed_out:
         advice = (
             "raise the timeout (--synth-timeout) if the model needs longer, or lower the batch size"
         )
+    elif dropped_at is not None:
+        what = _dropped(exc, tries, dropped_at, request)
+        advice = f"the server may have crashed on this request; {_CRASH_HINT}"
+    elif earlier is not None and exc.status_code is None and "could not reach" in what:
+        what = (
+            "the server went away while answering a request that carried "
+            f"{earlier}, and may have crashed on it; then this request {what}"
+        )
+        advice = _CRASH_HINT
     elif exc.status_code == 429:
         advice = "rate limited: lower concurrency (--synth-concurrency) or raise http_retries"
-    elif exc.status_code is None and "could not reach" in str(exc):
+    elif exc.status_code is None and "could not reach" in what:
         advice = "check OPENAI_BASE_URL / --synth-base-url, or replay from a cassette"
     else:
         advice = "the endpoint keeps failing; try again later or check the server"
     return SynthAPIError(
-        f"{exc} (after {tries} tr{'y' if tries == 1 else 'ies'}); {advice}",
+        f"{what} (after {tries} tr{'y' if tries == 1 else 'ies'}); {advice}",
         status_code=exc.status_code,
         body=exc.body,
         transient=True,
         timed_out=exc.timed_out,
         headers=exc.headers,
         tries=tries,
+        dropped=True if dropped_at is not None else exc.dropped,
     )
+
+
+def _dropped(exc: SynthAPIError, tries: int, dropped_at: int, request: str) -> str:
+    """``exc``'s message, led by the drop: when it happened and what the request carried."""
+    when = "" if tries == 1 else f" (try {dropped_at} of {tries})"
+    head = f"the server went away while answering this request{when}"
+    if not exc.dropped:  # a later try: the server is gone, or answered something else
+        head += f", and then: {exc}"
+    else:
+        head = f"{exc}: {head}"
+    return head + (f"; the request carried {request}" if request else "")

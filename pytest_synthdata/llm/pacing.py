@@ -362,6 +362,9 @@ class Limiter:
         self.peak = 0
         self.throttled = 0
         self.timeouts_in_row = 0
+        self.went_away: str | None = None
+        """What the first request the endpoint went away while answering carried (it may
+        have crashed on it), for the errors of the requests that then cannot reach it."""
         self.requests = Budget()
         self.tokens = Budget()
         self.pace = Pace()

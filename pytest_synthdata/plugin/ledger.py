@@ -113,6 +113,12 @@ class Inventory:
     protected: set[Path] = field(default_factory=set)
     """Test modules and folders the run left uncollected on purpose (ignored, or skipped
     as a whole), whose cassettes are not stale (``--synth-update`` only)."""
+    tests: set[str] = field(default_factory=set)
+    """The node ids (without parameters) of every collected test (``--synth-update`` only)."""
+    fixtures: set[str] = field(default_factory=set)
+    """The names of every fixture the collection defines (``--synth-update`` only)."""
+    gathered: bool = False
+    """Whether ``tests`` and ``fixtures`` were gathered (a collection with ``--synth-update``)."""
 
     def add(self, other: Inventory) -> None:
         self.folders |= other.folders
@@ -124,6 +130,9 @@ class Inventory:
         self.deselected = self.deselected or other.deselected
         self.collect_errors = self.collect_errors or other.collect_errors
         self.protected |= other.protected
+        self.tests |= other.tests
+        self.fixtures |= other.fixtures
+        self.gathered = self.gathered or other.gathered
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +144,9 @@ class Inventory:
             "deselected": self.deselected,
             "collect_errors": self.collect_errors,
             "protected": sorted(map(str, self.protected)),
+            "tests": sorted(self.tests),
+            "fixtures": sorted(self.fixtures),
+            "gathered": self.gathered,
         }
 
     @classmethod
@@ -148,6 +160,9 @@ class Inventory:
             deselected=bool(data.get("deselected", False)),
             collect_errors=bool(data.get("collect_errors", False)),
             protected={Path(p) for p in data.get("protected", [])},
+            tests=set(data.get("tests", [])),
+            fixtures=set(data.get("fixtures", [])),
+            gathered=bool(data.get("gathered", False)),
         )
 
     def stale(self, used: set[Path]) -> list[Path]:

@@ -156,11 +156,13 @@ class SessionState:
         with using(self.route(cassette, rerecord)):
             yield
 
-    def route(self, cassette: Path | None, rerecord: str) -> Route:
-        """The route of a test whose cassette is ``cassette``: the session's storage."""
+    def route(self, cassette: Path | None, rerecord: str, owner: str = "") -> Route:
+        """The route of a test whose cassette is ``cassette``: the session's storage;
+        ``owner``: what :meth:`produce` was given (default: the test being run)."""
         from ..route import Route
+        from .owners import owner_of
 
-        return Route.for_test(self.storage, cassette, rerecord)
+        return Route.for_test(self.storage, cassette, rerecord, owner_of(owner))
 
     def remember(
         self, key: Hashable, make: Callable[[], T], usage: Usage, *, records: bool = False
@@ -213,7 +215,7 @@ class SessionState:
         key = (owner, request.name, spec.key(), settings)
 
         def make() -> Dataset[Any]:
-            route = self.route(cassette, rerecord).checked()
+            route = self.route(cassette, rerecord, owner).checked()
             recipe = record_recipe(spec, settings)
             with self.generating():
                 dataset = run_sync(run_stored(settings, route, recipe, Usage()))

@@ -10,6 +10,7 @@ control character a model wrote is shown, never acted on).
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +30,41 @@ def lines(
     stale: list[Path] = []
     if not state.update and whole_suite(config, exitstatus, report):
         stale = stale_files(config, report)
-    out = cost(report.totals)
-    out += completed(report.completed, records=state.record_mode != "none")
+    out = fitted(cost(report.totals), width)
+    out += completed(report.completed, records=state.record_mode != "none", width=width)
     out += listed(
         stale,
         f"{len(stale)} cassette file(s) that no collected test or fixture uses "
         "(--synth-update deletes them):",
+        width,
     )
     out += state.update_lines
     out += previews(report, width)
     if report.exported:
-        out.append(
-            f"exported {len(report.exported)} dataset(s) as JSON Lines to {state.session.export}"
+        out += fitted(
+            [f"exported {len(report.exported)} dataset(s) as JSON Lines to {state.session.export}"],
+            width,
         )
     return [escape_controls(mask(line)) for line in out]
+
+
+def fitted(text: list[str], width: int) -> list[str]:
+    """``text`` with every line longer than ``width`` columns wrapped between words, its
+    continuation lines indented by two spaces (a word longer than a line, such as a path,
+    is left whole)."""
+    out: list[str] = []
+    for line in text:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        out += textwrap.wrap(
+            line,
+            max(width, 20),
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return out
 
 
 def header(state: SessionState, verbosity: int) -> str | None:
@@ -114,15 +136,15 @@ def cost(totals: Totals) -> list[str]:
     return out
 
 
-def completed(paths: set[Path], *, records: bool) -> list[str]:
+def completed(paths: set[Path], *, records: bool, width: int = 80) -> list[str]:
     """Cassettes an interrupted recording had left, which this run found."""
     how = " were completed:" if records else " (run in record mode 'once' to complete them):"
     head = f"{len(paths)} cassette file(s) left incomplete by an interrupted recording{how}"
-    return listed(sorted(paths), head)
+    return listed(sorted(paths), head, width)
 
 
-def listed(paths: list[Path], head: str) -> list[str]:
-    return [head, *(f"  {path}" for path in paths)] if paths else []
+def listed(paths: list[Path], head: str, width: int = 80) -> list[str]:
+    return [*fitted([head], width), *(f"  {path}" for path in paths)] if paths else []
 
 
 def previews(report: Ledger, width: int) -> list[str]:

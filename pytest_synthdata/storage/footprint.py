@@ -12,11 +12,11 @@ from typing import Any
 @dataclass
 class Footprint:
     """What a session used of one cassette: the datasets (and how many of their items),
-    the endpoint states and the recorded exchanges; ``unknown``: a dataset was read whose
+    the endpoint profiles and the recorded exchanges; ``unknown``: a dataset was read whose
     exchanges are not known (all of them are kept). ``written`` says what it recorded."""
 
     datasets: dict[str, int] = field(default_factory=dict)
-    states: set[str] = field(default_factory=set)
+    profiles: set[str] = field(default_factory=set)
     exchanges: set[str] = field(default_factory=set)
     unknown: bool = False
     written: list[str] = field(default_factory=list)
@@ -24,7 +24,7 @@ class Footprint:
     def add(self, other: Footprint) -> None:
         for key, count in other.datasets.items():
             self.datasets[key] = max(count, self.datasets.get(key, 0))
-        self.states |= other.states
+        self.profiles |= other.profiles
         self.exchanges |= other.exchanges
         self.unknown = self.unknown or other.unknown
         self.written += [line for line in other.written if line not in self.written]
@@ -32,7 +32,7 @@ class Footprint:
     def as_dict(self) -> dict[str, Any]:
         return {
             "datasets": dict(sorted(self.datasets.items())),
-            "states": sorted(self.states),
+            "profiles": sorted(self.profiles),
             "exchanges": sorted(self.exchanges),
             "unknown": self.unknown,
             "written": list(self.written),
@@ -42,7 +42,7 @@ class Footprint:
     def from_dict(cls, data: dict[str, Any]) -> Footprint:
         return cls(
             datasets={str(k): int(v) for k, v in data.get("datasets", {}).items()},
-            states=set(data.get("states", [])),
+            profiles=set(data.get("profiles", [])),
             exchanges=set(data.get("exchanges", [])),
             unknown=bool(data.get("unknown", False)),
             written=list(data.get("written", [])),

@@ -1,7 +1,7 @@
 """``--synth-update``'s clean-up: cassettes cut down to what a session used, and stale ones.
 
 A session notes, for each cassette it used, the datasets it read or recorded (and how many of
-their records), their endpoint states and the recorded exchanges they took (see
+their records), their endpoint profiles and the recorded exchanges they took (see
 :class:`.recorder.Footprint`). :func:`prune` rewrites the file to hold just that, through
 the cassette serializer, so the result is sealed with a fresh checksum like any recording.
 
@@ -9,7 +9,7 @@ vcrpy's own ``drop_unused_requests`` is not used for this: it keeps only the int
 played while one cassette object was open, so with several generations per cassette (two
 ``synth_factory`` calls, the items of an ``each=True`` test on several xdist workers) each
 would drop the others' exchanges; it cannot see a dataset replayed from the ``datasets``
-section without any exchange, and it never drops stored datasets or endpoint states.
+section without any exchange, and it never drops stored datasets or endpoint profiles.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from .cassettes import (
 )
 from .datasets import truncate
 from .integrity import Tampered
-from .paths import DATASET_PREFIX, FOLDER
+from .owners import OWNER
+from .paths import DATASET_PREFIX, FOLDER, SUFFIX
 from .secrets import found_in
 
 
@@ -52,17 +53,17 @@ class Pruned:
             parts.append(f"{self.records} record(s) beyond the n asked for")
         if self.exchanges:
             parts.append(f"{self.exchanges} unused exchange(s)")
-        return ", ".join(parts) or "endpoint states"
+        return ", ".join(parts) or "endpoint profiles"
 
 
 def prune(
     path: Path,
     datasets: Mapping[str, int],
-    states: Iterable[str],
+    profiles: Iterable[str],
     exchanges: Iterable[str] | None,
 ) -> Pruned | None:
     """Rewrite the cassette at ``path`` to hold only ``datasets`` (each cut to its first
-    ``datasets[key]`` records), the endpoint ``states`` and the recorded ``exchanges``
+    ``datasets[key]`` records), the endpoint ``profiles`` and the recorded ``exchanges``
     (``None``: keep every exchange). ``None`` when there was nothing to drop (the file is
     left alone); a cassette that is not what pytest-synthdata wrote is an error."""
     text = read_text(path)
@@ -72,7 +73,7 @@ def prune(
         data = YamlSerializer.deserialize(text)
     except (Tampered, ValueError, KeyError, TypeError) as exc:
         raise corrupt(path, exc) from None
-    keep_states = set(states)
+    keep_profiles = set(profiles)
     metadata: dict[str, Any] = dict(data.get("metadata") or {})
     kept: dict[str, Any] = {}
     dropped_datasets = dropped_records = 0
@@ -85,7 +86,7 @@ def prune(
             if cut is not value:
                 dropped_records += int(value.get("n", 0)) - int(cut.get("n", 0))
             kept[key] = cut
-        elif key == INCOMPLETE or key in keep_states:
+        elif key in (INCOMPLETE, OWNER) or key in keep_profiles:
             kept[key] = value
     interactions = data["interactions"]
     if exchanges is not None:
@@ -129,3 +130,16 @@ def delete(paths: Iterable[Path]) -> list[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
     return deleted
+
+
+def leftovers(folders: Iterable[Path], before: float) -> list[Path]:
+    """The temporary files an atomic write of a cassette left in ``folders`` when its
+    process was killed before the rename (``.<name>.synth.yaml.<random>.tmp``, see
+    :func:`.cassettes.write_atomically`), last changed before ``before``."""
+    found = []
+    for folder in folders:
+        for path in sorted(folder.rglob(f".*{SUFFIX}.*.tmp")) if folder.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if path.is_file() and path.stat().st_mtime < before:
+                    found.append(path)
+    return found

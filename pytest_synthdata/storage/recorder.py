@@ -28,6 +28,7 @@ from .cassettes import (
 )
 from .datasets import Step, StoredDataset, decode, from_cassette
 from .footprint import Footprint, opened
+from .owners import OWNER, Owner, merged
 from .transport import Counters, StorageTransport, SyncStorageTransport
 from .vcrcompat import MissingMetadataError
 
@@ -37,14 +38,14 @@ REPLAYING_MODES = ("none", "once", "new_episodes")
 
 @dataclass
 class Recording:
-    """What one generation needs from storage: transports, and its starting endpoint state.
+    """What one generation needs from storage: transports, and its starting endpoint profile.
 
     ``touched`` collects the cassette's exchanges that answered this generation's
     requests, so the dataset it stores can name the exchanges it took."""
 
     transport_options: dict[str, Any]
     cassette: Any | None
-    state_key: str
+    profile_key: str
     path: Path | None = None
     storage: Storage | None = None
     rerecord: str = ""
@@ -97,10 +98,10 @@ class Recording:
         """This generation used (or ``written``: recorded) ``count`` items of the dataset
         ``key``, made by ``steps``."""
         if self.storage is not None and self.path is not None:
-            self.storage.note_use(self.path, key, self.state_key, count, steps, written)
+            self.storage.note_use(self.path, key, self.profile_key, count, steps, written)
 
-    def start_state(self, current: dict[str, Any]) -> dict[str, Any]:
-        """The endpoint state (structured mode, seed support) the recording started from.
+    def start_profile(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The endpoint profile (structured mode, seed support) the recording started from.
 
         Recorded with the cassette, so a replay takes exactly the same path (including a
         structured-mode fallback) whatever ran before it in this process.
@@ -108,10 +109,16 @@ class Recording:
         if self.cassette is None:
             return current
         try:
-            state = self.cassette.get_metadata(self.state_key, current)
+            state = self.cassette.get_metadata(self.profile_key, current)
         except MissingMetadataError:
             return current
         return dict(state) if isinstance(state, dict) else current
+
+
+def _own(cassette: Any, owner: Owner) -> None:
+    """Name ``owner`` in the metadata of a cassette it recorded into (saved with it)."""
+    metadata: dict[str, Any] = vars(cassette).setdefault("_metadata", {})
+    metadata[OWNER] = merged(metadata.get(OWNER), owner)
 
 
 class Storage:
@@ -175,14 +182,14 @@ class Storage:
         self,
         path: Path,
         key: str,
-        state_key: str,
+        profile_key: str,
         count: int,
         steps: Iterable[Step] | None,
         written: str | None = None,
     ) -> None:
         """The session used ``count`` items of the dataset ``key`` of the cassette at
-        ``path`` (made by ``steps``: ``None`` when not known) and its endpoint state."""
-        use = Footprint(datasets={key: count}, states={state_key} if state_key else set())
+        ``path`` (made by ``steps``: ``None`` when not known) and its endpoint profile."""
+        use = Footprint(datasets={key: count}, profiles={profile_key} if profile_key else set())
         if steps is None:
             use.unknown = True
         else:
@@ -252,11 +259,14 @@ class Storage:
         return entry
 
     @contextlib.contextmanager
-    def recording(self, path: Path | None, state_key: str, rerecord: str) -> Iterator[Recording]:
-        """Open the cassette at ``path`` (or none) for one generation."""
+    def recording(
+        self, path: Path | None, profile_key: str, rerecord: str, owner: Owner | None = None
+    ) -> Iterator[Recording]:
+        """Open the cassette at ``path`` (or none) for one generation. When it records into
+        the cassette, ``owner`` is written into it (see :mod:`.owners`)."""
         if path is None:
             yield Recording(
-                self._transport(None, None, rerecord), None, state_key, None, self, rerecord
+                self._transport(None, None, rerecord), None, profile_key, None, self, rerecord
             )
             return
         with self._lock(path), contextlib.ExitStack() as stack:
@@ -269,11 +279,13 @@ class Storage:
                 raise with_command(exc, rerecord) from None
             if self._finish_at_end and not cassette.write_protected:
                 cassette.get_metadata(INCOMPLETE, True)  # saved with the first recording
+            if owner is not None and not cassette.write_protected:
+                _own(cassette, owner)  # saved with the first recording, if there is one
             with stack:
                 yield Recording(
                     self._transport(cassette, path, rerecord),
                     cassette,
-                    state_key,
+                    profile_key,
                     path,
                     self,
                     rerecord,

@@ -350,7 +350,7 @@ async def _run(
         label=name,
         total=total,
         seed=call.seed,
-        state_key=f"{name}:{digest}",
+        profile_key=f"{name}:{digest}",
         read=functools.partial(_read_items, read),
         generate=work,
     )

@@ -21,6 +21,7 @@ __all__ = [
     "FaultMix",
     "MutateFn",
     "RandomFaults",
+    "pattern_holding",
 ]
 
 Records = list[dict[str, Any]]
@@ -32,6 +33,7 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "500",
         "503",
         "reset",
+        "crash",
         "timeout",
         "malformed",
         "truncated",
@@ -54,6 +56,19 @@ FAULT_KINDS: frozenset[str] = frozenset(
 
 
 HTTP_FAULTS = frozenset({"429", "500", "503"})
+
+
+def pattern_holding(node: Any, text: str) -> bool:
+    """Whether a request body sends a schema ``pattern`` that contains ``text`` (what makes
+    llama-cpp-python 0.3 crash when ``text`` is ``\\.``)."""
+    if isinstance(node, list):
+        return any(pattern_holding(item, text) for item in node)
+    if not isinstance(node, dict):
+        return False
+    found = node.get("pattern")
+    if isinstance(found, str) and text in found:
+        return True
+    return any(pattern_holding(value, text) for value in node.values())
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,6 +94,10 @@ class Fault:
     SERVER_ERROR: ClassVar[str] = "500"
     UNAVAILABLE: ClassVar[str] = "503"
     RESET: ClassVar[str] = "reset"
+    CRASH: ClassVar[str] = "crash"
+    """The request is read, then the server dies before answering, as a local server that
+    segfaults on a schema does: ``python -m fakellm`` exits at once, a server started with
+    ``FakeLLM.start`` resets the connection and stops listening."""
     TIMEOUT: ClassVar[str] = "timeout"
     MALFORMED: ClassVar[str] = "malformed"
     TRUNCATED: ClassVar[str] = "truncated"

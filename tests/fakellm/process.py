@@ -3,10 +3,11 @@
 Run it alone (it prints its ``base_url`` on the first line of its output, then serves until
 interrupted)::
 
-    python -m fakellm --port 0 --delay 0.3 --per-token 0.004 --broken 0.15 --errors 0.1
-    python -m fakellm --limit-requests 60 --limit-tokens 40000 --limit-window 6
+    python -m tests.fakellm --port 0 --delay 0.3 --per-token 0.004 --broken 0.15 --errors 0.1
+    python -m tests.fakellm --limit-requests 60 --limit-tokens 40000 --limit-window 6
 
-with ``tests/`` on ``PYTHONPATH``, or from Python with :class:`FakeLLMProcess`, which starts
+from the repository's root (or ``python -m fakellm`` with ``tests/`` on ``PYTHONPATH``), or
+from Python with :class:`FakeLLMProcess`, which starts
 it and talks to it over HTTP: a child process has a CPU of its own, so a busy client does not
 slow the answers down. It serves from asyncio, so a thousand clients at once are all in
 flight together. ``GET /_stats`` returns :meth:`FakeLLM.stats
@@ -109,7 +110,7 @@ class FakeLLMProcess:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m fakellm",
+        prog="python -m tests.fakellm",
         description="A fake OpenAI-compatible chat-completions server that behaves like a "
         "hosted model; prints its base URL, then serves until interrupted.",
     )
@@ -144,6 +145,11 @@ def main(argv: list[str] | None = None) -> None:
         "--limit-window", type=float, default=60.0, help="rate limit window in seconds (60)"
     )
     parser.add_argument(
+        "--crash-on-pattern",
+        default=None,
+        help="exit at once on a request whose schema sends a pattern holding this text",
+    )
+    parser.add_argument(
         "--stop-on-eof", action="store_true", help="stop when standard input closes"
     )
     args = parser.parse_args(argv)
@@ -162,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         limit_tokens=args.limit_tokens,
         limit_window=args.limit_window,
     )
+    server.crash_on_pattern = args.crash_on_pattern
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(server, stop_on_eof=args.stop_on_eof))
 

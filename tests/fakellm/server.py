@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -47,8 +48,10 @@ from .faults import (
     FaultMix,
     MutateFn,
     item_faults,
+    pattern_holding,
     record_faults,
 )
+from .models import models_reply
 from .ratelimit import RateLimit, RateLimiter, retry_headers
 from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
@@ -146,6 +149,8 @@ class FakeLLM:
         self.unsupported_status: int = 400
         self.reject_seed: bool = False
         self.timeout_delay: float = 3.0
+        # A request whose schema sends a ``pattern`` holding this text crashes the server.
+        self.crash_on_pattern: str | None = None
         # Seconds between the bytes of a "trickle" answer.
         self.trickle_delay: float = 0.05
         # Seconds before any chat request is handled, faults included.
@@ -546,6 +551,10 @@ class FakeLLM:
         if batch_api.handles(rec.path):
             yield self.batches.reply(rec)
             return
+        listing = models_reply(rec.method, rec.path)
+        if listing is not None:
+            yield listing
+            return
         azure = _AZURE_RE.match(rec.path)
         is_chat = rec.path in _CHAT_PATHS or azure is not None
         if not is_chat or rec.method != "POST":
@@ -570,6 +579,11 @@ class FakeLLM:
             yield self.response_delay
         if fault is not None and fault.kind == "reset":
             yield Reply(0)
+            return
+        crash_on = self.crash_on_pattern
+        crashing = crash_on is not None and pattern_holding(rec.body, crash_on)
+        if crashing or (fault is not None and fault.kind == "crash"):
+            yield from self._crash()
             return
         if fault is not None and fault.kind in HTTP_FAULTS:
             if self.latency.error_delay > 0:
@@ -635,6 +649,14 @@ class FakeLLM:
         if definition is not None:
             chars += len(json.dumps(definition))
         return self._tokens(chars) + (_output_limit(body) or 0)
+
+    def _crash(self) -> Iterator[Reply]:
+        """Die while answering: the process ends at once (``python -m fakellm``), or the
+        connection is reset and the server stops listening (``start``)."""
+        if self._serving:
+            os._exit(70)  # like a segfault: no answer, the kernel closes the sockets
+        threading.Thread(target=self.stop, name="fakellm-crash", daemon=True).start()
+        yield Reply(0)
 
     def _throttled(self, wait: float, too_large: bool, limits: Mapping[str, str]) -> Reply:
         """HTTP 429 from the rate limit, saying when to come back, as hosted APIs do."""
