@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
+import os
 import pkgutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    import openai
 
 
 def _load_all(package: str) -> None:
@@ -38,6 +44,7 @@ if _TESTS_DIR not in sys.path:
 from fakellm import FakeLLM  # noqa: E402
 
 FAKE_API_KEY = "sk-test-fake-key-0123456789"
+CLIENT_API_KEY = "sk-test"
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +84,48 @@ def llm_env(monkeypatch: pytest.MonkeyPatch, llm: FakeLLM) -> FakeLLM:
     monkeypatch.setenv("OPENAI_BASE_URL", llm.url)
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_API_KEY)
     return llm
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SYNTHDATA_* or OPENAI_BASE_URL leaks in from the developer's shell."""
+    from pytest_synthdata.settings import ENV_PREFIX
+
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., Any]]:
+    """Makes openai clients for a fake server: ``make_client(llm)`` is an ``openai.OpenAI``
+    for it with the key ``sk-test`` and no retries of the SDK's own (the package retries on
+    its own, and the server's tests count every request); ``asynchronous=True`` makes an
+    ``openai.AsyncOpenAI``, other keyword arguments go to the client (``max_retries=1``,
+    ``timeout=...``). Every client it made is closed after the test."""
+    import openai
+
+    made: list[openai.OpenAI | openai.AsyncOpenAI] = []
+
+    def make(server: FakeLLM, *, asynchronous: bool = False, **options: Any) -> Any:
+        options = {"api_key": CLIENT_API_KEY, "max_retries": 0, **options}
+        kind = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        made.append(kind(base_url=server.url, **options))
+        return made[-1]
+
+    yield make
+    for client in made:
+        if isinstance(client, openai.AsyncOpenAI):
+            asyncio.run(client.close())
+        else:
+            client.close()
+
+
+@pytest.fixture
+def client(llm: FakeLLM, make_client: Callable[..., Any]) -> openai.OpenAI:
+    """An ``openai.OpenAI`` for the reset session server (see ``make_client``)."""
+    return make_client(llm)
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common import (
+    EXAMPLES,
+    EXTRA,
+    LC_ASYNC,
+    LC_SYNC,
+    OURS,
+    RUNNERS,
+    SUBJECT,
+    count_valid,
+    say,
+    status,
+)
+
 LIMIT_REQUESTS = 60
 LIMIT_TOKENS = 40_000
 WINDOW = 6.0
@@ -67,8 +80,6 @@ def limited(
 ) -> LimitedRun:
     """One run of ``tool`` under the rate limit, with the simulator's counters; ``headers``:
     whether the simulator sends ``x-ratelimit-*`` headers (False: 429 + ``retry-after``)."""
-    from run import RUNNERS, count_valid, say
-
     from pytest_synthdata.llm.pacing import forget_limits
 
     forget_limits()  # no limit learned from an earlier run
@@ -114,8 +125,6 @@ def limited(
 
 
 def rate_limits(bench: Any, scale_big: float, quick: bool) -> list[LimitedRun]:
-    from run import LC_ASYNC, LC_SYNC, OURS
-
     runs = [
         limited(bench, OURS, 200, 1.0, None),
         limited(bench, LC_ASYNC, 200, 1.0, None),
@@ -173,8 +182,6 @@ class MedicalBilling(BaseModel):
 
 def dry_run_accuracy(bench: Any, ns: list[int], scale: float) -> list[Estimate]:
     """The command's ``--dry-run`` and then its real run, for each n."""
-    from run import EXAMPLES, EXTRA, SUBJECT, say
-
     folder = Path(tempfile.mkdtemp(prefix="synthdata-dry-run-"))
     (folder / "billing.py").write_text(MODULE)
     (folder / "seeds.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES))
@@ -337,8 +344,6 @@ def estimate_table(rows: list[Estimate]) -> list[str]:
 
 
 def targets(runs: list[LimitedRun], estimates: list[Estimate]) -> list[str]:
-    from run import OURS, status
-
     rows = ["| target | measured | status |", "|---|---|---|"]
     for r in runs:
         if r.tool == OURS and r.n >= 500 and r.concurrency == 32:

@@ -259,6 +259,24 @@ SESSION_SETTINGS: tuple[Setting, ...] = (
         "current directory), one file per test or fixture",
         optional=True, per_dataset=False, command=False, metavar="DIR",
     ),
+    Setting(
+        "dry_run", "bool", False,
+        "send nothing: print what would be recorded and the requests, tokens and cost that "
+        "would take (in pytest: which datasets the collected tests would replay, record or "
+        "grow; the session ends after collection, so that no fixture or test body can send "
+        "anything)",
+        "off", per_dataset=False, ini=False, see="[a dry run](#a-dry-run)",
+    ),
+    Setting(
+        "price_in", "float", None,
+        "USD per million prompt tokens, for the dry run's cost",
+        optional=True, per_dataset=False, metavar="USD",
+    ),
+    Setting(
+        "price_out", "float", None,
+        "USD per million completion tokens, for the dry run's cost",
+        optional=True, per_dataset=False, metavar="USD",
+    ),
 )  # fmt: skip
 """Session-wide cassette, cache and reporting options (not settable per dataset)."""
 
@@ -440,6 +458,10 @@ class SessionSettings:
     """``--synth-show``: print the datasets the run used."""
     export: str | None = _default("export")
     """``--synth-export DIR``: write the datasets the run used as JSON Lines there."""
+    price_in: float | None = _default("price_in")
+    """USD per million prompt tokens (the dry run's cost)."""
+    price_out: float | None = _default("price_out")
+    """USD per million completion tokens (the dry run's cost)."""
 
 
 if tuple(f.name for f in dataclasses.fields(SessionSettings)) != STORAGE_NAMES:  # pragma: no cover

@@ -38,7 +38,15 @@ if TYPE_CHECKING:
     from .storage.datasets import Step, StoredDataset
     from .storage.recorder import Recording
 
-__all__ = ["Recipe", "Work", "dataset_key", "growing_key", "record_recipe", "run_stored"]
+__all__ = [
+    "Recipe",
+    "Work",
+    "dataset_key",
+    "growing_key",
+    "record_recipe",
+    "run_stored",
+    "stored_key",
+]
 
 R = TypeVar("R")
 
@@ -85,14 +93,20 @@ def dataset_key(material: object, settings: Settings) -> str:
     return DATASET_PREFIX + hashlib.sha256(raw.encode()).hexdigest()
 
 
+def stored_key(key: str) -> str:
+    """The name a dataset whose :func:`dataset_key` is ``key`` is stored under in a cassette."""
+    from .storage import datasets
+
+    return key[: len(datasets.PREFIX) + 32]
+
+
 async def run_stored(settings: Settings, route: Route, recipe: Recipe[R], usage: Usage) -> R:
     """The dataset of ``recipe`` from the store when it holds one the recipe reads,
     otherwise generated (or grown) on the one batch loop and stored for the next time, all
     along ``route``. ``usage`` receives what the call cost, even when it fails."""
-    from .storage import datasets
 
     key = dataset_key(recipe.material, settings)
-    cassette_key = key[: len(datasets.PREFIX) + 32]
+    cassette_key = stored_key(key)
     stored = route.stored(cassette_key)
     if stored is not None:
         hit = recipe.read(stored, usage)

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,6 @@ class Visit(BaseModel):
     room: str = Field(pattern=r"^[A-D]-\d{3}$")
     on: dt.date
     codes: list[str] = Field(min_length=2, max_length=3)
-
-
-def client(server: FakeLLM) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="sk-test-constraints-0000")
 
 
 def sent_schema(body: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +88,10 @@ def constraint_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
     ]
 
 
-def test_the_schema_carries_the_constraints_and_the_answers_keep_them(llm: FakeLLM) -> None:
-    visits = generate(Visit, 8, client=client(llm))
+def test_the_schema_carries_the_constraints_and_the_answers_keep_them(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    visits = generate(Visit, 8, client=make_client(llm))
     assert_valid(visits)
     assert visits.usage.dropped_invalid == 0
     (request,) = llm.chat_requests
@@ -111,9 +110,9 @@ class Store(BaseModel):
 
 @pytest.mark.parametrize("structured", ["json_schema", "json_object", "tools"])
 def test_string_lengths_are_keywords_only_for_grammar_engines(
-    llm: FakeLLM, structured: StructuredMode
+    llm: FakeLLM, structured: StructuredMode, make_client: Callable[..., Any]
 ) -> None:
-    stores = generate(Store, 5, client=client(llm), structured=structured)
+    stores = generate(Store, 5, client=make_client(llm), structured=structured)
     assert all(len(s.store_code) == 4 and len(s.city) <= 12 for s in stores)
     (request,) = llm.chat_requests
     fields = record_node(sent_schema(request.body))
@@ -132,10 +131,12 @@ def test_string_lengths_are_keywords_only_for_grammar_engines(
         assert fields["city"]["description"] == "Where it is. (constraints: maxLength=12)"
 
 
-def test_a_rejected_length_keyword_moves_back_into_the_descriptions(llm: FakeLLM) -> None:
+def test_a_rejected_length_keyword_moves_back_into_the_descriptions(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.reject_constraints = True
     with pytest.warns(SynthDataWarning, match="'(minItems|minLength)' is not permitted"):
-        stores = generate(Store, 3, client=client(llm), structured="json_object")
+        stores = generate(Store, 3, client=make_client(llm), structured="json_object")
     assert len(stores) == 3
     rejected, accepted = (sent_schema(r.body) for r in llm.chat_requests)
     assert record_node(rejected)["store_code"]["minLength"] == 4
@@ -147,13 +148,13 @@ def test_a_rejected_length_keyword_moves_back_into_the_descriptions(llm: FakeLLM
 
 @pytest.mark.parametrize("structured", ["auto", "json_schema", "json_object", "tools"])
 def test_a_rejected_keyword_moves_into_descriptions_once_and_is_remembered(
-    llm: FakeLLM, structured: StructuredMode
+    llm: FakeLLM, structured: StructuredMode, make_client: Callable[..., Any]
 ) -> None:
     llm.reject_constraints = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        first = generate(Visit, 6, client=client(llm), structured=structured)
-        second = generate(Visit, 4, client=client(llm), structured=structured, seed=3)
+        first = generate(Visit, 6, client=make_client(llm), structured=structured)
+        second = generate(Visit, 4, client=make_client(llm), structured=structured, seed=3)
     assert_valid([*first, *second])
     (warning,) = constraint_warnings(caught)
     assert re.search(r"'(minimum|minItems)' is not permitted", warning)
@@ -176,10 +177,12 @@ def test_a_rejected_keyword_moves_into_descriptions_once_and_is_remembered(
     )
 
 
-def test_a_relaxed_count_bound_is_still_read_from_the_description(llm: FakeLLM) -> None:
+def test_a_relaxed_count_bound_is_still_read_from_the_description(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.reject_constraints = True
     with pytest.warns(SynthDataWarning, match="validation keywords"):
-        visits = generate(Visit, 5, client=client(llm), structured="tools")
+        visits = generate(Visit, 5, client=make_client(llm), structured="tools")
     assert len(visits) == 5
     records = sent_schema(llm.chat_requests[-1].body)["properties"]["records"]
     assert records["description"] == "(constraints: minItems=5, maxItems=5)"
@@ -268,8 +271,9 @@ def test_which_errors_reject_a_keyword(message: str, keywords: list[str], expect
 
 def test_the_fake_rejects_keywords_like_openai_and_reads_them_from_descriptions(
     llm: FakeLLM,
+    make_client: Callable[..., Any],
 ) -> None:
-    sdk = client(llm)
+    sdk = make_client(llm)
     schema = {
         "type": "object",
         "properties": {

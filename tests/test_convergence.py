@@ -5,9 +5,10 @@ probability, as a small model that gets the rule right only some of the time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import openai
 import pytest
 from fakellm import FakeLLM
 from fakellm.faults import BreakRule
@@ -31,10 +32,6 @@ class Claim(MedicalBilling):
         return self
 
 
-def client(server: FakeLLM) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="sk-test-converge-0000000")
-
-
 def asked(server: FakeLLM) -> list[int]:
     """The records each request asked for, as the server read them."""
     return [
@@ -45,22 +42,26 @@ def asked(server: FakeLLM) -> list[int]:
 
 @pytest.mark.parametrize("n", [40, 200])
 @pytest.mark.parametrize("seed", range(10))
-def test_half_invalid_reaches_exactly_n(llm: FakeLLM, n: int, seed: int) -> None:
+def test_half_invalid_reaches_exactly_n(
+    llm: FakeLLM, n: int, seed: int, make_client: Callable[..., Any]
+) -> None:
     llm.break_rule = BreakRule(RULE, 0.5, seed=seed)
-    claims = generate(Claim, n, client=client(llm), seed=seed)
+    claims = generate(Claim, n, client=make_client(llm), seed=seed)
     assert len(claims) == n
     assert len({c.model_dump_json() for c in claims}) == n
     assert claims.usage.dropped_invalid >= n // 4  # the rule was broken, often
     assert llm.break_rule.broken >= n // 4
 
 
-def test_eighty_percent_invalid_mostly_reaches_n_or_says_why(llm: FakeLLM) -> None:
+def test_eighty_percent_invalid_mostly_reaches_n_or_says_why(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     reached = 0
     for seed in range(10):
         llm.reset()
         llm.break_rule = BreakRule(RULE, 0.8, seed=seed)
         try:
-            claims = generate(Claim, 40, client=client(llm), seed=seed)
+            claims = generate(Claim, 40, client=make_client(llm), seed=seed)
         except SynthGenerationError as exc:
             message = str(exc)
             assert "retry budget" in message and "insurance_claim_amount" in message
@@ -77,9 +78,11 @@ def test_eighty_percent_invalid_mostly_reaches_n_or_says_why(llm: FakeLLM) -> No
     assert reached >= 5
 
 
-def test_nothing_invalid_asks_for_nothing_more(llm: FakeLLM) -> None:
+def test_nothing_invalid_asks_for_nothing_more(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.break_rule = BreakRule(RULE, 0.0)
-    claims = generate(Claim, 100, client=client(llm))
+    claims = generate(Claim, 100, client=make_client(llm))
     assert len(claims) == 100
     assert asked(llm) == [20, 20, 20, 20, 20]
     assert claims.usage.requests == 5 and claims.usage.retries == 0
@@ -87,9 +90,10 @@ def test_nothing_invalid_asks_for_nothing_more(llm: FakeLLM) -> None:
 
 def test_first_requests_ask_exactly_and_follow_ups_scale_by_the_valid_share(
     llm: FakeLLM,
+    make_client: Callable[..., Any],
 ) -> None:
     llm.break_rule = BreakRule(RULE, 0.5, seed=3)
-    claims = generate(Claim, 40, client=client(llm), seed=3)
+    claims = generate(Claim, 40, client=make_client(llm), seed=3)
     assert len(claims) == 40
     counts = asked(llm)
     first = [
@@ -104,17 +108,19 @@ def test_first_requests_ask_exactly_and_follow_ups_scale_by_the_valid_share(
     assert claims.usage.retries == len(counts) - 2
 
 
-def test_the_same_answers_make_the_same_requests_and_replay(llm: FakeLLM, tmp_path: Path) -> None:
+def test_the_same_answers_make_the_same_requests_and_replay(
+    llm: FakeLLM, tmp_path: Path, make_client: Callable[..., Any]
+) -> None:
     llm.break_rule = BreakRule(RULE, 0.5, seed=1)
     cassette = tmp_path / "claims.synth.yaml"
-    first = generate(Claim, 60, client=client(llm), cassette=cassette)
+    first = generate(Claim, 60, client=make_client(llm), cassette=cassette)
     bodies = sorted(r.raw_body for r in llm.chat_requests)  # batches of a wave race
     llm.reset()
     llm.break_rule = BreakRule(RULE, 0.5, seed=1)
-    again = generate(Claim, 60, client=client(llm))
+    again = generate(Claim, 60, client=make_client(llm))
     assert sorted(r.raw_body for r in llm.chat_requests) == bodies
     assert again == first
-    offline = client(llm)
+    offline = make_client(llm)
     llm.stop()
     try:
         replayed = generate(Claim, 60, client=offline, cassette=cassette, record_mode="none")
@@ -123,9 +129,11 @@ def test_the_same_answers_make_the_same_requests_and_replay(llm: FakeLLM, tmp_pa
     assert replayed == first
 
 
-def test_a_follow_up_names_a_repeated_problem_once(llm: FakeLLM) -> None:
+def test_a_follow_up_names_a_repeated_problem_once(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.break_rule = BreakRule(RULE, 0.5, seed=2)
-    claims = generate(Claim, 20, client=client(llm), seed=2)
+    claims = generate(Claim, 20, client=make_client(llm), seed=2)
     assert len(claims) == 20
     follow_up = llm.chat_requests[1].body["messages"][-1]["content"]
     notes = follow_up.split("had these problems; avoid them:", 1)[1]
@@ -133,10 +141,12 @@ def test_a_follow_up_names_a_repeated_problem_once(llm: FakeLLM) -> None:
     assert "were invalid and were dropped, each for:" in notes
 
 
-def test_the_rule_is_set_through_configure_as_the_benchmark_does(llm: FakeLLM) -> None:
+def test_the_rule_is_set_through_configure_as_the_benchmark_does(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     config = llm.configure(invalid=0.5, invalid_rule=RULE, seed=4)
     assert config["invalid"] == 0.5 and config["invalid_rule"] == RULE
-    claims = generate(Claim, 40, client=client(llm))
+    claims = generate(Claim, 40, client=make_client(llm))
     assert len(claims) == 40
     assert llm.break_rule is not None and llm.break_rule.broken > 0
     assert claims.usage.dropped_invalid > 0

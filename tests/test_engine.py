@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -30,16 +31,14 @@ from pytest_synthdata.settings import StructuredMode
 pytestmark = pytest.mark.usefixtures("fresh_endpoints")  # nothing remembered across tests
 
 
-def client(server: FakeLLM, **kwargs: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="sk-test", **kwargs)
-
-
 def distinct(records: list[Any]) -> int:
     return len({json.dumps(r.model_dump(mode="json"), sort_keys=True) for r in records})
 
 
-def test_hundred_records_in_few_requests_and_identical_bodies(llm: FakeLLM) -> None:
-    bills = generate(MedicalBilling, n=100, examples=EXAMPLES, seed=0, client=client(llm))
+def test_hundred_records_in_few_requests_and_identical_bodies(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    bills = generate(MedicalBilling, n=100, examples=EXAMPLES, seed=0, client=make_client(llm))
     assert isinstance(bills, Dataset)
     assert len(bills) == 100
     assert all(isinstance(b, MedicalBilling) for b in bills)
@@ -51,19 +50,21 @@ def test_hundred_records_in_few_requests_and_identical_bodies(llm: FakeLLM) -> N
     first = sorted(r.raw_body for r in llm.chat_requests)
 
     llm.reset()
-    again = generate(MedicalBilling, n=100, examples=EXAMPLES, seed=0, client=client(llm))
+    again = generate(MedicalBilling, n=100, examples=EXAMPLES, seed=0, client=make_client(llm))
     assert sorted(r.raw_body for r in llm.chat_requests) == first
     assert list(again) == list(bills)
 
 
-def test_request_carries_strict_schema_examples_subject_and_extra(llm: FakeLLM) -> None:
+def test_request_carries_strict_schema_examples_subject_and_extra(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     generate(
         MedicalBilling,
         n=3,
         examples=EXAMPLES,
         extra="the name must be chosen at random; make it unusual",
         seed=7,
-        client=client(llm),
+        client=make_client(llm),
         model="gpt-test",
         temperature=0.5,
     )
@@ -86,17 +87,24 @@ def test_request_carries_strict_schema_examples_subject_and_extra(llm: FakeLLM) 
     assert "Return exactly 3 records." in prompt
 
 
-def test_subject_defaults_from_model_name_and_docstring(llm: FakeLLM) -> None:
-    generate(Ticket, n=1, client=client(llm))
+def test_subject_defaults_from_model_name_and_docstring(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    generate(Ticket, n=1, client=make_client(llm))
     prompt = llm.chat_requests[0].body["messages"][-1]["content"]
     assert "Subject: ticket: A customer support ticket." in prompt
     assert "Unique ticket number" in prompt
 
 
-def test_invalid_example_is_an_error_before_any_request(llm: FakeLLM) -> None:
+def test_invalid_example_is_an_error_before_any_request(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     with pytest.raises(SynthConfigError, match=r"(?s)examples\[1\] does not validate.*patient_id"):
         generate(
-            MedicalBilling, n=2, examples=["free text", {"patient_id": "x"}], client=client(llm)
+            MedicalBilling,
+            n=2,
+            examples=["free text", {"patient_id": "x"}],
+            client=make_client(llm),
         )
     assert llm.request_count == 0
 
@@ -114,27 +122,27 @@ def test_invalid_example_is_an_error_before_any_request(llm: FakeLLM) -> None:
     ],
 )
 def test_bad_arguments_name_the_argument(
-    llm: FakeLLM, kwargs: dict[str, Any], message: str
+    llm: FakeLLM, kwargs: dict[str, Any], message: str, make_client: Callable[..., Any]
 ) -> None:
     with pytest.raises(SynthConfigError, match=message):
-        generate(MedicalBilling, client=client(llm), **kwargs)
+        generate(MedicalBilling, client=make_client(llm), **kwargs)
     assert llm.request_count == 0
 
 
-def test_non_model_and_unsupported_model(llm: FakeLLM) -> None:
+def test_non_model_and_unsupported_model(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     with pytest.raises(UnsupportedModelError, match="BaseModel subclass"):
-        generate(dict, n=1, client=client(llm))  # type: ignore[type-var]
+        generate(dict, n=1, client=make_client(llm))  # type: ignore[type-var]
 
     class Bag(BaseModel):
         data: dict[str, int]
 
     with pytest.raises(UnsupportedModelError, match=r"Bag\.data"):
-        generate(Bag, n=1, client=client(llm))
+        generate(Bag, n=1, client=make_client(llm))
     assert llm.request_count == 0
 
 
-def test_constrained_model_round_trips(llm: FakeLLM) -> None:
-    tickets = generate(Ticket, n=12, client=client(llm))
+def test_constrained_model_round_trips(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
+    tickets = generate(Ticket, n=12, client=make_client(llm))
     assert len(tickets) == 12
     for ticket in tickets:
         assert Ticket.model_validate(ticket.model_dump(mode="json")) == ticket
@@ -160,28 +168,32 @@ def test_constrained_model_round_trips(llm: FakeLLM) -> None:
         "duplicate",
     ],
 )
-def test_each_fault_still_gives_exactly_n_valid_records(llm: FakeLLM, fault: str) -> None:
+def test_each_fault_still_gives_exactly_n_valid_records(
+    llm: FakeLLM, fault: str, make_client: Callable[..., Any]
+) -> None:
     llm.retry_after_ms = 0
     llm.enqueue(fault)
-    bills = generate(MedicalBilling, n=30, client=client(llm), batch_size=10, concurrency=2)
+    bills = generate(MedicalBilling, n=30, client=make_client(llm), batch_size=10, concurrency=2)
     assert len(bills) == 30
     assert distinct(bills) == 30
     assert all(isinstance(b, MedicalBilling) for b in bills)
 
 
-def test_timeout_is_retried_by_the_sdk(llm: FakeLLM) -> None:
+def test_timeout_is_retried_by_the_sdk(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     llm.enqueue(Fault.timeout(1.0))
-    bills = generate(MedicalBilling, n=5, client=client(llm), timeout=0.5)
+    bills = generate(MedicalBilling, n=5, client=make_client(llm), timeout=0.5)
     assert len(bills) == 5
 
 
-def test_validator_failure_is_reasked_with_the_pydantic_error(llm: FakeLLM) -> None:
+def test_validator_failure_is_reasked_with_the_pydantic_error(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     def poison(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         records[1]["patient_name"] = "Xavier"
         return records
 
     llm.enqueue(Fault.mutate(poison))
-    people = generate(Strict, n=4, client=client(llm))
+    people = generate(Strict, n=4, client=make_client(llm))
     assert len(people) == 4
     assert all(not p.patient_name.startswith("X") for p in people)
     assert people.usage.dropped_invalid == 1
@@ -197,13 +209,15 @@ def test_validator_failure_is_reasked_with_the_pydantic_error(llm: FakeLLM) -> N
     assert "Xavier" not in ask.split("Values already used")[0]
 
 
-def test_budget_exhausted_raises_typed_error_with_details(llm: FakeLLM) -> None:
+def test_budget_exhausted_raises_typed_error_with_details(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     def poison(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**r, "patient_name": "Xena"} for r in records]
 
     llm.always(Fault.mutate(poison))
     with pytest.raises(SynthGenerationError) as info:
-        generate(Strict, n=3, client=client(llm), max_retries=2)
+        generate(Strict, n=3, client=make_client(llm), max_retries=2)
     err = info.value
     assert err.usage.requests == 3
     assert err.usage.retries == 2
@@ -215,19 +229,19 @@ def test_budget_exhausted_raises_typed_error_with_details(llm: FakeLLM) -> None:
     assert "last raw output" in text
 
 
-def test_always_malformed_exhausts_budget(llm: FakeLLM) -> None:
+def test_always_malformed_exhausts_budget(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     llm.always("malformed")
     with pytest.raises(SynthGenerationError, match="not valid JSON"):
-        generate(MedicalBilling, n=3, client=client(llm), max_retries=1)
+        generate(MedicalBilling, n=3, client=make_client(llm), max_retries=1)
     assert llm.request_count == 2
 
 
 @pytest.mark.parametrize("structured", ["json_object", "json_schema"])
 def test_json_in_a_code_fence_between_sentences_is_read_not_re_asked(
-    llm: FakeLLM, structured: StructuredMode
+    llm: FakeLLM, structured: StructuredMode, make_client: Callable[..., Any]
 ) -> None:
     llm.always("chatty")
-    bills = generate(MedicalBilling, n=4, client=client(llm), structured=structured)
+    bills = generate(MedicalBilling, n=4, client=make_client(llm), structured=structured)
     assert len(bills) == 4 and bills.usage.retries == 0
     (answer,) = [r.response for r in llm.chat_requests]
     content = answer["choices"][0]["message"]["content"]
@@ -254,20 +268,26 @@ def test_prose_without_json_is_still_an_error_that_asks_for_json_only() -> None:
     assert items == [] and "Send only the JSON object" in problems[0]
 
 
-def test_http_error_after_sdk_retries_is_a_synth_api_error(llm: FakeLLM) -> None:
+def test_http_error_after_sdk_retries_is_a_synth_api_error(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.retry_after_ms = 0
     llm.always("500")
     with pytest.raises(SynthAPIError, match="HTTP 500") as info:
-        generate(MedicalBilling, n=3, client=client(llm, max_retries=1))
+        generate(MedicalBilling, n=3, client=make_client(llm, max_retries=1))
     assert info.value.status_code == 500
 
 
-def test_unique_field_is_enforced_and_topped_up(llm: FakeLLM) -> None:
+def test_unique_field_is_enforced_and_topped_up(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     def same_ids(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**r, "patient_id": 42} for r in records]
 
     llm.enqueue(Fault.mutate(same_ids))
-    bills = generate(MedicalBilling, n=6, client=client(llm), unique="patient_id", concurrency=1)
+    bills = generate(
+        MedicalBilling, n=6, client=make_client(llm), unique="patient_id", concurrency=1
+    )
     ids = [b.patient_id for b in bills]
     assert len(ids) == 6 and len(set(ids)) == 6
     assert bills.usage.dropped_duplicate == 5
@@ -279,8 +299,10 @@ def test_unique_field_is_enforced_and_topped_up(llm: FakeLLM) -> None:
     assert "must be unique" in later
 
 
-def test_later_waves_are_steered_away_from_used_values(llm: FakeLLM) -> None:
-    bills = generate(MedicalBilling, n=40, client=client(llm), batch_size=10, concurrency=2)
+def test_later_waves_are_steered_away_from_used_values(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    bills = generate(MedicalBilling, n=40, client=make_client(llm), batch_size=10, concurrency=2)
     assert len(bills) == 40
     prompts = [r.body["messages"][-1]["content"] for r in llm.chat_requests]
     steered = [p for p in prompts if "Values already used" in p]
@@ -289,19 +311,21 @@ def test_later_waves_are_steered_away_from_used_values(llm: FakeLLM) -> None:
     assert all(bills[0].patient_name not in p for p in steered)  # only the most recent 12
 
 
-def test_concurrency_is_bounded(llm: FakeLLM) -> None:
+def test_concurrency_is_bounded(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     llm.response_delay = 0.2
-    bills = generate(MedicalBilling, n=60, client=client(llm), batch_size=5, concurrency=3)
+    bills = generate(MedicalBilling, n=60, client=make_client(llm), batch_size=5, concurrency=3)
     assert len(bills) == 60
     assert llm.max_in_flight == 3
     assert llm.request_count == 12
 
 
 @pytest.mark.parametrize("mode", ["json_object", "tools"])
-def test_auto_falls_back_once_with_a_warning_and_remembers(llm: FakeLLM, mode: str) -> None:
+def test_auto_falls_back_once_with_a_warning_and_remembers(
+    llm: FakeLLM, mode: str, make_client: Callable[..., Any]
+) -> None:
     llm.supported_modes = {mode}
     with pytest.warns(SynthDataWarning, match="does not support structured mode") as record:
-        bills = generate(MedicalBilling, n=8, client=client(llm), concurrency=1)
+        bills = generate(MedicalBilling, n=8, client=make_client(llm), concurrency=1)
     assert len(bills) == 8
     # Only the fallback warnings: a loaded machine may add others (an unclosed socket
     # collected late, a slow answer), which this test is not about.
@@ -317,30 +341,34 @@ def test_auto_falls_back_once_with_a_warning_and_remembers(llm: FakeLLM, mode: s
     llm.supported_modes = {mode}
     with warnings.catch_warnings():
         warnings.simplefilter("error", SynthDataWarning)  # a late ResourceWarning is not ours
-        generate(MedicalBilling, n=3, client=client(llm))
+        generate(MedicalBilling, n=3, client=make_client(llm))
     assert llm.request_count == 1
     assert failed >= 2
 
 
-def test_json_object_mode_sends_schema_in_prompt_and_format(llm: FakeLLM) -> None:
-    generate(MedicalBilling, n=2, client=client(llm), structured="json_object")
+def test_json_object_mode_sends_schema_in_prompt_and_format(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    generate(MedicalBilling, n=2, client=make_client(llm), structured="json_object")
     body = llm.chat_requests[0].body
     assert body["response_format"]["type"] == "json_object"
     assert body["response_format"]["schema"]["required"] == ["records"]
     assert any("must match this JSON schema" in m["content"] for m in body["messages"])
 
 
-def test_explicit_mode_never_falls_back(llm: FakeLLM) -> None:
+def test_explicit_mode_never_falls_back(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     llm.supported_modes = {"tools"}
     with pytest.raises(SynthAPIError, match="try another structured mode"):
-        generate(MedicalBilling, n=2, client=client(llm), structured="json_schema")
+        generate(MedicalBilling, n=2, client=make_client(llm), structured="json_schema")
 
 
-def test_llama_style_500_for_unsupported_mode_falls_back(llm: FakeLLM) -> None:
+def test_llama_style_500_for_unsupported_mode_falls_back(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.supported_modes = {"json_object", "tools"}
     llm.unsupported_status = 500
     with pytest.warns(SynthDataWarning):
-        bills = generate(MedicalBilling, n=2, client=client(llm, max_retries=0))
+        bills = generate(MedicalBilling, n=2, client=make_client(llm, max_retries=0))
     assert len(bills) == 2
 
 
@@ -352,9 +380,9 @@ def test_async_client_and_agenerate(llm: FakeLLM) -> None:
     assert asyncio.run(go()) == 5
 
 
-def test_generate_inside_a_running_loop(llm: FakeLLM) -> None:
+def test_generate_inside_a_running_loop(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     async def inner() -> int:
-        return len(generate(MedicalBilling, n=3, client=client(llm)))
+        return len(generate(MedicalBilling, n=3, client=make_client(llm)))
 
     assert asyncio.run(inner()) == 3
 
@@ -384,13 +412,15 @@ class Bounded(BaseModel):
     value: int = Field(ge=0, le=1000)
 
 
-def test_pydantic_constraint_failures_count_as_invalid(llm: FakeLLM) -> None:
+def test_pydantic_constraint_failures_count_as_invalid(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     def negative(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         records[0]["value"] = -3
         return records
 
     llm.enqueue(Fault.mutate(negative))
-    values = generate(Bounded, n=3, client=client(llm), unique="value")
+    values = generate(Bounded, n=3, client=make_client(llm), unique="value")
     assert len(values) == 3
     assert values.usage.dropped_invalid == 1
     assert "greater than or equal to 0" in llm.chat_requests[1].body["messages"][-1]["content"]

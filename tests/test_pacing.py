@@ -3,9 +3,9 @@ and runs against the fake acting as a rate-limited hosted API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import openai
 import pytest
 from fakellm import FakeLLM
 from models import MedicalBilling
@@ -133,12 +133,10 @@ def test_a_reservation_is_the_prompt_at_four_characters_a_token_plus_max_tokens(
     assert reservation(request) == 106
 
 
-def client(llm: FakeLLM) -> openai.OpenAI:
-    return openai.OpenAI(base_url=llm.url, api_key="sk-test", max_retries=0)
-
-
-def test_each_request_reserves_what_its_records_need(llm: FakeLLM) -> None:
-    bills = generate(MedicalBilling, 60, client=client(llm), batch_size=20)
+def test_each_request_reserves_what_its_records_need(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    bills = generate(MedicalBilling, 60, client=make_client(llm), batch_size=20)
     assert len(bills) == 60
     assert [r.body["max_tokens"] for r in llm.chat_requests] == [
         output_budget(MedicalBilling, 20)
@@ -147,9 +145,11 @@ def test_each_request_reserves_what_its_records_need(llm: FakeLLM) -> None:
     assert written < output_budget(MedicalBilling, 20) < 1.6 * written
 
 
-def test_a_batch_cut_off_at_max_tokens_asks_with_twice_the_limit(llm: FakeLLM) -> None:
+def test_a_batch_cut_off_at_max_tokens_asks_with_twice_the_limit(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.enqueue("truncated")
-    bills = generate(MedicalBilling, 10, client=client(llm))
+    bills = generate(MedicalBilling, 10, client=make_client(llm))
     assert len(bills) == 10
     first, second = (r.body for r in llm.chat_requests)
     owed = int(second["messages"][-1]["content"].rsplit("Return exactly ", 1)[1].split()[0])
@@ -158,11 +158,13 @@ def test_a_batch_cut_off_at_max_tokens_asks_with_twice_the_limit(llm: FakeLLM) -
     assert second["max_tokens"] == 2 * output_budget(MedicalBilling, owed)
 
 
-def test_a_rate_limited_run_returns_every_record_and_holds_requests_back(llm: FakeLLM) -> None:
+def test_a_rate_limited_run_returns_every_record_and_holds_requests_back(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     # room for about three requests at once, refilled in a few seconds
     cost = reservation({"max_tokens": output_budget(MedicalBilling, 10)}) + 600
     llm.set_rate_limit(requests=100, tokens=3 * cost, window=1.0)
-    bills = generate(MedicalBilling, 120, client=client(llm), batch_size=10, concurrency=12)
+    bills = generate(MedicalBilling, 120, client=make_client(llm), batch_size=10, concurrency=12)
     assert len(bills) == 120
     stats = llm.stats()
     assert stats["answered"] == 12

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 import pytest
@@ -179,16 +181,13 @@ def test_with_rate_limit_headers_the_mirrored_limits_pace_and_the_learned_rate_s
     assert limiter.pace.rate(clock.now) is None
 
 
-def client(llm: FakeLLM) -> openai.OpenAI:
-    return openai.OpenAI(base_url=llm.url, api_key="sk-test", max_retries=0)
-
-
 def test_a_run_against_a_gateway_that_only_answers_429_returns_every_record(
     llm: FakeLLM,
+    make_client: Callable[..., Any],
 ) -> None:
     # 16 requests per 2 s, no x-ratelimit-* header, 429 with retry-after in whole seconds
     llm.set_rate_limit(requests=16, window=2.0, headers=False)
-    with client(llm) as c:
+    with make_client(llm) as c:
         bills = generate(MedicalBilling, 480, client=c, batch_size=10, concurrency=24)
         limiter = limiter_for(str(c.base_url))
     assert len(bills) == 480
@@ -203,9 +202,11 @@ def test_a_run_against_a_gateway_that_only_answers_429_returns_every_record(
     assert limiter.pace.estimate == pytest.approx(8 * per_request, rel=0.5)
 
 
-def test_a_gateway_429_carries_retry_after_and_nothing_else(llm: FakeLLM) -> None:
+def test_a_gateway_429_carries_retry_after_and_nothing_else(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.set_rate_limit(requests=1, window=60.0, headers=False)
-    with client(llm) as c:
+    with make_client(llm) as c:
         ask = c.chat.completions.with_raw_response.create
         first = ask(model="m", messages=[{"role": "user", "content": "Return 1 record."}])
         assert not [h for h in first.headers if h.startswith("x-ratelimit")]

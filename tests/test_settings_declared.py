@@ -88,11 +88,11 @@ def test_every_declaration_is_read_from_the_environment() -> None:
     assert settings.concurrency == 2 and settings.timeout == 2.5 and settings.batch_size is None
     assert settings.structured == "tools" and settings.base_url == "http://127.0.0.1:9/v1"
     session = {"record_mode": "NONE", "cache_dir": "c", "no_cache": "yes", "update": "1",
-               "show": "on", "export": "x"}  # fmt: skip
+               "show": "on", "export": "x", "price_in": "0.15", "price_out": "0.6"}  # fmt: skip
     storage = storage_from_sources(
         {}, {s.env: session[s.name] for s in SESSION_SETTINGS if s.ini}, {}
     )
-    assert storage == SessionSettings("none", "c", True, True, True, "x")
+    assert storage == SessionSettings("none", "c", True, True, True, "x", 0.15, 0.6)
 
 
 def test_overrides_apply_on_top_of_every_source_and_name_themselves() -> None:

@@ -6,9 +6,10 @@ for, as a small model on a CPU does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import openai
 import pytest
 from fakellm import FakeLLM, Fault
 from fakellm.server import Latency
@@ -19,10 +20,6 @@ from pytest_synthdata import SynthAPIError, generate
 pytestmark = pytest.mark.usefixtures("fresh_endpoints")
 
 
-def client(server: FakeLLM) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="sk-test-slow-model-0000000")
-
-
 def asked(server: FakeLLM) -> list[int]:
     return [
         FakeLLM.requested_count(r.body, r.body["response_format"]["json_schema"]["schema"])
@@ -30,21 +27,21 @@ def asked(server: FakeLLM) -> list[int]:
     ]
 
 
-def tokens_per_record(server: FakeLLM) -> float:
+def tokens_per_record(server: FakeLLM, make_client: Callable[..., Any]) -> float:
     """Completion tokens the server writes per MedicalBilling record."""
-    generate(MedicalBilling, 20, client=client(server))
+    generate(MedicalBilling, 20, client=make_client(server))
     per_record = server.completion_tokens / 20
     server.reset()
     return per_record
 
 
 def test_a_model_too_slow_for_twenty_records_gets_smaller_requests(
-    llm: FakeLLM, tmp_path: Path
+    llm: FakeLLM, tmp_path: Path, make_client: Callable[..., Any]
 ) -> None:
     # 20 records take 2 s, 10 take 1 s: past a 1.5 s deadline, and well within it
-    llm.latency = Latency(per_token=0.1 / tokens_per_record(llm))
+    llm.latency = Latency(per_token=0.1 / tokens_per_record(llm, make_client))
     cassette = tmp_path / "slow.synth.yaml"
-    bills = generate(MedicalBilling, 40, client=client(llm), timeout=1.5, cassette=cassette)
+    bills = generate(MedicalBilling, 40, client=make_client(llm), timeout=1.5, cassette=cassette)
     assert len(bills) == 40
     assert len({b.model_dump_json() for b in bills}) == 40
     sizes = asked(llm)
@@ -52,7 +49,7 @@ def test_a_model_too_slow_for_twenty_records_gets_smaller_requests(
     assert sizes[2:] == [10, 10, 10, 10]  # one probe, then as many as in flight before
     assert llm.request_count == 6  # a timed-out request is not sent again as it was
     # the recording replays without the endpoint to the very same records
-    offline = client(llm)
+    offline = make_client(llm)
     llm.stop()
     try:
         replayed = generate(
@@ -63,10 +60,12 @@ def test_a_model_too_slow_for_twenty_records_gets_smaller_requests(
     assert replayed == bills
 
 
-def test_a_hung_server_ends_the_run_after_halving_down_to_one_record(llm: FakeLLM) -> None:
+def test_a_hung_server_ends_the_run_after_halving_down_to_one_record(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.always(Fault.timeout(30.0))
     with pytest.raises(SynthAPIError) as info:
-        generate(MedicalBilling, 40, client=client(llm), timeout=0.3)
+        generate(MedicalBilling, 40, client=make_client(llm), timeout=0.3)
     message = str(info.value)
     assert "did not finish answering within 0.3s" in message and "(after 2 tries)" in message
     # 20 and 20 at once, then one request at a time: 10, 5, 3, 2, and 1 record twice

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import socket
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +99,6 @@ MOVIES = [
 pytestmark = pytest.mark.usefixtures("fresh_endpoints")  # nothing remembered across tests
 
 
-def client(server: FakeLLM, **kwargs: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="sk-test", **kwargs)
-
-
 def prompt(server: FakeLLM, request: int = 0) -> str:
     """The last user message of one chat request."""
     messages = server.chat_requests[request].body["messages"]
@@ -131,8 +128,10 @@ def cut_padding(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("fields", SHAPES, ids=SHAPE_IDS)
-def test_generate_text_mentions_every_value_of_each_shape(llm: FakeLLM, fields: Any) -> None:
-    text = generate_text(fields, client=client(llm))
+def test_generate_text_mentions_every_value_of_each_shape(
+    llm: FakeLLM, fields: Any, make_client: Callable[..., Any]
+) -> None:
+    text = generate_text(fields, client=make_client(llm))
     assert_mentions_all(text, fields)
     assert llm.request_count == 1
     body = llm.chat_requests[0].body
@@ -141,9 +140,11 @@ def test_generate_text_mentions_every_value_of_each_shape(llm: FakeLLM, fields: 
     assert "Preferences (JSON)" not in prompt(llm)
 
 
-def test_preferences_reach_the_prompt_and_length_is_met(llm: FakeLLM) -> None:
+def test_preferences_reach_the_prompt_and_length_is_met(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     preferences = {"style": "gossip", "minimum_length": 200}
-    text = generate_text(TOM, preferences, client=client(llm))
+    text = generate_text(TOM, preferences, client=make_client(llm))
     assert len(text) >= 200
     assert_mentions_all(text, TOM)
     user = prompt(llm)
@@ -152,11 +153,11 @@ def test_preferences_reach_the_prompt_and_length_is_met(llm: FakeLLM) -> None:
     assert llm.request_count == 1
 
 
-def test_missing_value_is_reasked_by_name(llm: FakeLLM) -> None:
+def test_missing_value_is_reasked_by_name(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     llm.text_omit_values = {"Tom Hanks"}
     llm.text_omit_times = 1
     usage = Usage()
-    text = generate_text(TOM, client=client(llm), usage=usage)
+    text = generate_text(TOM, client=make_client(llm), usage=usage)
     assert "Tom Hanks" in text
     assert llm.request_count == 2
     # a fresh request, not the failed conversation: the fields again, and what was wrong
@@ -168,10 +169,10 @@ def test_missing_value_is_reasked_by_name(llm: FakeLLM) -> None:
     assert usage.prompt_tokens == llm.prompt_tokens
 
 
-def test_missing_value_exhausts_the_budget(llm: FakeLLM) -> None:
+def test_missing_value_exhausts_the_budget(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     llm.text_omit_values = {"Green Mile"}
     with pytest.raises(SynthGenerationError) as info:
-        generate_text(TOM, client=client(llm), max_retries=2)
+        generate_text(TOM, client=make_client(llm), max_retries=2)
     err = info.value
     assert llm.request_count == 3
     assert err.usage.requests == 3 and err.usage.retries == 2
@@ -201,10 +202,14 @@ def test_missing_value_exhausts_the_budget(llm: FakeLLM) -> None:
     ids=["minimum_length", "maximum_length", "min_words", "max_words"],
 )
 def test_length_preferences_are_enforced(
-    llm: FakeLLM, preferences: dict[str, Any], mutate: Any, complaint: str
+    llm: FakeLLM,
+    preferences: dict[str, Any],
+    mutate: Any,
+    complaint: str,
+    make_client: Callable[..., Any],
 ) -> None:
     llm.enqueue(Fault.mutate(mutate))
-    text = generate_text(TOM, preferences, client=client(llm))
+    text = generate_text(TOM, preferences, client=make_client(llm))
     assert llm.request_count == 2
     assert complaint in prompt(llm, 1)
     chars, words = len(text), len(text.split())
@@ -225,9 +230,11 @@ def test_async_generate_text(llm: FakeLLM) -> None:
 # --------------------------------------------------------------------------- generate_dataset
 
 
-def test_generate_dataset_of_each_shape_in_one_request(llm: FakeLLM) -> None:
+def test_generate_dataset_of_each_shape_in_one_request(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     preferences = {"style": "weather forecast"}
-    dataset = generate_dataset(SHAPES, preferences, client=client(llm))
+    dataset = generate_dataset(SHAPES, preferences, client=make_client(llm))
     assert [record.fields for record in dataset] == SHAPES
     for record in dataset:
         assert isinstance(record, TextRecord)
@@ -248,10 +255,12 @@ def test_generate_dataset_of_each_shape_in_one_request(llm: FakeLLM) -> None:
     assert "Return exactly 3 texts" in user
 
 
-def test_dataset_request_count_is_the_documented_bound(llm: FakeLLM) -> None:
+def test_dataset_request_count_is_the_documented_bound(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     entries = [{"actor": f"Actor {chr(65 + i)}", "movies": [f"Film {i}"]} for i in range(25)]
     llm.response_delay = 0.1
-    dataset = generate_dataset(entries, client=client(llm), batch_size=10, concurrency=2)
+    dataset = generate_dataset(entries, client=make_client(llm), batch_size=10, concurrency=2)
     assert [record.fields for record in dataset] == entries  # stable order
     for record in dataset:
         assert_mentions_all(record.text, record.fields)
@@ -262,21 +271,25 @@ def test_dataset_request_count_is_the_documented_bound(llm: FakeLLM) -> None:
     assert sizes == [5, 10, 10]
 
 
-def test_dataset_never_exceeds_batches_times_one_plus_max_retries(llm: FakeLLM) -> None:
+def test_dataset_never_exceeds_batches_times_one_plus_max_retries(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     entries = [{"actor": "Tom Hanks", "id": i} for i in range(25)]
     llm.text_omit_values = {"Tom Hanks"}
     with pytest.raises(SynthGenerationError, match="per batch") as info:
-        generate_dataset(entries, client=client(llm), batch_size=10, max_retries=1)
+        generate_dataset(entries, client=make_client(llm), batch_size=10, max_retries=1)
     # 3 batches, then each of the 25 texts alone, each with one re-ask
     assert llm.request_count == 3 * (1 + 1) + 25 * (1 + 1)
     assert info.value.usage.requests == 56
     assert any('does not mention "Tom Hanks"' in e for e in info.value.errors)
 
 
-def test_dataset_reasks_only_the_failing_entries(llm: FakeLLM) -> None:
+def test_dataset_reasks_only_the_failing_entries(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.text_omit_values = {"Tom Hanks"}
     llm.text_omit_times = 1
-    dataset = generate_dataset([HARDY, TOM, MADS], client=client(llm))
+    dataset = generate_dataset([HARDY, TOM, MADS], client=make_client(llm))
     for record in dataset:
         assert_mentions_all(record.text, record.fields)
     assert llm.request_count == 2
@@ -289,10 +302,12 @@ def test_dataset_reasks_only_the_failing_entries(llm: FakeLLM) -> None:
 
 
 @pytest.mark.parametrize("fault", ["fewer", "more", "duplicate", "malformed", "truncated"])
-def test_dataset_survives_answer_faults(llm: FakeLLM, fault: str) -> None:
+def test_dataset_survives_answer_faults(
+    llm: FakeLLM, fault: str, make_client: Callable[..., Any]
+) -> None:
     llm.enqueue(fault)
     entries = [HARDY, TOM, MADS, ["blue", "yellow"]]
-    dataset = generate_dataset(entries, client=client(llm))
+    dataset = generate_dataset(entries, client=make_client(llm))
     assert [record.fields for record in dataset] == entries
     for record in dataset:
         assert_mentions_all(record.text, record.fields)
@@ -301,26 +316,30 @@ def test_dataset_survives_answer_faults(llm: FakeLLM, fault: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["json_object", "tools"])
-def test_dataset_falls_back_to_other_structured_modes(llm: FakeLLM, mode: str) -> None:
+def test_dataset_falls_back_to_other_structured_modes(
+    llm: FakeLLM, mode: str, make_client: Callable[..., Any]
+) -> None:
     llm.supported_modes = {mode}
     with pytest.warns(SynthDataWarning):
-        dataset = generate_dataset([TOM, MADS], client=client(llm))
+        dataset = generate_dataset([TOM, MADS], client=make_client(llm))
     for record in dataset:
         assert_mentions_all(record.text, record.fields)
     llm.reset()
     llm.supported_modes = {mode}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        report = round_trip([Actor(Actor="Tom Hanks", Film=["Big"])], client=client(llm))
+        report = round_trip([Actor(Actor="Tom Hanks", Film=["Big"])], client=make_client(llm))
     assert report.accuracy == 1.0, report
 
 
 # --------------------------------------------------------------------------- extraction
 
 
-def test_extract_reads_the_record_from_the_text(llm: FakeLLM) -> None:
+def test_extract_reads_the_record_from_the_text(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     text = "Note — Actor: «Tom Hardy»; Film[0]: «Inception»; Film[1]: «Mad Max: Fury Road»."
-    actor = extract(text, Actor, client=client(llm))
+    actor = extract(text, Actor, client=make_client(llm))
     assert actor == Actor(Actor="Tom Hardy", Film=["Inception", "Mad Max: Fury Road"])
     assert llm.request_count == 1
     fmt = llm.chat_requests[0].body["response_format"]
@@ -331,15 +350,17 @@ def test_extract_reads_the_record_from_the_text(llm: FakeLLM) -> None:
     assert f"Text (JSON) #1: {json.dumps(text, ensure_ascii=False)}" in user
 
 
-def test_extract_reasks_with_the_validation_error(llm: FakeLLM) -> None:
+def test_extract_reasks_with_the_validation_error(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     def silent_era(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items[0]["record"]["year"] = 1900
         return items
 
-    text = generate_text(MOVIES[0].model_dump(mode="json"), client=client(llm))
+    text = generate_text(MOVIES[0].model_dump(mode="json"), client=make_client(llm))
     llm.enqueue(Fault.mutate(silent_era))
     usage = Usage()
-    movie = extract(text, Movie, client=client(llm), usage=usage)
+    movie = extract(text, Movie, client=make_client(llm), usage=usage)
     assert movie == MOVIES[0]
     assert (usage.requests, usage.retries, usage.dropped_invalid) == (2, 1, 1)
     followup = llm.chat_requests[-1].body["messages"]
@@ -349,17 +370,17 @@ def test_extract_reasks_with_the_validation_error(llm: FakeLLM) -> None:
     assert "Text (JSON) #1: " in followup[-1]["content"]
 
 
-def test_extract_budget_exhausted(llm: FakeLLM) -> None:
+def test_extract_budget_exhausted(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     llm.extract_override = {"year": 1800}
     with pytest.raises(SynthGenerationError, match="could not extract 1 valid Movie") as info:
-        extract("Note — title: «Metropolis».", Movie, client=client(llm), max_retries=1)
+        extract("Note — title: «Metropolis».", Movie, client=make_client(llm), max_retries=1)
     assert llm.request_count == 2
     assert any("the year must be 1927 or later" in e for e in info.value.errors)
 
 
-def test_extract_many_is_batched_and_ordered(llm: FakeLLM) -> None:
+def test_extract_many_is_batched_and_ordered(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     texts = [f"Note — Actor: «Actor {chr(65 + i)}»; Film[0]: «Film {i}»." for i in range(12)]
-    actors = extract_many(texts, Actor, client=client(llm), batch_size=5)
+    actors = extract_many(texts, Actor, client=make_client(llm), batch_size=5)
     assert [a.Actor for a in actors] == [f"Actor {chr(65 + i)}" for i in range(12)]
     assert [a.Film for a in actors] == [[f"Film {i}"] for i in range(12)]
     assert llm.request_count == 3 == actors.usage.requests
@@ -378,9 +399,9 @@ def test_async_extract(llm: FakeLLM) -> None:
 # --------------------------------------------------------------------------- round trip
 
 
-def test_round_trip_of_clean_data_is_exact(llm: FakeLLM) -> None:
+def test_round_trip_of_clean_data_is_exact(llm: FakeLLM, make_client: Callable[..., Any]) -> None:
     actors = [Actor(**TOM_ACTOR), Actor(**HARDY_ACTOR)]
-    report = round_trip([*MOVIES, *actors], {"style": "informal"}, client=client(llm))
+    report = round_trip([*MOVIES, *actors], {"style": "informal"}, client=make_client(llm))
     assert report.accuracy == 1.0, report
     assert report.mismatches == []
     assert report.total == 5 and len(report.texts) == 5
@@ -397,13 +418,15 @@ TOM_ACTOR = {"Actor": "Tom Hanks", "Film": ["Forrest Gump", "Saving Private Ryan
 HARDY_ACTOR = {"Actor": "Tom Hardy", "Film": ["Inception", "The Dark Knight Rises"]}
 
 
-def test_round_trip_reports_a_deliberate_mismatch(llm: FakeLLM) -> None:
+def test_round_trip_reports_a_deliberate_mismatch(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     def rename_second(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items[1]["record"]["title"] = "Mad Max 2"
         return items
 
     llm.enqueue(Fault.mutate(lambda items: items), Fault.mutate(rename_second))
-    report = round_trip(MOVIES, client=client(llm))
+    report = round_trip(MOVIES, client=make_client(llm))
     fields = len(Movie.model_fields)
     assert report.accuracy == pytest.approx((3 * fields - 1) / (3 * fields))
     assert report.per_field["title"] == pytest.approx(2 / 3)
@@ -422,16 +445,20 @@ def test_round_trip_reports_a_deliberate_mismatch(llm: FakeLLM) -> None:
     assert shown in summary and f"text: {report.texts[1]}" in summary
 
 
-def test_round_trip_with_an_override_disagrees_everywhere(llm: FakeLLM) -> None:
+def test_round_trip_with_an_override_disagrees_everywhere(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.extract_override = {"Actor": "Nobody"}
-    report = round_trip([Actor(**TOM_ACTOR), Actor(**HARDY_ACTOR)], client=client(llm))
+    report = round_trip([Actor(**TOM_ACTOR), Actor(**HARDY_ACTOR)], client=make_client(llm))
     assert report.per_field == {"Actor": 0.0, "Film": 1.0}
     assert report.accuracy == 0.5
     assert [m.expected for m in report.mismatches] == ["Tom Hanks", "Tom Hardy"]
     assert "2 mismatch(es)" in str(report)
 
 
-def test_round_trip_comparison_normalises_values(llm: FakeLLM) -> None:
+def test_round_trip_comparison_normalises_values(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     def reformat(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         record = items[0]["record"]
         record["title"] = "  FORREST   gump "
@@ -440,7 +467,7 @@ def test_round_trip_comparison_normalises_values(llm: FakeLLM) -> None:
         return items
 
     llm.enqueue(Fault.mutate(lambda items: items), Fault.mutate(reformat))
-    report = round_trip(MOVIES[:1], client=client(llm))
+    report = round_trip(MOVIES[:1], client=make_client(llm))
     assert report.accuracy == 1.0, report
 
 
@@ -538,10 +565,10 @@ def test_round_trip_records_then_replays_offline(
     ],
 )
 def test_bad_input_is_a_config_error_before_any_request(
-    llm: FakeLLM, call: Any, message: str
+    llm: FakeLLM, call: Any, message: str, make_client: Callable[..., Any]
 ) -> None:
     with pytest.raises(SynthConfigError, match=message):
-        call(client(llm))
+        call(make_client(llm))
     assert llm.request_count == 0
 
 
@@ -558,14 +585,18 @@ class Bag(BaseModel):
         (Bag, r"Bag\.data: dict fields cannot be expressed"),
     ],
 )
-def test_extract_needs_a_supported_model_class(llm: FakeLLM, target: Any, message: str) -> None:
+def test_extract_needs_a_supported_model_class(
+    llm: FakeLLM, target: Any, message: str, make_client: Callable[..., Any]
+) -> None:
     with pytest.raises(UnsupportedModelError, match=message):
-        extract("some text", target, client=client(llm))
+        extract("some text", target, client=make_client(llm))
     assert llm.request_count == 0
 
 
-def test_model_instances_are_accepted_as_fields(llm: FakeLLM) -> None:
-    text = generate_text(MOVIES[1], client=client(llm))
+def test_model_instances_are_accepted_as_fields(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    text = generate_text(MOVIES[1], client=make_client(llm))
     assert_mentions_all(text, MOVIES[1].model_dump(mode="json"))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,29 +26,26 @@ from pytest_synthdata.storage.integrity import seal, verify
 pytestmark = pytest.mark.usefixtures("fresh_endpoints")
 
 
-def client(server: FakeLLM, *, asynchronous: bool = False) -> Any:
-    kind = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-    return kind(base_url=server.url, api_key="sk-test", max_retries=0)
-
-
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 def test_a_huge_body_is_a_transient_failure_read_only_up_to_the_cap(
-    llm: FakeLLM, asynchronous: bool
+    llm: FakeLLM, asynchronous: bool, make_client: Callable[..., Any]
 ) -> None:
     llm.huge_bytes = 16 << 20  # far past the cap of any request of this test
     llm.always(Fault("huge"))
     with pytest.raises(SynthAPIError, match="body longer than") as info:
-        generate(MedicalBilling, 2, client=client(llm, asynchronous=asynchronous), http_retries=1)
+        generate(
+            MedicalBilling, 2, client=make_client(llm, asynchronous=asynchronous), http_retries=1
+        )
     assert info.value.transient and info.value.tries == 2
     llm.clear_faults()
     llm.enqueue(Fault("huge"))  # once: tried again, like an HTML error page
-    bills = generate(MedicalBilling, 2, client=client(llm, asynchronous=asynchronous))
+    bills = generate(MedicalBilling, 2, client=make_client(llm, asynchronous=asynchronous))
     assert len(bills) == 2
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 def test_a_huge_body_is_cut_at_the_cap_when_recording_a_cassette_too(
-    llm: FakeLLM, tmp_path: Path, asynchronous: bool
+    llm: FakeLLM, tmp_path: Path, asynchronous: bool, make_client: Callable[..., Any]
 ) -> None:
     llm.huge_bytes = 16 << 20  # far past the cap of any request of this test
     llm.always(Fault("huge"))
@@ -57,7 +54,7 @@ def test_a_huge_body_is_cut_at_the_cap_when_recording_a_cassette_too(
         generate(
             MedicalBilling,
             2,
-            client=client(llm, asynchronous=asynchronous),
+            client=make_client(llm, asynchronous=asynchronous),
             cassette=path,
             cache_dir=tmp_path / "cache",
             http_retries=1,
@@ -66,26 +63,30 @@ def test_a_huge_body_is_cut_at_the_cap_when_recording_a_cassette_too(
     assert not path.exists() or "x" * 1000 not in path.read_text()
     llm.clear_faults()
     llm.enqueue(Fault("huge"))
-    bills = generate(MedicalBilling, 2, client=client(llm), cassette=path, cache_dir=tmp_path)
+    bills = generate(MedicalBilling, 2, client=make_client(llm), cassette=path, cache_dir=tmp_path)
     assert len(bills) == 2 and "x" * 1000 not in path.read_text()
 
 
-def test_json_nested_deep_in_the_body_is_invalid_not_a_recursion_error(llm: FakeLLM) -> None:
+def test_json_nested_deep_in_the_body_is_invalid_not_a_recursion_error(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.always(Fault("deep_body"))
     with pytest.raises(SynthAPIError, match="nested more than 100") as info:
-        generate(MedicalBilling, 2, client=client(llm), http_retries=1)
+        generate(MedicalBilling, 2, client=make_client(llm), http_retries=1)
     assert info.value.transient
     llm.clear_faults()
     llm.enqueue(Fault("deep_body"))
-    assert len(generate(MedicalBilling, 2, client=client(llm))) == 2
+    assert len(generate(MedicalBilling, 2, client=make_client(llm))) == 2
 
 
 @pytest.mark.parametrize("levels", [150, 100_000])
-def test_json_nested_deep_in_the_content_is_an_invalid_answer(llm: FakeLLM, levels: int) -> None:
+def test_json_nested_deep_in_the_content_is_an_invalid_answer(
+    llm: FakeLLM, levels: int, make_client: Callable[..., Any]
+) -> None:
     llm.deep_levels = levels
     llm.always(Fault("deep_content"))
     with pytest.raises(SynthGenerationError) as info:
-        generate(MedicalBilling, 2, client=client(llm), max_retries=1)
+        generate(MedicalBilling, 2, client=make_client(llm), max_retries=1)
     errors = info.value.errors
     # 150 deep fits the output limit and is refused as nested too deep; 100,000 deep is
     # cut off at the limit first and is refused as a cut-off answer
@@ -93,7 +94,7 @@ def test_json_nested_deep_in_the_content_is_an_invalid_answer(llm: FakeLLM, leve
     assert levels > 1000 or any("nested more than 100" in e for e in errors)
     llm.clear_faults()
     llm.enqueue(Fault("deep_content"))
-    bills = generate(MedicalBilling, 2, client=client(llm))
+    bills = generate(MedicalBilling, 2, client=make_client(llm))
     assert len(bills) == 2 and bills.usage.retries >= 1
 
 
@@ -103,12 +104,12 @@ def test_json_nested_deep_in_the_content_is_an_invalid_answer(llm: FakeLLM, leve
     ids=lambda v: repr(v)[:12],
 )
 def test_usage_values_that_are_not_counts_are_ignored_and_marked_unknown(
-    llm: FakeLLM, bad: object
+    llm: FakeLLM, bad: object, make_client: Callable[..., Any]
 ) -> None:
     llm.extra_response_fields = {
         "usage": {"prompt_tokens": 10, "completion_tokens": bad, "total_tokens": bad}
     }
-    bills = generate(MedicalBilling, 2, client=client(llm))
+    bills = generate(MedicalBilling, 2, client=make_client(llm))
     usage = bills.usage
     assert usage.requests >= 1 and usage.unknown_usage == usage.requests
     assert usage.prompt_tokens == 0 and usage.completion_tokens == 0
@@ -116,39 +117,41 @@ def test_usage_values_that_are_not_counts_are_ignored_and_marked_unknown(
 
 
 def test_usage_that_is_not_a_count_is_stored_and_replayed_as_unknown(
-    llm: FakeLLM, tmp_path: Path
+    llm: FakeLLM, tmp_path: Path, make_client: Callable[..., Any]
 ) -> None:
     llm.extra_response_fields = {"usage": {"prompt_tokens": "n/a", "completion_tokens": -1}}
     path = tmp_path / "bills.synth.yaml"
-    first = generate(MedicalBilling, 2, client=client(llm), cassette=path)
+    first = generate(MedicalBilling, 2, client=make_client(llm), cassette=path)
     assert first.usage.unknown_usage == first.usage.requests >= 1
     assert "unknown_usage" in path.read_text()
-    again = generate(MedicalBilling, 2, client=client(llm), cassette=path, record_mode="none")
+    again = generate(MedicalBilling, 2, client=make_client(llm), cassette=path, record_mode="none")
     assert list(again) == list(first)
 
 
-def test_good_usage_is_counted_and_not_marked(llm: FakeLLM) -> None:
-    bills = generate(MedicalBilling, 2, client=client(llm))
+def test_good_usage_is_counted_and_not_marked(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    bills = generate(MedicalBilling, 2, client=make_client(llm))
     assert bills.usage.completion_tokens > 0 and bills.usage.unknown_usage == 0
     assert "unknown_usage" not in bills.usage.as_dict()
 
 
-def record(llm: FakeLLM, path: Path) -> list[Any]:
-    return list(generate(MedicalBilling, 3, client=client(llm), cassette=path, seed=1))
+def record(client: Any, path: Path) -> list[Any]:
+    return list(generate(MedicalBilling, 3, client=client, cassette=path, seed=1))
 
 
 def test_a_resealed_alias_bomb_is_refused_before_it_is_expanded(
-    llm: FakeLLM, tmp_path: Path
+    llm: FakeLLM, tmp_path: Path, make_client: Callable[..., Any]
 ) -> None:
     path = tmp_path / "bills.synth.yaml"
-    record(llm, path)
+    record(make_client(llm), path)
     body = verify(path.read_text())
     bomb = "lol0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
         f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 12)
     )
     path.write_text(seal(bomb + body))
     with pytest.raises(SynthRecordingError, match="anchors or aliases") as info:
-        generate(MedicalBilling, 3, client=client(llm), cassette=path, record_mode="none")
+        generate(MedicalBilling, 3, client=make_client(llm), cassette=path, record_mode="none")
     assert info.value.corrupt
 
 
@@ -161,24 +164,24 @@ def test_cassettes_never_hold_anchors_even_for_shared_values(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("ending", ["\r", "\r\n"], ids=["CR-only", "CRLF"])
 def test_a_cassette_with_other_line_endings_replays(
-    llm: FakeLLM, tmp_path: Path, ending: str
+    llm: FakeLLM, tmp_path: Path, ending: str, make_client: Callable[..., Any]
 ) -> None:
     path = tmp_path / "bills.synth.yaml"
-    first = record(llm, path)
+    first = record(make_client(llm), path)
     path.write_bytes(path.read_bytes().replace(b"\n", ending.encode()))
     sent = llm.request_count
     again = generate(
-        MedicalBilling, 3, client=client(llm), cassette=path, seed=1, record_mode="none"
+        MedicalBilling, 3, client=make_client(llm), cassette=path, seed=1, record_mode="none"
     )
     assert list(again) == first and llm.request_count == sent
 
 
 @pytest.mark.parametrize("where", ["datasets", "interactions"])
 def test_a_resealed_cassette_nested_too_deep_is_refused(
-    llm: FakeLLM, tmp_path: Path, where: str
+    llm: FakeLLM, tmp_path: Path, where: str, make_client: Callable[..., Any]
 ) -> None:
     path = tmp_path / "bills.synth.yaml"
-    record(llm, path)
+    record(make_client(llm), path)
     body = verify(path.read_text())
     deep = "[" * 100_000 + "]" * 100_000
     if where == "datasets":
@@ -187,7 +190,7 @@ def test_a_resealed_cassette_nested_too_deep_is_refused(
         body = body.replace("interactions:\n", f"interactions:\n- deep: {deep}\n", 1)
     path.write_text(seal(body))
     with pytest.raises(SynthRecordingError, match="not what pytest-synthdata recorded") as info:
-        generate(MedicalBilling, 3, client=client(llm), cassette=path, record_mode="none")
+        generate(MedicalBilling, 3, client=make_client(llm), cassette=path, record_mode="none")
     assert info.value.corrupt
 
 

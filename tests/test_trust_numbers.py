@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 
-import openai
 import pytest
 from fakellm import FakeLLM, Fault
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,10 +39,6 @@ class Nested(BaseModel):
     readings: list[Reading]
 
 
-def client(server: FakeLLM) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
-
-
 SPELLINGS: dict[str, Any] = {
     "NaN": math.nan,
     "Infinity": math.inf,
@@ -59,35 +55,42 @@ def set_value(value: Any) -> Fault:
 
 
 @pytest.mark.parametrize("spelling", sorted(SPELLINGS))
-def test_a_non_finite_number_is_an_invalid_record_asked_again(llm: FakeLLM, spelling: str) -> None:
+def test_a_non_finite_number_is_an_invalid_record_asked_again(
+    llm: FakeLLM, spelling: str, make_client: Callable[..., Any]
+) -> None:
     llm.enqueue(set_value(SPELLINGS[spelling]))
-    readings = generate(Reading, 3, client=client(llm))
+    readings = generate(Reading, 3, client=make_client(llm))
     assert len(readings) == 3 and all(math.isfinite(r.value) for r in readings)
     assert readings.usage.dropped_invalid >= 1 and llm.request_count >= 2
 
 
 def test_non_finite_numbers_every_time_spend_the_budget_with_a_clear_error(
     llm: FakeLLM,
+    make_client: Callable[..., Any],
 ) -> None:
     llm.always(set_value(math.inf))
     with pytest.raises(SynthGenerationError) as info:
-        generate(Reading, 2, client=client(llm), max_retries=1)
+        generate(Reading, 2, client=make_client(llm), max_retries=1)
     assert any("value held NaN or Infinity" in error for error in info.value.errors)
 
 
-def test_a_nested_non_finite_number_is_named_by_its_path(llm: FakeLLM) -> None:
+def test_a_nested_non_finite_number_is_named_by_its_path(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     def nan_inside(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**r, "readings": [{"label": "x", "value": math.nan}]} for r in records]
 
     llm.always(Fault.mutate(nan_inside))
     with pytest.raises(SynthGenerationError) as info:
-        generate(Nested, 2, client=client(llm), max_retries=1)
+        generate(Nested, 2, client=make_client(llm), max_retries=1)
     assert any("readings[0].value" in error for error in info.value.errors)
 
 
-def test_a_field_that_allows_non_finite_numbers_gets_them(llm: FakeLLM) -> None:
+def test_a_field_that_allows_non_finite_numbers_gets_them(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     llm.always(set_value(math.nan))
-    tolerant = generate(Tolerant, 2, client=client(llm))
+    tolerant = generate(Tolerant, 2, client=make_client(llm))
     assert all(math.isnan(t.value) for t in tolerant) and tolerant.usage.dropped_invalid == 0
 
 
@@ -130,12 +133,14 @@ def test_strict_json_accepts_json_and_json_lines() -> None:
         strict_dumps({"a": math.nan})
 
 
-def test_an_extracted_record_with_a_non_finite_number_is_invalid(llm: FakeLLM) -> None:
+def test_an_extracted_record_with_a_non_finite_number_is_invalid(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
     from pytest_synthdata import extract
 
     llm.extract_override = {"value": math.inf}
     with pytest.raises(SynthGenerationError) as info:
-        extract("Reading A: 3.5 volts.", Reading, client=client(llm), max_retries=1)
+        extract("Reading A: 3.5 volts.", Reading, client=make_client(llm), max_retries=1)
     assert any("held NaN or Infinity" in error for error in info.value.errors)
     llm.extract_override = {"value": math.nan}
-    assert math.isnan(extract("Reading A: 3.5.", Tolerant, client=client(llm)).value)
+    assert math.isnan(extract("Reading A: 3.5.", Tolerant, client=make_client(llm)).value)

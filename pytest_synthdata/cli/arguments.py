@@ -157,8 +157,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "them on later runs, as the library's cassette= does",
     )
     for setting in SESSION_SETTINGS:
-        if setting.command:
-            _add(storage, setting)
+        if setting.command and setting.name not in ("dry_run", "price_in", "price_out"):
+            _add(storage, setting)  # (those three are above, with the command's own help)
     group = parser.add_argument_group("settings (each also SYNTHDATA_<NAME>)")
     for setting in SETTINGS:
         _add(group, setting)

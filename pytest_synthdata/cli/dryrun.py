@@ -17,7 +17,7 @@ def print_plan(
     stdout: TextIO,
 ) -> None:
     """Print the plan and its estimated tokens (and cost); send nothing."""
-    from ..dryrun import cost, dollars, plan_records
+    from ..dryrun import cost_text, plan_records
 
     plan = plan_records(spec, settings)
     lines = [
@@ -31,11 +31,7 @@ def print_plan(
         f"= {plan.total_tokens} (max_tokens reserved: {plan.reserved_tokens})",
     ]
     if prices is not None:
-        prompt_cost = cost(plan.prompt_tokens, 0, *prices)
-        completion_cost = cost(0, plan.completion_tokens, *prices)
         lines.append(
-            f"estimated cost: {dollars(prompt_cost)} prompt + {dollars(completion_cost)} "
-            f"completion = {dollars(prompt_cost + completion_cost)} (at ${prices[0]:g} / "
-            f"${prices[1]:g} per million tokens)"
+            f"estimated cost: {cost_text(plan.prompt_tokens, plan.completion_tokens, prices)}"
         )
     stdout.write("\n".join(lines) + "\n")

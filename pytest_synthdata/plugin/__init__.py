@@ -27,6 +27,7 @@ from .collection import (
     parametrize_each,
     register_named,
 )
+from .dryrun import DRY
 from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     synth_cassette_dir,
     synth_config,
@@ -86,7 +87,11 @@ def pytest_configure(config: pytest.Config) -> None:
     state = SessionState(config, settings, storage, start)
     config.stash[STATE] = state
     attach_live(config, state, workerinput)
-    if state.update:
+    if config.getoption("synth_dry_run"):
+        from .dryrun import start as start_dry_run
+
+        start_dry_run(config, storage)
+    elif state.update:
         from .update import register
 
         register(config, state, workerinput)
@@ -167,6 +172,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     note_collected(config, items)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if DRY in session.config.stash:
+        from .dryrun import survey
+
+        survey(session)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """``--synth-dry-run``: the session ends after collection; no test runs."""
+    return True if DRY in session.config.stash else None
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     note_deselected(items)
 
@@ -196,8 +214,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(STATE, None)
-    if state is None or state.idle:
-        return
+    if state is None or state.idle or DRY in config.stash:
+        return  # (a dry run opened nothing, and --synth-update must prune nothing)
     if exitstatus != pytest.ExitCode.INTERRUPTED:
         state.finish()  # an interrupted run leaves its cassettes for the next one to complete
     if hasattr(config, "workeroutput"):
@@ -216,6 +234,14 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
     state = state_of(terminalreporter.config)
+    dry = terminalreporter.config.stash.get(DRY, None)
+    if dry is not None:
+        from .dryrun import lines as dry_lines
+
+        terminalreporter.write_sep("-", "synthdata dry run")
+        for line in dry_lines(dry):
+            terminalreporter.write_line(line)
+        return
     if state.idle:
         return  # nothing was generated, and there is no cassette folder to look at
     from .summary import lines

@@ -394,6 +394,8 @@ def synth_fixture(
 
     fixture = defined_at(caller, line, module, body)
     fixture.__doc__ = f"{n} synthetic {getattr(model, '__name__', model)} records (synth_fixture)."
+    # what --synth-dry-run reads at collection, without setting the fixture up
+    fixture.synth_dataset = (parsed, caller)  # type: ignore[attr-defined]
     return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
 
 

@@ -7,12 +7,12 @@ when that wording changes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
-from fakellm import FakeLLM, reading
+
+from fakellm import reading
 from fakellm.schema_faker import SchemaFaker
 
 TOM = {"actor": "Tom Hanks", "movies": ["Forrest Gump", "Green Mile"]}
@@ -52,12 +52,6 @@ def body(*texts: str, system: str = "Answer in JSON.") -> dict[str, Any]:
             *({"role": "user", "content": text} for text in texts),
         ]
     }
-
-
-@pytest.fixture
-def client(llm: FakeLLM) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=llm.url, api_key="sk-test", max_retries=0) as c:
-        yield c
 
 
 def answer(client: openai.OpenAI, prompt: str, schema: dict[str, Any] | None = None) -> Any:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
+
 from fakellm import FakeLLM, FakeLLMProcess, RateLimit, RateLimiter
 from fakellm.ratelimit import format_duration, retry_headers
 
@@ -35,12 +35,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def client(llm: FakeLLM) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=llm.url, api_key="sk-test", max_retries=0) as c:
-        yield c
 
 
 def ask(client: openai.OpenAI, prompt: str = "Return exactly 3 records.", **kwargs: Any) -> Any:

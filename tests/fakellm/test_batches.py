@@ -8,19 +8,13 @@ import io
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
-from fakellm import FakeLLM, FakeLLMProcess
 from test_batchfiles import chat_body
 
-
-@pytest.fixture
-def client(llm: FakeLLM) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=llm.url, api_key="sk-test", max_retries=0) as c:
-        yield c
+from fakellm import FakeLLM, FakeLLMProcess
 
 
 def line(cid: str, body: dict[str, Any], url: str = "/v1/chat/completions") -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from fakellm import FakeLLM, FakeLLMProcess, Fault, FaultMix, Latency
 
 BILL: dict[str, Any] = {
@@ -35,12 +36,6 @@ RECORDS: dict[str, Any] = {
     "additionalProperties": False,
 }
 FUNCTIONS = [{"name": "output_formatter", "description": "Output", "parameters": BILL}]
-
-
-@pytest.fixture
-def client(llm: FakeLLM) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=llm.url, api_key="sk-test", max_retries=0) as c:
-        yield c
 
 
 def ask(client: openai.OpenAI, prompt: str = "Return exactly 3 records.", **kwargs: Any) -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 import openai
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: how the README tells users to start the fake server as a rate-limited hosted API
 DOCUMENTED = "python -m tests.fakellm --limit-requests 60 --limit-tokens 40000 --limit-window 6"
