@@ -25,6 +25,7 @@ LINKS = {
     "(#record-modes)": "(cassettes.md#record-modes)",
     "(#the-update-workflow)": "(../how-to/update-workflow.md)",
     "(#a-look-at-the-data)": "(../how-to/update-workflow.md#a-look-at-the-data)",
+    "(#a-dry-run)": "(../how-to/update-workflow.md#a-dry-run)",
 }
 
 
