@@ -1,6 +1,7 @@
-"""Every setting is declared once (pytest_synthdata.settings); the README's options table,
-the pytest flags and ini keys, the environment variables, the command's flags, the marker's
-keywords and the validation all follow the declarations."""
+"""Every setting is declared once (pytest_synthdata.settings); the pytest flags and ini keys,
+the environment variables, the command's flags, the marker's keywords and the validation all
+follow the declarations (the options table of the documentation too: see
+tests/test_docs_generated.py)."""
 
 from __future__ import annotations
 
@@ -21,25 +22,9 @@ from pytest_synthdata.settings import (
     SETTINGS,
     SessionSettings,
     Settings,
-    options_table,
     settings_from_sources,
     storage_from_sources,
 )
-
-README = Path(__file__).resolve().parents[1] / "README.md"
-START = "<!-- options table: generated from the declarations"
-END = "<!-- end of options table -->"
-
-
-def test_the_readme_table_is_the_declarations() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert START in text and END in text, "the README lost the markers of its options table"
-    table = text.split(START, 1)[1].split("\n", 1)[1].split(END, 1)[0].strip()
-    assert table == options_table(), (
-        "README.md's options table differs from the declarations; paste the output of "
-        "python -c 'from pytest_synthdata.settings import options_table; print(options_table())'"
-    )
-
 
 KINDS = {"str": str, "url": str, "path": str, "int": int, "float": float, "bool": bool}
 

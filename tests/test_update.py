@@ -470,11 +470,12 @@ def test_update_and_record_mode_none_on_the_command_line_contradict(
     )
 
 
-def test_help_and_readme_list_the_update_show_and_export_options(
+def test_help_and_the_options_reference_list_the_update_show_and_export_options(
     pytester: pytest.Pytester,
 ) -> None:
     text = pytester.runpytest("--help").stdout.str()
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "docs" / "reference" / "options.md").read_text()
     for flag, ini, env in [
         ("--synth-update", "synth_update", "SYNTHDATA_UPDATE"),
         ("--synth-show", "synth_show", "SYNTHDATA_SHOW"),
