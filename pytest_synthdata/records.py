@@ -40,19 +40,31 @@ so a replay makes the very same requests. Duplicates of stored records are dropp
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from .batching import Batcher, Job, Outcome, Verdict, auto_batch_size
+from .coverage import Slot, merge_sampled
 from .dataset import Dataset
-from .errors import SynthConfigError, SynthGenerationError
+from .diversity import (
+    DiversityReport,
+    Match,
+    NearDuplicates,
+    diversity_report,
+    example_texts,
+    record_text,
+    variety_warning,
+)
+from .errors import SynthConfigError, SynthDataWarning, SynthGenerationError
 from .estimate import largest_request, output_budget, tokens_per_record
+from .fieldlines import wire_name
 from .jsonread import nonfinite_problem
 from .planning import Planner, Wave, asking
-from .prompts import avoid_values, batch_messages
-from .schema import schema_name, wrapper_schema
+from .prompts import avoid_values, batch_messages, slot_schema
+from .schema import schema_name
 from .settings import Settings
 from .spec import SynthSpec, format_validation_error
 
@@ -67,12 +79,61 @@ Accepted = tuple[Any, dict[str, Any]]
 
 
 def record_batch_size(
-    model: type[BaseModel], settings: Settings, examples: Sequence[object] = ()
+    model: type[BaseModel],
+    settings: Settings,
+    examples: Sequence[object] = (),
+    omit: Sequence[str] = (),
 ) -> int:
-    """Records per request: ``batch_size``, or as many as fit, at most 20."""
+    """Records per request: ``batch_size``, or as many as fit, at most 20 (``omit``: the
+    JSON keys of sampled fields, which the model does not write)."""
     return settings.batch_size or auto_batch_size(
-        tokens_per_record(model, examples), settings.max_tokens, MAX_AUTO_BATCH
+        tokens_per_record(model, examples, omit), settings.max_tokens, MAX_AUTO_BATCH
     )
+
+
+def sampled_keys(spec: SynthSpec) -> tuple[str, ...]:
+    """The JSON keys of the fields code sets (``sample=``): they cost no output tokens."""
+    return tuple(wire_name(spec.model, name) for name, _ in spec.sample)
+
+
+def describe_records(
+    spec: SynthSpec, records: Sequence[BaseModel], dropped: int
+) -> tuple[list[dict[str, Any]] | None, DiversityReport]:
+    """What a record dataset covers (``coverage``: ``None`` without ``cover=`` or
+    ``edge_cases=``) and its diversity report, from the spec and the records alone: a
+    run and a replay of it say the same. ``dropped``: the near-duplicates the run dropped."""
+    plan = spec.slots
+    coverage = plan.coverage(len(records)) if spec.cover or spec.edge_cases else None
+    report = diversity_report(
+        [record.model_dump(mode="json") for record in records],
+        examples=example_texts(spec.examples, plan.written_fields),
+        compared=plan.written_fields,
+        dropped=dropped,
+    )
+    return coverage, report
+
+
+def near_problem(what: str, match: Match) -> str:
+    """Why a record was dropped as a near-duplicate (``what``: "Record 3", ...)."""
+    if match.example:
+        return (
+            f"{what} nearly copied example {match.index + 1} (similarity {match.score:.2f}) "
+            "and was dropped; write a new record in the examples' style, not a copy."
+        )
+    return (
+        f"{what} nearly repeated an earlier record (similarity {match.score:.2f}) and was "
+        "dropped; write one that differs in its wording and values."
+    )
+
+
+def _fork(finder: NearDuplicates | None) -> NearDuplicates | None:
+    """A copy of ``finder`` a batch extends with its own records (not shared with others)."""
+    if finder is None:
+        return None
+    fork = NearDuplicates(finder.threshold)
+    fork.examples = finder.examples
+    fork.texts = list(finder.texts)
+    return fork
 
 
 def canonical(data: object) -> str:
@@ -100,10 +161,11 @@ class Engine(Generic[M]):
         self.settings = settings
         self.batcher = batcher
         self.model: type[M] = spec.model  # type: ignore[assignment]
-        self.schema = wrapper_schema(spec.model)
+        self.schema = slot_schema(spec)  # the whole record unless fields are sampled
         self.name = schema_name(spec.model)
-        self.batch_size = record_batch_size(spec.model, settings, spec.examples)
-        needed = self.batch_size * tokens_per_record(spec.model, spec.examples)
+        self.omit = sampled_keys(spec)
+        self.batch_size = record_batch_size(spec.model, settings, spec.examples, self.omit)
+        needed = self.batch_size * tokens_per_record(spec.model, spec.examples, self.omit)
         if settings.batch_size and needed > settings.max_tokens:
             raise SynthConfigError(
                 f"batch_size={settings.batch_size} needs about {needed} output tokens per request "
@@ -112,7 +174,10 @@ class Engine(Generic[M]):
             )
         self.most = settings.batch_size or max(
             self.batch_size,
-            min(MAX_FOLLOW_UP, largest_request(spec.model, settings.max_tokens, spec.examples)),
+            min(
+                MAX_FOLLOW_UP,
+                largest_request(spec.model, settings.max_tokens, spec.examples, self.omit),
+            ),
         )
         """Records one request may ask for: the batch size when set, otherwise as many as
         fit in ``max_tokens`` (a follow-up asks for more when answers are often invalid)."""
@@ -124,6 +189,20 @@ class Engine(Generic[M]):
         self.last_problems: list[str] = []
         self.last_output: str | None = None
         self.planner: Planner | None = None
+        plan = spec.slots
+        self.written = plan.written_fields
+        """The fields the model writes: what near-duplicates are judged on."""
+        self.finder = (
+            None
+            if spec.near_duplicates is None
+            else NearDuplicates(
+                spec.near_duplicates, example_texts(spec.examples, plan.written_fields)
+            )
+        )
+        self.fallback: set[int] = set()
+        """Edge-case slots whose boundary values the model's validators rejected: asked
+        again with the boundaries left to the model."""
+        self._slots: dict[int, Slot] = {}
 
     def describe(self) -> str:
         llm = self.batcher.llm
@@ -138,6 +217,11 @@ class Engine(Generic[M]):
         n = self.spec.n
         accepted = _Accepted(self.spec.unique, self.prefix)
         start = len(accepted.records)
+        if self.finder is not None:
+            for data in accepted.data:  # the stored prefix first, in order
+                self.finder.add(record_text(data, self.written))
+        if self.spec.slotted:
+            return self._finish(accepted.records[:start] + await self._run_slots(accepted))
         planner = Planner(
             n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
         )
@@ -180,7 +264,83 @@ class Engine(Generic[M]):
                 self._merge(outcome.extra, accepted, n)
             missing = n - len(accepted.records)
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
-        return Dataset(accepted.records, self.usage)
+        return self._finish(accepted.records)
+
+    async def _run_slots(self, accepted: _Accepted) -> list[Any]:
+        """The records after the stored prefix when code chooses per record (sampled values,
+        axes, edge cases): record ``i`` is slot ``i``; a batch asks for a list of slots, a
+        record dropped for any reason is asked again for the same slot, and later waves ask
+        for the slots still missing. Returns the new records in slot order."""
+        import asyncio
+
+        n, start = self.spec.n, len(accepted.records)
+        planner = Planner(
+            n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
+        )
+        self.planner = planner
+        placed: dict[int, tuple[Any, object]] = {}
+        failed_rounds = 0
+        while len(placed) < n - start:
+            missing = [i for i in range(start, n) if i not in placed]
+            wave = planner.wave(len(missing))
+            if wave is None:
+                raise self._spent(planner, start + len(placed))
+            avoid = avoid_values(self.spec, accepted.data)
+            chunks, at = [], 0
+            for size in wave.sizes:
+                chunks.append(missing[at : at + size])
+                at += size
+            batches = [
+                self._slot_job(
+                    wave.first + i,
+                    wave.total,
+                    chunk,
+                    accepted.data,
+                    avoid,
+                    start,
+                    follow_up=wave.top_up(i),
+                )
+                for i, chunk in enumerate(chunks)
+            ]
+            outcomes = await asyncio.gather(
+                *(
+                    self.batcher.run(job, allowance)
+                    for (job, _), allowance in zip(batches, wave.allowances, strict=True)
+                )
+            )
+            planner.spend(sum(outcome.retries for outcome in outcomes))
+            for (_, judge), outcome in zip(batches, outcomes, strict=True):
+                if outcome.problems:
+                    self.last_problems, self.last_output = outcome.problems, outcome.last_output
+                for slot in sorted(outcome.done):
+                    record, data = outcome.done[slot]
+                    if self._admit(record, data, accepted) is True:
+                        placed[slot] = (record, outcome.raw[slot])
+                self.valid += judge.valid
+                self.invalid += judge.invalid
+            left = n - start - len(placed)
+            failed_rounds = self._judge_failures(wave, outcomes, left, failed_rounds)
+        ordered = [placed[i] for i in range(start, n)]
+        self.raw.extend(raw for _, raw in ordered)
+        return [record for record, _ in ordered]
+
+    def _slot(self, index: int) -> Slot:
+        """Slot ``index`` as it is asked for (its boundaries dropped after a rejection)."""
+        slot = self._slots.get(index)
+        if slot is None:
+            slot = self._slots[index] = self.spec.slots.slot(index)
+        return slot.without_boundaries() if index in self.fallback else slot
+
+    def _finish(self, records: list[Any]) -> Dataset[M]:
+        """The dataset with its coverage and diversity report; a warning when free-text
+        fields show little variety."""
+        coverage, report = describe_records(self.spec, records, self.usage.dropped_near_duplicate)
+        message = variety_warning(
+            report, self.spec.slots.text_fields, f"{self.spec.model_name} dataset"
+        )
+        if message is not None:
+            warnings.warn(SynthDataWarning(message), stacklevel=2)
+        return Dataset(records, self.usage, coverage=coverage, diversity=report)
 
     def _judge_failures(
         self, wave: Wave, outcomes: list[Outcome[Accepted]], missing: int, failed_rounds: int
@@ -203,15 +363,34 @@ class Engine(Generic[M]):
     def _merge(self, records: list[tuple[Accepted, object]], accepted: _Accepted, n: int) -> None:
         """Keep a batch's records in order: duplicates dropped, at most ``n`` in all."""
         for (record, data), raw in records:
-            clash = accepted.clash(data)
-            if clash is not None:
-                self.usage.dropped_duplicate += 1
-                self.last_problems = [clash]
-                continue
-            if len(accepted.records) >= n:
+            kept = self._admit(record, data, accepted, full=len(accepted.records) >= n)
+            if kept is None:
                 return
-            accepted.add(record, data)
-            self.raw.append(raw)
+            if kept:
+                self.raw.append(raw)
+
+    def _admit(
+        self, record: Any, data: dict[str, Any], accepted: _Accepted, *, full: bool = False
+    ) -> bool | None:
+        """Keep ``record`` unless it repeats (exactly, by a ``unique`` value, or nearly) a
+        kept record or an example (``False``, counted) or the dataset is ``full`` (``None``)."""
+        clash = accepted.clash(data)
+        text = record_text(data, self.written) if self.finder is not None else ""
+        if clash is None and self.finder is not None:
+            match = self.finder.check(text)
+            if match is not None:
+                self.usage.dropped_near_duplicate += 1
+                clash = near_problem("A record", match)
+        if clash is not None:
+            self.usage.dropped_duplicate += 1
+            self.last_problems = [clash]
+            return False
+        if full:
+            return None
+        accepted.add(record, data)
+        if self.finder is not None:
+            self.finder.add(text)
+        return True
 
     def _spent(self, planner: Planner, have: int) -> SynthGenerationError:
         return self._error(
@@ -238,7 +417,7 @@ class Engine(Generic[M]):
     ) -> tuple[Job[Accepted], _Judge]:
         """Batch ``index`` of ``total``: ``count`` records, and its judge; ``seen`` is how
         many records of earlier waves were valid and invalid (what follow-ups scale by)."""
-        judge = _Judge(self.model)
+        judge = self._judge()
 
         def asked(owed: int) -> int:
             return asking(owed, seen[0] + judge.valid, seen[1] + judge.invalid, self.most)
@@ -261,11 +440,57 @@ class Engine(Generic[M]):
             accept=judge,
             name=self.name,
             schema=self.schema,
-            max_tokens=lambda asked_for: output_budget(
-                self.spec.model, asked_for, self.spec.examples
-            ),
+            max_tokens=self._budget,
             follow_up=follow_up,
             asking=asked,
+            shrinkable=True,
+        )
+        return job, judge
+
+    def _judge(self) -> _Judge:
+        return _Judge(self.model, self.usage, _fork(self.finder), self.written, self.fallback)
+
+    def _budget(self, asked_for: int) -> int:
+        return output_budget(self.spec.model, asked_for, self.spec.examples, self.omit)
+
+    def _slot_job(
+        self,
+        index: int,
+        total: int,
+        chunk: list[int],
+        accepted: list[dict[str, Any]],
+        avoid: dict[str, list[str]],
+        start: int,
+        *,
+        follow_up: bool = False,
+    ) -> tuple[Job[Accepted], _Judge]:
+        """Batch ``index`` of ``total`` for the record slots ``chunk``: each request lists
+        the slots it still owes, and the answer's k-th record is the k-th of them."""
+        judge = self._judge()
+
+        def ask(owed: list[int], attempt: int) -> list[dict[str, str]]:
+            slots = [self._slot(i) for i in owed]
+            judge.owed = slots
+            taken = avoid if not attempt else avoid_values(self.spec, accepted + judge.kept)
+            return batch_messages(
+                self.spec,
+                len(owed),
+                batch_index=index,
+                batch_total=total,
+                avoid=taken,
+                attempt=attempt,
+                stored=start,
+                slots=slots,
+            )
+
+        job = Job(
+            ask=ask,
+            slots=list(chunk),
+            accept=judge,
+            name=self.name,
+            schema=self.schema,
+            max_tokens=self._budget,
+            follow_up=follow_up,
             shrinkable=True,
         )
         return job, judge
@@ -283,20 +508,51 @@ class Engine(Generic[M]):
 
 
 class _Judge:
-    """Judges a batch's records: valid, and not repeated within the batch; counts how many
-    were valid and invalid (what the batch's follow-ups scale their request by)."""
+    """Judges a batch's records: valid, and not repeated within the batch nor nearly
+    repeating a kept record or an example; counts how many were valid and invalid (what
+    the batch's follow-ups scale their request by).
 
-    def __init__(self, model: type[BaseModel]) -> None:
+    With ``owed`` set (slots: by the request that was just sent), the k-th item answers the
+    k-th owed slot: its sampled values are merged in before validation, and the merged item
+    is what is kept (so a replay does not depend on how the values were drawn)."""
+
+    def __init__(
+        self,
+        model: type[BaseModel],
+        usage: Any = None,
+        finder: NearDuplicates | None = None,
+        written: Sequence[str] = (),
+        fallback: set[int] | None = None,
+    ) -> None:
         self.model = model
+        self.usage = usage
+        self.finder = finder
+        self.written = written
+        self.fallback = fallback if fallback is not None else set()
+        self.owed: list[Slot] | None = None
         self.local: set[str] = set()
         self.kept: list[dict[str, Any]] = []
         self.valid = self.invalid = 0
 
     def __call__(self, item: object, position: int) -> Verdict[Accepted]:
+        slot = None
+        if self.owed is not None:
+            if position > len(self.owed):
+                self.invalid += 1
+                return Verdict(
+                    problems=[
+                        f"Record {position} was not asked for: write exactly "
+                        f"{len(self.owed)} records, one per line of the list."
+                    ]
+                )
+            slot = self.owed[position - 1]
+            item = merge_sampled(self.model, item, slot.sampled)
         try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
             record = self.model.model_validate_json(json.dumps(item))
         except ValidationError as exc:
             self.invalid += 1
+            if slot is not None and _blames_boundaries(exc, slot.boundary):
+                self.fallback.add(slot.index)
             return Verdict(
                 problems=[
                     f"Record {position} was invalid and was dropped:\n"
@@ -314,9 +570,25 @@ class _Judge:
             return Verdict(
                 problems=[f"Record {position} repeated an earlier record."], duplicate=True
             )
+        if self.finder is not None:
+            text = record_text(data, self.written)
+            match = self.finder.check(text)
+            if match is not None:
+                if self.usage is not None:
+                    self.usage.dropped_near_duplicate += 1
+                return Verdict(problems=[near_problem(f"Record {position}", match)], duplicate=True)
+            self.finder.add(text)
         self.local.add(key)
         self.kept.append(data)
-        return Verdict((record, data), raw=item)
+        return Verdict((record, data), slot=None if slot is None else slot.index, raw=item)
+
+
+def _blames_boundaries(exc: ValidationError, boundary: Sequence[str]) -> bool:
+    """Whether a record with edge-case ``boundary`` values failed on them or on a check
+    across fields (a model validator), which the boundary values may have caused."""
+    if not boundary:
+        return False
+    return any(not error["loc"] or error["loc"][0] in boundary for error in exc.errors())
 
 
 class _Accepted:
