@@ -39,34 +39,38 @@ so a replay makes the very same requests. Duplicates of stored records are dropp
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from .batching import Batcher, Job, Outcome, Verdict, auto_batch_size
-from .coverage import Slot, merge_sampled
+from .batching import Batcher, Job, Outcome, auto_batch_size
+from .coverage import Slot
 from .dataset import Dataset
 from .diversity import (
-    DiversityReport,
-    Match,
     NearDuplicates,
-    diversity_report,
     example_texts,
     record_text,
     variety_warning,
 )
 from .errors import SynthConfigError, SynthDataWarning, SynthGenerationError
 from .estimate import largest_request, output_budget, tokens_per_record
-from .fieldlines import wire_name
-from .jsonread import nonfinite_problem
+from .judging import (
+    Accepted,
+    AcceptedRecords,
+    Judge,
+    canonical,
+    describe_records,
+    fork,
+    near_problem,
+    sampled_keys,
+)
 from .planning import Planner, Wave, asking
 from .prompts import avoid_values, batch_messages, slot_schema
 from .schema import schema_name
 from .settings import Settings
-from .spec import SynthSpec, format_validation_error
+from .spec import SynthSpec
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -74,8 +78,7 @@ MAX_AUTO_BATCH = 20
 MAX_FOLLOW_UP = 4 * MAX_AUTO_BATCH
 """Most records a follow-up asks for with an automatic batch size (when they fit)."""
 
-Accepted = tuple[Any, dict[str, Any]]
-"""A validated record and its JSON form (what duplicates are judged on)."""
+__all__ = ["Engine", "canonical", "describe_records", "record_batch_size", "sampled_keys"]
 
 
 def record_batch_size(
@@ -89,55 +92,6 @@ def record_batch_size(
     return settings.batch_size or auto_batch_size(
         tokens_per_record(model, examples, omit), settings.max_tokens, MAX_AUTO_BATCH
     )
-
-
-def sampled_keys(spec: SynthSpec) -> tuple[str, ...]:
-    """The JSON keys of the fields code sets (``sample=``): they cost no output tokens."""
-    return tuple(wire_name(spec.model, name) for name, _ in spec.sample)
-
-
-def describe_records(
-    spec: SynthSpec, records: Sequence[BaseModel], dropped: int
-) -> tuple[list[dict[str, Any]] | None, DiversityReport]:
-    """What a record dataset covers (``coverage``: ``None`` without ``cover=`` or
-    ``edge_cases=``) and its diversity report, from the spec and the records alone: a
-    run and a replay of it say the same. ``dropped``: the near-duplicates the run dropped."""
-    plan = spec.slots
-    coverage = plan.coverage(len(records)) if spec.cover or spec.edge_cases else None
-    report = diversity_report(
-        [record.model_dump(mode="json") for record in records],
-        examples=example_texts(spec.examples, plan.written_fields),
-        compared=plan.written_fields,
-        dropped=dropped,
-    )
-    return coverage, report
-
-
-def near_problem(what: str, match: Match) -> str:
-    """Why a record was dropped as a near-duplicate (``what``: "Record 3", ...)."""
-    if match.example:
-        return (
-            f"{what} nearly copied example {match.index + 1} (similarity {match.score:.2f}) "
-            "and was dropped; write a new record in the examples' style, not a copy."
-        )
-    return (
-        f"{what} nearly repeated an earlier record (similarity {match.score:.2f}) and was "
-        "dropped; write one that differs in its wording and values."
-    )
-
-
-def _fork(finder: NearDuplicates | None) -> NearDuplicates | None:
-    """A copy of ``finder`` a batch extends with its own records (not shared with others)."""
-    if finder is None:
-        return None
-    fork = NearDuplicates(finder.threshold)
-    fork.examples = finder.examples
-    fork.texts = list(finder.texts)
-    return fork
-
-
-def canonical(data: object) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class Engine(Generic[M]):
@@ -215,7 +169,7 @@ class Engine(Generic[M]):
         import asyncio
 
         n = self.spec.n
-        accepted = _Accepted(self.spec.unique, self.prefix)
+        accepted = AcceptedRecords(self.spec.unique, self.prefix)
         start = len(accepted.records)
         if self.finder is not None:
             for data in accepted.data:  # the stored prefix first, in order
@@ -266,7 +220,7 @@ class Engine(Generic[M]):
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
         return self._finish(accepted.records)
 
-    async def _run_slots(self, accepted: _Accepted) -> list[Any]:
+    async def _run_slots(self, accepted: AcceptedRecords) -> list[Any]:
         """The records after the stored prefix when code chooses per record (sampled values,
         axes, edge cases): record ``i`` is slot ``i``; a batch asks for a list of slots, a
         record dropped for any reason is asked again for the same slot, and later waves ask
@@ -360,7 +314,9 @@ class Engine(Generic[M]):
             raise failures[0]
         return failed_rounds + 1
 
-    def _merge(self, records: list[tuple[Accepted, object]], accepted: _Accepted, n: int) -> None:
+    def _merge(
+        self, records: list[tuple[Accepted, object]], accepted: AcceptedRecords, n: int
+    ) -> None:
         """Keep a batch's records in order: duplicates dropped, at most ``n`` in all."""
         for (record, data), raw in records:
             kept = self._admit(record, data, accepted, full=len(accepted.records) >= n)
@@ -370,7 +326,7 @@ class Engine(Generic[M]):
                 self.raw.append(raw)
 
     def _admit(
-        self, record: Any, data: dict[str, Any], accepted: _Accepted, *, full: bool = False
+        self, record: Any, data: dict[str, Any], accepted: AcceptedRecords, *, full: bool = False
     ) -> bool | None:
         """Keep ``record`` unless it repeats (exactly, by a ``unique`` value, or nearly) a
         kept record or an example (``False``, counted) or the dataset is ``full`` (``None``)."""
@@ -414,7 +370,7 @@ class Engine(Generic[M]):
         *,
         follow_up: bool = False,
         seen: tuple[int, int] = (0, 0),
-    ) -> tuple[Job[Accepted], _Judge]:
+    ) -> tuple[Job[Accepted], Judge]:
         """Batch ``index`` of ``total``: ``count`` records, and its judge; ``seen`` is how
         many records of earlier waves were valid and invalid (what follow-ups scale by)."""
         judge = self._judge()
@@ -447,8 +403,8 @@ class Engine(Generic[M]):
         )
         return job, judge
 
-    def _judge(self) -> _Judge:
-        return _Judge(self.model, self.usage, _fork(self.finder), self.written, self.fallback)
+    def _judge(self) -> Judge:
+        return Judge(self.model, self.usage, fork(self.finder), self.written, self.fallback)
 
     def _budget(self, asked_for: int) -> int:
         return output_budget(self.spec.model, asked_for, self.spec.examples, self.omit)
@@ -463,7 +419,7 @@ class Engine(Generic[M]):
         start: int,
         *,
         follow_up: bool = False,
-    ) -> tuple[Job[Accepted], _Judge]:
+    ) -> tuple[Job[Accepted], Judge]:
         """Batch ``index`` of ``total`` for the record slots ``chunk``: each request lists
         the slots it still owes, and the answer's k-th record is the k-th of them."""
         judge = self._judge()
@@ -505,120 +461,6 @@ class Engine(Generic[M]):
             errors=problems,
             usage=self.usage,
         )
-
-
-class _Judge:
-    """Judges a batch's records: valid, and not repeated within the batch nor nearly
-    repeating a kept record or an example; counts how many were valid and invalid (what
-    the batch's follow-ups scale their request by).
-
-    With ``owed`` set (slots: by the request that was just sent), the k-th item answers the
-    k-th owed slot: its sampled values are merged in before validation, and the merged item
-    is what is kept (so a replay does not depend on how the values were drawn)."""
-
-    def __init__(
-        self,
-        model: type[BaseModel],
-        usage: Any = None,
-        finder: NearDuplicates | None = None,
-        written: Sequence[str] = (),
-        fallback: set[int] | None = None,
-    ) -> None:
-        self.model = model
-        self.usage = usage
-        self.finder = finder
-        self.written = written
-        self.fallback = fallback if fallback is not None else set()
-        self.owed: list[Slot] | None = None
-        self.local: set[str] = set()
-        self.kept: list[dict[str, Any]] = []
-        self.valid = self.invalid = 0
-
-    def __call__(self, item: object, position: int) -> Verdict[Accepted]:
-        slot = None
-        if self.owed is not None:
-            if position > len(self.owed):
-                self.invalid += 1
-                return Verdict(
-                    problems=[
-                        f"Record {position} was not asked for: write exactly "
-                        f"{len(self.owed)} records, one per line of the list."
-                    ]
-                )
-            slot = self.owed[position - 1]
-            item = merge_sampled(self.model, item, slot.sampled)
-        try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
-            record = self.model.model_validate_json(json.dumps(item))
-        except ValidationError as exc:
-            self.invalid += 1
-            if slot is not None and _blames_boundaries(exc, slot.boundary):
-                self.fallback.add(slot.index)
-            return Verdict(
-                problems=[
-                    f"Record {position} was invalid and was dropped:\n"
-                    + format_validation_error(exc)
-                ]
-            )
-        problem = nonfinite_problem(record, position)  # JSON cannot carry NaN, Infinity
-        if problem is not None:
-            self.invalid += 1
-            return Verdict(problems=[problem])
-        self.valid += 1
-        data = record.model_dump(mode="json")
-        key = canonical(data)
-        if key in self.local:
-            return Verdict(
-                problems=[f"Record {position} repeated an earlier record."], duplicate=True
-            )
-        if self.finder is not None:
-            text = record_text(data, self.written)
-            match = self.finder.check(text)
-            if match is not None:
-                if self.usage is not None:
-                    self.usage.dropped_near_duplicate += 1
-                return Verdict(problems=[near_problem(f"Record {position}", match)], duplicate=True)
-            self.finder.add(text)
-        self.local.add(key)
-        self.kept.append(data)
-        return Verdict((record, data), slot=None if slot is None else slot.index, raw=item)
-
-
-def _blames_boundaries(exc: ValidationError, boundary: Sequence[str]) -> bool:
-    """Whether a record with edge-case ``boundary`` values failed on them or on a check
-    across fields (a model validator), which the boundary values may have caused."""
-    if not boundary:
-        return False
-    return any(not error["loc"] or error["loc"][0] in boundary for error in exc.errors())
-
-
-class _Accepted:
-    """The records kept so far, in order, and what duplicates are judged on."""
-
-    def __init__(self, unique: tuple[str, ...], prefix: list[tuple[Any, object]]) -> None:
-        self.unique = unique
-        self.records: list[Any] = []
-        self.data: list[dict[str, Any]] = []
-        self.seen: set[str] = set()
-        self.values: dict[str, set[str]] = {name: set() for name in unique}
-        for record, _ in prefix:
-            self.add(record, record.model_dump(mode="json"))
-
-    def clash(self, data: dict[str, Any]) -> str | None:
-        """Why ``data`` is a duplicate of a kept record (``None``: it is not)."""
-        key = canonical(data)
-        if key in self.seen:
-            return f"duplicate record dropped: {key[:200]}"
-        clash = [name for name in self.unique if canonical(data.get(name)) in self.values[name]]
-        if clash:
-            return f"record with an already used {', '.join(clash)} dropped"
-        return None
-
-    def add(self, record: Any, data: dict[str, Any]) -> None:
-        self.records.append(record)
-        self.data.append(data)
-        self.seen.add(canonical(data))
-        for name in self.unique:
-            self.values[name].add(canonical(data.get(name)))
 
 
 def _in_order(outcome: Outcome[Accepted]) -> list[tuple[Accepted, object]]:
