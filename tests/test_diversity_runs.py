@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 from fakellm import FakeLLM, Fault
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from pytest_synthdata import generate, samplers
 from pytest_synthdata.diversity import NearDuplicates, example_texts, record_text
@@ -21,7 +21,7 @@ from pytest_synthdata.diversity import NearDuplicates, example_texts, record_tex
 FAKE_KEY = "sk-test-diversity-0123456789"
 
 BILLING = """
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class MedicalBilling(BaseModel):
@@ -253,3 +253,25 @@ def test_a_replay_returns_what_was_recorded_even_if_the_check_would_drop_it(
     again = generate(Ticket, 4, client=client, cassette=cassette, record_mode="none")
     assert again == kept and llm.request_count == asked
     assert again.diversity is not None and again.diversity.fields["body"].distinct == 0.25
+
+
+class Reading(BaseModel):
+    level: int = Field(ge=0, le=100)
+    note: str
+
+    @model_validator(mode="after")
+    def not_at_the_ends(self) -> Reading:
+        if self.level in (0, 100):
+            raise ValueError("a level of exactly 0 or 100 is a sensor fault")
+        return self
+
+
+def test_edge_case_boundaries_the_model_rejects_are_left_to_the_model(llm: FakeLLM) -> None:
+    client = openai.OpenAI(base_url=llm.url, api_key=FAKE_KEY)
+    readings = generate(Reading, 4, edge_cases=1.0, seed=2, client=client)
+    assert [c["edge_case"] for c in readings.coverage or []] == [True] * 4
+    assert all(0 < r.level < 100 for r in readings)
+    prompts = [r.body["messages"][-1]["content"] for r in llm.chat_requests]
+    assert re.findall(r'values \{"level": (?:0|100)\}', prompts[0])  # asked with boundaries
+    assert not re.findall(r'values \{"level"', prompts[-1])  # then left to the model
+    assert readings.usage.dropped_invalid >= 4
