@@ -35,6 +35,17 @@ at the smaller size only once it reaches that point (its stored dataset is read 
 the requests say how many records the dataset already holds and list values already used,
 so the new records differ from the old ones, and they depend only on the stored records,
 so a replay makes the very same requests. Duplicates of stored records are dropped too.
+
+**Near-copies are replaced**: a record whose text (the fields the model writes) nearly
+repeats a kept record's or a seed example's (``near_duplicates``, 0.9 by default; see
+:mod:`.diversity`) is dropped like a duplicate, and the follow-up says what it copied.
+
+**When code chooses per record** (``sample=``, ``cover=``, ``edge_cases=``), record ``i`` is
+slot ``i`` (:mod:`.coverage`): a batch owes a list of slot indices and each request lists the
+slots still owed with their sampled values and attributes; the k-th record of an answer
+answers the k-th of them, merged with its sampled values before validation (and stored
+merged). A record dropped for any reason is asked for again for the same slot; later waves
+ask for the slots still missing. Slotted requests never ask for more than they owe.
 """
 
 from __future__ import annotations
@@ -175,7 +186,8 @@ class Engine(Generic[M]):
             for data in accepted.data:  # the stored prefix first, in order
                 self.finder.add(record_text(data, self.written))
         if self.spec.slotted:
-            return self._finish(accepted.records[:start] + await self._run_slots(accepted))
+            added = await self._run_slots(accepted)
+            return self._finish(accepted.records[:start] + added)
         planner = Planner(
             n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
         )
