@@ -89,7 +89,14 @@ MAX_AUTO_BATCH = 20
 MAX_FOLLOW_UP = 4 * MAX_AUTO_BATCH
 """Most records a follow-up asks for with an automatic batch size (when they fit)."""
 
-__all__ = ["Engine", "canonical", "describe_records", "record_batch_size", "sampled_keys"]
+__all__ = [
+    "Engine",
+    "canonical",
+    "describe_records",
+    "output_budget",
+    "record_batch_size",
+    "sampled_keys",
+]
 
 
 def record_batch_size(
