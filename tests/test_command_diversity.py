@@ -87,6 +87,8 @@ def test_sample_and_cover_flags_shape_the_records_and_the_report_ends_the_run(
         ("--sample=patient_id=uniform:1,5", "patient_id"),  # below the field's bound
         ("--cover=payer", "AXIS=V1,V2"),
         ("--cover=patient_name=a,b", "is a field of Bill"),
+        ("--near-duplicates=lots", "give a similarity such as 0.9, or off"),
+        ("--near-duplicates=2", "near_duplicates must be the similarity"),
     ],
 )
 def test_bad_flags_are_clear_errors_before_any_request(

@@ -31,6 +31,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     """``--sample`` and ``--cover`` on ``synthdata generate``."""
     parser.add_argument("--sample", action="append", metavar="FIELD=SPEC", help=SAMPLE_HELP)
     parser.add_argument("--cover", action="append", metavar="AXIS=V1,V2", help=COVER_HELP)
+    parser.add_argument(
+        "--near-duplicates",
+        metavar="SIMILARITY",
+        help="the similarity (above 0, at most 1; default 0.9) from which a record counts as "
+        "a copy of an earlier record or an example and is asked for again; 'off' keeps "
+        "near-copies",
+    )
 
 
 def spec_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -40,7 +47,21 @@ def spec_options(args: argparse.Namespace) -> dict[str, Any]:
         out["sample"] = parse_samples(args.sample)
     if getattr(args, "cover", None):
         out["cover"] = parse_cover(args.cover)
+    given = getattr(args, "near_duplicates", None)
+    if given is not None:
+        out["near_duplicates"] = _similarity(given)
     return out
+
+
+def _similarity(given: str) -> float | None:
+    if given.strip().lower() in ("off", "none"):
+        return None
+    try:
+        return float(given)
+    except ValueError:
+        raise SynthConfigError(
+            f"--near-duplicates {given!r}: give a similarity such as 0.9, or off"
+        ) from None
 
 
 def _split(flag: str, given: str, what: str) -> tuple[str, str]:
