@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ from pytest_synthdata import generate, samplers
 from pytest_synthdata.diversity import NearDuplicates, example_texts, record_text
 
 FAKE_KEY = "sk-test-diversity-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left_behind(fake_llm: FakeLLM) -> Iterator[None]:
+    """Faults set here are cleared after each test: later tests share the session server."""
+    yield
+    fake_llm.reset()
+
 
 BILLING = """
 from pydantic import BaseModel, Field, model_validator

@@ -4,10 +4,19 @@ the warning of a recording run whose free text lacks variety."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fakellm import FakeLLM, Fault
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left_behind(fake_llm: FakeLLM) -> Iterator[None]:
+    """Faults set here are cleared after each test: later tests share the session server."""
+    yield
+    fake_llm.reset()
+
 
 MODELS = """
 from pydantic import BaseModel, Field
