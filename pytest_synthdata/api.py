@@ -10,17 +10,21 @@ import concurrent.futures
 import contextvars
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from typing_extensions import TypedDict, Unpack
 
 from .dataset import Dataset
+from .diversity import DEFAULT_NEAR_DUPLICATES
 from .route import resolve
 from .settings import Settings, StructuredMode
 from .spec import make_spec
 from .store import record_recipe, run_stored
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .samplers import Sampler
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -52,6 +56,10 @@ async def agenerate(
     extra: str | None = None,
     seed: int | None = None,
     unique: str | Sequence[str] | None = None,
+    sample: Mapping[str, Sampler] | None = None,
+    cover: Mapping[str, Sequence[Any]] | None = None,
+    edge_cases: float | None = None,
+    near_duplicates: float | None = DEFAULT_NEAR_DUPLICATES,
     client: object | None = None,
     settings: Settings | None = None,
     cassette: str | Path | None = None,
@@ -69,7 +77,14 @@ async def agenerate(
     ``settings``. ``cassette`` (a YAML path) records the HTTP exchanges with vcrpy and
     replays them on later calls, following ``record_mode`` (none, once, new_episodes, all,
     rewrite); ``cache_dir`` keeps validated responses in a diskcache there. The returned
-    list has a ``usage`` attribute.
+    list has a ``usage`` attribute, ``coverage`` (with ``cover=`` or ``edge_cases=``) and
+    ``diversity`` (the report).
+
+    ``sample``: field name -> sampler (:mod:`~pytest_synthdata.samplers`), values code draws
+    from the seed and the record's index; ``cover``: axis name -> values, one combination
+    per record; ``edge_cases``: the share of records that are edge cases;
+    ``near_duplicates``: the similarity from which a record counts as a copy of an earlier
+    one or an example and is replaced (``None``: off).
     """
     effective = effective_settings(settings, options)
     spec = make_spec(
@@ -81,6 +96,10 @@ async def agenerate(
         seed=seed,
         unique=unique,
         max_n=effective.max_n,
+        sample=sample,
+        cover=cover,
+        edge_cases=edge_cases,
+        near_duplicates=near_duplicates,
     )
     where = resolve(
         "generate", client=client, cassette=cassette, record_mode=record_mode, cache_dir=cache_dir
@@ -98,6 +117,10 @@ def generate(
     extra: str | None = None,
     seed: int | None = None,
     unique: str | Sequence[str] | None = None,
+    sample: Mapping[str, Sampler] | None = None,
+    cover: Mapping[str, Sequence[Any]] | None = None,
+    edge_cases: float | None = None,
+    near_duplicates: float | None = DEFAULT_NEAR_DUPLICATES,
     client: object | None = None,
     settings: Settings | None = None,
     cassette: str | Path | None = None,
@@ -115,6 +138,10 @@ def generate(
             extra=extra,
             seed=seed,
             unique=unique,
+            sample=sample,
+            cover=cover,
+            edge_cases=edge_cases,
+            near_duplicates=near_duplicates,
             client=client,
             settings=settings,
             cassette=cassette,

@@ -20,9 +20,9 @@ from typing import Any
 from .estimate import WRAPPER_TOKENS, output_budget, tokens_of, tokens_per_record
 from .llm.modes import AUTO, MODES, ladder
 from .planning import Planner
-from .prompts import avoid_values, batch_messages
-from .records import record_batch_size
-from .schema import schema_name, wrapper_schema
+from .prompts import avoid_values, batch_messages, slot_schema
+from .records import record_batch_size, sampled_keys
+from .schema import schema_name
 from .settings import Settings
 from .spec import SynthSpec
 
@@ -53,13 +53,14 @@ def plan_records(
 ) -> Plan:
     """The requests generating ``spec`` plans under ``settings``, and their tokens; with
     ``stored`` records (what a cassette holds of the dataset), only the missing ones, as a
-    run that grows the dataset asks for them."""
+    run that grows the dataset asks for them. Sampled fields cost no output tokens."""
     start = min(len(stored), spec.n)
-    size = record_batch_size(spec.model, settings, spec.examples)
+    omit = sampled_keys(spec)  # sampled fields: code sets them, no output tokens
+    size = record_batch_size(spec.model, settings, spec.examples, omit)
     planner = Planner(spec.n - start, size, settings.max_retries, settings.concurrency)
     mode_name = settings.structured if settings.structured != AUTO else ladder()[0]
     mode = MODES[mode_name]
-    schema = wrapper_schema(spec.model)
+    schema = slot_schema(spec)
     name = schema_name(spec.model)
     taken = [*stored[:start], *_placeholder_records(spec)[start:]]
     prompt = completion = reserved = waves = in_flight = 0
@@ -69,6 +70,7 @@ def plan_records(
         done = spec.n - missing
         avoid = avoid_values(spec, taken[:done]) if done else {}
         for i, count in enumerate(wave.sizes):
+            first = done + sum(wave.sizes[:i])
             messages = batch_messages(
                 spec,
                 count,
@@ -76,11 +78,14 @@ def plan_records(
                 batch_total=wave.total,
                 avoid=avoid,
                 stored=start,
+                slots=spec.slots.slots(first, first + count) if spec.slotted else None,
             )
             request = mode.request(messages, name, schema, count)
             prompt += _prompt_tokens(request.messages, request.params)
-            completion += count * tokens_per_record(spec.model, spec.examples) + WRAPPER_TOKENS // 4
-            reserved += min(output_budget(spec.model, count, spec.examples), settings.max_tokens)
+            per_record = tokens_per_record(spec.model, spec.examples, omit)
+            completion += count * per_record + WRAPPER_TOKENS // 4
+            budget = output_budget(spec.model, count, spec.examples, omit)
+            reserved += min(budget, settings.max_tokens)
         missing -= sum(wave.sizes)
         waves += 1
         in_flight = max(in_flight, len(wave.sizes))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -45,33 +45,51 @@ def tokens_of(chars: int) -> int:
     return max(1, math.ceil(chars / CHARS_PER_TOKEN))
 
 
-def tokens_per_record(model: type[BaseModel], examples: Sequence[object] = ()) -> int:
+def tokens_per_record(
+    model: type[BaseModel], examples: Sequence[object] = (), omit: Collection[str] = ()
+) -> int:
     """The output tokens one ``model`` record is expected to take: judged from its schema,
     or from the structured ``examples`` (records as dicts) when they are larger on average,
-    as records with nested lists or long strings are."""
+    as records with nested lists or long strings are. ``omit``: JSON keys of fields code
+    sets (sampled fields), which the model does not write."""
     schema = record_schema(model)
+    if omit:
+        kept = {k: v for k, v in schema["properties"].items() if k not in omit}
+        schema = {**schema, "properties": kept}
     estimate = tokens_of(value_chars(schema, schema.get("$defs", {}), "", 0) + 2)  # + ", "
-    return max(estimate, example_tokens(examples))
+    return max(estimate, example_tokens(examples, omit))
 
 
-def example_tokens(examples: Sequence[object]) -> int:
+def example_tokens(examples: Sequence[object], omit: Collection[str] = ()) -> int:
     """The average output tokens of the examples that are records (dicts), as a model
-    writes them (``json.dumps`` spacing); 0 without any."""
-    sizes = [len(json.dumps(e, ensure_ascii=False)) + 2 for e in examples if isinstance(e, dict)]
+    writes them (``json.dumps`` spacing), ``omit`` keys left out; 0 without any."""
+    sizes = [
+        len(json.dumps({k: v for k, v in e.items() if k not in omit}, ensure_ascii=False)) + 2
+        for e in examples
+        if isinstance(e, dict)
+    ]
     return tokens_of(math.ceil(sum(sizes) / len(sizes))) if sizes else 0
 
 
-def output_budget(model: type[BaseModel], count: int, examples: Sequence[object] = ()) -> int:
+def output_budget(
+    model: type[BaseModel],
+    count: int,
+    examples: Sequence[object] = (),
+    omit: Collection[str] = (),
+) -> int:
     """``max_tokens`` for a request of ``count`` records: the estimate with headroom."""
-    return math.ceil(HEADROOM * count * tokens_per_record(model, examples)) + WRAPPER_TOKENS
+    return math.ceil(HEADROOM * count * tokens_per_record(model, examples, omit)) + WRAPPER_TOKENS
 
 
 def largest_request(
-    model: type[BaseModel], max_tokens: int, examples: Sequence[object] = ()
+    model: type[BaseModel],
+    max_tokens: int,
+    examples: Sequence[object] = (),
+    omit: Collection[str] = (),
 ) -> int:
     """The most records one request may ask for: as many as fit in ``max_tokens`` with the
     headroom :func:`output_budget` allows (at least one)."""
-    per_record = HEADROOM * tokens_per_record(model, examples)
+    per_record = HEADROOM * tokens_per_record(model, examples, omit)
     return max(1, int((max_tokens - WRAPPER_TOKENS) / per_record))
 
 

@@ -35,26 +35,53 @@ at the smaller size only once it reaches that point (its stored dataset is read 
 the requests say how many records the dataset already holds and list values already used,
 so the new records differ from the old ones, and they depend only on the stored records,
 so a replay makes the very same requests. Duplicates of stored records are dropped too.
+
+**Near-copies are replaced**: a record whose text (the fields the model writes) nearly
+repeats a kept record's or a seed example's (``near_duplicates``, 0.9 by default; see
+:mod:`.diversity`) is dropped like a duplicate, and the follow-up says what it copied.
+
+**When code chooses per record** (``sample=``, ``cover=``, ``edge_cases=``), record ``i`` is
+slot ``i`` (:mod:`.coverage`): a batch owes a list of slot indices and each request lists the
+slots still owed with their sampled values and attributes; the k-th record of an answer
+answers the k-th of them, merged with its sampled values before validation (and stored
+merged). A record dropped for any reason is asked for again for the same slot; later waves
+ask for the slots still missing. Slotted requests never ask for more than they owe.
 """
 
 from __future__ import annotations
 
-import json
+import warnings
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from .batching import Batcher, Job, Outcome, RequestDeferred, Verdict, auto_batch_size
+from .batching import Batcher, Job, Outcome, RequestDeferred, auto_batch_size
+from .coverage import Slot
 from .dataset import Dataset
-from .errors import SynthConfigError, SynthGenerationError
+from .diversity import (
+    NearDuplicates,
+    example_texts,
+    record_text,
+    variety_warning,
+)
+from .errors import SynthConfigError, SynthDataWarning, SynthGenerationError
 from .estimate import largest_request, output_budget, tokens_per_record
-from .jsonread import nonfinite_problem
+from .judging import (
+    Accepted,
+    AcceptedRecords,
+    Judge,
+    canonical,
+    describe_records,
+    fork,
+    near_problem,
+    sampled_keys,
+)
 from .planning import Planner, Wave, asking
-from .prompts import avoid_values, batch_messages
-from .schema import schema_name, wrapper_schema
+from .prompts import avoid_values, batch_messages, slot_schema
+from .schema import schema_name
 from .settings import Settings
-from .spec import SynthSpec, format_validation_error
+from .spec import SynthSpec
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -62,21 +89,27 @@ MAX_AUTO_BATCH = 20
 MAX_FOLLOW_UP = 4 * MAX_AUTO_BATCH
 """Most records a follow-up asks for with an automatic batch size (when they fit)."""
 
-Accepted = tuple[Any, dict[str, Any]]
-"""A validated record and its JSON form (what duplicates are judged on)."""
+__all__ = [
+    "Engine",
+    "canonical",
+    "describe_records",
+    "output_budget",
+    "record_batch_size",
+    "sampled_keys",
+]
 
 
 def record_batch_size(
-    model: type[BaseModel], settings: Settings, examples: Sequence[object] = ()
+    model: type[BaseModel],
+    settings: Settings,
+    examples: Sequence[object] = (),
+    omit: Sequence[str] = (),
 ) -> int:
-    """Records per request: ``batch_size``, or as many as fit, at most 20."""
+    """Records per request: ``batch_size``, or as many as fit, at most 20 (``omit``: the
+    JSON keys of sampled fields, which the model does not write)."""
     return settings.batch_size or auto_batch_size(
-        tokens_per_record(model, examples), settings.max_tokens, MAX_AUTO_BATCH
+        tokens_per_record(model, examples, omit), settings.max_tokens, MAX_AUTO_BATCH
     )
-
-
-def canonical(data: object) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class Engine(Generic[M]):
@@ -100,10 +133,11 @@ class Engine(Generic[M]):
         self.settings = settings
         self.batcher = batcher
         self.model: type[M] = spec.model  # type: ignore[assignment]
-        self.schema = wrapper_schema(spec.model)
+        self.schema = slot_schema(spec)  # the whole record unless fields are sampled
         self.name = schema_name(spec.model)
-        self.batch_size = record_batch_size(spec.model, settings, spec.examples)
-        needed = self.batch_size * tokens_per_record(spec.model, spec.examples)
+        self.omit = sampled_keys(spec)
+        self.batch_size = record_batch_size(spec.model, settings, spec.examples, self.omit)
+        needed = self.batch_size * tokens_per_record(spec.model, spec.examples, self.omit)
         if settings.batch_size and needed > settings.max_tokens:
             raise SynthConfigError(
                 f"batch_size={settings.batch_size} needs about {needed} output tokens per request "
@@ -112,7 +146,10 @@ class Engine(Generic[M]):
             )
         self.most = settings.batch_size or max(
             self.batch_size,
-            min(MAX_FOLLOW_UP, largest_request(spec.model, settings.max_tokens, spec.examples)),
+            min(
+                MAX_FOLLOW_UP,
+                largest_request(spec.model, settings.max_tokens, spec.examples, self.omit),
+            ),
         )
         """Records one request may ask for: the batch size when set, otherwise as many as
         fit in ``max_tokens`` (a follow-up asks for more when answers are often invalid)."""
@@ -124,6 +161,20 @@ class Engine(Generic[M]):
         self.last_problems: list[str] = []
         self.last_output: str | None = None
         self.planner: Planner | None = None
+        plan = spec.slots
+        self.written = plan.written_fields
+        """The fields the model writes: what near-duplicates are judged on."""
+        self.finder = (
+            None
+            if spec.near_duplicates is None
+            else NearDuplicates(
+                spec.near_duplicates, example_texts(spec.examples, plan.written_fields)
+            )
+        )
+        self.fallback: set[int] = set()
+        """Edge-case slots whose boundary values the model's validators rejected: asked
+        again with the boundaries left to the model."""
+        self._slots: dict[int, Slot] = {}
 
     def describe(self) -> str:
         llm = self.batcher.llm
@@ -136,8 +187,14 @@ class Engine(Generic[M]):
         import asyncio
 
         n = self.spec.n
-        accepted = _Accepted(self.spec.unique, self.prefix)
+        accepted = AcceptedRecords(self.spec.unique, self.prefix)
         start = len(accepted.records)
+        if self.finder is not None:
+            for data in accepted.data:  # the stored prefix first, in order
+                self.finder.add(record_text(data, self.written))
+        if self.spec.slotted:
+            added = await self._run_slots(accepted)
+            return self._finish(accepted.records[:start] + added)
         planner = Planner(
             n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
         )
@@ -182,7 +239,83 @@ class Engine(Generic[M]):
                 self._merge(outcome.extra, accepted, n)
             missing = n - len(accepted.records)
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
-        return Dataset(accepted.records, self.usage)
+        return self._finish(accepted.records)
+
+    async def _run_slots(self, accepted: AcceptedRecords) -> list[Any]:
+        """The records after the stored prefix when code chooses per record (sampled values,
+        axes, edge cases): record ``i`` is slot ``i``; a batch asks for a list of slots, a
+        record dropped for any reason is asked again for the same slot, and later waves ask
+        for the slots still missing. Returns the new records in slot order."""
+        import asyncio
+
+        n, start = self.spec.n, len(accepted.records)
+        planner = Planner(
+            n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
+        )
+        self.planner = planner
+        placed: dict[int, tuple[Any, object]] = {}
+        failed_rounds = 0
+        while len(placed) < n - start:
+            missing = [i for i in range(start, n) if i not in placed]
+            wave = planner.wave(len(missing))
+            if wave is None:
+                raise self._spent(planner, start + len(placed))
+            avoid = avoid_values(self.spec, accepted.data)
+            chunks, at = [], 0
+            for size in wave.sizes:
+                chunks.append(missing[at : at + size])
+                at += size
+            batches = [
+                self._slot_job(
+                    wave.first + i,
+                    wave.total,
+                    chunk,
+                    accepted.data,
+                    avoid,
+                    start,
+                    follow_up=wave.top_up(i),
+                )
+                for i, chunk in enumerate(chunks)
+            ]
+            outcomes = await asyncio.gather(
+                *(
+                    self.batcher.run(job, allowance)
+                    for (job, _), allowance in zip(batches, wave.allowances, strict=True)
+                )
+            )
+            planner.spend(sum(outcome.retries for outcome in outcomes))
+            for (_, judge), outcome in zip(batches, outcomes, strict=True):
+                if outcome.problems:
+                    self.last_problems, self.last_output = outcome.problems, outcome.last_output
+                for slot in sorted(outcome.done):
+                    record, data = outcome.done[slot]
+                    if self._admit(record, data, accepted) is True:
+                        placed[slot] = (record, outcome.raw[slot])
+                self.valid += judge.valid
+                self.invalid += judge.invalid
+            left = n - start - len(placed)
+            failed_rounds = self._judge_failures(wave, outcomes, left, failed_rounds)
+        ordered = [placed[i] for i in range(start, n)]
+        self.raw.extend(raw for _, raw in ordered)
+        return [record for record, _ in ordered]
+
+    def _slot(self, index: int) -> Slot:
+        """Slot ``index`` as it is asked for (its boundaries dropped after a rejection)."""
+        slot = self._slots.get(index)
+        if slot is None:
+            slot = self._slots[index] = self.spec.slots.slot(index)
+        return slot.without_boundaries() if index in self.fallback else slot
+
+    def _finish(self, records: list[Any]) -> Dataset[M]:
+        """The dataset with its coverage and diversity report; a warning when free-text
+        fields show little variety."""
+        coverage, report = describe_records(self.spec, records, self.usage.dropped_near_duplicate)
+        message = variety_warning(
+            report, self.spec.slots.text_fields, f"{self.spec.model_name} dataset"
+        )
+        if message is not None:
+            warnings.warn(SynthDataWarning(message), stacklevel=2)
+        return Dataset(records, self.usage, coverage=coverage, diversity=report)
 
     def _judge_failures(
         self, wave: Wave, outcomes: list[Outcome[Accepted]], missing: int, failed_rounds: int
@@ -202,18 +335,39 @@ class Engine(Generic[M]):
             raise failures[0]
         return failed_rounds + 1
 
-    def _merge(self, records: list[tuple[Accepted, object]], accepted: _Accepted, n: int) -> None:
+    def _merge(
+        self, records: list[tuple[Accepted, object]], accepted: AcceptedRecords, n: int
+    ) -> None:
         """Keep a batch's records in order: duplicates dropped, at most ``n`` in all."""
         for (record, data), raw in records:
-            clash = accepted.clash(data)
-            if clash is not None:
-                self.usage.dropped_duplicate += 1
-                self.last_problems = [clash]
-                continue
-            if len(accepted.records) >= n:
+            kept = self._admit(record, data, accepted, full=len(accepted.records) >= n)
+            if kept is None:
                 return
-            accepted.add(record, data)
-            self.raw.append(raw)
+            if kept:
+                self.raw.append(raw)
+
+    def _admit(
+        self, record: Any, data: dict[str, Any], accepted: AcceptedRecords, *, full: bool = False
+    ) -> bool | None:
+        """Keep ``record`` unless it repeats (exactly, by a ``unique`` value, or nearly) a
+        kept record or an example (``False``, counted) or the dataset is ``full`` (``None``)."""
+        clash = accepted.clash(data)
+        text = record_text(data, self.written) if self.finder is not None else ""
+        if clash is None and self.finder is not None:
+            match = self.finder.check(text)
+            if match is not None:
+                self.usage.dropped_near_duplicate += 1
+                clash = near_problem("A record", match)
+        if clash is not None:
+            self.usage.dropped_duplicate += 1
+            self.last_problems = [clash]
+            return False
+        if full:
+            return None
+        accepted.add(record, data)
+        if self.finder is not None:
+            self.finder.add(text)
+        return True
 
     def _spent(self, planner: Planner, have: int) -> SynthGenerationError:
         return self._error(
@@ -237,10 +391,10 @@ class Engine(Generic[M]):
         *,
         follow_up: bool = False,
         seen: tuple[int, int] = (0, 0),
-    ) -> tuple[Job[Accepted], _Judge]:
+    ) -> tuple[Job[Accepted], Judge]:
         """Batch ``index`` of ``total``: ``count`` records, and its judge; ``seen`` is how
         many records of earlier waves were valid and invalid (what follow-ups scale by)."""
-        judge = _Judge(self.model)
+        judge = self._judge()
 
         def asked(owed: int) -> int:
             return asking(owed, seen[0] + judge.valid, seen[1] + judge.invalid, self.most)
@@ -263,11 +417,57 @@ class Engine(Generic[M]):
             accept=judge,
             name=self.name,
             schema=self.schema,
-            max_tokens=lambda asked_for: output_budget(
-                self.spec.model, asked_for, self.spec.examples
-            ),
+            max_tokens=self._budget,
             follow_up=follow_up,
             asking=asked,
+            shrinkable=True,
+        )
+        return job, judge
+
+    def _judge(self) -> Judge:
+        return Judge(self.model, self.usage, fork(self.finder), self.written, self.fallback)
+
+    def _budget(self, asked_for: int) -> int:
+        return output_budget(self.spec.model, asked_for, self.spec.examples, self.omit)
+
+    def _slot_job(
+        self,
+        index: int,
+        total: int,
+        chunk: list[int],
+        accepted: list[dict[str, Any]],
+        avoid: dict[str, list[str]],
+        start: int,
+        *,
+        follow_up: bool = False,
+    ) -> tuple[Job[Accepted], Judge]:
+        """Batch ``index`` of ``total`` for the record slots ``chunk``: each request lists
+        the slots it still owes, and the answer's k-th record is the k-th of them."""
+        judge = self._judge()
+
+        def ask(owed: list[int], attempt: int) -> list[dict[str, str]]:
+            slots = [self._slot(i) for i in owed]
+            judge.owed = slots
+            taken = avoid if not attempt else avoid_values(self.spec, accepted + judge.kept)
+            return batch_messages(
+                self.spec,
+                len(owed),
+                batch_index=index,
+                batch_total=total,
+                avoid=taken,
+                attempt=attempt,
+                stored=start,
+                slots=slots,
+            )
+
+        job = Job(
+            ask=ask,
+            slots=list(chunk),
+            accept=judge,
+            name=self.name,
+            schema=self.schema,
+            max_tokens=self._budget,
+            follow_up=follow_up,
             shrinkable=True,
         )
         return job, judge
@@ -282,73 +482,6 @@ class Engine(Generic[M]):
             errors=problems,
             usage=self.usage,
         )
-
-
-class _Judge:
-    """Judges a batch's records: valid, and not repeated within the batch; counts how many
-    were valid and invalid (what the batch's follow-ups scale their request by)."""
-
-    def __init__(self, model: type[BaseModel]) -> None:
-        self.model = model
-        self.local: set[str] = set()
-        self.kept: list[dict[str, Any]] = []
-        self.valid = self.invalid = 0
-
-    def __call__(self, item: object, position: int) -> Verdict[Accepted]:
-        try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
-            record = self.model.model_validate_json(json.dumps(item))
-        except ValidationError as exc:
-            self.invalid += 1
-            return Verdict(
-                problems=[
-                    f"Record {position} was invalid and was dropped:\n"
-                    + format_validation_error(exc)
-                ]
-            )
-        problem = nonfinite_problem(record, position)  # JSON cannot carry NaN, Infinity
-        if problem is not None:
-            self.invalid += 1
-            return Verdict(problems=[problem])
-        self.valid += 1
-        data = record.model_dump(mode="json")
-        key = canonical(data)
-        if key in self.local:
-            return Verdict(
-                problems=[f"Record {position} repeated an earlier record."], duplicate=True
-            )
-        self.local.add(key)
-        self.kept.append(data)
-        return Verdict((record, data), raw=item)
-
-
-class _Accepted:
-    """The records kept so far, in order, and what duplicates are judged on."""
-
-    def __init__(self, unique: tuple[str, ...], prefix: list[tuple[Any, object]]) -> None:
-        self.unique = unique
-        self.records: list[Any] = []
-        self.data: list[dict[str, Any]] = []
-        self.seen: set[str] = set()
-        self.values: dict[str, set[str]] = {name: set() for name in unique}
-        for record, _ in prefix:
-            self.add(record, record.model_dump(mode="json"))
-
-    def clash(self, data: dict[str, Any]) -> str | None:
-        """Why ``data`` is a duplicate of a kept record (``None``: it is not)."""
-        key = canonical(data)
-        if key in self.seen:
-            return f"duplicate record dropped: {key[:200]}"
-        clash = [name for name in self.unique if canonical(data.get(name)) in self.values[name]]
-        if clash:
-            return f"record with an already used {', '.join(clash)} dropped"
-        return None
-
-    def add(self, record: Any, data: dict[str, Any]) -> None:
-        self.records.append(record)
-        self.data.append(data)
-        self.seen.add(canonical(data))
-        for name in self.unique:
-            self.values[name].add(canonical(data.get(name)))
 
 
 def _in_order(outcome: Outcome[Accepted]) -> list[tuple[Accepted, object]]:

@@ -33,7 +33,18 @@ Kind = Literal["str", "url", "int", "float", "choice", "bool", "path"]
 ENV_PREFIX = "SYNTHDATA_"
 DEFAULT_MODEL = "gpt-4o-mini"
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
-SPEC_WORDS = ("n", "examples", "subject", "extra", "seed", "unique")
+SPEC_WORDS = (
+    "n",
+    "examples",
+    "subject",
+    "extra",
+    "seed",
+    "unique",
+    "sample",
+    "cover",
+    "edge_cases",
+    "near_duplicates",
+)
 """The keywords that describe a dataset rather than how it is produced."""
 
 

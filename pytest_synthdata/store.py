@@ -331,7 +331,13 @@ def _read_records(spec: SynthSpec, stored: StoredDataset, usage: Usage) -> Datas
     records = _validated(spec, stored.json_array(spec.n))
     if records is None or len(records) != spec.n:
         return None
-    return Dataset(records, usage)
+    from .records import describe_records
+
+    # what it covers and its report, rebuilt from the spec and the stored records (checks
+    # such as near-duplicates apply when records are generated, never to a replay)
+    dropped = stored.usage.get("dropped_near_duplicate", 0)
+    coverage, report = describe_records(spec, records, dropped if isinstance(dropped, int) else 0)
+    return Dataset(records, usage, coverage=coverage, diversity=report)
 
 
 def _validated(spec: SynthSpec, array: str) -> list[Any] | None:

@@ -38,6 +38,9 @@ class Usage:
     retries_duplicate: int = 0
     retries_missing: int = 0
     retries_top_up: int = 0
+    dropped_near_duplicate: int = 0
+    """Of ``dropped_duplicate``, the records dropped for nearly repeating an earlier record
+    or a seed example (see :mod:`.diversity`)."""
 
     @property
     def total_tokens(self) -> int:
@@ -52,6 +55,8 @@ class Usage:
         counts = {f.name: getattr(self, f.name) for f in fields(self)}
         if not counts["unknown_usage"]:
             del counts["unknown_usage"]  # as stored before it existed
+        if not counts["dropped_near_duplicate"]:
+            del counts["dropped_near_duplicate"]
         return counts
 
     def note_retry(self, reason: str) -> None:

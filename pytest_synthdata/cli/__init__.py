@@ -81,6 +81,9 @@ def run_generate(
     model = import_model(args.target)
     examples = None if args.examples is None else read_items(args.examples, "examples file")
     output = output_of(args)
+    from .diversity import spec_options
+
+    chosen = spec_options(args)  # --sample, --cover
     spec = make_spec(
         model,
         args.n,
@@ -90,6 +93,7 @@ def run_generate(
         seed=args.seed,
         unique=args.unique,
         max_n=settings.max_n,
+        **chosen,
     )
     batched = args.batch or args.batch_file or args.command == "collect"
     check_batch_flags(args, cache_dir)
@@ -117,6 +121,7 @@ def run_generate(
             extra=args.extra,
             seed=args.seed,
             unique=args.unique,
+            **chosen,
             settings=effective,
             cassette=args.cassette,
             record_mode=record_mode,
@@ -252,6 +257,11 @@ class Run:
         except SynthError as exc:
             self.say(f"error: {exc}")
             return EXIT_FAILED
+        report = getattr(dataset, "diversity", None)
+        if report is not None:  # the diversity report, then the final line
+            from ..terminal_safe import escape_controls
+
+            self.stderr.write("".join(f"{escape_controls(line)}\n" for line in report.lines()))
         where = str(self.output) if self.output is not None else "standard output"
         tally = self.display.tally
         line = summary(

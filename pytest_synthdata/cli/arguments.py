@@ -95,6 +95,9 @@ def _generate(
         metavar="FIELD",
         help="a field whose values must differ across records (repeat for several)",
     )
+    from .diversity import add_flags
+
+    add_flags(generate)  # --sample, --cover
     generate.add_argument(
         "--dry-run",
         action="store_true",

@@ -16,6 +16,7 @@ _REGISTERED = pytest.StashKey[set[str]]()
 
 MARKER_DOC = (
     "synth(Model, n=10, examples=None, subject=None, extra=None, seed=None, unique=None, "
+    "sample=None, cover=None, edge_cases=None, near_duplicates=0.9, "
     "name='synth_data', each=False, model=..., temperature=..., ...): generate n validated "
     "records of the pydantic Model with an LLM and inject them into the test as the list "
     "fixture `synth_data` (or the fixture called `name`); each=True makes one test per "

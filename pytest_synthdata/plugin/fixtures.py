@@ -26,6 +26,7 @@ from .state import (
 )
 
 if TYPE_CHECKING:
+    from ..dataset import Dataset
     from ..usage import Usage
     from .markers import DatasetRequest
 
@@ -78,7 +79,7 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
         if not hasattr(request, "param"):
             fail(item.nodeid, f"each=True needs the test to ask for the {name!r} fixture")
         return dataset[request.param]
-    return list(dataset)
+    return _own_copy(dataset)
 
 
 @pytest.fixture
@@ -192,7 +193,7 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
             calls[0] += 1
             what = f"synth_factory({entry.model.__name__}, n={entry.n}) #{calls[0]}"
             shown = shown_as(request.config, module, owner, what, f".factory-{calls[0]}")
-            return list(
+            return _own_copy(
                 state.produce(
                     f"{owner}::factory",
                     entry,
@@ -389,8 +390,8 @@ def synth_fixture(
         if error is not None:
             fail(f"fixture {name!r} (synth_fixture({parsed.model.__name__}, ...))", error)
         if scope == "function":
-            return [record.model_copy(deep=True) for record in dataset]
-        return list(dataset)
+            return _own_copy(dataset, [record.model_copy(deep=True) for record in dataset])
+        return _own_copy(dataset)
 
     fixture = defined_at(caller, line, module, body)
     fixture.__doc__ = f"{n} synthetic {getattr(model, '__name__', model)} records (synth_fixture)."
@@ -467,3 +468,16 @@ def defined_at(
     exec(compile(source, filename, "exec"), namespace)
     function: Callable[[Any], T] = namespace["synth_fixture"]
     return function
+
+
+def _own_copy(dataset: Dataset[Any], records: list[Any] | None = None) -> Dataset[Any]:
+    """The list a test gets: its own (a test may change it), with the dataset's usage,
+    ``coverage`` (what record ``i`` covers) and ``diversity`` report."""
+    from ..dataset import Dataset
+
+    return Dataset(
+        list(dataset) if records is None else records,
+        dataset.usage,
+        coverage=None if dataset.coverage is None else [dict(c) for c in dataset.coverage],
+        diversity=dataset.diversity,
+    )

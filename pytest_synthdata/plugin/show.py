@@ -48,7 +48,11 @@ def preview(title: str, records: Sequence[Any]) -> dict[str, Any]:
         fields += [name for name in row if name not in fields]
     rows = [[_cell(row.get(name, "")) for name in fields] for row in dumped]
     model = type(records[0]).__name__ if records else ""
-    return {"title": title, "model": model, "n": len(records), "fields": fields, "rows": rows}
+    shown = {"title": title, "model": model, "n": len(records), "fields": fields, "rows": rows}
+    report = getattr(records, "diversity", None)
+    if report is not None:  # a Dataset's diversity report
+        shown["diversity"] = [_cell(line) for line in report.lines()]
+    return shown
 
 
 def _dump(record: Any) -> dict[str, Any]:
@@ -72,14 +76,18 @@ def table(preview: dict[str, Any], width: int) -> list[str]:
     head = f"{_cell(preview['title'])}: {n} {preview['model']} record(s)"
     if shown < n:
         head += f", the first {shown}"
+    diversity = [
+        ("    " if i else "  ") + _cut(line, width - (4 if i else 2))
+        for i, line in enumerate(preview.get("diversity", []))
+    ]
     if not fields:
-        return [head]
+        return [head, *diversity]
     widths = [
         min(CELL, max(len(name), *(len(row[i]) for row in rows))) for i, name in enumerate(fields)
     ]
     room = width - 2 - 3 * (len(fields) - 1)
     if sum(min(w, MIN_CELL) for w in widths) > room:
-        return [head, *_vertical(fields, rows, width)]
+        return [head, *_vertical(fields, rows, width), *diversity]
     while sum(widths) > room and max(widths) > MIN_CELL:  # narrow the widest until it fits
         widths[widths.index(max(widths))] -= 1
 
@@ -87,7 +95,13 @@ def table(preview: dict[str, Any], width: int) -> list[str]:
         text = " | ".join(_cut(cell, w).ljust(w) for cell, w in zip(cells, widths, strict=True))
         return ("  " + text).rstrip()[:width]
 
-    return [head, line(fields), line(["-" * w for w in widths]), *(line(row) for row in rows)]
+    return [
+        head,
+        line(fields),
+        line(["-" * w for w in widths]),
+        *(line(row) for row in rows),
+        *diversity,
+    ]
 
 
 def _vertical(fields: list[str], rows: list[list[str]], width: int) -> list[str]:

@@ -221,7 +221,7 @@ class SessionState:
                 dataset = run_sync(run_stored(settings, route, recipe, Usage()))
             usage.add(dataset.usage)
             if shown is not None:
-                self.keep_shown(shown, list(dataset), _identity(key))
+                self.keep_shown(shown, dataset, _identity(key))
             return dataset
 
         return self.remember(key, make, usage, records=True)
@@ -248,7 +248,7 @@ class SessionState:
             self.totals.texts += texts
             self.totals.extractions += extractions
 
-    def keep_shown(self, shown: Shown, records: list[Any], identity: str = "") -> None:
+    def keep_shown(self, shown: Shown, records: Sequence[Any], identity: str = "") -> None:
         """Keep a preview of a dataset (``--synth-show``) and export it (``--synth-export``)."""
         identity = identity or shown.title
         session = self.session

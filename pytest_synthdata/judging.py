@@ -1,0 +1,192 @@
+"""Judging the records of a dataset: each answer's items (valid, not repeated within the
+batch, not nearly repeating a kept record or an example) and the records kept so far (exact
+duplicates and repeated ``unique`` values), plus what a record dataset covers and its
+diversity report, rebuilt the same way from a run and from a replay (see :mod:`.records`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .batching import Verdict
+from .coverage import Slot, merge_sampled
+from .diversity import (
+    DiversityReport,
+    Match,
+    NearDuplicates,
+    diversity_report,
+    example_texts,
+    record_text,
+)
+from .fieldlines import wire_name
+from .jsonread import nonfinite_problem
+from .spec import SynthSpec, format_validation_error
+
+Accepted = tuple[Any, dict[str, Any]]
+"""A validated record and its JSON form (what duplicates are judged on)."""
+
+
+def sampled_keys(spec: SynthSpec) -> tuple[str, ...]:
+    """The JSON keys of the fields code sets (``sample=``): they cost no output tokens."""
+    return tuple(wire_name(spec.model, name) for name, _ in spec.sample)
+
+
+def describe_records(
+    spec: SynthSpec, records: Sequence[BaseModel], dropped: int
+) -> tuple[list[dict[str, Any]] | None, DiversityReport]:
+    """What a record dataset covers (``coverage``: ``None`` without ``cover=`` or
+    ``edge_cases=``) and its diversity report, from the spec and the records alone: a
+    run and a replay of it say the same. ``dropped``: the near-duplicates the run dropped."""
+    plan = spec.slots
+    coverage = plan.coverage(len(records)) if spec.cover or spec.edge_cases else None
+    report = diversity_report(
+        [record.model_dump(mode="json") for record in records],
+        examples=example_texts(spec.examples, plan.written_fields),
+        compared=plan.written_fields,
+        dropped=dropped,
+    )
+    return coverage, report
+
+
+def near_problem(what: str, match: Match) -> str:
+    """Why a record was dropped as a near-duplicate (``what``: "Record 3", ...)."""
+    if match.example:
+        return (
+            f"{what} nearly copied example {match.index + 1} (similarity {match.score:.2f}) "
+            "and was dropped; write a new record in the examples' style, not a copy."
+        )
+    return (
+        f"{what} nearly repeated an earlier record (similarity {match.score:.2f}) and was "
+        "dropped; write one that differs in its wording and values."
+    )
+
+
+def fork(finder: NearDuplicates | None) -> NearDuplicates | None:
+    """A copy of ``finder`` a batch extends with its own records (not shared with others)."""
+    if finder is None:
+        return None
+    fork = NearDuplicates(finder.threshold)
+    fork.examples = finder.examples
+    fork.texts = list(finder.texts)
+    return fork
+
+
+def canonical(data: object) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Judge:
+    """Judges a batch's records: valid, and not repeated within the batch nor nearly
+    repeating a kept record or an example; counts how many were valid and invalid (what
+    the batch's follow-ups scale their request by).
+
+    With ``owed`` set (slots: by the request that was just sent), the k-th item answers the
+    k-th owed slot: its sampled values are merged in before validation, and the merged item
+    is what is kept (so a replay does not depend on how the values were drawn)."""
+
+    def __init__(
+        self,
+        model: type[BaseModel],
+        usage: Any = None,
+        finder: NearDuplicates | None = None,
+        written: Sequence[str] = (),
+        fallback: set[int] | None = None,
+    ) -> None:
+        self.model = model
+        self.usage = usage
+        self.finder = finder
+        self.written = written
+        self.fallback = fallback if fallback is not None else set()
+        self.owed: list[Slot] | None = None
+        self.local: set[str] = set()
+        self.kept: list[dict[str, Any]] = []
+        self.valid = self.invalid = 0
+
+    def __call__(self, item: object, position: int) -> Verdict[Accepted]:
+        slot = None
+        if self.owed is not None:
+            if position > len(self.owed):
+                self.invalid += 1
+                return Verdict(
+                    problems=[
+                        f"Record {position} was not asked for: write exactly "
+                        f"{len(self.owed)} records, one per line of the list."
+                    ]
+                )
+            slot = self.owed[position - 1]
+            item = merge_sampled(self.model, item, slot.sampled)
+        try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
+            record = self.model.model_validate_json(json.dumps(item))
+        except ValidationError as exc:
+            self.invalid += 1
+            if slot is not None and _blames_boundaries(exc, slot.boundary):
+                self.fallback.add(slot.index)
+            return Verdict(
+                problems=[
+                    f"Record {position} was invalid and was dropped:\n"
+                    + format_validation_error(exc)
+                ]
+            )
+        problem = nonfinite_problem(record, position)  # JSON cannot carry NaN, Infinity
+        if problem is not None:
+            self.invalid += 1
+            return Verdict(problems=[problem])
+        self.valid += 1
+        data = record.model_dump(mode="json")
+        key = canonical(data)
+        if key in self.local:
+            return Verdict(
+                problems=[f"Record {position} repeated an earlier record."], duplicate=True
+            )
+        if self.finder is not None:
+            text = record_text(data, self.written)
+            match = self.finder.check(text)
+            if match is not None:
+                if self.usage is not None:
+                    self.usage.dropped_near_duplicate += 1
+                return Verdict(problems=[near_problem(f"Record {position}", match)], duplicate=True)
+            self.finder.add(text)
+        self.local.add(key)
+        self.kept.append(data)
+        return Verdict((record, data), slot=None if slot is None else slot.index, raw=item)
+
+
+def _blames_boundaries(exc: ValidationError, boundary: Sequence[str]) -> bool:
+    """Whether a record with edge-case ``boundary`` values failed on them or on a check
+    across fields (a model validator), which the boundary values may have caused."""
+    if not boundary:
+        return False
+    return any(not error["loc"] or error["loc"][0] in boundary for error in exc.errors())
+
+
+class AcceptedRecords:
+    """The records kept so far, in order, and what duplicates are judged on."""
+
+    def __init__(self, unique: tuple[str, ...], prefix: list[tuple[Any, object]]) -> None:
+        self.unique = unique
+        self.records: list[Any] = []
+        self.data: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+        self.values: dict[str, set[str]] = {name: set() for name in unique}
+        for record, _ in prefix:
+            self.add(record, record.model_dump(mode="json"))
+
+    def clash(self, data: dict[str, Any]) -> str | None:
+        """Why ``data`` is a duplicate of a kept record (``None``: it is not)."""
+        key = canonical(data)
+        if key in self.seen:
+            return f"duplicate record dropped: {key[:200]}"
+        clash = [name for name in self.unique if canonical(data.get(name)) in self.values[name]]
+        if clash:
+            return f"record with an already used {', '.join(clash)} dropped"
+        return None
+
+    def add(self, record: Any, data: dict[str, Any]) -> None:
+        self.records.append(record)
+        self.data.append(data)
+        self.seen.add(canonical(data))
+        for name in self.unique:
+            self.values[name].add(canonical(data.get(name)))
