@@ -9,16 +9,12 @@ terminal summary in :mod:`.summary`, the live line in :mod:`.live` and ``--synth
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from ..errors import SynthError
-from ..settings import env_name
 from .collection import (
     MARKER_DOC,
     TEXT_MARKER_DOC,
@@ -40,15 +36,12 @@ from .fixtures import (  # noqa: F401  (imported here, pytest registers them)
     synth_text_factory,
     synth_texts,
 )
-from .flags import add_options, configured, raw_values
+from .flags import add_options, session_settings
 from .inventory import note_collected, note_deselected
 from .ledger import Ledger
 from .live import attach_live
 from .state import STATE, SessionState, cache_dir_of, state_of
 from .summary import header
-
-if TYPE_CHECKING:
-    from ..settings import SessionSettings, Settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,26 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     scrub.install()
     config.addinivalue_line("markers", MARKER_DOC)
     config.addinivalue_line("markers", TEXT_MARKER_DOC)
-    ini, cli = raw_values(config)
-    settings: Settings | None = None
-    storage: SessionSettings | None = None
-    if configured(ini, cli):
-        from ..settings import (
-            SessionSettings,
-            Settings,
-            settings_from_sources,
-            storage_from_sources,
-        )
-
-        try:
-            settings = settings_from_sources(ini=ini, env=os.environ, cli=cli)
-            storage = _updating(storage_from_sources(ini=ini, env=os.environ, cli=cli), cli)
-        except SynthError as exc:
-            if not config.getoption("help", False):  # --help works whatever the settings say
-                raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
-            settings, storage = Settings(), SessionSettings()
-    if storage is not None and storage.cache_dir:
-        _check_cache_dir(config, storage, ini, cli)
+    settings, storage = session_settings(config)
     workerinput = getattr(config, "workerinput", None)
     start = float(workerinput["synthdata_start"]) if workerinput else time.time()
     state = SessionState(config, settings, storage, start)
@@ -100,44 +74,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from ..storage.cache import ResponseCache
 
         ResponseCache(cache_dir_of(config, storage or SessionSettings())).clear()
-
-
-def _check_cache_dir(
-    config: pytest.Config, storage: SessionSettings, ini: dict[str, Any], cli: dict[str, Any]
-) -> None:
-    """A cache folder that cannot be one is a usage error that names where it was set."""
-    from ..storage.paths import folder_problem
-
-    problem = folder_problem(cache_dir_of(config, storage))
-    if problem is None or config.getoption("help", False):
-        return
-    if cli.get("cache_dir"):
-        where = "--synth-cache-dir"
-    elif os.environ.get(env_name("cache_dir")):
-        where = f"environment variable {env_name('cache_dir')}"
-    else:
-        where = "ini key synth_cache_dir"
-    raise pytest.UsageError(
-        f"pytest-synthdata: {where}: {problem}; point it at a folder (it is created if missing)"
-    )
-
-
-def _updating(storage: SessionSettings, cli: dict[str, Any]) -> SessionSettings:
-    """``--synth-update`` records what is missing: the record mode ``new_episodes``, unless
-    ``all`` or ``rewrite`` asks for everything afresh. A record mode of ``none`` from an ini
-    file or the environment (a CI setting) gives way; one on the command line contradicts it."""
-    if not storage.update:
-        return storage
-    if cli.get("record_mode") == "none":
-        from ..errors import SynthConfigError
-
-        raise SynthConfigError(
-            "--synth-update records what is missing, but --synth-record-mode=none forbids "
-            "recording; drop one of them"
-        )
-    if storage.record_mode in ("all", "rewrite"):
-        return storage
-    return dataclasses.replace(storage, record_mode="new_episodes")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

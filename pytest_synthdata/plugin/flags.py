@@ -3,13 +3,14 @@ settings a session (or a ``synth_config`` mapping) resolves to."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..settings import ENV_PREFIX, SESSION_SETTINGS, SETTINGS, Setting
+from ..settings import ENV_PREFIX, SESSION_SETTINGS, SETTINGS, Setting, env_name
 
 if TYPE_CHECKING:
     from ..settings import SessionSettings, Settings
@@ -93,3 +94,64 @@ def resolve_storage(config: pytest.Config) -> SessionSettings:
 
     ini, cli = raw_values(config)
     return storage_from_sources(ini, os.environ, cli)
+
+
+def session_settings(config: pytest.Config) -> tuple[Settings | None, SessionSettings | None]:
+    """The session's settings and session-wide settings from the ini file, the environment
+    and the command line (``None`` when nothing configures the plugin); a bad value is a
+    usage error (except under ``--help``, which works whatever the settings say)."""
+    from ..errors import SynthError
+    from ..settings import SessionSettings, Settings, settings_from_sources, storage_from_sources
+
+    ini, cli = raw_values(config)
+    if not configured(ini, cli):
+        return None, None
+    try:
+        settings = settings_from_sources(ini=ini, env=os.environ, cli=cli)
+        storage = _updating(storage_from_sources(ini=ini, env=os.environ, cli=cli), cli)
+    except SynthError as exc:
+        if not config.getoption("help", False):
+            raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
+        return Settings(), SessionSettings()
+    if storage.cache_dir:
+        _check_cache_dir(config, storage, ini, cli)
+    return settings, storage
+
+
+def _check_cache_dir(
+    config: pytest.Config, storage: SessionSettings, ini: dict[str, Any], cli: dict[str, Any]
+) -> None:
+    """A cache folder that cannot be one is a usage error that names where it was set."""
+    from ..storage.paths import folder_problem
+    from .state import cache_dir_of
+
+    problem = folder_problem(cache_dir_of(config, storage))
+    if problem is None or config.getoption("help", False):
+        return
+    if cli.get("cache_dir"):
+        where = "--synth-cache-dir"
+    elif os.environ.get(env_name("cache_dir")):
+        where = f"environment variable {env_name('cache_dir')}"
+    else:
+        where = "ini key synth_cache_dir"
+    raise pytest.UsageError(
+        f"pytest-synthdata: {where}: {problem}; point it at a folder (it is created if missing)"
+    )
+
+
+def _updating(storage: SessionSettings, cli: dict[str, Any]) -> SessionSettings:
+    """``--synth-update`` records what is missing: the record mode ``new_episodes``, unless
+    ``all`` or ``rewrite`` asks for everything afresh. A record mode of ``none`` from an ini
+    file or the environment (a CI setting) gives way; one on the command line contradicts it."""
+    if not storage.update:
+        return storage
+    if cli.get("record_mode") == "none":
+        from ..errors import SynthConfigError
+
+        raise SynthConfigError(
+            "--synth-update records what is missing, but --synth-record-mode=none forbids "
+            "recording; drop one of them"
+        )
+    if storage.record_mode in ("all", "rewrite"):
+        return storage
+    return dataclasses.replace(storage, record_mode="new_episodes")
