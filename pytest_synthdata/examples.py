@@ -8,8 +8,9 @@ command all read through :func:`read_items`, and the command writes through
 A CSV file has one column per field, and a nested model's fields get dotted columns
 (``address.city``). A cell holds:
 
-* a string as it is, unless it is empty or starts with ``[``, ``{`` or ``"``: then it is
-  written as a JSON string (``""`` for the empty string, ``"[1, 2]"`` for that text), so it
+* a string as it is, unless it is empty, starts with ``[``, ``{`` or ``"``, or holds a NUL
+  character: then it is written as a JSON string (``""`` for the empty string, ``"[1, 2]"``
+  for that text, ``\u0000`` for a NUL, which Python 3.10's csv module cannot write), so it
   cannot be taken for a list, an object or a missing value;
 * ``None`` as ``null``, and ``true``/``false``, numbers, lists and objects as JSON;
 * nothing at all when the field is absent (a nested model that is ``None`` has no dotted
@@ -269,7 +270,7 @@ def write_rows(
 def encode_cell(value: Any) -> str:
     """One scalar, list or object as a CSV cell (see the module docstring)."""
     if isinstance(value, str):
-        if value == "" or value == "null" or value.startswith(_JSON_STARTS):
+        if value in ("", "null") or value.startswith(_JSON_STARTS) or "\x00" in value:
             return _dumps(value)
         return value
     if value is None:
