@@ -498,30 +498,3 @@ def _boolean(raw: object, where: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise SynthConfigError(f"{where}: expected true or false, got {raw!r}")
-
-
-# --- the README's options table ----------------------------------------------------------
-
-
-def options_table() -> str:
-    """The README's options table, as Markdown (a test keeps the README equal to it)."""
-    rows = [
-        "| option | pytest flag | ini key | environment | command flag | default | meaning |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for s in (*SETTINGS, *SESSION_SETTINGS):
-        env = f"`{s.env}`" if s.ini else ""
-        if s.fallback_env:
-            env += f", then `{s.fallback_env}`"
-        meaning = s.meaning + (f" (see {s.see})" if s.see else "")
-        cells = [
-            f"`{s.name}`",
-            f"`{s.flag}`",
-            f"`{s.ini_key}`" if s.ini else "",
-            env,
-            f"`{s.command_flag}`" if s.command else "",
-            s.shown_default,
-            meaning,
-        ]
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)

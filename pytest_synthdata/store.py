@@ -77,6 +77,19 @@ class Recipe(Generic[R]):
     grow: Callable[[StoredDataset], Work[R] | None] | None = None
 
 
+_NEUTRAL: dict[str, object] = {
+    "base_url": None,
+    "timeout": 1.0,
+    "http_retries": 0,
+    "max_retries": 0,
+    "concurrency": 1,
+    "max_n": 1,
+}
+"""The value a setting that does not shape requests (``shapes_request=False`` in its
+declaration) takes in a dataset's key: fixed values, so the keys of recorded cassettes stay
+what they were. A new such setting needs one here."""
+
+
 def dataset_key(material: object, settings: Settings) -> str:
     """What decides a whole dataset: the spec (``material``) and the settings that shape its
     requests (not the endpoint's address, time-outs, retry budgets or how many run at once:
@@ -84,12 +97,12 @@ def dataset_key(material: object, settings: Settings) -> str:
     import hashlib
     import json
 
+    from .settings import setting_names, shaping_names
     from .storage.paths import DATASET_PREFIX
 
-    shaping = settings.replace(
-        base_url=None, timeout=1.0, http_retries=0, max_retries=0, concurrency=1, max_n=1
-    )
-    raw = json.dumps([material, repr(shaping)], sort_keys=True, default=str)
+    shapes = set(shaping_names())
+    neutral = {name: _NEUTRAL[name] for name in setting_names() if name not in shapes}
+    raw = json.dumps([material, repr(settings.replace(**neutral))], sort_keys=True, default=str)
     return DATASET_PREFIX + hashlib.sha256(raw.encode()).hexdigest()
 
 
