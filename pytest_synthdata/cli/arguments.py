@@ -97,7 +97,7 @@ def _generate(
     )
     from .diversity import add_flags
 
-    add_flags(generate)  # --sample, --cover
+    add_flags(generate)  # --sample, --cover, --near-duplicates
     generate.add_argument(
         "--dry-run",
         action="store_true",
