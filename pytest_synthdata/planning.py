@@ -14,8 +14,10 @@ prompts, no HTTP.
 * **A slow model gets smaller batches**: after a wave in which a request ran past the
   deadline, the batch size halves (down to one record), what is missing is planned again
   at the new size without drawing on the budget, and one batch is sent at a time until a
-  wave comes back in time (:meth:`Planner.settle`). A hung server so costs one deadline
-  per halving, then two for a request of one record, and the run ends.
+  wave comes back in time (:meth:`Planner.settle`). The batches this adds bring their
+  share of the budget with them (``max_retries`` each), as the first planned ones did. A
+  hung server so costs one deadline per halving, then two for a request of one record, and
+  the run ends.
 * **Follow-ups ask for more when answers are often invalid** (:func:`asking`): the missing
   records divided by the share of valid ones seen so far, at most four times the missing
   count and at most what one request may hold. With nothing invalid, exactly the missing
@@ -56,9 +58,10 @@ class Planner:
         self.max_retries = max_retries
         self.concurrency = concurrency
         self.planned = math.ceil(missing / batch_size)
-        self.first_planned = self.planned
+        self.budgeted = self.planned
+        """Planned batches the budget counts: the first plan's, and those a halving added."""
         self.budget = max_retries * self.planned
-        """Follow-up requests the dataset may make, as first planned."""
+        """Follow-up requests the dataset may make: ``max_retries`` per budgeted batch."""
         self.left = self.budget
         self.sent = 0
         """Batches sent so far."""
@@ -102,7 +105,12 @@ class Planner:
         if largest <= 1 or missing <= 0:
             return False
         self.size = math.ceil(largest / 2)
-        self.planned = self.sent + math.ceil(missing / self.size)
+        replanned = self.sent + math.ceil(missing / self.size)
+        added = max(0, replanned - max(self.planned, self.sent))
+        self.budgeted += added
+        self.budget += added * self.max_retries  # each brings its follow-ups, at any size
+        self.left += added * self.max_retries
+        self.planned = replanned
         return True
 
 

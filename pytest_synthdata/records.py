@@ -372,7 +372,7 @@ class Engine(Generic[M]):
     def _spent(self, planner: Planner, have: int) -> SynthGenerationError:
         return self._error(
             f"the retry budget ({planner.budget} follow-up requests for this dataset: "
-            f"max_retries={self.settings.max_retries} x {planner.first_planned} "
+            f"max_retries={self.settings.max_retries} x {planner.budgeted} "
             f"planned batch(es) of up to {self.batch_size} records) ran out with {have} of "
             f"{self.spec.n} records; fix the problems below (constraints the model cannot "
             "meet, a model that repeats itself, a too-small max_tokens) or raise max_retries",

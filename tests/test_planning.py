@@ -71,6 +71,9 @@ def test_a_time_out_halves_the_batches_and_probes_one_at_a_time() -> None:
     assert planner.width == 2
     assert all_good(planner, 30) == [(10, 10), (10,)]
     assert planner.left == planner.budget  # smaller batches cost nothing of the budget
+    # the 40 records missing after two timed-out batches of 20 are four batches of 10, and
+    # each brings max_retries follow-ups
+    assert planner.budgeted == planner.planned == 6 and planner.budget == 18
 
 
 def test_halving_starts_from_the_largest_batch_and_stops_at_one_record() -> None:

@@ -73,3 +73,22 @@ def test_a_hung_server_ends_the_run_after_halving_down_to_one_record(
     assert sorted(sizes[:2]) == [20, 20]
     assert sizes[2:] == [10, 5, 3, 2, 1, 1]
     assert llm.request_count == 8
+
+
+def test_a_server_that_answers_one_request_at_a_time_is_not_sent_a_queue(
+    llm: FakeLLM, tmp_path: Path, make_client: Callable[..., Any]
+) -> None:
+    # As llama-cpp-python on a CPU: one answer at a time, an answer whose client gave up is
+    # still generated to its end, and a waiting one whose client gave up is dropped. 20
+    # records take 2 s, past the 1.8 s deadline; 10 take 1 s, but only when they do not wait
+    # behind another answer.
+    llm.latency = Latency(per_token=0.1 / tokens_per_record(llm, make_client))
+    llm.serial = True
+    bills = generate(MedicalBilling, 40, client=make_client(llm), timeout=1.8)
+    assert len(bills) == 40
+    sizes = asked(llm)
+    assert sorted(sizes[:2]) == [20, 20]  # both past the deadline: one ran, one waited
+    # then one request at a time, each answered in time: the endpoint learned that answers
+    # take more than half the deadline, so it never has a second one waiting
+    assert sizes[2:] == [10, 10, 10, 10]
+    assert bills.usage.requests == 4

@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import dataclasses
 import threading
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -344,6 +345,7 @@ class LLM:
                     "timeout (--synth-timeout) if the model needs longer"
                 )
             ticket = await limiter.acquire(cost)
+            started = time.monotonic()
             try:
                 completion = await self._call_once(request, mode, keywords)
             except SynthAPIError as exc:
@@ -370,7 +372,8 @@ class LLM:
             except BaseException:
                 limiter.release(ticket, throttled=False)
                 raise
-            limiter.release(ticket, throttled=False, headers=completion.headers)
+            fits = self.settings.timeout / max(time.monotonic() - started, 1e-3)
+            limiter.release(ticket, throttled=False, headers=completion.headers, fits=fits)
             return dataclasses.replace(completion, tries=attempt + 1) if attempt else completion
         raise AssertionError("unreachable")  # pragma: no cover
 

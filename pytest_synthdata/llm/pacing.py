@@ -11,7 +11,11 @@
   ``retry-after`` holds every request to the endpoint for as long as the server said, and
   until the endpoint's rate is known, the requests in flight follow additive increase,
   multiplicative decrease (a 429 that does not say when to come back halves the allowance,
-  once per burst of 429s, and each answer adds ``1/allowance``).
+  once per burst of 429s, and each answer adds ``1/allowance``). A time-out halves it
+  too: a server that answers one request at a time (llama.cpp or Ollama on a CPU) makes
+  the second request wait behind the first and run past its deadline while the server is
+  busy. After a time-out the allowance grows only with answers quick enough for one more
+  request to wait before them (:data:`QUEUE_MARGIN`).
 * Once an endpoint's ``x-ratelimit-limit-*``, ``-remaining-*`` and ``-reset-*`` headers have
   been seen, its requests and tokens per minute are mirrored (:class:`Budget`): a request
   waits until what it reserves (:func:`reservation`: the prompt and ``max_tokens``, as hosted
@@ -46,6 +50,9 @@ DEAD_AFTER = 4
 """Tries in a row that timed out, across requests, after which an endpoint is taken for
 unresponsive: later requests fail at once instead of waiting out their deadlines."""
 _POLL = 0.02
+QUEUE_MARGIN = 1.25
+"""After a time-out, the requests in flight grow only with an answer this many times quicker
+than the deadline allows for one more request waiting before it (answers vary)."""
 PACE_MARGIN = 0.95
 """Share of the learned admissible rate requests are paced to after a 429."""
 PACE_PROBE = 0.05
@@ -362,6 +369,10 @@ class Limiter:
         self.peak = 0
         self.throttled = 0
         self.timeouts_in_row = 0
+        self.slow = False
+        """Whether a request to the endpoint has run past its deadline: from then on, the
+        requests in flight grow only with answers quick enough for one more to wait before
+        them."""
         self.went_away: str | None = None
         """What the first request the endpoint went away while answering carried (it may
         have crashed on it), for the errors of the requests that then cannot reach it."""
@@ -435,19 +446,33 @@ class Limiter:
         headers: Mapping[str, str] | None = None,
         timed_out: bool | None = False,
         cost: int = 0,
+        fits: float = float("inf"),
     ) -> None:
         """A request finished. Until the endpoint's rate is known (its headers are mirrored,
         or its 429s have shown it, see :class:`Pace`), a 429 halves the allowance, once for
         all the requests that were already in flight when the first 429 came back; it gives
         back the request's reservation (the server did not count it). An answer adds
         ``1/allowance`` (one per round of answers), or 1 once the rate is known. The headers
-        update the rate limits, and a pause they ask for holds every request."""
+        update the rate limits, and a pause they ask for holds every request.
+
+        A time-out (``timed_out`` true, or ``None``: one answered with a smaller request)
+        halves the allowance too, once per burst: a server that answers one request at a
+        time (llama.cpp and Ollama on a CPU) makes a second request wait behind the first, so
+        it runs past the deadline while the server is working. After a time-out the
+        allowance grows only with answers that would still come in time with one more request
+        waiting before them: ``fits`` is how many answers as long as this one fit in the
+        deadline."""
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         pause = retry_after(lowered) if throttled else None
         with self._lock:
             now = self._clock()
             if timed_out is not None:  # None: a time-out answered with a smaller request
                 self.timeouts_in_row = self.timeouts_in_row + 1 if timed_out else 0
+            if timed_out is not False:
+                self.slow = True
+                if ticket > self._decreased_at:
+                    self.allowance = max(1.0, min(self.allowance, float(self.in_flight)) / 2)
+                    self._decreased_at = self._sent
             if throttled and ticket in self._sends:
                 self._sends[ticket] = (self._sends[ticket][0], -1)  # not counted by the server
             modelled = self._learn(lowered, now, ticket)
@@ -474,7 +499,11 @@ class Limiter:
                     self.requests.level += 1
                 if self.tokens.known:
                     self.tokens.level += cost
-            elif self.allowance != float("inf"):
+            elif (
+                self.allowance != float("inf")
+                and timed_out is False
+                and (fits >= QUEUE_MARGIN * (self.allowance + 1) or not self.slow)
+            ):
                 self.allowance += 1.0 if paced else 1 / self.allowance
             self.in_flight -= 1
 

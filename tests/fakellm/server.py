@@ -62,6 +62,7 @@ from .wire import (
     RecordedRequest,
     Reply,
     Server,
+    client_gone,
     error_body,
     read_body,
     send_reply,
@@ -118,7 +119,7 @@ class FakeLLM:
     Switches (all restored by :meth:`reset`): ``supported_modes``, ``unsupported_status``,
     ``reject_seed``, ``timeout_delay``, ``trickle_delay``, ``response_delay``, ``retry_after_ms``,
     ``extra_response_fields``, ``omit_usage``, ``gzip``, ``text_omit_values``,
-    ``text_omit_times``, ``extract_override``, ``latency``, ``fault_mix``,
+    ``text_omit_times``, ``extract_override``, ``latency``, ``serial``, ``fault_mix``,
     ``sampling_seed``, ``round_tokens_up``; faults via :meth:`enqueue` and :meth:`always`
     (a ``mutate`` fault sees ``[{"text": ...}]`` for a plain-text answer, the ``{"index",
     "text"}`` items of a text batch and the ``{"index", "record"}`` items of an extraction).
@@ -134,6 +135,8 @@ class FakeLLM:
         self._serving = False
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
+        self._engine = threading.Lock()
+        self._local = threading.local()
         self._generation = 0
         self._in_flight = 0
         self._sampled = 0
@@ -172,6 +175,10 @@ class FakeLLM:
         self.extract_override: JSONDict = {}
         # How long answers take (none of it by default).
         self.latency: Latency = Latency()
+        # Generate one answer at a time, as llama-cpp-python's server does: the others wait,
+        # a waiting request whose client hung up is dropped, and an answer being generated
+        # runs to its end even when its client has hung up.
+        self.serial: bool = False
         # Random faults for the requests no queued or ``always`` fault claims.
         self.fault_mix: FaultMix | None = None
         # Records of the answers no other fault claims break a cross-field rule this often.
@@ -503,6 +510,7 @@ class FakeLLM:
         return rec, self._steps(rec)
 
     def _handle(self, handler: Handler) -> None:
+        self._local.connection = handler.connection
         rec, steps = self.record(handler.command, handler.path, handler.headers, read_body(handler))
         with contextlib.closing(steps):
             for step in steps:
@@ -615,7 +623,13 @@ class FakeLLM:
         if limiter is not None and _output_limit(rec.body) is None:
             limits = limiter.charge(completion_tokens)
         wait = self.latency.answer(completion_tokens)
-        if wait > 0:
+        if self.serial:
+            with self._engine:
+                if client_gone(self._local.connection):
+                    return  # it waited, and its client is gone: not generated at all
+                if wait > 0:
+                    yield wait
+        elif wait > 0:
             yield wait
         with self._lock:
             if generation == self._generation and not self.omit_usage:

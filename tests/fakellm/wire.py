@@ -14,6 +14,7 @@ import contextlib
 import gzip as _gzip
 import hashlib
 import json
+import select
 import socket
 import struct
 import threading
@@ -134,6 +135,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+
+def client_gone(sock: socket.socket) -> bool:
+    """Whether the client of ``sock`` has hung up (it is readable, and reads as closed)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def read_body(handler: BaseHTTPRequestHandler) -> bytes:
