@@ -30,7 +30,13 @@ from pydantic import BaseModel, Field
 
 from pytest_synthdata import generate
 
-pytestmark = [pytest.mark.real_llm, pytest.mark.usefixtures("fresh_endpoints")]
+# One worker runs them all (``-n 2`` with the ``--dist=loadgroup`` of pyproject.toml), so one
+# llama.cpp server serves them, and it does not compete with a second one for the CPU.
+pytestmark = [
+    pytest.mark.real_llm,
+    pytest.mark.xdist_group("real_llm"),
+    pytest.mark.usefixtures("fresh_endpoints"),
+]
 
 CACHE = Path(
     os.environ.get("SYNTHDATA_CI_CACHE")
