@@ -88,6 +88,25 @@ def test_a_burst_of_429s_halves_the_allowance_once_and_answers_bring_it_back() -
     assert limiter.allowance < 16.0
 
 
+def test_a_time_out_halves_the_requests_in_flight_and_only_quick_answers_add_more() -> None:
+    limiter = Limiter(Clock())
+    first, second = (limiter.try_acquire()[0] or 0 for _ in range(2))
+    limiter.release(first, throttled=False, timed_out=None)  # asked again, smaller
+    limiter.release(second, throttled=False, timed_out=None)  # the same burst: once
+    assert limiter.allowance == 1.0 and limiter.slow
+    assert limiter.timeouts_in_row == 0  # not a sign the endpoint is down
+    probe = limiter.try_acquire()[0]
+    assert probe is not None and limiter.try_acquire()[0] is None  # one at a time
+    limiter.release(probe, throttled=False, fits=2.0)  # two such answers, one after the
+    assert limiter.allowance == 1.0  # other, would run too close to the deadline
+    probe = limiter.try_acquire()[0] or 0
+    limiter.release(probe, throttled=False, fits=4.0)
+    assert limiter.allowance == 2.0  # room for one waiting behind another
+    probe = limiter.try_acquire()[0] or 0
+    limiter.release(probe, throttled=False, fits=3.0)  # 2.5 would let three in flight
+    assert limiter.allowance == 2.0
+
+
 def test_a_429_gives_its_reservation_back() -> None:
     limiter = Limiter(Clock())
     first = limiter.try_acquire(100)[0] or 0

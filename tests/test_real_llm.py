@@ -207,6 +207,17 @@ def test_pytester_records_then_replays_with_the_server_stopped(
     assert (pytester.path / "out.json").read_text() == recorded
 
 
+def test_a_model_too_slow_for_the_deadline_still_gets_exactly_n(llama: LlamaServer) -> None:
+    # SmolLM2 on a CPU writes a few records a second at best: a request of 12 runs past a
+    # 20 s deadline, and llama-cpp-python keeps writing it after the client gave up (one
+    # answer at a time). The run asks again in smaller requests, one at a time at first.
+    bills = generate(
+        MedicalBilling, n=12, examples=EXAMPLES, client=client(llama), timeout=20.0, seed=5
+    )
+    assert len(bills) == 12
+    assert len({b.model_dump_json() for b in bills}) == 12
+
+
 class Actor(BaseModel):
     name: str
     films: list[str]

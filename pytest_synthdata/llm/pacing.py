@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import threading
 import time
@@ -499,12 +500,12 @@ class Limiter:
                     self.requests.level += 1
                 if self.tokens.known:
                     self.tokens.level += cost
-            elif (
-                self.allowance != float("inf")
-                and timed_out is False
-                and (fits >= QUEUE_MARGIN * (self.allowance + 1) or not self.slow)
-            ):
-                self.allowance += 1.0 if paced else 1 / self.allowance
+            elif self.allowance != float("inf") and timed_out is False:
+                grown = self.allowance + (1.0 if paced else 1 / self.allowance)
+                # after a time-out, only while the most requests it lets in flight would
+                # each still be answered in time, waiting one after another
+                if not self.slow or fits >= QUEUE_MARGIN * math.ceil(grown):
+                    self.allowance = grown
             self.in_flight -= 1
 
     def _forget_sends(self, ticket: int) -> None:
