@@ -286,6 +286,8 @@ class Engine(Generic[M]):
                     for (job, _), allowance in zip(batches, wave.allowances, strict=True)
                 )
             )
+            if any(outcome.deferred for outcome in outcomes):
+                raise RequestDeferred("this wave's requests are answered by a batch")
             planner.spend(sum(outcome.retries for outcome in outcomes))
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
