@@ -5,6 +5,7 @@ as a server that could not be reached."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import openai
@@ -117,6 +118,23 @@ def test_every_try_dropped_after_it_was_sent(llm: FakeLLM, tmp_path: Path) -> No
     llm.always("503")
     assert "HTTP 503" in str(_generate(llm.url, tmp_path, structured="json_schema"))
     assert dropped == len(llm.chat_requests) >= 3
+
+
+def test_a_server_back_after_a_crash_is_not_blamed_for_it_later(tmp_path: Path) -> None:
+    with FakeLLM() as server:
+        url = server.url
+        server.enqueue("crash")
+        assert "went away while answering" in str(
+            _generate(url, tmp_path, structured="json_schema")
+        )
+        time.sleep(0.2)  # the crash stops the server from a thread of its own
+        server.start()  # back on the same port, and answering
+        client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+        assert len(generate(Contact, 2, client=client, structured="json_schema")) == 2
+    # gone again, without a crash this time: nobody listens
+    message = str(_generate(url, tmp_path, structured="json_schema"))
+    assert f"could not reach {url}" in message
+    assert "went away" not in message and "may have crashed" not in message
 
 
 def test_a_server_never_reached_is_still_reported_as_unreachable(tmp_path: Path) -> None:

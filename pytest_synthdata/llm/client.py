@@ -374,6 +374,7 @@ class LLM:
                 raise
             fits = self.settings.timeout / max(time.monotonic() - started, 1e-3)
             limiter.release(ticket, throttled=False, headers=completion.headers, fits=fits)
+            limiter.went_away = None  # it answers again: a later failure is not that crash
             return dataclasses.replace(completion, tries=attempt + 1) if attempt else completion
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -376,7 +376,8 @@ class Limiter:
         them."""
         self.went_away: str | None = None
         """What the first request the endpoint went away while answering carried (it may
-        have crashed on it), for the errors of the requests that then cannot reach it."""
+        have crashed on it), for the errors of the requests that then cannot reach it; an
+        answer clears it."""
         self.requests = Budget()
         self.tokens = Budget()
         self.pace = Pace()
