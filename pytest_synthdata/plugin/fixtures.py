@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from ..errors import SynthConfigError, SynthError
+from ..storage.paths import distinct_name
 from .state import (
     RESERVED,
     Shown,
@@ -217,20 +217,8 @@ def shown_as(config: pytest.Config, module: Path, nodeid: str, what: str, suffix
     except ValueError:
         folder = Path(module.stem)
     test = (nodeid.split("::", 1)[1] if "::" in nodeid else nodeid).replace("::", ".")
-    file = folder / f"{unique_name(test)}{suffix}.jsonl"
+    file = folder / f"{distinct_name(test)}{suffix}.jsonl"
     return Shown(f"{nodeid} ({what})", file.as_posix())
-
-
-def unique_name(name: str) -> str:
-    """A file name for ``name`` that no other name gets: :func:`safe_name`'s, with a
-    digest of ``name`` when that changed it (``test_é`` and ``test_è`` would both become
-    ``test``, ``test_x[a/b]`` and ``test_x[a_b]`` both ``test_x_a_b``)."""
-    from ..storage.paths import safe_name
-
-    safe = safe_name(name)
-    if safe == name:
-        return safe
-    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], T]) -> T:

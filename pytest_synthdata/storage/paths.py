@@ -28,16 +28,26 @@ def safe_name(name: str) -> str:
     return cleaned
 
 
+def distinct_name(name: str) -> str:
+    """A file name for ``name`` that no other name gets: :func:`safe_name`'s, with a digest
+    of ``name`` when characters had to be replaced (``test_é`` and ``test_è`` would both
+    become ``test``, ``test_x[a/b]`` and ``test_x[a_b]`` both ``test_x_a_b``)."""
+    safe = safe_name(name)
+    if _UNSAFE.search(name) is None:
+        return safe
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
 def cassette_for_test(module_path: Path, test_name: str) -> Path:
     """``<dir>/cassettes/<module>/<Class.test_name>.synth.yaml`` (pytest-recording's layout,
     with a suffix of its own so both plugins can share the folder)."""
-    return module_path.parent / FOLDER / module_path.stem / (safe_name(test_name) + SUFFIX)
+    return module_path.parent / FOLDER / module_path.stem / (distinct_name(test_name) + SUFFIX)
 
 
 def fixture_cassette(defining_file: Path, fixture_name: str) -> Path:
     """``<dir>/cassettes/<conftest>/<fixture>.synth.yaml`` for a ``synth_fixture``."""
     stem = defining_file.stem
-    return defining_file.parent / FOLDER / stem / (safe_name(fixture_name) + SUFFIX)
+    return defining_file.parent / FOLDER / stem / (distinct_name(fixture_name) + SUFFIX)
 
 
 def cassette_files(folder: Path) -> Iterator[Path]:
