@@ -441,8 +441,9 @@ class Engine(Generic[M]):
 
     def _top_up(self) -> int | None:
         """The most records a top-up batch owes once answers were found invalid: as many as
-        make its request ask for all one request may hold (``None``: the batch size)."""
-        if not self.invalid:
+        make its request ask for all one request may hold (``None``: the batch size, also
+        once a slow model made the batches smaller)."""
+        if not self.invalid or (self.planner and self.planner.size < self.batch_size):
             return None
         share = max(self.valid / (self.valid + self.invalid), 1 / MOST_PER_MISSING)
         return max(1, int(self.most * share))
