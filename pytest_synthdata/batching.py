@@ -305,11 +305,14 @@ def followup(job: Job[Any], owed: list[int], problems: list[str], attempt: int) 
 
 _DROPPED = re.compile(r"Record (\d+) was invalid and was dropped: (.*)", re.DOTALL)
 _GOT = re.compile(r" \(got (?:[^()]|\([^()]*\))*\)")
+_CUT = re.compile(r" \(got (?:[^()]|\([^()]*\))*\.\.\.\)")
+"""A value shown cut short (``format_validation_error`` cuts at 80 characters)."""
 
 
-def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
+def problem_notes(problems: list[str], limit: int = 8, *, numbered: bool = True) -> list[str]:
     """What was wrong with earlier answers, each problem once and briefly: records dropped
-    for the same validation errors (other values aside) are one line that numbers them."""
+    for the same validation errors (other values aside) are one line that numbers them
+    (``numbered=False``: that counts them, for a request other than the one they answered)."""
     shown: list[str] = []
     groups: dict[str, list[tuple[str, str]]] = {}
     for problem in problems:
@@ -326,20 +329,31 @@ def problem_notes(problems: list[str], limit: int = 8) -> list[str]:
             shown.append(text)
     for same in groups.values():
         at = shown.index(same[0][1])
-        shown[at] = _dropped_note(same)
+        shown[at] = _dropped_note(same, numbered)
     if not shown:
         return []
     more = len(shown) - limit
-    lines = ["Earlier answers to this request had these problems; avoid them:"]
+    asked = "to this request" if numbered else "for these records"
+    lines = [f"Earlier answers {asked} had these problems; avoid them:"]
     lines += [f"- {text}" for text in shown[:limit]]
     if more > 0:
         lines.append(f"- ... and {more} more")
     return lines
 
 
-def _dropped_note(same: list[tuple[str, str]]) -> str:
-    """One line for records dropped for the same errors: their numbers, the first one's."""
-    if len(same) == 1:
+def _dropped_note(same: list[tuple[str, str]], numbered: bool = True) -> str:
+    """One line for records dropped for the same errors: their numbers (or how many), the
+    first one's errors (for several records, without values cut short: they tell nothing
+    the error does not)."""
+    if len(same) > 1:
+        same = [(number, _CUT.sub("", errors)) for number, errors in same]
+    if not numbered:
+        text = (
+            f"{len(same)} records were invalid and were dropped, each for: {same[0][1]}"
+            if len(same) > 1
+            else f"A record was invalid and was dropped: {same[0][1]}"
+        )
+    elif len(same) == 1:
         text = f"Record {same[0][0]} was invalid and was dropped: {same[0][1]}"
     else:
         numbers = ", ".join(number for number, _ in same[:6])

@@ -18,6 +18,11 @@ prompts, no HTTP.
   share of the budget with them (``max_retries`` each), as the first planned ones did. A
   hung server so costs one deadline per halving, then two for a request of one record, and
   the run ends.
+* **A wave's batches may pool their follow-ups** (``pool``): in a wave of two or more
+  batches each makes one request, and what they lack is planned as the next wave's top-ups
+  (each one request of the budget), so the records are asked for together, in as few
+  requests as hold them, instead of in a follow-up per batch; a lone batch follows up on its
+  own. When answers are often invalid a top-up owes more than a batch (``top_up``).
 * **Follow-ups ask for more when answers are often invalid** (:func:`asking`): the missing
   records divided by the share of valid ones seen so far, at most four times the missing
   count and at most what one request may hold. With nothing invalid, exactly the missing
@@ -68,18 +73,29 @@ class Planner:
         self.width = concurrency
         """Batches a wave may hold: one after a time-out, doubling after each wave without."""
 
-    def wave(self, missing: int) -> Wave | None:
-        """The next wave for ``missing`` records, or ``None`` when the budget is spent."""
-        count = min(math.ceil(missing / self.size), self.width)
+    def wave(self, missing: int, *, top_up: int | None = None, pool: bool = False) -> Wave | None:
+        """The next wave for ``missing`` records, or ``None`` when the budget is spent.
+
+        ``top_up``: the most records a batch beyond the planned ones owes (default: the batch
+        size; more when answers are often invalid, so that one request asks for as many as it
+        may hold), the missing records spread evenly over the fewest such batches. ``pool``:
+        the batches of a wave of two or more make one request each and leave their
+        follow-ups to the next wave, so that what they lack is asked for together; a lone
+        batch follows up on its own."""
         regular = max(0, self.planned - self.sent)
-        count = min(count, regular + self.left)
+        per = max(self.size, top_up or self.size)
+        covered = min(missing, regular * self.size)
+        wanted = math.ceil(covered / self.size) + math.ceil((missing - covered) / per)
+        count = min(wanted, self.width, regular + self.left)
         if count <= 0:
             return None
         if count > regular:
             self.left -= count - regular  # top-ups: one request of the budget each
-        sizes = tuple(min(self.size, missing - i * self.size) for i in range(count))
+        sizes = _cut(missing, count, self.size, per if top_up else None, regular)
         allowances = tuple(
-            min(self.max_retries, self.left // count + (1 if i < self.left % count else 0))
+            0
+            if pool and count > 1
+            else min(self.max_retries, self.left // count + (1 if i < self.left % count else 0))
             for i in range(count)
         )
         wave = Wave(
@@ -112,6 +128,20 @@ class Planner:
         self.left += added * self.max_retries
         self.planned = replanned
         return True
+
+
+def _cut(missing: int, count: int, size: int, per: int | None, regular: int) -> tuple[int, ...]:
+    """``count`` batches for ``missing`` records: the planned ones (``regular``) of ``size``
+    each, then the top-ups: of ``size`` each too, or with ``per``, what is left spread
+    evenly (at most ``per`` each)."""
+    sizes = [min(size, missing - i * size) for i in range(count)]
+    if per is None or count <= regular:
+        return tuple(sizes)
+    sizes = sizes[:regular]
+    rest, top_ups = missing - sum(sizes), count - regular
+    base, extra = divmod(rest, top_ups)
+    sizes += [min(per, base + (1 if i < extra else 0)) for i in range(top_ups)]
+    return tuple(sizes)
 
 
 def asking(missing: int, valid: int, invalid: int, most: int) -> int:

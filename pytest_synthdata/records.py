@@ -17,12 +17,19 @@ dataset's budget is spent, or when every request of two waves in a row failed af
 their tries: the endpoint is down. The plan and the budget are :mod:`.planning`'s.
 Shares are fixed at the start of each wave, so the requests never depend on timing.
 
-**Follow-ups ask for more when answers are often invalid**: a batch's follow-up asks for
-its missing records divided by the share of valid records seen so far (in earlier waves and
+**The batches of a wave pool what they lack**: when a wave holds two or more batches, each
+makes one request and what they still lack after the wave is asked for by the next wave's
+top-ups, together, instead of by a follow-up of each batch (a lone batch follows up on its
+own). The top-ups' requests say what the wave before got wrong. Records are merged in batch
+order, then what batches got beyond their own share (in the same order), so the first
+valid records fill the dataset whichever batch they came from.
+
+**Follow-ups ask for more when answers are often invalid**: a follow-up or a top-up asks for
+the records it owes divided by the share of valid records seen so far (in earlier waves and
 in the batch's own answers, never in a sibling's, so requests depend only on earlier
-answers), bounded by what one request may hold and four times the missing count; the first
-valid records fill the batch and the rest are not kept. With nothing invalid, nothing
-changes.
+answers), bounded by what one request may hold and four times what it owes; once invalid
+records were seen, a top-up owes as many records as make its request that large. With
+nothing invalid, nothing changes.
 
 **A slow model gets smaller requests**: a request that runs past the deadline is not sent
 again as it is; the batch size halves (down to one record) and one batch at a time probes
@@ -56,7 +63,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from .batching import Batcher, Job, Outcome, RequestDeferred, auto_batch_size
+from .batching import Batcher, Job, Outcome, RequestDeferred, auto_batch_size, problem_notes
 from .coverage import Slot
 from .dataset import Dataset
 from .diversity import (
@@ -78,7 +85,7 @@ from .judging import (
     near_problem,
     sampled_keys,
 )
-from .planning import Planner, Wave, asking
+from .planning import MOST_PER_MISSING, Planner, Wave, asking
 from .prompts import avoid_values, batch_messages, slot_schema
 from .schema import schema_name
 from .settings import Settings
@@ -203,9 +210,10 @@ class Engine(Generic[M]):
         )
         self.planner = planner
         failed_rounds = 0
+        notes: list[str] = []
         while len(accepted.records) < n:
             need = n - len(accepted.records)
-            wave = planner.wave(need)
+            wave = planner.wave(need, top_up=self._top_up(), pool=True)
             if wave is None:
                 raise self._spent(planner, len(accepted.records))
             avoid = avoid_values(self.spec, accepted.data)
@@ -220,6 +228,7 @@ class Engine(Generic[M]):
                     start,
                     follow_up=wave.top_up(i),
                     seen=seen,
+                    notes=notes if wave.top_up(i) else [],
                 )
                 for i, size in enumerate(wave.sizes)
             ]
@@ -240,6 +249,7 @@ class Engine(Generic[M]):
                 self.invalid += judge.invalid
             for outcome in outcomes:  # then what batches asked for beyond their own share
                 self._merge(outcome.extra, accepted, n)
+            notes = _wave_notes(outcomes)
             missing = n - len(accepted.records)
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
         return self._finish(accepted.records)
@@ -396,9 +406,11 @@ class Engine(Generic[M]):
         *,
         follow_up: bool = False,
         seen: tuple[int, int] = (0, 0),
+        notes: Sequence[str] = (),
     ) -> tuple[Job[Accepted], Judge]:
         """Batch ``index`` of ``total``: ``count`` records, and its judge; ``seen`` is how
-        many records of earlier waves were valid and invalid (what follow-ups scale by)."""
+        many records of earlier waves were valid and invalid (what follow-ups scale by);
+        ``notes``, what went wrong in the wave before, for a top-up's first request."""
         judge = self._judge()
 
         def asked(owed: int) -> int:
@@ -406,7 +418,7 @@ class Engine(Generic[M]):
 
         def ask(owed: list[int], attempt: int) -> list[dict[str, str]]:
             taken = avoid if not attempt else avoid_values(self.spec, accepted + judge.kept)
-            return batch_messages(
+            messages = batch_messages(
                 self.spec,
                 asked(len(owed)),
                 batch_index=index,
@@ -415,6 +427,9 @@ class Engine(Generic[M]):
                 attempt=attempt,
                 stored=start,
             )
+            if notes and not attempt:  # a top-up: what the wave before it got wrong
+                messages[-1]["content"] += "\n\n" + "\n".join(notes)
+            return messages
 
         job = Job(
             ask=ask,
@@ -428,6 +443,15 @@ class Engine(Generic[M]):
             shrinkable=True,
         )
         return job, judge
+
+    def _top_up(self) -> int | None:
+        """The most records a top-up batch owes once answers were found invalid: as many as
+        make its request ask for all one request may hold (``None``: the batch size, also
+        once a slow model made the batches smaller)."""
+        if not self.invalid or (self.planner and self.planner.size < self.batch_size):
+            return None
+        share = max(self.valid / (self.valid + self.invalid), 1 / MOST_PER_MISSING)
+        return max(1, int(self.most * share))
 
     def _judge(self) -> Judge:
         return Judge(self.model, self.usage, fork(self.finder), self.written, self.fallback)
@@ -487,6 +511,13 @@ class Engine(Generic[M]):
             errors=problems,
             usage=self.usage,
         )
+
+
+def _wave_notes(outcomes: list[Outcome[Accepted]]) -> list[str]:
+    """What the answers of a wave got wrong, briefly, for the top-ups of the next one (not
+    the errors of requests that failed: they say nothing about records)."""
+    problems = [p for outcome in outcomes if outcome.failure is None for p in outcome.problems]
+    return problem_notes(problems, numbered=False)
 
 
 def _in_order(outcome: Outcome[Accepted]) -> list[tuple[Accepted, object]]:

@@ -5,6 +5,7 @@ probability, as a small model that gets the rule right only some of the time."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,11 +72,14 @@ def test_eighty_percent_invalid_mostly_reaches_n_or_says_why(
         # a follow-up never asks for more than four times what is missing, nor more than
         # one request may hold
         assert max(asked(llm)) <= 80
-    # A follow-up asks for at most four times what its batch lacks, so at 80% invalid each
-    # round leaves about a fifth of the missing records missing; within the budget of six
-    # follow-ups that reaches 40 on about two runs in three (benchmarks/convergence.py
-    # measures it). Asking for exactly the missing records reached it on none.
-    assert reached >= 5
+    # The first wave finds about 8 valid records; the top-ups then ask for four times what
+    # is missing (the most a follow-up may ask for) in requests as large as max_tokens
+    # allows, within the dataset's budget of six follow-ups. That reaches 40 on about 92 of
+    # 100 seeds (benchmarks/RESULTS.md, section 8), here on 9 of these 10; the misses run out
+    # of budget a record short, each retry for it asking for four. The server draws records
+    # from the request's text, so a change to the prompts draws others for these seeds: at
+    # that rate, fewer than 8 of 10 comes up about one time in thirty.
+    assert reached >= 8
 
 
 def test_nothing_invalid_asks_for_nothing_more(
@@ -106,6 +110,63 @@ def test_first_requests_ask_exactly_and_follow_ups_scale_by_the_valid_share(
     # asking for exactly the missing records (10, 5, 3, ...) spent the budget of 6
     assert 3 <= len(counts) <= 6
     assert claims.usage.retries == len(counts) - 2
+
+
+def prompt(request: Any) -> str:
+    return str(request.body["messages"][-1]["content"])
+
+
+def valid_answered(request: Any) -> int:
+    """How many records of a request's answer keep the rule."""
+    content = request.response["choices"][0]["message"]["content"]
+    records = json.loads(content)["records"]
+    return sum(r["insurance_claim_amount"] <= r["total_charge"] for r in records)
+
+
+def test_the_batches_of_a_wave_pool_what_they_lack(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    llm.break_rule = BreakRule(RULE, 0.5, seed=3)
+    claims = generate(Claim, 40, client=make_client(llm), seed=3)
+    assert len(claims) == 40
+    requests = llm.chat_requests
+    valid = sum(valid_answered(r) for r in requests[:2])  # the first wave: 2 batches of 20
+    missing = 40 - valid
+    assert 0 < missing < 40
+    # one request, after the first wave, asks for what both batches lack, over the share
+    # of valid records seen: not a follow-up per batch
+    top_up = prompt(requests[2])
+    assert "This is batch 3 of 3" in top_up
+    assert asked(llm)[2] == round(missing * 40 / valid)
+    # and says what the wave got wrong, once, counting the records (their numbers belong
+    # to other requests) without a record's values cut short
+    notes = top_up.split("Earlier answers for these records had these problems; avoid them:")
+    assert len(notes) == 2
+    assert notes[1].strip() == (
+        f"- {missing} records were invalid and were dropped, each for: (record): Value "
+        "error, insurance_claim_amount must not exceed total_charge"
+    )
+    assert claims.usage.retries == len(requests) - 2
+
+
+def test_a_grown_dataset_keeps_its_first_records_when_many_are_invalid(
+    llm: FakeLLM, tmp_path: Path, make_client: Callable[..., Any]
+) -> None:
+    llm.break_rule = BreakRule(RULE, 0.5, seed=5)
+    cassette = tmp_path / "claims.synth.yaml"
+    first = generate(Claim, 40, client=make_client(llm), cassette=cassette, seed=5)
+    grown = generate(
+        Claim, 70, client=make_client(llm), cassette=cassette, seed=5, record_mode="new_episodes"
+    )
+    assert len(grown) == 70 and grown[:40] == first
+    assert len({c.model_dump_json() for c in grown}) == 70
+    offline = make_client(llm)
+    llm.stop()
+    try:
+        again = generate(Claim, 70, client=offline, cassette=cassette, seed=5, record_mode="none")
+    finally:
+        llm.start()
+    assert again == grown
 
 
 def test_the_same_answers_make_the_same_requests_and_replay(

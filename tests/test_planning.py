@@ -52,6 +52,46 @@ def test_the_budget_is_shared_evenly_and_top_ups_draw_on_it() -> None:
     assert planner.wave(1) is None  # the budget is spent
 
 
+def test_a_pooled_wave_leaves_follow_ups_to_top_ups_that_ask_together() -> None:
+    planner = Planner(40, 20, max_retries=3, concurrency=8)
+    first = planner.wave(40, pool=True)
+    assert first is not None
+    assert first.sizes == (20, 20) and first.allowances == (0, 0)  # one request each
+    # 18 still missing, half the answers invalid: one top-up owes them all (it may ask for
+    # 32 / 0.5 = 64 records in one request)
+    top_up = planner.wave(18, top_up=32, pool=True)
+    assert top_up is not None
+    assert top_up.sizes == (18,) and top_up.top_up(0)
+    assert top_up.allowances == (3,)  # a lone batch follows up on its own
+    assert planner.left == 5
+
+
+def test_top_ups_share_what_is_missing_evenly_and_each_costs_a_request() -> None:
+    planner = Planner(200, 20, max_retries=3, concurrency=8)
+    first = planner.wave(200, pool=True)
+    assert first is not None and first.sizes == (20,) * 8
+    # two planned batches left; 120 missing: 40 for them, 80 over top-ups of at most 32
+    second = planner.wave(120, top_up=32, pool=True)
+    assert second is not None
+    assert second.sizes == (20, 20, 27, 27, 26)
+    assert [second.top_up(i) for i in range(5)] == [False, False, True, True, True]
+    assert second.allowances == (0,) * 5 and planner.left == 30 - 3
+    # a top-up never owes fewer than a batch holds
+    assert planner.wave(38, top_up=16, pool=True).sizes == (19, 19)  # type: ignore[union-attr]
+    assert planner.left == 30 - 5
+
+
+def test_without_pooling_the_waves_are_as_planned() -> None:
+    pooled, plain = Planner(100, 20, 3, 2), Planner(100, 20, 3, 2)
+    assert all_good(plain, 100) == [(20, 20), (20, 20), (20,)]
+    waves = []
+    while (wave := pooled.wave(100 - sum(map(sum, waves)), pool=True)) is not None:
+        waves.append(wave.sizes)
+        if sum(map(sum, waves)) >= 100:
+            break
+    assert waves == [(20, 20), (20, 20), (20,)]  # nothing invalid: the same requests
+
+
 def test_no_retries_means_no_top_up() -> None:
     planner = Planner(10, 20, max_retries=0, concurrency=8)
     wave = planner.wave(10)
