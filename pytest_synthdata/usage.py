@@ -8,7 +8,8 @@ RETRY_REASONS = ("truncated", "invalid", "duplicate", "missing", "top_up")
 """Why a follow-up request was made: the answer before it was cut off at the token limit;
 held something invalid (an item, broken JSON, a refusal, no answer); held duplicates and
 nothing invalid; held valid items only, too few of them; or the request is a top-up batch
-replacing records earlier batches dropped."""
+replacing records earlier batches dropped or lacked (invalid ones included, when a wave of
+several batches pooled what they lacked)."""
 
 
 @dataclass
