@@ -112,7 +112,8 @@ def run(label: str, make: Any, written: list[str]) -> None:
     try:
         records = make()
     except Exception as exc:  # a miss is a figure too
-        print(f"{label}: FAILED after {time.monotonic() - start:.0f} s: {str(exc)[:300]}")
+        text = " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"{label}: FAILED after {time.monotonic() - start:.0f} s: {text[:1500]}")
         return
     usage = records.usage
     m = measure(records, written) if written else {}
