@@ -12,11 +12,18 @@ once with no controls and once with ``sample=`` for ``patient_id``, ``diagnosis_
 dropped, records within the near-duplicate threshold of another record or an example, the
 mean share of distinct values over the fields the model writes, and the share of records
 that reuse an example's id or name. Figures go to benchmarks/RESULTS.md by hand.
+
+LangChain's pipeline, measured the same way on the same server (started by hand, e.g.
+``python -m llama_cpp.server --model ... --port 8011 --n_ctx 4096``), from a virtual
+environment with ``benchmarks/requirements.txt`` installed::
+
+    PYTHONPATH=$PWD python benchmarks/diversity_real.py --langchain http://127.0.0.1:8011/v1
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -88,17 +95,20 @@ SAMPLE = {
 COVER = {"specialty": ["cardiology", "oncology", "pediatrics"], "payer": ["medicare", "private"]}
 
 
-def measure(records: list[BaseModel], written: list[str]) -> dict[str, float]:
+def measure(
+    records: list[BaseModel], written: list[str], examples: list[Any] | None = None
+) -> dict[str, float]:
+    examples = EXAMPLES if examples is None else examples
     data = [r.model_dump(mode="json") for r in records]
-    finder = NearDuplicates(DEFAULT_NEAR_DUPLICATES, example_texts(EXAMPLES, written))
+    finder = NearDuplicates(DEFAULT_NEAR_DUPLICATES, example_texts(examples, written))
     near = 0
     for item in data:
         text = record_text(item, written)
         near += finder.check(text) is not None
         finder.add(text)
     distinct = [len({str(d[f]) for d in data}) / len(data) for f in written]
-    ids = {e["patient_id"] for e in EXAMPLES}
-    names = {e["patient_name"] for e in EXAMPLES}
+    ids = {e["patient_id"] for e in examples}
+    names = {e["patient_name"] for e in examples}
     reused = sum(d["patient_id"] in ids or d["patient_name"] in names for d in data)
     return {
         "near": near,
@@ -125,11 +135,46 @@ def run(label: str, make: Any, written: list[str]) -> None:
     )
 
 
+def langchain(base_url: str, n: int) -> None:
+    """LangChain's documented pipeline (benchmarks/common.py) on the same server: its three
+    seed texts, one record per call; measured like ours (the names and ids of its examples)."""
+    from common import LANGCHAIN_EXAMPLES, run_langchain_sync
+
+    start = time.monotonic()
+    attempt = run_langchain_sync(base_url, n)
+    seeds = [
+        {"patient_id": int(m["id"]), "patient_name": m["name"].strip()}
+        for item in LANGCHAIN_EXAMPLES
+        if (
+            m := re.search(
+                r"Patient ID: (?P<id>\d+), Patient Name: (?P<name>[^,]+),", item["example"]
+            )
+        )
+    ]
+    everything = list(MedicalBilling.model_fields)
+    records = [MedicalBilling.model_validate(r.model_dump()) for r in attempt.records]
+    m = measure(records, everything, seeds) if records else {}
+    print(
+        f"LangChain sync: {len(records)} records, error {attempt.error} {attempt.message[:200]}; "
+        f"{m}; {time.monotonic() - start:.0f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n", type=int, default=40)
+    parser.add_argument(
+        "--langchain",
+        metavar="BASE_URL",
+        help="only run LangChain's pipeline against a server already running at BASE_URL "
+        "(from a venv with benchmarks/requirements.txt installed)",
+    )
     args = parser.parse_args()
+    if args.langchain:
+        langchain(args.langchain, args.n)
+        return
     server = LlamaServer().start()
     try:
         client = openai.OpenAI(base_url=server.url, api_key="sk-local-not-checked", timeout=600)
