@@ -166,6 +166,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument(
+        "--runs",
+        nargs="+",
+        choices=("plain", "controls", "tickets"),
+        default=["plain", "controls", "tickets"],
+        help="which runs to make per seed: no controls, sample+cover, unique ticket_id",
+    )
+    parser.add_argument(
         "--langchain",
         metavar="BASE_URL",
         help="only run LangChain's pipeline against a server already running at BASE_URL "
@@ -181,39 +188,35 @@ def main() -> None:
         common: dict[str, Any] = {"client": client}  # default settings, 60 s deadline
         everything = list(MedicalBilling.model_fields)
         model_written = [f for f in everything if f not in SAMPLE]
+        runs: dict[str, tuple[str, Any, list[str]]] = {
+            "plain": ("no controls", {}, everything),
+            "controls": ("sample+cover", {"sample": SAMPLE, "cover": COVER}, model_written),
+        }
         for seed in args.seeds:
-            run(
-                f"seed {seed} no controls",
-                lambda seed=seed: generate(
-                    MedicalBilling, args.n, examples=EXAMPLES, seed=seed, **common
-                ),
-                everything,
-            )
-            run(
-                f"seed {seed} sample+cover",
-                lambda seed=seed: generate(
-                    MedicalBilling,
-                    args.n,
-                    examples=EXAMPLES,
-                    seed=seed,
-                    sample=SAMPLE,
-                    cover=COVER,
-                    **common,
-                ),
-                model_written,
-            )
-            run(
-                f"seed {seed} unique ticket_id n=12",
-                lambda seed=seed: generate(
-                    Ticket,
-                    12,
-                    seed=seed,
-                    unique="ticket_id",
-                    sample={"ticket_id": samplers.sequence()},
-                    **common,
-                ),
-                [],
-            )
+            for key in ("plain", "controls"):
+                if key not in args.runs:
+                    continue
+                label, controls, written = runs[key]
+                run(
+                    f"seed {seed} {label}",
+                    lambda seed=seed, controls=controls: generate(
+                        MedicalBilling, args.n, examples=EXAMPLES, seed=seed, **controls, **common
+                    ),
+                    written,
+                )
+            if "tickets" in args.runs:
+                run(
+                    f"seed {seed} unique ticket_id n=12",
+                    lambda seed=seed: generate(
+                        Ticket,
+                        12,
+                        seed=seed,
+                        unique="ticket_id",
+                        sample={"ticket_id": samplers.sequence()},
+                        **common,
+                    ),
+                    [],
+                )
     finally:
         server.stop()
 
