@@ -5,6 +5,7 @@ check of a large text decoded a part at a time."""
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pytest_synthdata.cli.batchrun import FAILED, BatchTracker, digest_of
 from pytest_synthdata.judging import AcceptedRecords, Judge, canonical
 from pytest_synthdata.storage import secrets
 from pytest_synthdata.storage.batchjobs import BatchJobs, answer_key, cache_answer
-from pytest_synthdata.storage.cache import ResponseCache, request_key
+from pytest_synthdata.storage.cache import ResponseCache, compressed_text, request_key
 from pytest_synthdata.storage.datasets import EncodedItem, encode
 
 SECRET = "sk-memory-forms-0123456789abcdef"
@@ -121,3 +122,28 @@ def test_a_secret_split_across_the_parts_of_a_large_text_is_found(
     assert not secrets.found_in(spaced)
     clean = json.dumps({"records": records})
     assert not secrets.found_in(clean)
+
+
+def test_a_large_text_entry_is_stored_as_diskcache_would_store_it(tmp_path: Path) -> None:
+    import diskcache
+
+    text = "".join(
+        json.dumps({"note": f'n\u00e9 {i} \U0001f600 \u2028 \\ "q" \x01'}) + "\n"
+        for i in range(20_000)
+    )
+    assert len(text) > 4 * 65536
+    for level in (1, 6):
+        whole = zlib.compress(json.dumps({"text": text}).encode("utf-8"), level)
+        assert compressed_text(text, level) == whole
+    ours = ResponseCache(tmp_path / "cache")
+    ours.put_text("dataset:x", text)
+    ours.close()
+    plain = diskcache.Cache(str(tmp_path / "cache"), disk=diskcache.JSONDisk)
+    assert plain.get("dataset:x") == {"text": text}
+    plain.set("dataset:y", {"text": text})
+    plain.close()
+    again = ResponseCache(tmp_path / "cache")
+    assert again.get_text("dataset:y") == text
+    stored = sorted((tmp_path / "cache").rglob("*.val"))
+    assert len(stored) == 2 and stored[0].read_bytes() == stored[1].read_bytes()
+    again.close()
