@@ -54,13 +54,23 @@ EXAMPLES = [
 SUBJECT = "medical_billing"
 EXTRA = "the name must be chosen at random. Make it something you wouldn't normally choose."
 WRAPPER = (
-    "import atexit, os, sys\n"
+    "import atexit, importlib, os, sys\n"
     "def _peak():\n"
     "    for line in open('/proc/self/status'):\n"
     "        if line.startswith('VmHWM:'):\n"
     "            open(os.environ['PEAK_FILE'], 'w').write(line.split()[1])\n"
+    "    if os.environ.get('MODULES_FILE'):\n"
+    "        open(os.environ['MODULES_FILE'], 'w').write('\\n'.join(sorted(sys.modules)))\n"
     "atexit.register(_peak)\n"
-    "if sys.argv[1:] == ['--baseline']:\n"
+    "if sys.argv[1:2] == ['--baseline']:\n"
+    "    for name in open(sys.argv[2]).read().split():\n"
+    "        if not name.startswith('__'):\n"
+    "            try:\n"
+    "                importlib.import_module(name)\n"
+    "            except Exception:\n"
+    "                pass  # a name no import gives (a compiled module's alias)\n"
+    "    sys.exit(0)\n"
+    "if sys.argv[1:] == ['--baseline-listed']:\n"
     "    import billing, openai, pydantic, diskcache\n"
     "    import pytest_synthdata.api, pytest_synthdata.cli, pytest_synthdata.llm.batch\n"
     "    import pytest_synthdata.storage.recorder, pytest_synthdata.records, vcr, httpx2\n"
@@ -69,6 +79,9 @@ WRAPPER = (
     "from pytest_synthdata.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
+"""Runs the command (``--baseline MODULES``: imports every module named in the file MODULES
+and does nothing else; ``--baseline-listed``: the imports this section used to call its
+baseline) and writes its peak memory, and the modules it loaded, at exit."""
 
 
 @dataclass
@@ -178,12 +191,20 @@ def measure(n: int = 10_000) -> dict[str, Any]:
 def _measure(server: Server, n: int) -> dict[str, Any]:
     work = Workspace(server, n)
     out: dict[str, Any] = {"n": n}
-    baseline = work.run("import baseline", ["--baseline"])
-    out["baseline_kib"] = baseline.peak_kib
-
     server.batches(processing_time=0, fail_fraction=0.0, lines_per_poll=None)
+    modules = work.folder / "modules.txt"
+    work.env["MODULES_FILE"] = str(modules)
     small = work.run("batch run, n = 20", [*work.spec("cache-small", 20), "--batch"])
+    del work.env["MODULES_FILE"]
     out["small_kib"] = small.peak_kib
+    # The import baseline: a process that imports every module a batch run loads (the
+    # package, openai, pydantic, diskcache, vcrpy, yaml, sqlite3, asyncio, httpx2 ...:
+    # sys.modules at the end of the n = 20 run) and does nothing else.
+    baseline = work.run("import baseline", ["--baseline", str(modules)])
+    out["baseline_kib"] = baseline.peak_kib
+    out["modules"] = len(modules.read_text().split())
+    listed = work.run("import baseline (listed imports only)", ["--baseline-listed"])
+    out["listed_kib"] = listed.peak_kib
     sync = work.run(
         "sync run",
         [*work.spec("cache-sync"), "--concurrency", "32", "-o", "sync.jsonl"],
@@ -300,7 +321,8 @@ def report(result: dict[str, Any] | None) -> list[str]:
         f"| cost at batch prices vs the sync run | ${batch.cost():.4f} vs ${sync.cost():.4f} = "
         f"{ratio:.1%} | <= 55% | {ok(ratio <= 0.55)} |",
         f"| peak memory of the batch run | {batch.peak_kib / 1024:.1f} MiB (import baseline "
-        f"{result['baseline_kib'] / 1024:.1f} MiB, dataset JSON "
+        f"{result['baseline_kib'] / 1024:.1f} MiB: the {result['modules']} modules a batch run "
+        f"loads; the listed imports alone {result['listed_kib'] / 1024:.1f} MiB; dataset JSON "
         f"{result['json_bytes'] / 1024 / 1024:.2f} MiB) | <= {limit_kib / 1024:.1f} MiB | "
         f"{ok(0 < batch.peak_kib <= limit_kib)} |",
         f"| 10% of lines failing | {failing.records:,} records, {followups} follow-up "

@@ -5,6 +5,7 @@ diversity report, rebuilt the same way from a run and from a replay (see :mod:`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from .diversity import (
 from .fieldlines import wire_name
 from .jsonread import nonfinite_problem
 from .spec import SynthSpec, format_validation_error
+from .storage.datasets import EncodedItem
 
 Accepted = tuple[Any, dict[str, Any]]
 """A validated record and its JSON form (what duplicates are judged on)."""
@@ -35,15 +37,19 @@ def sampled_keys(spec: SynthSpec) -> tuple[str, ...]:
 
 
 def describe_records(
-    spec: SynthSpec, records: Sequence[BaseModel], dropped: int
+    spec: SynthSpec,
+    records: Sequence[BaseModel],
+    dropped: int,
+    data: Sequence[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]] | None, DiversityReport]:
     """What a record dataset covers (``coverage``: ``None`` without ``cover=`` or
     ``edge_cases=``) and its diversity report, from the spec and the records alone: a
-    run and a replay of it say the same. ``dropped``: the near-duplicates the run dropped."""
+    run and a replay of it say the same. ``dropped``: the near-duplicates the run dropped;
+    ``data``: the records' JSON forms when the caller holds them already (not made again)."""
     plan = spec.slots
     coverage = plan.coverage(len(records)) if spec.cover or spec.edge_cases else None
     report = diversity_report(
-        [record.model_dump(mode="json") for record in records],
+        data if data is not None else [record.model_dump(mode="json") for record in records],
         examples=example_texts(spec.examples, plan.written_fields),
         compared=plan.written_fields,
         dropped=dropped,
@@ -83,6 +89,12 @@ def canonical(data: object) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def record_key(text: str) -> bytes:
+    """What an exact duplicate is known by: the digest of a record's :func:`canonical` form
+    (16 bytes, not the whole text: 10,000 records hold about 2 MiB less per set of keys)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 class Judge:
     """Judges a batch's records: valid, and not repeated within the batch nor nearly
     repeating a kept record or an example; counts how many were valid and invalid (what
@@ -106,7 +118,7 @@ class Judge:
         self.written = written
         self.fallback = fallback if fallback is not None else set()
         self.owed: list[Slot] | None = None
-        self.local: set[str] = set()
+        self.local: set[bytes] = set()
         self.kept: list[dict[str, Any]] = []
         self.valid = self.invalid = 0
 
@@ -141,7 +153,7 @@ class Judge:
             return Verdict(problems=[problem])
         self.valid += 1
         data = record.model_dump(mode="json")
-        key = canonical(data)
+        key = record_key(canonical(data))
         if key in self.local:
             return Verdict(
                 problems=[f"Record {position} repeated an earlier record."], duplicate=True
@@ -156,7 +168,8 @@ class Judge:
             self.finder.add(text)
         self.local.add(key)
         self.kept.append(data)
-        return Verdict((record, data), slot=None if slot is None else slot.index, raw=item)
+        raw = EncodedItem(json.dumps(item, ensure_ascii=False))  # as stored: not the parsed item
+        return Verdict((record, data), slot=None if slot is None else slot.index, raw=raw)
 
 
 def _blames_boundaries(exc: ValidationError, boundary: Sequence[str]) -> bool:
@@ -174,16 +187,16 @@ class AcceptedRecords:
         self.unique = unique
         self.records: list[Any] = []
         self.data: list[dict[str, Any]] = []
-        self.seen: set[str] = set()
+        self.seen: set[bytes] = set()
         self.values: dict[str, set[str]] = {name: set() for name in unique}
         for record, _ in prefix:
             self.add(record, record.model_dump(mode="json"))
 
     def clash(self, data: dict[str, Any]) -> str | None:
         """Why ``data`` is a duplicate of a kept record (``None``: it is not)."""
-        key = canonical(data)
-        if key in self.seen:
-            return f"duplicate record dropped: {key[:200]}"
+        text = canonical(data)
+        if record_key(text) in self.seen:
+            return f"duplicate record dropped: {text[:200]}"
         clash = [name for name in self.unique if canonical(data.get(name)) in self.values[name]]
         if clash:
             return f"record with an already used {', '.join(clash)} dropped"
@@ -192,6 +205,6 @@ class AcceptedRecords:
     def add(self, record: Any, data: dict[str, Any]) -> None:
         self.records.append(record)
         self.data.append(data)
-        self.seen.add(canonical(data))
+        self.seen.add(record_key(canonical(data)))
         for name in self.unique:
             self.values[name].add(canonical(data.get(name)))

@@ -252,7 +252,7 @@ class Engine(Generic[M]):
             notes = _wave_notes(outcomes)
             missing = n - len(accepted.records)
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
-        return self._finish(accepted.records)
+        return self._finish(accepted.records, accepted.data)
 
     async def _run_slots(self, accepted: AcceptedRecords) -> list[Any]:
         """The records after the stored prefix when code chooses per record (sampled values,
@@ -321,10 +321,12 @@ class Engine(Generic[M]):
             slot = self._slots[index] = self.spec.slots.slot(index)
         return slot.without_boundaries() if index in self.fallback else slot
 
-    def _finish(self, records: list[Any]) -> Dataset[M]:
-        """The dataset with its coverage and diversity report; a warning when free-text
-        fields show little variety."""
-        coverage, report = describe_records(self.spec, records, self.usage.dropped_near_duplicate)
+    def _finish(self, records: list[Any], data: list[dict[str, Any]] | None = None) -> Dataset[M]:
+        """The dataset with its coverage and diversity report (from ``data``, the records'
+        JSON forms, when they are at hand); a warning when free-text fields show little
+        variety."""
+        dropped = self.usage.dropped_near_duplicate
+        coverage, report = describe_records(self.spec, records, dropped, data)
         message = variety_warning(
             report, self.spec.slots.text_fields, f"{self.spec.model_name} dataset"
         )

@@ -111,17 +111,26 @@ class BatchFlow:
                 pass
             finally:
                 DEFERRAL.reset(token)
-            wave = tracker.wave()
-            if set(wave.bodies) == before:
-                raise SynthAPIError(
-                    f"wave {wave.number}'s batches are over but left the same requests "
-                    "unanswered; see `synthdata batches`"
-                )
-            before = set(wave.bodies)
-            handed = await self.answer(tracker, wave)
-            self.paid(tracker)
+            handed, before = await self.next_wave(tracker, before)
             if handed is not None:
                 return handed
+
+    async def next_wave(
+        self, tracker: BatchTracker, before: set[str] | None
+    ) -> tuple[Handed | None, set[str]]:
+        """Answer the wave a pass collected (its request bodies are let go before the next
+        pass); what was handed over, if anything, and the wave's request keys."""
+        wave = tracker.wave()
+        tracker.pending.clear()
+        if set(wave.bodies) == before:
+            raise SynthAPIError(
+                f"wave {wave.number}'s batches are over but left the same requests "
+                "unanswered; see `synthdata batches`"
+            )
+        asked = set(wave.bodies)
+        handed = await self.answer(tracker, wave)
+        self.paid(tracker)
+        return handed, asked
 
     async def answer(self, tracker: BatchTracker, wave: Wave) -> Handed | None:
         """Write the wave's requests; hand them over (a file, or --detach), or submit them

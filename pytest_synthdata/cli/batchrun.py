@@ -40,7 +40,7 @@ from ..batchfiles import (
 )
 from ..batching import RequestDeferred
 from ..errors import SynthAPIError
-from ..storage.batchjobs import BatchJob, BatchJobs, cache_answer
+from ..storage.batchjobs import BatchJob, BatchJobs, answer_key, put_answer
 from ..storage.cache import ResponseCache
 
 WAVE = " wave "
@@ -118,28 +118,32 @@ class BatchTracker:
 
     def absorb(self, job: BatchJob, paths: Iterable[Path]) -> tuple[int, int]:
         """Cache a finished job's answers and note the requests it did not answer; the
-        counts of both. Noted once, in the job's results folder."""
-        bodies = dict(read_requests(job.request_file))
+        counts of both. Noted once, in the job's results folder. Of each request only its
+        two keys are held (the cache's and the tracker's), not its body."""
+        keys = {
+            cid: (answer_key(self.base_url, body), self.key(body))
+            for cid, body in read_requests(job.request_file)
+        }
         seen: set[str] = set()
         failed: dict[str, str] = {}
         answered = 0
         for result in stream_results(list(paths)):
-            body = bodies.get(result.custom_id)
-            if body is None:
+            known = keys.get(result.custom_id)
+            if known is None:
                 continue
             seen.add(result.custom_id)
             if result.ok and result.body is not None:
-                cache_answer(self.cache, self.base_url, body, result.body)
+                put_answer(self.cache, known[0], result.body)
                 answered += 1
                 usage = result.body.get("usage")
                 if isinstance(usage, dict):
                     self.tokens[0] += _count(usage.get("prompt_tokens"))
                     self.tokens[1] += _count(usage.get("completion_tokens"))
             else:
-                failed[self.key(body)] = result.error or "failed"
-        for cid, body in bodies.items():
+                failed[known[1]] = result.error or "failed"
+        for cid, (_, key) in keys.items():
             if cid not in seen:  # expired, cancelled, or a batch that failed as a whole
-                failed[self.key(body)] = f"no answer: the batch ended {job.status}"
+                failed[key] = f"no answer: the batch ended {job.status}"
         folder = self.jobs.results_folder(job.digest)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / FAILED).write_text(json.dumps(failed), encoding="utf-8")

@@ -156,7 +156,18 @@ def cache_answer(
     """Keep a batch line's answer in the response cache under the key the sync path gives the
     same request (``POST <base_url>/chat/completions`` with ``body``), so a later sync run,
     or a ``--cassette`` run, of the same spec replays it; the key."""
-    url = base_url.rstrip("/") + "/chat/completions"
-    key = request_key("POST", url, json.dumps(body).encode())
-    cache.put(key, 200, "application/json", json.dumps(answer))
+    key = answer_key(base_url, body)
+    put_answer(cache, key, answer)
     return key
+
+
+def answer_key(base_url: str, body: Mapping[str, Any]) -> str:
+    """The response cache's key for a batch line's request: the key the sync path gives
+    ``POST <base_url>/chat/completions`` with ``body``."""
+    url = base_url.rstrip("/") + "/chat/completions"
+    return request_key("POST", url, json.dumps(body).encode())
+
+
+def put_answer(cache: ResponseCache, key: str, answer: Mapping[str, Any]) -> None:
+    """Keep a batch line's answer under its request's :func:`answer_key`."""
+    cache.put(key, 200, "application/json", json.dumps(answer))

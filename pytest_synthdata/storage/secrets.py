@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -205,6 +205,12 @@ def found_in(text: str) -> bool:
         return False
     if _plain(text):
         return any(value in text for value in values)
+    if any(value in text for value in values):
+        return True
+    if not any("'" in value for value in values):  # else "''" pairs may span two parts
+        found = _found_decoded(text, values)
+        if found is not None:
+            return found
     decoded = _decoded(text)
     variants = [text, decoded]
     if any(" " in value for value in values):
@@ -234,12 +240,54 @@ def _unescape(found: re.Match[str]) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _found_decoded(text: str, values: list[str]) -> bool | None:
+    """Whether a value is in ``text`` decoded (or, for a value with a space, in it decoded
+    with ``+`` read as a space), decoded one part at a time: a stored dataset of 10,000
+    records is checked without a decoded copy of it, nor the list of two strings an escape
+    that ``re.sub`` builds first (over 10 MiB for a text of 2 MiB). ``None`` when a part
+    holds a surrogate (the whole text is decoded then, as :func:`_decoded` does)."""
+    spaced = any(" " in value for value in values)
+    keep = max(len(value) for value in values) - 1  # a value may span two parts
+    tail = ""
+    for part in _decoded_parts(_continued(text)):
+        if _SURROGATE.search(part):
+            return None
+        window = tail + part
+        if any(value in window for value in values):
+            return True
+        if spaced and any(value in window.replace("+", " ") for value in values):
+            return True
+        tail = window[-keep:] if keep > 0 else ""
+    return False
+
+
+def _decoded_parts(text: str) -> Iterator[str]:
+    """``_ESCAPE.sub(_unescape, text)`` in consecutive parts, each joined from a few
+    thousand escapes (the pattern never matches an empty string)."""
+    pieces: list[str] = []
+    at = 0
+    for found in _ESCAPE.finditer(text):
+        pieces += (text[at : found.start()], _unescape(found))
+        at = found.end()
+        if len(pieces) >= _JOIN_EVERY:
+            yield "".join(pieces)
+            pieces.clear()
+    pieces.append(text[at:])
+    yield "".join(pieces)
+
+
+_JOIN_EVERY = 4096
+
+
+def _continued(text: str) -> str:
+    """YAML's escaped line breaks removed: the line goes on after the indent."""
+    return _CONTINUATION.sub("", text) if "\\\n" in text else text
+
+
 def _decoded(text: str) -> str:
     """``text`` with every escape :func:`mask` knows decoded, in one pass (the same
     encodings as its pattern, read the other way: fast on a large text)."""
-    if "\\\n" in text:  # YAML's escaped line break: the line goes on after the indent
-        text = _CONTINUATION.sub("", text)
-    out = _ESCAPE.sub(_unescape, text)
+    out = "".join(_decoded_parts(_continued(text)))
     if _SURROGATE.search(out):  # JSON's surrogate pairs
         out = out.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return out
