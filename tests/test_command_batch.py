@@ -56,6 +56,8 @@ def test_batch_gives_exactly_n_through_the_batch_api(llm: FakeLLM, project: Path
     assert chat_requests(llm) == 0  # every request went through the batch
     assert "submitted batch" in done.err and "completed" in done.err
     assert "$" in done.err.splitlines()[-1]  # the final line prices at batch prices
+    # ... and says the batch answered the requests: they were paid for, not replayed
+    assert "8 requests (8 answered by batches, 0 sent)" in done.err.splitlines()[-1]
 
     # A later ordinary run of the same spec replays from the cache: no request at all.
     again = generate(llm, project, "--batch-size", "5", "-o", "again.jsonl")

@@ -87,7 +87,9 @@ class BatchFlow:
         if self.tally is not None:
             self.tally.paid_prompt += tracker.tokens[0]
             self.tally.paid_completion += tracker.tokens[1]
+            self.tally.batched += tracker.answered
         tracker.tokens = [0, 0]
+        tracker.answered = 0
 
     def tracker(self) -> BatchTracker:
         tracker = BatchTracker(self.jobs, self.cache, self.name, self.base_url)

@@ -92,6 +92,8 @@ class BatchTracker:
         """Send requests no batch asked for (``--batch-followups sync``)."""
         self.pending: dict[str, bytes] = {}
         self.tokens = [0, 0]
+        self.answered = 0
+        """Lines of this process's batches that came back answered (paid at batch prices)."""
         """Prompt and completion tokens of the answers absorbed by this tracker."""
         self.load()
 
@@ -135,6 +137,7 @@ class BatchTracker:
             if result.ok and result.body is not None:
                 put_answer(self.cache, known[0], result.body)
                 answered += 1
+                self.answered += 1
                 usage = result.body.get("usage")
                 if isinstance(usage, dict):
                     self.tokens[0] += _count(usage.get("prompt_tokens"))

@@ -21,6 +21,8 @@ class Tally:
 
     sent: int = 0
     reused: int = 0
+    batched: int = 0
+    """Requests a batch of this run answered (the run then reads them from the cache)."""
     paid_prompt: int = 0
     paid_completion: int = 0
     failed_tries: int = 0
@@ -120,20 +122,23 @@ def summary(
     elapsed: float,
     prices: tuple[float, float] | None,
 ) -> str:
-    """The final line: records, requests (sent and reused), tokens, retries, time, cost."""
-    reused = usage.requests - tally.sent
+    """The final line: records, requests (answered by batches, sent and reused), tokens,
+    retries, time, cost."""
+    batched = min(tally.batched, max(usage.requests - tally.sent, 0))
+    reused = usage.requests - tally.sent - batched
     if usage.requests == 0 and usage.cache_hits:
         requests = "0 requests (the finished dataset was in the cache)"
-    elif reused:
-        requests = (
-            f"{usage.requests} requests ({tally.sent} sent, {reused} replayed from the "
-            "cassette or the cache)"
-        )
+    elif reused or batched:
+        parts = [f"{batched} answered by batches"] if batched else []
+        parts.append(f"{tally.sent} sent")
+        if reused:
+            parts.append(f"{reused} replayed from the cassette or the cache")
+        requests = f"{usage.requests} requests ({', '.join(parts)})"
     else:
         requests = f"{usage.requests} requests"
     tokens = f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
-    if reused and tally.sent:
-        tokens += f" ({tally.paid_prompt} + {tally.paid_completion} sent)"
+    if reused and (tally.sent or batched):
+        tokens += f" ({tally.paid_prompt} + {tally.paid_completion} paid for)"
     retries = (
         f"retries: {usage.retries} re-asks of invalid answers, {tally.failed_tries} after "
         "429/5xx/timeouts"
