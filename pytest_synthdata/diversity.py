@@ -10,7 +10,9 @@ two reach and records written independently do not. Free-text examples are compa
 caught. A record also copies an example when one of its free-text fields repeats that
 example's value of two words or more (a name, an address, a sentence) that no other example
 shares (:func:`distinctive_values`): a small model that reuses "John Doe" in every other
-record writes no near-duplicate of a whole example, yet copies it. rapidfuzz compares in
+record writes no near-duplicate of a whole example, yet copies it. And where every example
+holds a value of its own in such a field, one value may recur in at most
+:data:`REPEAT_SHARE` of the records (:func:`repeat_limits`). rapidfuzz compares in
 C++ and prunes by length, so checking each of 5,000 records against all earlier ones takes
 seconds, not minutes (benchmarks/diversity.py).
 
