@@ -10,9 +10,7 @@ two reach and records written independently do not. Free-text examples are compa
 caught. A record also copies an example when one of its free-text fields repeats that
 example's value of two words or more (a name, an address, a sentence) that no other example
 shares (:func:`distinctive_values`): a small model that reuses "John Doe" in every other
-record writes no near-duplicate of a whole example, yet copies it. And where every example
-holds a value of its own in such a field, one value may recur in at most
-:data:`REPEAT_SHARE` of the records (:func:`repeat_limits`). rapidfuzz compares in
+record writes no near-duplicate of a whole example, yet copies it. rapidfuzz compares in
 C++ and prunes by length, so checking each of 5,000 records against all earlier ones takes
 seconds, not minutes (benchmarks/diversity.py).
 
@@ -49,7 +47,6 @@ __all__ = [
     "example_texts",
     "low_variety_fields",
     "record_text",
-    "repeat_limits",
     "variety_warning",
 ]
 
@@ -111,26 +108,6 @@ def distinctive_values(
     return out
 
 
-REPEAT_SHARE = 0.025
-"""Of a field whose examples each hold a value of their own (a name, an address), one value
-may recur in at most this share of a dataset's records (once below 80 records)."""
-
-
-def repeat_limits(
-    examples: Sequence[object], copies: Mapping[str, Mapping[str, int]], n: int
-) -> dict[str, int]:
-    """How often one value of each field the examples give a value of its own (names,
-    addresses: every example's value distinctive, at least two) may appear in ``n``
-    records: :data:`REPEAT_SHARE` of them, at least once."""
-    limit = max(1, math.floor(n * REPEAT_SHARE))
-    out: dict[str, int] = {}
-    for name, values in copies.items():
-        given = sum(1 for e in examples if isinstance(e, Mapping) and isinstance(e.get(name), str))
-        if len(values) >= 2 and len(values) == given:
-            out[name] = limit
-    return out
-
-
 def example_texts(examples: Sequence[object], fields: Sequence[str] | None = None) -> list[str]:
     """The seed examples as compared texts: a dict by :func:`record_text`, free text as is."""
     return [
@@ -170,16 +147,12 @@ class NearDuplicates:
         threshold: float,
         examples: Sequence[str] = (),
         copies: Mapping[str, Mapping[str, int]] | None = None,
-        repeats: Mapping[str, int] | None = None,
     ) -> None:
         self.threshold = threshold
         self.cutoff = threshold * 100
         self.examples = [utils.default_process(text) for text in examples]
         self.copies = copies or {}
         """:func:`distinctive_values` of the examples."""
-        self.repeats = repeats or {}
-        """:func:`repeat_limits`: how often one value of such a field may appear."""
-        self.counts: dict[str, Counter[str]] = {name: Counter() for name in self.repeats}
         self.texts: list[str] = []
 
     def check(self, text: str, data: Mapping[str, Any] | None = None) -> Match | None:
@@ -192,10 +165,6 @@ class NearDuplicates:
                 and (at := values.get(utils.default_process(value))) is not None
             ):
                 return Match(at, 1.0, example=True, field=name)
-        for name, limit in self.repeats.items():
-            value = data.get(name) if data is not None else None
-            if isinstance(value, str) and self.counts[name][utils.default_process(value)] >= limit:
-                return Match(-1, 1.0, field=name)
         example = self.closest_example(text, self.threshold)
         if example is not None:
             return example
@@ -215,20 +184,8 @@ class NearDuplicates:
                 best = Match(i, round(score, 4), example=True)
         return best
 
-    def add(self, text: str, data: Mapping[str, Any] | None = None) -> None:
+    def add(self, text: str) -> None:
         self.texts.append(text)
-        for name in self.repeats:
-            value = data.get(name) if data is not None else None
-            if isinstance(value, str):
-                self.counts[name][utils.default_process(value)] += 1
-
-    def fork(self) -> NearDuplicates:
-        """A copy a batch extends with its own records (the texts and counts its own)."""
-        fork = NearDuplicates(self.threshold, copies=self.copies, repeats=self.repeats)
-        fork.examples = self.examples
-        fork.texts = list(self.texts)
-        fork.counts = {name: Counter(counts) for name, counts in self.counts.items()}
-        return fork
 
 
 def _values_copied(text: str, example: str) -> float:

@@ -59,11 +59,6 @@ def describe_records(
 
 def near_problem(what: str, match: Match) -> str:
     """Why a record was dropped as a near-duplicate (``what``: "Record 3", ...)."""
-    if match.field is not None and not match.example:
-        return (
-            f"{what} repeated the {match.field} of earlier records and was dropped; give "
-            f"each record a {match.field} of its own."
-        )
     if match.field is not None:
         return (
             f"{what} copied the {match.field} of example {match.index + 1} and was dropped; "
@@ -84,7 +79,10 @@ def fork(finder: NearDuplicates | None) -> NearDuplicates | None:
     """A copy of ``finder`` a batch extends with its own records (not shared with others)."""
     if finder is None:
         return None
-    return finder.fork()
+    fork = NearDuplicates(finder.threshold, copies=finder.copies)
+    fork.examples = finder.examples
+    fork.texts = list(finder.texts)
+    return fork
 
 
 def canonical(data: object) -> str:
@@ -167,7 +165,7 @@ class Judge:
                 if self.usage is not None:
                     self.usage.dropped_near_duplicate += 1
                 return Verdict(problems=[near_problem(f"Record {position}", match)], duplicate=True)
-            self.finder.add(text, data)
+            self.finder.add(text)
         self.local.add(key)
         self.kept.append(data)
         raw = EncodedItem(json.dumps(item, ensure_ascii=False))  # as stored: not the parsed item

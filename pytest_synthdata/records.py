@@ -71,7 +71,6 @@ from .diversity import (
     distinctive_values,
     example_texts,
     record_text,
-    repeat_limits,
     variety_warning,
 )
 from .errors import SynthConfigError, SynthDataWarning, SynthGenerationError
@@ -173,15 +172,13 @@ class Engine(Generic[M]):
         plan = spec.slots
         self.written = plan.written_fields
         """The fields the model writes: what near-duplicates are judged on."""
-        copies = distinctive_values(spec.examples, plan.text_fields)
         self.finder = (
             None
             if spec.near_duplicates is None
             else NearDuplicates(
                 spec.near_duplicates,
                 example_texts(spec.examples, plan.written_fields),
-                copies,
-                repeat_limits(spec.examples, copies, spec.n),
+                distinctive_values(spec.examples, plan.text_fields),
             )
         )
         self.fallback: set[int] = set()
@@ -204,7 +201,7 @@ class Engine(Generic[M]):
         start = len(accepted.records)
         if self.finder is not None:
             for data in accepted.data:  # the stored prefix first, in order
-                self.finder.add(record_text(data, self.written), data)
+                self.finder.add(record_text(data, self.written))
         if self.spec.slotted:
             added = await self._run_slots(accepted)
             return self._finish(accepted.records[:start] + added)
@@ -386,7 +383,7 @@ class Engine(Generic[M]):
             return None
         accepted.add(record, data)
         if self.finder is not None:
-            self.finder.add(text, data)
+            self.finder.add(text)
         return True
 
     def _spent(self, planner: Planner, have: int) -> SynthGenerationError:

@@ -22,7 +22,6 @@ from pytest_synthdata.diversity import (
     distinctive_values,
     example_texts,
     record_text,
-    repeat_limits,
 )
 
 FAKE_KEY = "sk-test-diversity-0123456789"
@@ -246,41 +245,6 @@ def test_a_record_that_reuses_an_examples_name_is_replaced(llm: FakeLLM) -> None
     assert distinctive_values([*shared, {"title": "VPN"}], ["title", "body"]) == {
         "title": {"printer on floor 3 jams": 0, "vpn drops at noon": 1}
     }
-
-
-def test_names_that_collapse_onto_a_few_are_asked_again(llm: FakeLLM) -> None:
-    # A small model gives many records the same title, though each example has its own.
-    examples = [
-        {"ticket_id": 9, "title": "Printer on floor 3 jams", "body": "Paper jams daily."},
-        {"ticket_id": 8, "title": "VPN drops at noon", "body": "It reconnects after a minute."},
-    ]
-    collapsed = {"answers": 0}
-
-    def one_title(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if collapsed["answers"] >= 2:
-            return records
-        collapsed["answers"] += 1
-        return [{**record, "title": "Laptop will not boot"} for record in records]
-
-    llm.always(Fault.mutate(one_title))
-    client = openai.OpenAI(base_url=llm.url, api_key=FAKE_KEY)
-    tickets = generate(Ticket, 8, examples=examples, seed=3, client=client, batch_size=4)
-    assert len(tickets) == 8
-    titles = [t.title for t in tickets]
-    assert titles.count("Laptop will not boot") == 1  # below 80 records, each value once
-    assert len(set(titles)) == 8
-    assert any(
-        "repeated the title of earlier records" in r.body["messages"][-1]["content"]
-        for r in llm.chat_requests
-    )
-    # the limit grows with the dataset: 2.5% of its records, at least one
-    copies = distinctive_values(examples, ["title", "body"])
-    assert repeat_limits(examples, copies, 40) == {"title": 1, "body": 1}
-    assert repeat_limits(examples, copies, 200) == {"title": 5, "body": 5}
-    # a field whose examples share a value, or that one example gives, has no limit
-    assert repeat_limits(examples[:1], distinctive_values(examples[:1], ["title"]), 40) == {}
-    shared = [{**e, "body": "Same body for all."} for e in examples]
-    assert "body" not in repeat_limits(shared, distinctive_values(shared, ["body"]), 40)
 
 
 def test_unique_ticket_id_with_a_sequence_holds_at_n_12(llm: FakeLLM) -> None:
