@@ -7,12 +7,8 @@ Two texts are near-duplicates when their normalised Indel similarity
 :data:`DEFAULT_NEAR_DUPLICATES` by default, a level that two records differing by a word or
 two reach and records written independently do not. Free-text examples are compared by
 ``token_set_ratio`` too, so a record that copies an example's values under other labels is
-caught. A record also copies an example when one of its free-text fields repeats that
-example's value of two words or more (a name, an address, a sentence) that no other example
-shares (:func:`distinctive_values`): a small model that reuses "John Doe" in every other
-record writes no near-duplicate of a whole example, yet copies it. rapidfuzz compares in
-C++ and prunes by length, so checking each of 5,000 records against all earlier ones takes
-seconds, not minutes (benchmarks/diversity.py).
+caught. rapidfuzz compares in C++ and prunes by length, so checking each of 5,000 records
+against all earlier ones takes seconds, not minutes (benchmarks/diversity.py).
 
 **The report.** Per field: the share of distinct values, the normalised entropy (Shannon
 entropy of the values over ``log(n)``: 1.0 when every value differs, 0.0 when all are
@@ -42,7 +38,6 @@ __all__ = [
     "Match",
     "NearDuplicates",
     "check_near_duplicates",
-    "distinctive_values",
     "diversity_report",
     "example_texts",
     "low_variety_fields",
@@ -84,30 +79,6 @@ def record_text(data: Mapping[str, Any], fields: Sequence[str] | None = None) ->
     return utils.default_process(" | ".join(parts))
 
 
-def distinctive_values(
-    examples: Sequence[object], fields: Sequence[str]
-) -> dict[str, dict[str, int]]:
-    """Per free-text field of ``fields``, the examples' values of two words or more that no
-    other example shares (compared as :func:`record_text` compares), each with the index of
-    its example: a record that repeats one copies that example."""
-    out: dict[str, dict[str, int]] = {}
-    for name in fields:
-        found: dict[str, int] = {}
-        shared: set[str] = set()
-        for index, example in enumerate(examples):
-            value = example.get(name) if isinstance(example, Mapping) else None
-            text = utils.default_process(value) if isinstance(value, str) else ""
-            if len(text.split()) < 2:
-                continue
-            if text in found:
-                shared.add(text)
-            found.setdefault(text, index)
-        kept = {text: index for text, index in found.items() if text not in shared}
-        if kept:
-            out[name] = kept
-    return out
-
-
 def example_texts(examples: Sequence[object], fields: Sequence[str] | None = None) -> list[str]:
     """The seed examples as compared texts: a dict by :func:`record_text`, free text as is."""
     return [
@@ -125,8 +96,6 @@ class Match:
     score: float
     """Similarity, 0 to 1."""
     example: bool = False
-    field: str | None = None
-    """The field whose value repeats the example's (``None``: the whole record is close)."""
 
 
 @dataclass(frozen=True)
@@ -142,29 +111,14 @@ class NearDuplicates:
     """Finds, record after record, whether a text nearly repeats an earlier one or an
     example. ``check`` then ``add`` the records kept, in order."""
 
-    def __init__(
-        self,
-        threshold: float,
-        examples: Sequence[str] = (),
-        copies: Mapping[str, Mapping[str, int]] | None = None,
-    ) -> None:
+    def __init__(self, threshold: float, examples: Sequence[str] = ()) -> None:
         self.threshold = threshold
         self.cutoff = threshold * 100
         self.examples = [utils.default_process(text) for text in examples]
-        self.copies = copies or {}
-        """:func:`distinctive_values` of the examples."""
         self.texts: list[str] = []
 
-    def check(self, text: str, data: Mapping[str, Any] | None = None) -> Match | None:
-        """The closest earlier record or example at or above the threshold, if any; with
-        ``data`` (the record's fields), first an example whose distinctive value it repeats."""
-        for name, values in self.copies.items():
-            value = data.get(name) if data is not None else None
-            if (
-                isinstance(value, str)
-                and (at := values.get(utils.default_process(value))) is not None
-            ):
-                return Match(at, 1.0, example=True, field=name)
+    def check(self, text: str) -> Match | None:
+        """The closest earlier record or example at or above the threshold, if any."""
         example = self.closest_example(text, self.threshold)
         if example is not None:
             return example

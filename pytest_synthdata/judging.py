@@ -59,11 +59,6 @@ def describe_records(
 
 def near_problem(what: str, match: Match) -> str:
     """Why a record was dropped as a near-duplicate (``what``: "Record 3", ...)."""
-    if match.field is not None:
-        return (
-            f"{what} copied the {match.field} of example {match.index + 1} and was dropped; "
-            f"write a {match.field} of your own, not one from the examples."
-        )
     if match.example:
         return (
             f"{what} nearly copied example {match.index + 1} (similarity {match.score:.2f}) "
@@ -79,7 +74,7 @@ def fork(finder: NearDuplicates | None) -> NearDuplicates | None:
     """A copy of ``finder`` a batch extends with its own records (not shared with others)."""
     if finder is None:
         return None
-    fork = NearDuplicates(finder.threshold, copies=finder.copies)
+    fork = NearDuplicates(finder.threshold)
     fork.examples = finder.examples
     fork.texts = list(finder.texts)
     return fork
@@ -160,7 +155,7 @@ class Judge:
             )
         if self.finder is not None:
             text = record_text(data, self.written)
-            match = self.finder.check(text, data)
+            match = self.finder.check(text)
             if match is not None:
                 if self.usage is not None:
                     self.usage.dropped_near_duplicate += 1

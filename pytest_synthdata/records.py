@@ -68,7 +68,6 @@ from .coverage import Slot
 from .dataset import Dataset
 from .diversity import (
     NearDuplicates,
-    distinctive_values,
     example_texts,
     record_text,
     variety_warning,
@@ -176,9 +175,7 @@ class Engine(Generic[M]):
             None
             if spec.near_duplicates is None
             else NearDuplicates(
-                spec.near_duplicates,
-                example_texts(spec.examples, plan.written_fields),
-                distinctive_values(spec.examples, plan.text_fields),
+                spec.near_duplicates, example_texts(spec.examples, plan.written_fields)
             )
         )
         self.fallback: set[int] = set()
@@ -371,7 +368,7 @@ class Engine(Generic[M]):
         clash = accepted.clash(data)
         text = record_text(data, self.written) if self.finder is not None else ""
         if clash is None and self.finder is not None:
-            match = self.finder.check(text, data)
+            match = self.finder.check(text)
             if match is not None:
                 self.usage.dropped_near_duplicate += 1
                 clash = near_problem("A record", match)

@@ -17,12 +17,7 @@ from fakellm import FakeLLM, Fault
 from pydantic import BaseModel, Field, model_validator
 
 from pytest_synthdata import generate, samplers
-from pytest_synthdata.diversity import (
-    NearDuplicates,
-    distinctive_values,
-    example_texts,
-    record_text,
-)
+from pytest_synthdata.diversity import NearDuplicates, example_texts, record_text
 
 FAKE_KEY = "sk-test-diversity-0123456789"
 
@@ -192,7 +187,7 @@ def test_near_copies_of_an_example_are_replaced(llm: FakeLLM) -> None:
         if copied["done"] or not records:
             return records
         copied["done"] = True
-        first = {**records[0], "title": "Printer on floor 3 jam", "body": "Paper jam daily."}
+        first = {**records[0], "title": example["title"], "body": example["body"] + "!"}
         return [first, *records[1:]]
 
     llm.always(Fault.mutate(copy_the_example_once))
@@ -211,40 +206,6 @@ def test_near_copies_of_an_example_are_replaced(llm: FakeLLM) -> None:
     assert any(
         "nearly copied example 1" in r.body["messages"][-1]["content"] for r in llm.chat_requests
     )
-
-
-def test_a_record_that_reuses_an_examples_name_is_replaced(llm: FakeLLM) -> None:
-    # A small model copies one field of an example into records that are otherwise new:
-    # no record is close to a whole example, yet the example's title recurs.
-    examples = [
-        {"ticket_id": 9, "title": "Printer on floor 3 jams", "body": "Paper jams daily."},
-        {"ticket_id": 8, "title": "VPN drops at noon", "body": "It reconnects after a minute."},
-    ]
-    reused = {"count": 0}
-
-    def reuse_a_title(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if reused["count"] >= 3 or not records:
-            return records
-        reused["count"] += 1
-        return [{**records[0], "title": examples[1]["title"].upper()}, *records[1:]]
-
-    llm.always(Fault.mutate(reuse_a_title))
-    client = openai.OpenAI(base_url=llm.url, api_key=FAKE_KEY)
-    tickets = generate(Ticket, 8, examples=examples, seed=2, client=client, batch_size=4)
-    assert reused["count"] == 3
-    assert len(tickets) == 8
-    assert all(t.title.lower() != examples[1]["title"].lower() for t in tickets)
-    assert tickets.usage.dropped_near_duplicate == 3
-    assert any(
-        "copied the title of example 2" in r.body["messages"][-1]["content"]
-        for r in llm.chat_requests
-    )
-    # a value the examples share is a category of theirs, not one example's; one word is
-    # not distinctive either
-    shared = [{**example, "body": "Same body for all."} for example in examples]
-    assert distinctive_values([*shared, {"title": "VPN"}], ["title", "body"]) == {
-        "title": {"printer on floor 3 jams": 0, "vpn drops at noon": 1}
-    }
 
 
 def test_unique_ticket_id_with_a_sequence_holds_at_n_12(llm: FakeLLM) -> None:
@@ -294,7 +255,7 @@ def test_a_replay_returns_what_was_recorded_even_if_the_check_would_drop_it(
     client = openai.OpenAI(base_url=llm.url, api_key=FAKE_KEY)
     cassette = tmp_path / "alike.yaml"
     with monkeypatch.context() as patched:
-        patched.setattr(NearDuplicates, "check", lambda self, text, data=None: None)
+        patched.setattr(NearDuplicates, "check", lambda self, text: None)
         kept = generate(Ticket, 4, client=client, cassette=cassette)
     assert len({t.body for t in kept}) == 1
     asked = llm.request_count
