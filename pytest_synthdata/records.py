@@ -191,7 +191,6 @@ class Engine(Generic[M]):
         )
 
     async def run(self) -> Dataset[M]:
-        import asyncio
 
         n = self.spec.n
         accepted = AcceptedRecords(self.spec.unique, self.prefix)
@@ -229,15 +228,7 @@ class Engine(Generic[M]):
                 )
                 for i, size in enumerate(wave.sizes)
             ]
-            outcomes = await asyncio.gather(
-                *(
-                    self.batcher.run(job, allowance)
-                    for (job, _), allowance in zip(batches, wave.allowances, strict=True)
-                )
-            )
-            if any(outcome.deferred for outcome in outcomes):
-                raise RequestDeferred("this wave's requests are answered by a batch")
-            planner.spend(sum(outcome.retries for outcome in outcomes))
+            outcomes = await self._send(batches, wave, planner)
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
@@ -256,7 +247,6 @@ class Engine(Generic[M]):
         axes, edge cases): record ``i`` is slot ``i``; a batch asks for a list of slots, a
         record dropped for any reason is asked again for the same slot, and later waves ask
         for the slots still missing. Returns the new records in slot order."""
-        import asyncio
 
         n, start = self.spec.n, len(accepted.records)
         planner = Planner(
@@ -287,15 +277,7 @@ class Engine(Generic[M]):
                 )
                 for i, chunk in enumerate(chunks)
             ]
-            outcomes = await asyncio.gather(
-                *(
-                    self.batcher.run(job, allowance)
-                    for (job, _), allowance in zip(batches, wave.allowances, strict=True)
-                )
-            )
-            if any(outcome.deferred for outcome in outcomes):
-                raise RequestDeferred("this wave's requests are answered by a batch")
-            planner.spend(sum(outcome.retries for outcome in outcomes))
+            outcomes = await self._send(batches, wave, planner)
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
@@ -310,6 +292,24 @@ class Engine(Generic[M]):
         ordered = [placed[i] for i in range(start, n)]
         self.raw.extend(raw for _, raw in ordered)
         return [record for record, _ in ordered]
+
+    async def _send(
+        self, batches: list[tuple[Job[Accepted], Judge]], wave: Wave, planner: Planner
+    ) -> list[Outcome[Accepted]]:
+        """A wave's batches, sent at once, each with its follow-up allowance; the follow-ups
+        they made are spent. Raises :class:`RequestDeferred` when a batch file answers them."""
+        import asyncio
+
+        outcomes = await asyncio.gather(
+            *(
+                self.batcher.run(job, allowance)
+                for (job, _), allowance in zip(batches, wave.allowances, strict=True)
+            )
+        )
+        if any(outcome.deferred for outcome in outcomes):
+            raise RequestDeferred("this wave's requests are answered by a batch")
+        planner.spend(sum(outcome.retries for outcome in outcomes))
+        return list(outcomes)
 
     def _slot(self, index: int) -> Slot:
         """Slot ``index`` as it is asked for (its boundaries dropped after a rejection)."""
