@@ -10,6 +10,15 @@ two reach and records written independently do not. Free-text examples are compa
 caught. rapidfuzz compares in C++ and prunes by length, so checking each of 5,000 records
 against all earlier ones takes seconds, not minutes (benchmarks/diversity.py).
 
+**Variety rules.** A small model copies parts of records rather than whole ones: the first
+example's name in every other record, or a handful of names over a whole dataset. So, for
+the free-text fields whose examples each hold a value of their own of two words or more (a
+name, an address: :func:`distinctive_values`), two more rules judge a record: it may not
+repeat one example's value (:attr:`Match.field` names the field), and one value may appear in
+at most :data:`REPEAT_SHARE` of the records, at least once (:func:`repeat_limits`). They are
+checked only while the caller allows (``rules=`` of :meth:`NearDuplicates.check`): a dataset
+lets them cost only part of its retry budget, so they never cost it exactly n.
+
 **The report.** Per field: the share of distinct values, the normalised entropy (Shannon
 entropy of the values over ``log(n)``: 1.0 when every value differs, 0.0 when all are
 equal) and the most common values; plus the near-duplicates dropped and the records close
@@ -38,10 +47,12 @@ __all__ = [
     "Match",
     "NearDuplicates",
     "check_near_duplicates",
+    "distinctive_values",
     "diversity_report",
     "example_texts",
     "low_variety_fields",
     "record_text",
+    "repeat_limits",
     "variety_warning",
 ]
 
@@ -52,6 +63,9 @@ CLOSE_TO_EXAMPLE = 0.75
 LOW_VARIETY = 0.5
 LOW_VARIETY_MIN_N = 10
 MOST_COMMON = 3
+REPEAT_SHARE = 0.025
+"""Of a field whose examples each hold a value of their own (a name, an address), one value
+may recur in at most this share of a dataset's records (once below 80 records)."""
 
 
 def check_near_duplicates(value: object) -> float | None:
@@ -79,6 +93,45 @@ def record_text(data: Mapping[str, Any], fields: Sequence[str] | None = None) ->
     return utils.default_process(" | ".join(parts))
 
 
+def distinctive_values(
+    examples: Sequence[object], fields: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Per free-text field of ``fields``, the examples' values of two words or more that no
+    other example shares (compared as :func:`record_text` compares), each with the index of
+    its example: a record that repeats one copies that example."""
+    out: dict[str, dict[str, int]] = {}
+    for name in fields:
+        found: dict[str, int] = {}
+        shared: set[str] = set()
+        for index, example in enumerate(examples):
+            value = example.get(name) if isinstance(example, Mapping) else None
+            text = utils.default_process(value) if isinstance(value, str) else ""
+            if len(text.split()) < 2:
+                continue
+            if text in found:
+                shared.add(text)
+            found.setdefault(text, index)
+        kept = {text: index for text, index in found.items() if text not in shared}
+        if kept:
+            out[name] = kept
+    return out
+
+
+def repeat_limits(
+    examples: Sequence[object], copies: Mapping[str, Mapping[str, int]], n: int
+) -> dict[str, int]:
+    """How often one value may appear in ``n`` records, for each field whose examples (two
+    or more) all give a distinctive value (``copies``, :func:`distinctive_values`): names,
+    addresses. :data:`REPEAT_SHARE` of the records, at least once."""
+    limit = max(1, math.floor(n * REPEAT_SHARE))
+    out: dict[str, int] = {}
+    for name, values in copies.items():
+        given = sum(1 for e in examples if isinstance(e, Mapping) and isinstance(e.get(name), str))
+        if len(values) >= 2 and len(values) == given:
+            out[name] = limit
+    return out
+
+
 def example_texts(examples: Sequence[object], fields: Sequence[str] | None = None) -> list[str]:
     """The seed examples as compared texts: a dict by :func:`record_text`, free text as is."""
     return [
@@ -96,6 +149,9 @@ class Match:
     score: float
     """Similarity, 0 to 1."""
     example: bool = False
+    field: str | None = None
+    """A variety rule's field: the value copies an example's, or (``example`` False, no
+    index) repeats one already used as often as allowed; ``None``: the whole record is close."""
 
 
 @dataclass(frozen=True)
@@ -109,19 +165,37 @@ class CloseToExample:
 
 class NearDuplicates:
     """Finds, record after record, whether a text nearly repeats an earlier one or an
-    example. ``check`` then ``add`` the records kept, in order."""
+    example, or breaks a variety rule. ``check`` then ``add`` the records kept, in order."""
 
-    def __init__(self, threshold: float, examples: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        threshold: float,
+        examples: Sequence[str] = (),
+        copies: Mapping[str, Mapping[str, int]] | None = None,
+        repeats: Mapping[str, int] | None = None,
+    ) -> None:
         self.threshold = threshold
         self.cutoff = threshold * 100
         self.examples = [utils.default_process(text) for text in examples]
+        self.copies = copies or {}
+        """:func:`distinctive_values` of the examples."""
+        self.repeats = repeats or {}
+        """:func:`repeat_limits`: how often one value of such a field may appear."""
+        self.counts: dict[str, Counter[str]] = {name: Counter() for name in self.repeats}
         self.texts: list[str] = []
 
-    def check(self, text: str) -> Match | None:
-        """The closest earlier record or example at or above the threshold, if any."""
+    def check(
+        self, text: str, data: Mapping[str, Any] | None = None, *, rules: bool = False
+    ) -> Match | None:
+        """The closest earlier record or example at or above the threshold, if any; with
+        ``rules`` (and ``data``, the record's fields), then a variety rule it breaks."""
         example = self.closest_example(text, self.threshold)
         if example is not None:
             return example
+        if rules and data is not None:
+            broken = self.broken_rule(data)
+            if broken is not None:
+                return broken
         found = process.extractOne(
             text, self.texts, scorer=fuzz.ratio, processor=None, score_cutoff=self.cutoff
         )
@@ -129,6 +203,20 @@ class NearDuplicates:
             return None
         _, score, index = found
         return Match(int(index), round(score / 100, 4))
+
+    def broken_rule(self, data: Mapping[str, Any]) -> Match | None:
+        """The variety rule ``data`` breaks: an example's distinctive value copied, or a
+        value used as often as :attr:`repeats` allows."""
+        for name, values in self.copies.items():
+            value = data.get(name)
+            at = values.get(utils.default_process(value)) if isinstance(value, str) else None
+            if at is not None:
+                return Match(at, 1.0, example=True, field=name)
+        for name, limit in self.repeats.items():
+            value = data.get(name)
+            if isinstance(value, str) and self.counts[name][utils.default_process(value)] >= limit:
+                return Match(-1, 1.0, field=name)
+        return None
 
     def closest_example(self, text: str, threshold: float) -> Match | None:
         best: Match | None = None
@@ -138,8 +226,20 @@ class NearDuplicates:
                 best = Match(i, round(score, 4), example=True)
         return best
 
-    def add(self, text: str) -> None:
+    def add(self, text: str, data: Mapping[str, Any] | None = None) -> None:
         self.texts.append(text)
+        for name in self.repeats:
+            value = data.get(name) if data is not None else None
+            if isinstance(value, str):
+                self.counts[name][utils.default_process(value)] += 1
+
+    def fork(self) -> NearDuplicates:
+        """A copy a batch extends with its own records (its texts and counts its own)."""
+        fork = NearDuplicates(self.threshold, copies=self.copies, repeats=self.repeats)
+        fork.examples = self.examples
+        fork.texts = list(self.texts)
+        fork.counts = {name: Counter(counts) for name, counts in self.counts.items()}
+        return fork
 
 
 def _values_copied(text: str, example: str) -> float:

@@ -24,6 +24,7 @@ from .diversity import (
 )
 from .fieldlines import wire_name
 from .jsonread import nonfinite_problem
+from .planning import Planner
 from .spec import SynthSpec, format_validation_error
 from .storage.datasets import EncodedItem
 
@@ -59,6 +60,16 @@ def describe_records(
 
 def near_problem(what: str, match: Match) -> str:
     """Why a record was dropped as a near-duplicate (``what``: "Record 3", ...)."""
+    if match.field is not None and not match.example:
+        return (
+            f"{what} repeated the {match.field} of earlier records and was dropped; give "
+            f"each record a {match.field} of its own."
+        )
+    if match.field is not None:
+        return (
+            f"{what} copied the {match.field} of example {match.index + 1} and was dropped; "
+            f"write a {match.field} of your own, not one from the examples."
+        )
     if match.example:
         return (
             f"{what} nearly copied example {match.index + 1} (similarity {match.score:.2f}) "
@@ -72,12 +83,40 @@ def near_problem(what: str, match: Match) -> str:
 
 def fork(finder: NearDuplicates | None) -> NearDuplicates | None:
     """A copy of ``finder`` a batch extends with its own records (not shared with others)."""
-    if finder is None:
-        return None
-    fork = NearDuplicates(finder.threshold)
-    fork.examples = finder.examples
-    fork.texts = list(finder.texts)
-    return fork
+    return None if finder is None else finder.fork()
+
+
+class Leeway:
+    """How long a dataset asks again for records that break its variety rules
+    (:meth:`.diversity.NearDuplicates.broken_rule`): while fewer than ``most`` records were
+    dropped for them and less than half of its retry budget is spent. After that such
+    records are kept: the rules make the data better, exactly n comes first.
+
+    Each batch of a wave may drop its share of what is left (:meth:`shares`), judged by what
+    earlier waves dropped and spent plus its own drops and follow-ups, never a sibling's, so
+    the requests depend only on earlier answers."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.dropped = 0
+        """Records dropped for the rules in earlier waves (and at merges)."""
+        self.planner: Planner | None = None
+
+    def shares(self, sizes: Sequence[int]) -> list[int]:
+        """What each batch of a wave (``sizes``: the records each owes) may drop for the
+        rules: what is left, split in proportion to their sizes."""
+        left, total = max(0, self.most - self.dropped), sum(sizes) or 1
+        shares = [left * size // total for size in sizes]
+        for i in range(left - sum(shares)):  # the remainder, to the first batches
+            shares[i % len(shares)] += 1
+        return shares
+
+    def allows(self, dropped: int = 0, follow_ups: int = 0, share: int | None = None) -> bool:
+        """Whether the rules still apply, after ``dropped`` records of a batch's ``share``
+        (``None``: the dataset's, at a merge) and its ``follow_ups``."""
+        if dropped >= (self.most - self.dropped if share is None else share):
+            return False
+        return self.planner is None or self.planner.spare(follow_ups)
 
 
 def canonical(data: object) -> str:
@@ -106,6 +145,7 @@ class Judge:
         finder: NearDuplicates | None = None,
         written: Sequence[str] = (),
         fallback: set[int] | None = None,
+        leeway: Leeway | None = None,
     ) -> None:
         self.model = model
         self.usage = usage
@@ -116,6 +156,13 @@ class Judge:
         self.local: set[bytes] = set()
         self.kept: list[dict[str, Any]] = []
         self.valid = self.invalid = 0
+        self.leeway = leeway
+        self.attempt = 0
+        """The request being judged: 0 for the batch's first, then its follow-ups."""
+        self.broke = 0
+        """Records this batch dropped for breaking a variety rule."""
+        self.share = 0
+        """How many it may drop for them (:meth:`Leeway.shares`)."""
 
     def __call__(self, item: object, position: int) -> Verdict[Accepted]:
         slot = None
@@ -155,12 +202,16 @@ class Judge:
             )
         if self.finder is not None:
             text = record_text(data, self.written)
-            match = self.finder.check(text)
+            rules = self.leeway is not None and self.leeway.allows(
+                self.broke, self.attempt, self.share
+            )
+            match = self.finder.check(text, data, rules=rules)
             if match is not None:
                 if self.usage is not None:
                     self.usage.dropped_near_duplicate += 1
+                self.broke += match.field is not None
                 return Verdict(problems=[near_problem(f"Record {position}", match)], duplicate=True)
-            self.finder.add(text)
+            self.finder.add(text, data)
         self.local.add(key)
         self.kept.append(data)
         raw = EncodedItem(json.dumps(item, ensure_ascii=False))  # as stored: not the parsed item

@@ -104,6 +104,12 @@ class Planner:
         self.sent += count
         return wave
 
+    def spare(self, follow_ups: int = 0) -> bool:
+        """Whether less than half of the budget is spent, counting a batch's own
+        ``follow_ups`` in this wave: what a dataset's variety rules may draw on (they must
+        never cost it exactly n)."""
+        return self.budget - self.left + follow_ups < self.budget / 2
+
     def spend(self, retries: int) -> None:
         """Follow-up requests the batches of a wave made."""
         self.left -= retries

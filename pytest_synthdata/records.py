@@ -68,8 +68,10 @@ from .coverage import Slot
 from .dataset import Dataset
 from .diversity import (
     NearDuplicates,
+    distinctive_values,
     example_texts,
     record_text,
+    repeat_limits,
     variety_warning,
 )
 from .errors import SynthConfigError, SynthDataWarning, SynthGenerationError
@@ -78,6 +80,7 @@ from .judging import (
     Accepted,
     AcceptedRecords,
     Judge,
+    Leeway,
     canonical,
     describe_records,
     fork,
@@ -171,13 +174,19 @@ class Engine(Generic[M]):
         plan = spec.slots
         self.written = plan.written_fields
         """The fields the model writes: what near-duplicates are judged on."""
+        copies = distinctive_values(spec.examples, plan.text_fields)
         self.finder = (
             None
             if spec.near_duplicates is None
             else NearDuplicates(
-                spec.near_duplicates, example_texts(spec.examples, plan.written_fields)
+                spec.near_duplicates,
+                example_texts(spec.examples, plan.written_fields),
+                copies,
+                repeat_limits(spec.examples, copies, spec.n),
             )
         )
+        self.leeway = Leeway(spec.n)
+        """How long records that break a variety rule are asked again."""
         self.fallback: set[int] = set()
         """Edge-case slots whose boundary values the model's validators rejected: asked
         again with the boundaries left to the model."""
@@ -197,14 +206,14 @@ class Engine(Generic[M]):
         start = len(accepted.records)
         if self.finder is not None:
             for data in accepted.data:  # the stored prefix first, in order
-                self.finder.add(record_text(data, self.written))
+                self.finder.add(record_text(data, self.written), data)
         if self.spec.slotted:
             added = await self._run_slots(accepted)
             return self._finish(accepted.records[:start] + added)
         planner = Planner(
             n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
         )
-        self.planner = planner
+        self.planner = self.leeway.planner = planner
         failed_rounds = 0
         notes: list[str] = []
         while len(accepted.records) < n:
@@ -214,6 +223,7 @@ class Engine(Generic[M]):
                 raise self._spent(planner, len(accepted.records))
             avoid = avoid_values(self.spec, accepted.data)
             seen = (self.valid, self.invalid)
+            shares = self.leeway.shares(wave.sizes)
             batches = [
                 self._job(
                     wave.first + i,
@@ -225,10 +235,12 @@ class Engine(Generic[M]):
                     follow_up=wave.top_up(i),
                     seen=seen,
                     notes=notes if wave.top_up(i) else [],
+                    share=shares[i],
                 )
                 for i, size in enumerate(wave.sizes)
             ]
             outcomes = await self._send(batches, wave, planner)
+            self.leeway.dropped += sum(judge.broke for _, judge in batches)
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
@@ -252,7 +264,7 @@ class Engine(Generic[M]):
         planner = Planner(
             n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
         )
-        self.planner = planner
+        self.planner = self.leeway.planner = planner
         placed: dict[int, tuple[Any, object]] = {}
         failed_rounds = 0
         while len(placed) < n - start:
@@ -265,6 +277,7 @@ class Engine(Generic[M]):
             for size in wave.sizes:
                 chunks.append(missing[at : at + size])
                 at += size
+            shares = self.leeway.shares(wave.sizes)
             batches = [
                 self._slot_job(
                     wave.first + i,
@@ -274,10 +287,12 @@ class Engine(Generic[M]):
                     avoid,
                     start,
                     follow_up=wave.top_up(i),
+                    share=shares[i],
                 )
                 for i, chunk in enumerate(chunks)
             ]
             outcomes = await self._send(batches, wave, planner)
+            self.leeway.dropped += sum(judge.broke for _, judge in batches)
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
@@ -368,9 +383,10 @@ class Engine(Generic[M]):
         clash = accepted.clash(data)
         text = record_text(data, self.written) if self.finder is not None else ""
         if clash is None and self.finder is not None:
-            match = self.finder.check(text)
+            match = self.finder.check(text, data, rules=self.leeway.allows())
             if match is not None:
                 self.usage.dropped_near_duplicate += 1
+                self.leeway.dropped += match.field is not None
                 clash = near_problem("A record", match)
         if clash is not None:
             self.usage.dropped_duplicate += 1
@@ -380,7 +396,7 @@ class Engine(Generic[M]):
             return None
         accepted.add(record, data)
         if self.finder is not None:
-            self.finder.add(text)
+            self.finder.add(text, data)
         return True
 
     def _spent(self, planner: Planner, have: int) -> SynthGenerationError:
@@ -406,16 +422,19 @@ class Engine(Generic[M]):
         follow_up: bool = False,
         seen: tuple[int, int] = (0, 0),
         notes: Sequence[str] = (),
+        share: int = 0,
     ) -> tuple[Job[Accepted], Judge]:
         """Batch ``index`` of ``total``: ``count`` records, and its judge; ``seen`` is how
         many records of earlier waves were valid and invalid (what follow-ups scale by);
-        ``notes``, what went wrong in the wave before, for a top-up's first request."""
-        judge = self._judge()
+        ``notes``, what went wrong in the wave before, for a top-up's first request;
+        ``share``, how many records it may drop for the variety rules."""
+        judge = self._judge(share)
 
         def asked(owed: int) -> int:
             return asking(owed, seen[0] + judge.valid, seen[1] + judge.invalid, self.most)
 
         def ask(owed: list[int], attempt: int) -> list[dict[str, str]]:
+            judge.attempt = attempt
             taken = avoid if not attempt else avoid_values(self.spec, accepted + judge.kept)
             messages = batch_messages(
                 self.spec,
@@ -452,8 +471,12 @@ class Engine(Generic[M]):
         share = max(self.valid / (self.valid + self.invalid), 1 / MOST_PER_MISSING)
         return max(1, int(self.most * share))
 
-    def _judge(self) -> Judge:
-        return Judge(self.model, self.usage, fork(self.finder), self.written, self.fallback)
+    def _judge(self, share: int) -> Judge:
+        judge = Judge(
+            self.model, self.usage, fork(self.finder), self.written, self.fallback, self.leeway
+        )
+        judge.share = share
+        return judge
 
     def _budget(self, asked_for: int) -> int:
         return output_budget(self.spec.model, asked_for, self.spec.examples, self.omit)
@@ -468,14 +491,15 @@ class Engine(Generic[M]):
         start: int,
         *,
         follow_up: bool = False,
+        share: int = 0,
     ) -> tuple[Job[Accepted], Judge]:
         """Batch ``index`` of ``total`` for the record slots ``chunk``: each request lists
         the slots it still owes, and the answer's k-th record is the k-th of them."""
-        judge = self._judge()
+        judge = self._judge(share)
 
         def ask(owed: list[int], attempt: int) -> list[dict[str, str]]:
             slots = [self._slot(i) for i in owed]
-            judge.owed = slots
+            judge.owed, judge.attempt = slots, attempt
             taken = avoid if not attempt else avoid_values(self.spec, accepted + judge.kept)
             return batch_messages(
                 self.spec,
