@@ -45,7 +45,10 @@ so a replay makes the very same requests. Duplicates of stored records are dropp
 
 **Near-copies are replaced**: a record whose text (the fields the model writes) nearly
 repeats a kept record's or a seed example's (``near_duplicates``, 0.9 by default; see
-:mod:`.diversity`) is dropped like a duplicate, and the follow-up says what it copied.
+:mod:`.diversity`) is dropped like a duplicate, and the follow-up says what it copied. So is
+a record that breaks a variety rule (an example's name copied, a name used too often), but
+only within its :class:`~.judging.Leeway`: fewer than n such drops and less than half of the
+retry budget spent.
 
 **When code chooses per record** (``sample=``, ``cover=``, ``edge_cases=``), record ``i`` is
 slot ``i`` (:mod:`.coverage`): a batch owes a list of slot indices and each request lists the
