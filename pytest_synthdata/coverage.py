@@ -8,6 +8,12 @@ Each record index (a *slot*) gets
   prefix covers every value of every axis as soon as it can and then as many pairs of values
   as fit; slot ``i`` takes combination ``i % combinations``, so with ``n`` at least the
   number of combinations every one appears and counts differ by at most one;
+- a first letter for each name the model writes (a free-text field whose examples each
+  give a value of their own of two words or more, all in Latin letters: see
+  :func:`~.diversity.own_value_fields`), stated in the request: "Its patient_name starts
+  with the letter K.". The letters of every run of :data:`INITIALS` slots are a shuffle of
+  them, so names spread over the alphabet instead of collapsing onto the few a small model
+  prefers;
 - whether it is an edge case (``edge_cases=`` a share of slots, spread evenly by index with
   a phase from the seed): then code picks boundary values of up to two constrained fields
   (min and max, a string at its max length, the earliest or latest allowed date, an empty
@@ -33,12 +39,14 @@ from typing import Any
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel, ValidationError
 
+from .diversity import distinctive_values, own_value_fields
 from .errors import SynthConfigError
 from .fieldlines import wire_name
 from .samplers import Sampler, check_samplers, draw, field_adapter, rng_for
 
 __all__ = [
     "EDGE_HINT",
+    "INITIALS",
     "MAX_COMBINATIONS",
     "CombinationOrder",
     "Slot",
@@ -60,6 +68,9 @@ EDGE_HINT = (
     "code: apostrophes and hyphens in names (O'Brien-Nguyen), non-Latin scripts (李小龙, "
     "Ελένη), a very long or a very short value, leading zeros in codes (007)."
 )
+INITIALS = "ABCDEFGHIJKLMNOPRSTVWYZ"
+"""The first letters a name is given (Q, U and X begin too few names to ask for)."""
+INITIAL_HINT = "Its {field} starts with the letter {letter}."
 _FILLER = "Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
 
 
@@ -338,6 +349,7 @@ class SlotPlan:
         cover: Mapping[str, Sequence[Any]] | None = None,
         edge_cases: float = 0.0,
         unique: Sequence[str] = (),
+        examples: Sequence[object] = (),
     ) -> None:
         self.model = model
         self.seed = seed
@@ -353,6 +365,8 @@ class SlotPlan:
             if name not in taken and (values := boundary_values(model, name))
         }
         self.text_fields = free_text_fields(model, exclude=list(self.sample))
+        self.named = _latin_names(examples, self.text_fields)
+        """Fields each slot is given a first letter for (names the model writes)."""
         # phase of the edge-case spread, from the seed: which slots of each run of
         # 1/edge_cases slots are the edge cases
         self._phase = rng_for(seed, "edge-phase").random()
@@ -400,7 +414,23 @@ class SlotPlan:
             ]
             if texts:
                 hints.append(EDGE_HINT.format(fields=", ".join(texts)))
+        else:  # an edge case asks for names that break code, in any script
+            hints.extend(
+                INITIAL_HINT.format(
+                    field=wire_name(self.model, name), letter=self.initial(name, index)
+                )
+                for name in self.named
+                if name not in sampled
+            )
         return Slot(index, sampled, self.combination(index), edge, hints, tuple(boundary))
+
+    def initial(self, name: str, index: int) -> str:
+        """The first letter slot ``index`` asks for in field ``name``: each run of
+        ``len(INITIALS)`` slots takes every letter once, in an order from the seed."""
+        cycle, at = divmod(index, len(INITIALS))
+        letters = list(INITIALS)
+        rng_for(self.seed, "initial", name, cycle).shuffle(letters)
+        return letters[at]
 
     def slots(self, start: int, stop: int) -> list[Slot]:
         return [self.slot(i) for i in range(start, stop)]
@@ -408,6 +438,21 @@ class SlotPlan:
     def coverage(self, n: int) -> list[dict[str, Any]]:
         """``coverage[i]`` of a dataset of ``n`` records."""
         return [slot.coverage() for slot in self.slots(0, n)]
+
+
+def _latin_names(examples: Sequence[object], fields: Sequence[str]) -> list[str]:
+    """The :func:`~.diversity.own_value_fields` among ``fields`` whose example values all
+    start with a Latin letter (a letter to start with means nothing to other scripts)."""
+    copies = distinctive_values(examples, fields)
+    return [
+        name
+        for name in own_value_fields(examples, copies)
+        if all(
+            str(e.get(name, "")).strip()[:1].upper() in INITIALS + "QUX"
+            for e in examples
+            if isinstance(e, Mapping)
+        )
+    ]
 
 
 def make_plan(

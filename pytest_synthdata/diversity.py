@@ -51,6 +51,7 @@ __all__ = [
     "diversity_report",
     "example_texts",
     "low_variety_fields",
+    "own_value_fields",
     "record_text",
     "repeat_limits",
     "variety_warning",
@@ -117,19 +118,27 @@ def distinctive_values(
     return out
 
 
-def repeat_limits(
-    examples: Sequence[object], copies: Mapping[str, Mapping[str, int]], n: int
-) -> dict[str, int]:
-    """How often one value may appear in ``n`` records, for each field whose examples (two
-    or more) all give a distinctive value (``copies``, :func:`distinctive_values`): names,
-    addresses. :data:`REPEAT_SHARE` of the records, at least once."""
-    limit = max(1, math.floor(n * REPEAT_SHARE))
-    out: dict[str, int] = {}
+def own_value_fields(
+    examples: Sequence[object], copies: Mapping[str, Mapping[str, int]]
+) -> list[str]:
+    """The fields whose examples (two or more) each give a value of their own
+    (``copies``, :func:`distinctive_values`): names, addresses, what every record should
+    hold its own of."""
+    out = []
     for name, values in copies.items():
         given = sum(1 for e in examples if isinstance(e, Mapping) and isinstance(e.get(name), str))
         if len(values) >= 2 and len(values) == given:
-            out[name] = limit
+            out.append(name)
     return out
+
+
+def repeat_limits(
+    examples: Sequence[object], copies: Mapping[str, Mapping[str, int]], n: int
+) -> dict[str, int]:
+    """How often one value may appear in ``n`` records, for each of the
+    :func:`own_value_fields`: :data:`REPEAT_SHARE` of the records, at least once."""
+    limit = max(1, math.floor(n * REPEAT_SHARE))
+    return {name: limit for name in own_value_fields(examples, copies)}
 
 
 def example_texts(examples: Sequence[object], fields: Sequence[str] | None = None) -> list[str]:

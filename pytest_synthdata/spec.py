@@ -73,6 +73,7 @@ class SynthSpec:
             cover=dict(self.cover),
             edge_cases=self.edge_cases,
             unique=self.unique,
+            examples=self.examples,
         )
 
     def key(self) -> str:

@@ -38,7 +38,8 @@ def test_record_then_replay_offline_gives_equal_objects(
     llm_env: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
 ) -> None:
     recorded = bills(tmp_path)
-    assert llm_env.request_count == 2
+    sent = llm_env.request_count  # two batches, and a top-up for names that repeated
+    assert 2 <= sent <= 3
     cassette = tmp_path / "cassettes" / "bills.synth.yaml"
     assert cassette.is_file()
     if source == "exchanges":
@@ -51,7 +52,7 @@ def test_record_then_replay_offline_gives_equal_objects(
     monkeypatch.delenv("OPENAI_API_KEY")
     replayed = bills(tmp_path, record_mode="none")
     assert replayed == recorded
-    assert llm_env.request_count == 2
+    assert llm_env.request_count == sent
 
 
 def test_cassette_is_reviewable_yaml_without_secrets(llm_env: FakeLLM, tmp_path: Path) -> None:
