@@ -7,6 +7,7 @@ and a replay makes the same requests."""
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ from fakellm import FakeLLM, Fault
 from pydantic import BaseModel, Field
 
 from pytest_synthdata import generate, samplers
+from pytest_synthdata.coverage import INITIALS
 from pytest_synthdata.diversity import NearDuplicates, distinctive_values, repeat_limits
 from pytest_synthdata.judging import Leeway
 from pytest_synthdata.planning import Planner
+from pytest_synthdata.spec import make_spec
 
 FAKE_KEY = "sk-test-variety-0123456789"
 
@@ -181,3 +184,61 @@ def test_the_rules_and_their_leeway() -> None:
     assert leeway.shares([4, 4]) == [3, 2] and leeway.shares([6, 2]) == [4, 1]
     leeway.dropped = 9
     assert leeway.shares([4, 4]) == [0, 0] and not leeway.allows()
+
+
+NAMED = [
+    {"ticket_id": 9, "title": "Printer on floor 3 jams", "body": "Paper jams daily."},
+    {"ticket_id": 8, "title": "VPN drops at noon", "body": "It reconnects after a minute."},
+]
+
+
+def test_each_slot_gives_the_names_a_first_letter_in_the_request(llm: FakeLLM) -> None:
+    client = openai.OpenAI(base_url=llm.url, api_key=FAKE_KEY)
+    tickets = generate(
+        Ticket,
+        30,
+        examples=NAMED,
+        seed=5,
+        client=client,
+        sample={"ticket_id": samplers.sequence(start=1000)},
+    )
+    assert len(tickets) == 30
+    asked = re.findall(
+        r'Record \d+: values \{"ticket_id": (\d+)\}\. '
+        r"Its title starts with the letter ([A-Z])\. Its body starts with the letter ([A-Z])\.",
+        "\n".join(r.body["messages"][-1]["content"] for r in llm.chat_requests),
+    )
+    letters = {int(ticket_id) - 1000: (title, body) for ticket_id, title, body in asked}
+    assert sorted(letters) == list(range(30))  # every record was given its letters
+    assert len(set(asked)) == 30  # a record asked again is given the same ones
+    titles = [letters[i][0] for i in range(30)]
+    # every run of 23 slots takes each letter once (Q, U and X are left out)
+    assert sorted(titles[:23]) == sorted(INITIALS) and set(titles[23:]) <= set(INITIALS)
+    assert titles != [letters[i][1] for i in range(30)]  # a shuffle of its own per field
+
+
+def test_which_fields_get_a_first_letter_and_when() -> None:
+    plan = make_spec(Ticket, 40, examples=NAMED, seed=1).slots
+    assert plan.named == ["title", "body"]
+    # the letters depend on the seed and the index alone: a stable prefix when n grows
+    grown = make_spec(Ticket, 80, examples=NAMED, seed=1).slots
+    assert [plan.initial("title", i) for i in range(40)] == [
+        grown.initial("title", i) for i in range(40)
+    ]
+    assert [plan.initial("title", i) for i in range(46)] != [
+        make_spec(Ticket, 40, examples=NAMED, seed=2).slots.initial("title", i) for i in range(46)
+    ]
+    # not for names in other scripts, one example's value, shared values, sampled fields
+    kanji = [{**e, "title": t} for e, t in zip(NAMED, ["山田 太郎", "佐藤 花子"], strict=True)]
+    assert make_spec(Ticket, 4, examples=kanji).slots.named == ["body"]
+    assert make_spec(Ticket, 4, examples=NAMED[:1]).slots.named == []
+    shared = [{**e, "body": "Same body for all."} for e in NAMED]
+    assert make_spec(Ticket, 4, examples=shared).slots.named == ["title"]
+    sampled = make_spec(
+        Ticket, 4, examples=NAMED, sample={"title": samplers.values(["a b", "c d", "e f", "g h"])}
+    ).slots
+    assert sampled.named == ["body"]
+    assert not any("title starts" in hint for hint in sampled.slot(0).hints)
+    # an edge case asks for names that break code instead
+    edgy = make_spec(Ticket, 4, examples=NAMED, edge_cases=1.0).slots.slot(0)
+    assert edgy.edge_case and not any("starts with the letter" in h for h in edgy.hints)
