@@ -11,9 +11,11 @@ Each record index (a *slot*) gets
 - a first letter for each name the model writes (a free-text field whose examples each
   give a value of their own of two words or more, all in Latin letters: see
   :func:`~.diversity.own_value_fields`), stated in the request: "Its patient_name starts
-  with the letter K.". The letters of every run of :data:`INITIALS` slots are a shuffle of
-  them, so names spread over the alphabet instead of collapsing onto the few a small model
-  prefers;
+  with the letter K.". The letters are :data:`INITIALS` but the examples' own first
+  letters (a small model asked for a "J" writes the example's "John Doe"), unless that
+  leaves fewer than half of them; every run of as many slots as there are letters takes
+  each once, in an order from the seed, so names spread over the alphabet instead of
+  collapsing onto the few a small model prefers;
 - whether it is an edge case (``edge_cases=`` a share of slots, spread evenly by index with
   a phase from the seed): then code picks boundary values of up to two constrained fields
   (min and max, a string at its max length, the earliest or latest allowed date, an empty
@@ -367,6 +369,8 @@ class SlotPlan:
         self.text_fields = free_text_fields(model, exclude=list(self.sample))
         self.named = _latin_names(examples, self.text_fields)
         """Fields each slot is given a first letter for (names the model writes)."""
+        self.letters = {name: _letters(examples, name) for name in self.named}
+        """The first letters each of them is given."""
         # phase of the edge-case spread, from the seed: which slots of each run of
         # 1/edge_cases slots are the edge cases
         self._phase = rng_for(seed, "edge-phase").random()
@@ -425,10 +429,10 @@ class SlotPlan:
         return Slot(index, sampled, self.combination(index), edge, hints, tuple(boundary))
 
     def initial(self, name: str, index: int) -> str:
-        """The first letter slot ``index`` asks for in field ``name``: each run of
-        ``len(INITIALS)`` slots takes every letter once, in an order from the seed."""
-        cycle, at = divmod(index, len(INITIALS))
-        letters = list(INITIALS)
+        """The first letter slot ``index`` asks for in field ``name``: each run of as many
+        slots as there are letters takes every letter once, in an order from the seed."""
+        letters = list(self.letters[name])
+        cycle, at = divmod(index, len(letters))
         rng_for(self.seed, "initial", name, cycle).shuffle(letters)
         return letters[at]
 
@@ -453,6 +457,14 @@ def _latin_names(examples: Sequence[object], fields: Sequence[str]) -> list[str]
             if isinstance(e, Mapping)
         )
     ]
+
+
+def _letters(examples: Sequence[object], name: str) -> str:
+    """:data:`INITIALS` without the first letters of the examples' values of ``name``,
+    unless that leaves fewer than half of them."""
+    taken = {str(e.get(name, "")).strip()[:1].upper() for e in examples if isinstance(e, Mapping)}
+    kept = "".join(letter for letter in INITIALS if letter not in taken)
+    return kept if 2 * len(kept) >= len(INITIALS) else INITIALS
 
 
 def make_plan(
