@@ -1,0 +1,56 @@
+"""What a large run keeps in memory besides its records: the response cache's SQLite database
+is read from its file (not mapped, a small page cache)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import diskcache
+
+from pytest_synthdata.storage.cache import ResponseCache, request_key
+
+URL = "http://127.0.0.1:9/v1/chat/completions"
+
+
+def stored_settings(folder: Path) -> dict[str, object]:
+    with sqlite3.connect(folder / "cache.db") as db:
+        return dict(db.execute("SELECT key, value FROM Settings").fetchall())
+
+
+def test_the_cache_is_opened_with_its_database_read_from_the_file(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "cache")
+    cache.put(request_key("POST", URL, b"{}"), 200, "application/json", '{"ok": true}')
+    cache.close()
+    settings = stored_settings(tmp_path / "cache")
+    assert settings["sqlite_mmap_size"] == 0
+    assert settings["sqlite_cache_size"] == 16
+    # another process opening the folder with diskcache's defaults uses the same settings
+    other = diskcache.Cache(str(tmp_path / "cache"), disk=diskcache.JSONDisk)
+    assert (other.sqlite_mmap_size, other.sqlite_cache_size) == (0, 16)
+    assert other.get(request_key("POST", URL, b"{}"))["body"] == '{"ok": true}'
+    other.close()
+
+
+def test_a_cache_folder_written_with_diskcaches_defaults_opens_and_reads_back(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "cache"
+    key = request_key("POST", URL, b'{"n": 1}')
+    old = diskcache.Cache(str(folder), disk=diskcache.JSONDisk)  # as earlier versions wrote it
+    old.set(key, {"status": 200, "content_type": "application/json", "body": '{"a": 1}'})
+    old.set("dataset", {"text": "x" * 200_000})
+    old.close()
+    assert stored_settings(folder)["sqlite_mmap_size"] == 2**26
+
+    cache = ResponseCache(folder)
+    assert cache.get(key) == {"status": 200, "content_type": "application/json", "body": '{"a": 1}'}
+    assert cache.get_text("dataset") == "x" * 200_000
+    cache.put_text("more", "y" * 100)
+    cache.close()
+    assert stored_settings(folder)["sqlite_mmap_size"] == 0
+
+    again = diskcache.Cache(str(folder), disk=diskcache.JSONDisk)  # and earlier versions read it
+    assert again.get("more") == {"text": "y" * 100}
+    assert again.get(key)["body"] == '{"a": 1}'
+    again.close()
