@@ -196,7 +196,11 @@ class Batcher:
             outcome.retries = attempt
             try:
                 completion = await self.ask(job, messages, asked, attempt, scale)
-            except RequestDeferred:
+            except RequestDeferred as deferred:
+                # its traceback holds every frame down to the transport, in a reference
+                # cycle (asyncio's wait_for); let go of it now, not at the next full
+                # collection: a pass defers hundreds of requests at once
+                deferred.__traceback__ = None
                 outcome.deferred = True
                 return outcome
             except SynthAPIError as exc:
