@@ -124,6 +124,9 @@ class Outcome(Generic[T]):
     for more than it owed (see ``Job.asking``), in the order the model sent them."""
     problems: list[str] = field(default_factory=list)
     last_output: str | None = None
+    """The last answer's text, when it had problems or left something owed (``None`` once
+    the job has all it owes from a faultless answer: a wave of hundreds of batches would
+    hold every answer until it ends)."""
     retries: int = 0
     exhausted: bool = False
     failure: SynthAPIError | None = None
@@ -235,7 +238,7 @@ class Batcher:
                 ]
             self.llm.settle(completion, valid=not problems)
             outcome.problems = problems
-            outcome.last_output = completion.text
+            outcome.last_output = completion.text if problems or owed else None
             if not owed:
                 return outcome
             messages = followup(job, owed, problems, attempt + 1)
