@@ -124,6 +124,9 @@ class Outcome(Generic[T]):
     for more than it owed (see ``Job.asking``), in the order the model sent them."""
     problems: list[str] = field(default_factory=list)
     last_output: str | None = None
+    """The last answer's text, when it had problems or left something owed (``None`` once
+    the job has all it owes from a faultless answer: a wave of hundreds of batches would
+    hold every answer until it ends)."""
     retries: int = 0
     exhausted: bool = False
     failure: SynthAPIError | None = None
@@ -196,7 +199,11 @@ class Batcher:
             outcome.retries = attempt
             try:
                 completion = await self.ask(job, messages, asked, attempt, scale)
-            except RequestDeferred:
+            except RequestDeferred as deferred:
+                # its traceback holds every frame down to the transport, in a reference
+                # cycle (asyncio's wait_for); let go of it now, not at the next full
+                # collection: a pass defers hundreds of requests at once
+                deferred.__traceback__ = None
                 outcome.deferred = True
                 return outcome
             except SynthAPIError as exc:
@@ -231,7 +238,7 @@ class Batcher:
                 ]
             self.llm.settle(completion, valid=not problems)
             outcome.problems = problems
-            outcome.last_output = completion.text
+            outcome.last_output = completion.text if problems or owed else None
             if not owed:
                 return outcome
             messages = followup(job, owed, problems, attempt + 1)

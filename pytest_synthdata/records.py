@@ -60,8 +60,10 @@ ask for the slots still missing. Slotted requests never ask for more than they o
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -97,6 +99,12 @@ from .settings import Settings
 from .spec import SynthSpec
 
 M = TypeVar("M", bound=BaseModel)
+
+KEPT_FORM: ContextVar[Callable[[Any], Any] | None] = ContextVar("synthdata_kept_form", default=None)
+"""What a record dataset keeps of each record it accepts, in place of the validated instance
+(``None``: the instance). The ``synthdata`` command keeps the record's output line, so that
+a run of many records does not hold them all as pydantic instances. Records asked for per
+slot (``sample=``, ``cover=``, ``edge_cases=``) and a stored prefix stay instances."""
 
 MAX_AUTO_BATCH = 20
 MAX_FOLLOW_UP = 4 * MAX_AUTO_BATCH
@@ -455,7 +463,7 @@ class Engine(Generic[M]):
         job = Job(
             ask=ask,
             slots=list(range(count)),
-            accept=judge,
+            accept=_keeping(judge, KEPT_FORM.get()),
             name=self.name,
             schema=self.schema,
             max_tokens=self._budget,
@@ -549,3 +557,19 @@ def _wave_notes(outcomes: list[Outcome[Accepted]]) -> list[str]:
 def _in_order(outcome: Outcome[Accepted]) -> list[tuple[Accepted, object]]:
     """A batch's records by slot, each with what the model sent for it."""
     return [(outcome.done[slot], outcome.raw[slot]) for slot in sorted(outcome.done)]
+
+
+def _keeping(judge: Judge, form: Callable[[Any], Any] | None) -> Callable[[object, int], Any]:
+    """``judge``, keeping ``form`` of each record it accepts in place of the instance (see
+    :data:`KEPT_FORM`)."""
+    if form is None:
+        return judge
+
+    def accept(item: object, position: int) -> Any:
+        verdict = judge(item, position)
+        if verdict.value is None:
+            return verdict
+        record, data = verdict.value
+        return dataclasses.replace(verdict, value=(form(record), data))
+
+    return accept

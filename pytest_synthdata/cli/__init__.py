@@ -112,20 +112,23 @@ def run_generate(
 
     def work(effective: Any = settings) -> Awaitable[Any]:
         from ..api import agenerate
+        from .lines import kept_as_lines
 
-        return agenerate(
-            model,
-            args.n,
-            examples=examples,
-            subject=args.subject,
-            extra=args.extra,
-            seed=args.seed,
-            unique=args.unique,
-            **chosen,
-            settings=effective,
-            cassette=args.cassette,
-            record_mode=record_mode,
-            cache_dir=cache_dir,
+        return kept_as_lines(
+            agenerate(
+                model,
+                args.n,
+                examples=examples,
+                subject=args.subject,
+                extra=args.extra,
+                seed=args.seed,
+                unique=args.unique,
+                **chosen,
+                settings=effective,
+                cassette=args.cassette,
+                record_mode=record_mode,
+                cache_dir=cache_dir,
+            )
         )
 
     run = Run(args, output, cache_dir, prices, "records", stdout, stderr)
@@ -239,8 +242,9 @@ class Run:
         return self.write(dataset)
 
     def write(self, dataset: Any) -> int:
-        from ..examples import as_rows, write_rows
+        from ..examples import write_rows
         from .display import summary
+        from .lines import output_rows
 
         handed = getattr(dataset, "handed", None)
         if handed is not None:  # a batch run that wrote or submitted requests
@@ -249,7 +253,7 @@ class Run:
 
         try:
             write_rows(
-                as_rows(dataset),
+                output_rows(dataset),
                 self.output,
                 self.stdout,
                 spreadsheet_safe=self.args.spreadsheet_safe,

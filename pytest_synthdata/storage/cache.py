@@ -45,7 +45,7 @@ class ResponseCache:
         self.directory = directory
         self.read = read
         directory.mkdir(parents=True, exist_ok=True)
-        self._cache = diskcache.Cache(str(directory), disk=TextJSONDisk)
+        self._cache = diskcache.Cache(str(directory), disk=TextJSONDisk, **SQLITE_SETTINGS)
 
     @classmethod
     def shared(cls, directory: Path) -> ResponseCache:
@@ -139,6 +139,13 @@ def compressed_text(text: str, level: int) -> bytes:
     return b"".join(parts)
 
 
+SQLITE_SETTINGS: dict[str, int] = {"sqlite_mmap_size": 0, "sqlite_cache_size": 16}
+"""How the cache's SQLite database is opened. diskcache's defaults map up to 64 MiB of it
+into memory and keep up to 8,192 of its pages (32 MiB) in SQLite's page cache, and every
+page a run reads or writes stays in the process's resident memory until it ends. The cache
+reads and writes one entry at a time, by key, so it reads its pages from the file instead
+and keeps 16 of them. diskcache stores these settings in the folder's database: a folder
+written with its defaults opens with these, and is read as before."""
 _SLICE = 1 << 16
 _CORRUPT = object()
 _SHARED: dict[str, ResponseCache] = {}
