@@ -146,6 +146,7 @@ class Judge:
         written: Sequence[str] = (),
         fallback: set[int] | None = None,
         leeway: Leeway | None = None,
+        share: int = 0,
     ) -> None:
         self.model = model
         self.usage = usage
@@ -161,7 +162,7 @@ class Judge:
         """The request being judged: 0 for the batch's first, then its follow-ups."""
         self.broke = 0
         """Records this batch dropped for breaking a variety rule."""
-        self.share = 0
+        self.share = share
         """How many it may drop for them (:meth:`Leeway.shares`)."""
 
     def __call__(self, item: object, position: int) -> Verdict[Accepted]:

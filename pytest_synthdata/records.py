@@ -483,11 +483,15 @@ class Engine(Generic[M]):
         return max(1, int(self.most * share))
 
     def _judge(self, share: int) -> Judge:
-        judge = Judge(
-            self.model, self.usage, fork(self.finder), self.written, self.fallback, self.leeway
+        return Judge(
+            self.model,
+            self.usage,
+            fork(self.finder),
+            self.written,
+            self.fallback,
+            leeway=self.leeway,
+            share=share,
         )
-        judge.share = share
-        return judge
 
     def _budget(self, asked_for: int) -> int:
         return output_budget(self.spec.model, asked_for, self.spec.examples, self.omit)

@@ -83,18 +83,15 @@ def run_generate(
     output = output_of(args)
     from .diversity import spec_options
 
-    chosen = spec_options(args)  # --sample, --cover
-    spec = make_spec(
-        model,
-        args.n,
-        examples=examples,
-        subject=args.subject,
-        extra=args.extra,
-        seed=args.seed,
-        unique=args.unique,
-        max_n=settings.max_n,
-        **chosen,
-    )
+    given: dict[str, Any] = {  # what shapes the dataset, for the spec and the run alike
+        "examples": examples,
+        "subject": args.subject,
+        "extra": args.extra,
+        "seed": args.seed,
+        "unique": args.unique,
+        **spec_options(args),  # --sample, --cover
+    }
+    spec = make_spec(model, args.n, max_n=settings.max_n, **given)
     batched = args.batch or args.batch_file or args.command == "collect"
     check_batch_flags(args, cache_dir)
     if batched:
@@ -118,12 +115,7 @@ def run_generate(
             agenerate(
                 model,
                 args.n,
-                examples=examples,
-                subject=args.subject,
-                extra=args.extra,
-                seed=args.seed,
-                unique=args.unique,
-                **chosen,
+                **given,
                 settings=effective,
                 cassette=args.cassette,
                 record_mode=record_mode,
