@@ -14,8 +14,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import os
 import re
+import sys
+import threading
+import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from .storage.secrets import found_in, redact
@@ -142,6 +150,46 @@ def refuse_secret(text: str, what: str) -> None:
 
 class SynthDataWarning(UserWarning):
     """Something was adjusted automatically (a structured-output mode, a dropped parameter)."""
+
+
+def _folder(file: str) -> str:
+    return os.path.join(str(Path(file).resolve().parent), "")
+
+
+_INTERNAL: tuple[str, ...] = (
+    _folder(__file__),  # this package
+    _folder(asyncio.__file__),  # the event loop that runs a dataset's requests
+    _folder(concurrent.futures.__file__),
+    str(Path(threading.__file__).resolve()),
+)
+"""Files a warning is never attributed to: where the caller's line is not."""
+_HOSTS = ("_pytest", "pluggy")
+"""pytest's own frames: a dataset made by a fixture (a marker's) has no caller's line."""
+
+
+def warn(message: str) -> None:
+    """Warn with :class:`SynthDataWarning`, attributed to the first line outside this
+    package and the event loop that ran it: the caller's ``generate(...)`` line, as Python
+    3.12's ``skip_file_prefixes`` would. When there is no such line (a marker's dataset,
+    made by pytest through a fixture; a worker thread), the warning names the line of this
+    package that raised it."""
+    level, found = 2, sys._getframe(1)  # the caller of warn()
+    frame: FrameType | None = found
+    while frame is not None and _within(frame.f_code.co_filename, _INTERNAL):
+        frame, level = frame.f_back, level + 1
+    if frame is None or _within(frame.f_code.co_filename, _HOSTS):
+        level = 2
+    warnings.warn(SynthDataWarning(message), stacklevel=level)
+
+
+def _within(filename: str, places: tuple[str, ...]) -> bool:
+    """Whether ``filename`` is under one of ``places``: absolute folders and files, or
+    folder names (``_HOSTS``)."""
+    try:
+        path = Path(filename).resolve()
+    except (OSError, ValueError):
+        return False
+    return str(path).startswith(places) or any(place in path.parts for place in places)
 
 
 UNSUPPORTED_HINTS: tuple[str, ...] = (

@@ -61,7 +61,6 @@ ask for the slots still missing. Slotted requests never ask for more than they o
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
@@ -79,7 +78,7 @@ from .diversity import (
     repeat_limits,
     variety_warning,
 )
-from .errors import SynthConfigError, SynthDataWarning, SynthGenerationError
+from .errors import SynthConfigError, SynthGenerationError, warn
 from .estimate import largest_request, output_budget, tokens_per_record
 from .judging import (
     Accepted,
@@ -354,7 +353,7 @@ class Engine(Generic[M]):
             report, self.spec.slots.text_fields, f"{self.spec.model_name} dataset"
         )
         if message is not None:
-            warnings.warn(SynthDataWarning(message), stacklevel=2)
+            warn(message)
         return Dataset(records, self.usage, coverage=coverage, diversity=report)
 
     def _judge_failures(

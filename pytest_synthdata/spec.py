@@ -10,7 +10,6 @@ import math
 import re
 import types
 import typing
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from .diversity import DEFAULT_NEAR_DUPLICATES, check_near_duplicates
-from .errors import SynthConfigError, SynthDataWarning, UnsupportedModelError
+from .errors import SynthConfigError, UnsupportedModelError, warn
 from .storage.secrets import redact
 
 if TYPE_CHECKING:
@@ -372,14 +371,11 @@ def sample_examples(examples: tuple[Example, ...]) -> tuple[Example, ...]:
             f"{EXAMPLES_BUDGET} characters a prompt carries (the shortest has {min(sizes)}); "
             "shorten them"
         )
-    warnings.warn(
-        SynthDataWarning(
-            f"examples: {len(examples)} examples ({total} characters) are more than a prompt "
-            f"carries ({EXAMPLES_BUDGET} characters); every request uses the same sample of "
-            f"{len(chosen)} of them ({used} characters). Pass fewer examples to choose them "
-            "yourself."
-        ),
-        stacklevel=2,
+    warn(
+        f"examples: {len(examples)} examples ({total} characters) are more than a prompt "
+        f"carries ({EXAMPLES_BUDGET} characters); every request uses the same sample of "
+        f"{len(chosen)} of them ({used} characters). Pass fewer examples to choose them "
+        "yourself."
     )
     return tuple(example for i, example in enumerate(examples) if i in chosen)
 

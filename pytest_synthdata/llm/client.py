@@ -20,7 +20,6 @@ import contextvars
 import dataclasses
 import threading
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +29,9 @@ import openai
 from ..errors import (
     UNSUPPORTED_HINTS,
     SynthAPIError,
-    SynthDataWarning,
     SynthError,
     names_constraint,
+    warn,
 )
 from ..schema import enforced_keywords, relaxed_schema, with_lengths
 from ..settings import Settings
@@ -243,24 +242,18 @@ class LLM:
             if self._profile.schema_constraints:  # else a request sent at the same time did
                 self._profile.schema_constraints = False
                 self._shared.schema_constraints = False
-                warnings.warn(
-                    SynthDataWarning(
-                        f"{self.endpoint} rejected validation keywords of the JSON schema "
-                        f"({reason}); sending them in the field descriptions from now on "
-                        "(every record is still validated by the model)"
-                    ),
-                    stacklevel=2,
+                warn(
+                    f"{self.endpoint} rejected validation keywords of the JSON schema "
+                    f"({reason}); sending them in the field descriptions from now on "
+                    "(every record is still validated by the model)"
                 )
             return
         if exc.what == "seed" and self._profile.send_seed:
             self._profile.send_seed = False
             self._shared.send_seed = False
-            warnings.warn(
-                SynthDataWarning(
-                    f"{self.endpoint} rejected the 'seed' parameter ({reason}); sending requests "
-                    "without it from now on"
-                ),
-                stacklevel=2,
+            warn(
+                f"{self.endpoint} rejected the 'seed' parameter ({reason}); sending requests "
+                "without it from now on"
             )
             return
         if exc.what == "mode" and self.settings.structured == AUTO and mode is not None:
@@ -269,13 +262,10 @@ class LLM:
                 if self._profile.mode in (None, mode.name):
                     self._profile.mode = following
                     self._shared.mode = following
-                    warnings.warn(
-                        SynthDataWarning(
-                            f"{self.endpoint} does not support structured mode {mode.name!r} "
-                            f"({reason}); using {following!r} from now on. Set structured="
-                            f"{following!r} (--synth-structured) to skip this probe."
-                        ),
-                        stacklevel=2,
+                    warn(
+                        f"{self.endpoint} does not support structured mode {mode.name!r} "
+                        f"({reason}); using {following!r} from now on. Set structured="
+                        f"{following!r} (--synth-structured) to skip this probe."
                     )
                 return
         hint = (
