@@ -114,6 +114,7 @@ def measure(
         "near": near,
         "distinct": round(sum(distinct) / len(distinct), 3),
         "reused": reused,
+        **{f"distinct {f}": round(share, 3) for f, share in zip(written, distinct, strict=True)},
     }
 
 
