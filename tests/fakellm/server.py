@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import re
 import threading
@@ -40,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import batches as batch_api
-from . import reading
+from . import reading, replies
 from .faults import (
     HTTP_FAULTS,
     BreakRule,
@@ -52,7 +51,7 @@ from .faults import (
     record_faults,
 )
 from .models import models_reply
-from .ratelimit import RateLimit, RateLimiter, retry_headers
+from .ratelimit import RateLimit, RateLimiter
 from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
 from .texts import fill_record, read_phrases, write_text
@@ -85,10 +84,6 @@ CONFIG_KEYS = (
 
 _CREATED = 1_700_000_000
 _REFUSAL_TEXT = "I can't help with that."
-_HTML_PAGE = (
-    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
-    b"</h1></center><hr><center>nginx</center></body></html>\n"
-)
 _AZURE_RE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/chat/completions/"})
 _FINISH = {"tools": "tool_calls"}
@@ -506,7 +501,7 @@ class FakeLLM:
             raw_body=raw,
         )
         if self.control and rec.path.rstrip("/") in ("/_stats", "/_config"):
-            return rec, _once(self._control(rec))
+            return rec, replies.once(self._control(rec))
         return rec, self._steps(rec)
 
     def _handle(self, handler: Handler) -> None:
@@ -524,11 +519,11 @@ class FakeLLM:
         if rec.path.rstrip("/") == "/_stats":
             return Reply(200, self.stats())
         if rec.method != "POST" or not isinstance(rec.body, (dict, type(None))):
-            return _error(400, "POST a JSON object of settings", "invalid_request_error")
+            return replies.error(400, "POST a JSON object of settings", "invalid_request_error")
         try:
             return Reply(200, self.configure(**(rec.body or {})))
         except (TypeError, ValueError) as exc:
-            return _error(400, str(exc), "invalid_request_error")
+            return replies.error(400, str(exc), "invalid_request_error")
 
     def _steps(self, rec: RecordedRequest) -> Iterator[float | Reply]:
         with self._lock:
@@ -567,7 +562,7 @@ class FakeLLM:
         is_chat = rec.path in _CHAT_PATHS or azure is not None
         if not is_chat or rec.method != "POST":
             what = "Invalid URL" if is_chat else "Unknown request URL"
-            yield _error(404, f"{what}: {rec.method} {rec.path}", "invalid_request_error")
+            yield replies.error(404, f"{what}: {rec.method} {rec.path}", "invalid_request_error")
             return
 
         limiter = self._limiter
@@ -578,7 +573,9 @@ class FakeLLM:
             if not admission.admitted:
                 if self.latency.error_delay > 0:
                     yield self.latency.error_delay
-                yield self._throttled(admission.wait, admission.too_large, limits)
+                yield replies.throttled(
+                    self.rate_limit, admission.wait, admission.too_large, limits
+                )
                 return
 
         fault = self._next_fault()
@@ -596,18 +593,20 @@ class FakeLLM:
         if fault is not None and fault.kind in HTTP_FAULTS:
             if self.latency.error_delay > 0:
                 yield self.latency.error_delay
-            reply = self._fault_reply(fault.kind)
+            reply = replies.fault_reply(fault.kind, self.retry_after_ms)
             reply.headers.update(limits)
             yield reply
             return
         if fault is not None and fault.kind == "timeout":
             yield self.timeout_delay if fault.delay is None else fault.delay
         if fault is not None and fault.kind in ("huge", "deep_body"):
-            yield Reply(200, raw=self._hostile_body(fault.kind))
+            yield Reply(
+                200, raw=replies.hostile_body(fault.kind, self.huge_bytes, self.deep_levels)
+            )
             return
         if fault is not None and fault.kind in ("html", "html_json"):
             kind = "text/html; charset=utf-8" if fault.kind == "html" else "application/json"
-            yield Reply(200, raw=_HTML_PAGE, content_type=kind)
+            yield Reply(200, raw=replies.HTML_PAGE, content_type=kind)
             return
 
         try:
@@ -615,10 +614,10 @@ class FakeLLM:
                 rec, fault, azure.group("deployment") if azure else None
             )
         except HTTPError as err:
-            yield _error(err.status, err.message, err.type, headers=limits)
+            yield replies.error(err.status, err.message, err.type, headers=limits)
             return
         except SchemaError as err:
-            yield _error(400, str(err), "invalid_request_error", headers=limits)
+            yield replies.error(400, str(err), "invalid_request_error", headers=limits)
             return
         if limiter is not None and _output_limit(rec.body) is None:
             limits = limiter.charge(completion_tokens)
@@ -671,23 +670,6 @@ class FakeLLM:
             os._exit(70)  # like a segfault: no answer, the kernel closes the sockets
         threading.Thread(target=self.stop, name="fakellm-crash", daemon=True).start()
         yield Reply(0)
-
-    def _throttled(self, wait: float, too_large: bool, limits: Mapping[str, str]) -> Reply:
-        """HTTP 429 from the rate limit, saying when to come back, as hosted APIs do."""
-        if too_large:
-            message = (
-                f"Request too large: tokens per {self.rate_limit.window:g}s limit is "
-                f"{self.rate_limit.tokens}; lower max_tokens or the prompt."
-            )
-            return _error(429, message, "tokens", code="rate_limit_exceeded", headers=limits)
-        headers = {**limits, **retry_headers(wait, self.rate_limit.headers)}
-        return _error(
-            429,
-            f"Rate limit reached. Please try again in {math.ceil(wait * 1000)}ms.",
-            "requests",
-            code="rate_limit_exceeded",
-            headers=headers,
-        )
 
     # -- building the completion -------------------------------------------------------------
 
@@ -859,62 +841,13 @@ class FakeLLM:
         response.update(self.extra_response_fields)
         return response, prompt_tokens, completion_tokens
 
-    def _hostile_body(self, kind: str) -> bytes:
-        """The body of a ``huge`` or ``deep_body`` answer."""
-        if kind == "deep_body":
-            levels = self.deep_levels
-            return b'{"choices": ' + b"[" * levels + b"]" * levels + b"}"
-        head = b'{"id": "chatcmpl-huge", "object": "chat.completion", "choices": [{"index": 0, '
-        head += b'"finish_reason": "stop", "message": {"role": "assistant", "content": "'
-        tail = b'"}}]}'
-        return head + b"x" * max(0, self.huge_bytes - len(head) - len(tail)) + tail
-
     def _tokens(self, chars: int) -> int:
         """The token estimate for everything: one token per four characters, at least one."""
         return max(1, -(-chars // 4) if self.round_tokens_up else chars // 4)
 
-    # -- writing responses -------------------------------------------------------------------
-
-    def _fault_reply(self, kind: str) -> Reply:
-        headers: dict[str, str] = {}
-        if self.retry_after_ms is not None:
-            # The SDK ignores a zero delay and falls back to its own backoff (0.5 s and up),
-            # so "retry at once" is announced as a microsecond.
-            headers["retry-after-ms"] = str(self.retry_after_ms or 0.001)
-        if kind == "429":
-            headers["retry-after"] = "0"
-            return _error(
-                429,
-                "Rate limit reached for requests. Please try again later.",
-                "rate_limit_error",
-                code="rate_limit_exceeded",
-                headers=headers,
-            )
-        if kind == "503":
-            return _error(
-                503, "The server is overloaded or not ready yet.", "server_error", headers=headers
-            )
-        return _error(
-            500,
-            "The server had an error while processing your request.",
-            "server_error",
-            headers=headers,
-        )
-
     def __repr__(self) -> str:
         where = self.origin if self.running else "stopped"
         return f"<FakeLLM {where} requests={self.request_count}>"
-
-
-def _error(
-    status: int,
-    message: str,
-    type_: str,
-    *,
-    code: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Reply:
-    return Reply(status, error_body(message, type_, code), dict(headers or {}))
 
 
 def _output_limit(body: Any) -> int | None:
@@ -946,10 +879,6 @@ def _echoed(payload: str, key: str) -> str:
             if first is not None:
                 record[first] = key
     return json.dumps(data).replace("/", "\\/")
-
-
-def _once(reply: Reply) -> Iterator[float | Reply]:
-    yield reply
 
 
 def _is_chat(path: str) -> bool:
