@@ -7,8 +7,10 @@ records generated from the JSON schema, as many as the prompt asks for
 (:mod:`fakellm.reading`). A schema whose array holds ``{index, text}`` items gets a text for
 each JSON object or array quoted at the end of a prompt line; one whose array holds ``{index,
 record}`` items gets a record read back out of each quoted text (:mod:`fakellm.texts`); a
-plain request gets a text written from the last quoted object or array, or ``"ok"``.
-Switches inject faults (:mod:`fakellm.faults`)::
+plain request gets a text written from the last quoted object or array, or ``"ok"``. The
+completion itself is built by :mod:`fakellm.completion`, the replies sent instead of one by
+:mod:`fakellm.replies`; this module holds the switches, the counters and the request
+handling. Switches inject faults (:mod:`fakellm.faults`)::
 
     with FakeLLM() as server:
         client = openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
@@ -39,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import batches as batch_api
-from . import reading, replies
+from . import completion, reading, replies
 from .faults import (
     HTTP_FAULTS,
     BreakRule,
@@ -48,13 +50,10 @@ from .faults import (
     MutateFn,
     item_faults,
     pattern_holding,
-    record_faults,
 )
 from .models import models_reply
 from .ratelimit import RateLimit, RateLimiter
-from .reading import text_of
 from .schema_faker import SchemaError, SchemaFaker
-from .texts import fill_record, read_phrases, write_text
 from .wire import (
     Handler,
     HTTPError,
@@ -82,16 +81,8 @@ CONFIG_KEYS = (
     *("invalid", "invalid_rule"),
 )
 
-_CREATED = 1_700_000_000
-_REFUSAL_TEXT = "I can't help with that."
 _AZURE_RE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/chat/completions/"})
-_FINISH = {"tools": "tool_calls"}
-
-
-def _is_fields(value: Any) -> bool:
-    """Fields to write a text from are a JSON object or array."""
-    return isinstance(value, (dict, list))
 
 
 @dataclass(frozen=True)
@@ -436,13 +427,9 @@ class FakeLLM:
     # -- extension hooks ---------------------------------------------------------------------
 
     def _plain_text(self, body: JSONDict) -> str:
-        """The answer to a request asking for neither JSON nor a tool call: a text written from
-        the last JSON object or array quoted at the end of a line of the last user message that
-        has one (preferences aside), else ``"ok"``."""
-        found = reading.inputs(body, _is_fields)
-        if not found:
-            return "ok"
-        return write_text(found[-1][1], reading.preferences(body), self._take_omission())
+        """The answer to a request asking for neither JSON nor a tool call
+        (:func:`fakellm.completion.plain_text`)."""
+        return completion.plain_text(body, self._take_omission)
 
     def _take_omission(self) -> set[str] | int:
         """What the text being written leaves out (and one use of ``text_omit_times``)."""
@@ -455,29 +442,6 @@ class FakeLLM:
                     return set()
                 self.text_omit_times -= 1
             return omit if isinstance(omit, int) else set(omit)
-
-    def _batch_answer(
-        self, faker: SchemaFaker, batch: reading.Batch, body: JSONDict
-    ) -> list[JSONDict] | None:
-        """The items answering a text batch (``{index, text}``, one per JSON object or array
-        quoted in the prompt) or an extraction (``{index, record}``, one per quoted string);
-        ``None`` when the prompt quotes no input."""
-        if batch.kind == "texts":
-            entries = reading.inputs(body, _is_fields)
-            if not entries:
-                return None
-            prefs, omit = reading.preferences(body), self._take_omission()
-            return [{"index": i, "text": write_text(fields, prefs, omit)} for i, fields in entries]
-        texts = reading.inputs(body, lambda value: isinstance(value, str))
-        if not texts or batch.record is None:
-            return None
-        records = []
-        for i, text in texts:
-            record = fill_record(faker, batch.record, "", read_phrases(text))
-            if isinstance(record, dict):
-                record.update(json.loads(json.dumps(self.extract_override)))
-            records.append({"index": i, "record": record})
-        return records
 
     # -- request handling --------------------------------------------------------------------
     #
@@ -619,7 +583,7 @@ class FakeLLM:
         except SchemaError as err:
             yield replies.error(400, str(err), "invalid_request_error", headers=limits)
             return
-        if limiter is not None and _output_limit(rec.body) is None:
+        if limiter is not None and completion.output_limit(rec.body) is None:
             limits = limiter.charge(completion_tokens)
         wait = self.latency.answer(completion_tokens)
         if self.serial:
@@ -654,14 +618,12 @@ class FakeLLM:
         prompt, as :meth:`_complete` counts it, plus the output it allows (``max_tokens``)."""
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return 0
-        chars = sum(len(text_of(m.get("content"))) for m in body["messages"] if isinstance(m, dict))
         try:
             definition = reading.output_of(body).definition
         except HTTPError:
             definition = None
-        if definition is not None:
-            chars += len(json.dumps(definition))
-        return self._tokens(chars) + (_output_limit(body) or 0)
+        chars = completion.prompt_chars(body, definition)
+        return completion.tokens(chars, self.round_tokens_up) + (completion.output_limit(body) or 0)
 
     def _crash(self) -> Iterator[Reply]:
         """Die while answering: the process ends at once (``python -m fakellm``), or the
@@ -671,74 +633,21 @@ class FakeLLM:
         threading.Thread(target=self.stop, name="fakellm-crash", daemon=True).start()
         yield Reply(0)
 
-    # -- building the completion -------------------------------------------------------------
+    # -- building the completion (:mod:`fakellm.completion`) ---------------------------------
 
-    def _output(self, body: JSONDict) -> reading.Output:
-        """What ``body`` asks for, if this server supports it (``supported_modes``; legacy
-        ``functions`` count as ``tools``)."""
-        output = reading.output_of(body)
-        wanted = "tools" if output.mode == "functions" else output.mode
-        if wanted != "text" and wanted not in self.supported_modes:
-            what = (
-                f"{output.mode} are"
-                if wanted == "tools"
-                else f"response_format type '{output.mode}' is"
-            )
-            raise HTTPError(self.unsupported_status, f"{what} not supported by this server")
-        if output.schema is None and output.mode == "json_object":
-            raise HTTPError(
-                400, "response_format json_object needs a 'schema' object on this server"
-            )
-        return output
-
-    @staticmethod
-    def requested_count(body: JSONDict, schema: JSONDict | None = None) -> int:
-        """How many records ``body`` asks for: the count its last user message states (1 if
-        none), within the ``minItems``/``maxItems`` of ``schema`` when it is an array."""
-        root = SchemaFaker(schema, "").resolve(schema) if schema is not None else {}
-        nouns = [key for key in root.get("properties") or {} if isinstance(key, str)]
-        array = root if root.get("type") == "array" else {}
-        return reading.item_count(array, reading.stated_count(body, nouns))
+    requested_count = staticmethod(completion.requested_count)
 
     def generate(self, schema: JSONDict, body: JSONDict, fault: Fault | None = None) -> Any:
         """The object answering ``body`` for ``schema`` (with record faults applied)."""
         faker = SchemaFaker(schema, self._seed(body))
         batch = reading.batch_of(faker, schema)
         if batch is not None:
-            answered = self._batch_answer(faker, batch, body)
+            answered = completion.batch_items(
+                faker, batch, body, self._take_omission, self.extract_override
+            )
             if answered is not None:
                 return {batch.key: item_faults(answered, fault)}
-        kind = fault.kind if fault is not None else None
-
-        def count(array: JSONDict) -> int:
-            asked = reading.item_count(array, stated)
-            return {"fewer": asked // 2, "more": asked + 2}.get(kind or "", asked)
-
-        root = faker.resolve(schema)
-        props = root.get("properties")
-        stated = reading.stated_count(body, [k for k in props or {} if isinstance(k, str)])
-        if root.get("type") == "array" or (not isinstance(props, dict) and "items" in root):
-            items = root.get("items", {})
-            records = [faker.value(items, f"[{i}]", "item") for i in range(count(root))]
-            return record_faults(records, fault)
-
-        result: JSONDict = {}
-        arrays: list[str] = []
-        for key, sub in (props or {}).items():
-            node = faker.resolve(sub)
-            if node.get("type") == "array" and "prefixItems" not in node:
-                items = node.get("items", {})
-                result[key] = [
-                    faker.value(items, f"{key}[{i}]", key, 1) for i in range(count(node))
-                ]
-                arrays.append(key)
-            else:
-                result[key] = faker.value(sub, key, key, 1)
-        if arrays and kind in ("mutate", "duplicate"):
-            target = "records" if "records" in arrays else arrays[0]
-            for key in arrays if kind == "duplicate" else [target]:
-                result[key] = record_faults(result[key], fault)
-        return result
+        return completion.fake_records(faker, schema, body, fault)
 
     def _seed(self, body: JSONDict) -> str:
         """The seed of the values answering ``body``: the request itself, and with a
@@ -754,17 +663,8 @@ class FakeLLM:
         self, rec: RecordedRequest, fault: Fault | None, deployment: str | None
     ) -> tuple[JSONDict, int, int]:
         """The completion answering ``rec``, with its prompt and completion tokens."""
-        body = rec.body
-        if not isinstance(body, dict):
-            raise HTTPError(400, "We could not parse the JSON body of your request.")
-        if not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise HTTPError(400, "'messages' is a required property and must be non-empty")
-        if self.reject_seed and "seed" in body:
-            raise HTTPError(400, "Unrecognized request argument supplied: seed")
-        if body.get("stream"):
-            raise HTTPError(400, "stream=true is not supported by this server")
-
-        output = self._output(body)
+        body = completion.checked_body(rec.body, self.reject_seed)
+        output = completion.output_for(body, self.supported_modes, self.unsupported_status)
         rec.mode = output.mode
         if output.schema is None:
             payload = self._plain_text(body)
@@ -773,112 +673,23 @@ class FakeLLM:
                 payload = str(mutated[0]["text"]) if mutated else ""
         else:
             payload = json.dumps(self.generate(output.schema, body, fault))
-
-        kind = fault.kind if fault is not None else None
-        finish = _FINISH.get(output.mode, "stop")
-        if kind == "echo_key" and output.schema is not None:
-            payload = _echoed(payload, _key_of(rec.headers))
-        elif kind == "deep_content":
-            payload = '{"records": ' + "[" * self.deep_levels + "]" * self.deep_levels + "}"
-        if kind == "malformed":
-            payload = payload[:-7] + "}{oops"
-        elif kind == "truncated":
-            payload = payload[: int(len(payload) * 0.6)]
-            finish = "length"
-        elif kind == "chatty":
-            payload = f"Here is the JSON you asked for:\n```json\n{payload}\n```\nEnjoy!"
-        allowed = _output_limit(body)
-        if allowed is not None and self._tokens(len(payload)) > allowed:
-            # A model stops at the output limit, wherever it is in its answer.
-            payload = payload[: allowed * 4]
-            finish = "length"
-
-        digest = hashlib.sha256(rec.raw_body).hexdigest()
-        message: JSONDict = {"role": "assistant", "content": None, "refusal": None}
-        produced = payload
-        if kind == "refusal":
-            message["refusal"] = produced = _REFUSAL_TEXT
-            finish = "stop"
-        elif output.mode == "tools":
-            message["tool_calls"] = [
-                {
-                    "id": f"call_{digest[:24]}",
-                    "type": "function",
-                    "function": {"name": output.name, "arguments": payload},
-                }
-            ]
-        elif output.mode == "functions":
-            message["function_call"] = {"name": output.name, "arguments": payload}
-        else:
-            message["content"] = payload
-
-        choices: list[JSONDict] = [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-        ]
-        if kind == "empty_choices":
-            choices = []
-
-        # A model reads the output's schema (or the function definitions) as prompt too.
-        prompt_chars = sum(
-            len(text_of(m.get("content"))) for m in body["messages"] if isinstance(m, dict)
+        response, prompt_tokens, completion_tokens = completion.completion(
+            rec,
+            body,
+            output,
+            payload,
+            fault.kind if fault is not None else None,
+            deployment=deployment,
+            round_up=self.round_tokens_up,
+            deep_levels=self.deep_levels,
+            usage=not self.omit_usage,
         )
-        if output.definition is not None:
-            prompt_chars += len(json.dumps(output.definition))
-        prompt_tokens, completion_tokens = self._tokens(prompt_chars), self._tokens(len(produced))
-        response: JSONDict = {
-            "id": f"chatcmpl-{digest[:29]}",
-            "object": "chat.completion",
-            "created": _CREATED,
-            "model": body.get("model") or deployment or "fake-llm",
-            "choices": choices,
-        }
-        if not self.omit_usage:
-            response["usage"] = {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            }
         response.update(self.extra_response_fields)
         return response, prompt_tokens, completion_tokens
-
-    def _tokens(self, chars: int) -> int:
-        """The token estimate for everything: one token per four characters, at least one."""
-        return max(1, -(-chars // 4) if self.round_tokens_up else chars // 4)
 
     def __repr__(self) -> str:
         where = self.origin if self.running else "stopped"
         return f"<FakeLLM {where} requests={self.request_count}>"
-
-
-def _output_limit(body: Any) -> int | None:
-    """The output-token limit a request sets (``max_completion_tokens`` or ``max_tokens``)."""
-    if not isinstance(body, dict):
-        return None
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
-
-
-def _key_of(headers: Mapping[str, str]) -> str:
-    """The API key a request carried (``Authorization: Bearer ...`` or ``api-key``)."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    bearer = lowered.get("authorization", "")
-    return bearer.split(" ", 1)[1] if " " in bearer else lowered.get("api-key", bearer)
-
-
-def _echoed(payload: str, key: str) -> str:
-    """``payload`` (a JSON object holding an array of records) with the first string field
-    of every record set to ``key``, and every ``/`` escaped as JSON's ``\\/``."""
-    data = json.loads(payload)
-    arrays = [value for value in data.values() if isinstance(value, list)]
-    for record in arrays[0] if arrays else []:
-        if isinstance(record, dict):
-            first = next((k for k, v in record.items() if isinstance(v, str)), None)
-            if first is not None:
-                record[first] = key
-    return json.dumps(data).replace("/", "\\/")
 
 
 def _is_chat(path: str) -> bool:
