@@ -35,7 +35,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -528,7 +528,13 @@ class FakeLLM:
             what = "Invalid URL" if is_chat else "Unknown request URL"
             yield replies.error(404, f"{what}: {rec.method} {rec.path}", "invalid_request_error")
             return
+        yield from self._chat(rec, generation, azure.group("deployment") if azure else None)
 
+    def _chat(
+        self, rec: RecordedRequest, generation: int, deployment: str | None
+    ) -> Iterator[float | Reply]:
+        """The steps answering a chat request: the rate limit's verdict, the fault the request
+        draws, then the completion once its latency has passed."""
         limiter = self._limiter
         limits: dict[str, str] = {}
         if limiter is not None:
@@ -546,37 +552,11 @@ class FakeLLM:
         rec.fault = fault
         if self.response_delay > 0:
             yield self.response_delay
-        if fault is not None and fault.kind == "reset":
-            yield Reply(0)
-            return
-        crash_on = self.crash_on_pattern
-        crashing = crash_on is not None and pattern_holding(rec.body, crash_on)
-        if crashing or (fault is not None and fault.kind == "crash"):
-            yield from self._crash()
-            return
-        if fault is not None and fault.kind in HTTP_FAULTS:
-            if self.latency.error_delay > 0:
-                yield self.latency.error_delay
-            reply = replies.fault_reply(fault.kind, self.retry_after_ms)
-            reply.headers.update(limits)
-            yield reply
-            return
-        if fault is not None and fault.kind == "timeout":
-            yield self.timeout_delay if fault.delay is None else fault.delay
-        if fault is not None and fault.kind in ("huge", "deep_body"):
-            yield Reply(
-                200, raw=replies.hostile_body(fault.kind, self.huge_bytes, self.deep_levels)
-            )
-            return
-        if fault is not None and fault.kind in ("html", "html_json"):
-            kind = "text/html; charset=utf-8" if fault.kind == "html" else "application/json"
-            yield Reply(200, raw=replies.HTML_PAGE, content_type=kind)
+        if (yield from self._fault_steps(rec, fault, limits)):
             return
 
         try:
-            response, prompt_tokens, completion_tokens = self._complete(
-                rec, fault, azure.group("deployment") if azure else None
-            )
+            response, prompt_tokens, completion_tokens = self._complete(rec, fault, deployment)
         except HTTPError as err:
             yield replies.error(err.status, err.message, err.type, headers=limits)
             return
@@ -600,6 +580,40 @@ class FakeLLM:
                 self.completion_tokens += completion_tokens
         trickle = self.trickle_delay if fault is not None and fault.kind == "trickle" else 0.0
         yield Reply(200, response, headers=limits, trickle=trickle)
+
+    def _fault_steps(
+        self, rec: RecordedRequest, fault: Fault | None, limits: Mapping[str, str]
+    ) -> Generator[float | Reply, None, bool]:
+        """The steps of a fault that answers in the model's place (then True), or the wait of
+        a ``timeout`` before the model answers (then False, as with no such fault)."""
+        if fault is not None and fault.kind == "reset":
+            yield Reply(0)
+            return True
+        crash_on = self.crash_on_pattern
+        crashing = crash_on is not None and pattern_holding(rec.body, crash_on)
+        if crashing or (fault is not None and fault.kind == "crash"):
+            yield from self._crash()
+            return True
+        if fault is None:
+            return False
+        if fault.kind in HTTP_FAULTS:
+            if self.latency.error_delay > 0:
+                yield self.latency.error_delay
+            reply = replies.fault_reply(fault.kind, self.retry_after_ms)
+            reply.headers.update(limits)
+            yield reply
+            return True
+        if fault.kind == "timeout":
+            yield self.timeout_delay if fault.delay is None else fault.delay
+        if fault.kind in ("huge", "deep_body"):
+            body = replies.hostile_body(fault.kind, self.huge_bytes, self.deep_levels)
+            yield Reply(200, raw=body)
+            return True
+        if fault.kind in ("html", "html_json"):
+            kind = "text/html; charset=utf-8" if fault.kind == "html" else "application/json"
+            yield Reply(200, raw=replies.HTML_PAGE, content_type=kind)
+            return True
+        return False
 
     def chat_answer(self, body: Any) -> tuple[int, JSONDict]:
         """What ``POST /v1/chat/completions`` answers ``body`` (status and JSON), without
