@@ -10,7 +10,7 @@ fault and :func:`throttled` the 429 of a rate limit, each saying when to come ba
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 
 from .ratelimit import RateLimit, retry_headers
 from .wire import Reply, error_body
@@ -36,7 +36,7 @@ def error(
     return Reply(status, error_body(message, type_, code), dict(headers or {}))
 
 
-def once(reply: Reply) -> Iterator[float | Reply]:
+def once(reply: Reply) -> Generator[float | Reply, None, None]:
     """The steps of a request answered at once with ``reply``."""
     yield reply
 

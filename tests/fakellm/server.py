@@ -36,6 +36,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator, Mapping
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -63,7 +64,7 @@ __all__ = ["CONFIG_KEYS", "MODES", "FakeLLM", "Latency", "RecordedRequest"]
 
 JSONDict = dict[str, Any]
 # A recorded request and the steps answering it: seconds to wait, then the reply.
-Steps = tuple[RecordedRequest, Iterator[float | Reply]]
+Steps = tuple[RecordedRequest, Generator[float | Reply, None, None]]
 
 MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
 
@@ -351,7 +352,9 @@ class FakeLLM(HostedSettings):
     # and finally the :class:`~fakellm.wire.Reply` to send. The threaded server (``start``)
     # and the asyncio one of ``python -m fakellm`` (:mod:`fakellm.process`) both run it.
 
-    def record(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Steps:
+    def record(
+        self, method: str, target: str, headers: Mapping[str, str] | Message[str, str], raw: bytes
+    ) -> Steps:
         """The steps answering one HTTP request (recorded, unless it is a control request)."""
         split = urlsplit(target)
         try:
@@ -391,7 +394,7 @@ class FakeLLM(HostedSettings):
         except (TypeError, ValueError) as exc:
             return replies.error(400, str(exc), "invalid_request_error")
 
-    def _steps(self, rec: RecordedRequest) -> Iterator[float | Reply]:
+    def _steps(self, rec: RecordedRequest) -> Generator[float | Reply, None, None]:
         with self._lock:
             generation = self._generation
             self.requests.append(rec)
