@@ -7,20 +7,22 @@ records generated from the JSON schema, as many as the prompt asks for
 (:mod:`fakellm.reading`). A schema whose array holds ``{index, text}`` items gets a text for
 each JSON object or array quoted at the end of a prompt line; one whose array holds ``{index,
 record}`` items gets a record read back out of each quoted text (:mod:`fakellm.texts`); a
-plain request gets a text written from the last quoted object or array, or ``"ok"``.
-Switches inject faults (:mod:`fakellm.faults`)::
+plain request gets a text written from the last quoted object or array, or ``"ok"``. The
+completion itself is built by :mod:`fakellm.completion`, the replies sent instead of one by
+:mod:`fakellm.replies`; this module holds the switches, the counters and the request
+handling. Switches inject faults (:mod:`fakellm.faults`)::
 
     with FakeLLM() as server:
         client = openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
         server.enqueue("429", Fault.mutate(lambda records: records[:1]))
         ...
 
-It can also behave like a hosted model: a :class:`Latency` (a delay per answer plus one per
-output token), a seeded :class:`~fakellm.faults.FaultMix` of errors and broken answers, and
-``sampling_seed`` for answers that differ each time even for identical requests. Created
-with ``control=True`` (as ``python -m fakellm`` does, see :mod:`fakellm.process`), it also
-serves ``GET /_stats`` (:meth:`FakeLLM.stats`) and ``POST /_config``
-(:meth:`FakeLLM.configure`).
+It can also behave like a hosted model (:mod:`fakellm.hosted`): a :class:`Latency` (a delay
+per answer plus one per output token), a seeded :class:`~fakellm.faults.FaultMix` of errors
+and broken answers, and ``sampling_seed`` for answers that differ each time even for
+identical requests. Created with ``control=True`` (as ``python -m fakellm`` does, see
+:mod:`fakellm.process`), it also serves ``GET /_stats`` (:meth:`FakeLLM.stats`) and
+``POST /_config`` (:meth:`FakeLLM.configure`).
 """
 
 from __future__ import annotations
@@ -28,34 +30,23 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Mapping
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import batches as batch_api
-from . import reading
-from .faults import (
-    HTTP_FAULTS,
-    BreakRule,
-    Fault,
-    FaultMix,
-    MutateFn,
-    item_faults,
-    pattern_holding,
-    record_faults,
-)
+from . import completion, reading, replies
+from .faults import HTTP_FAULTS, BreakRule, Fault, FaultMix, MutateFn, item_faults, pattern_holding
+from .hosted import CONFIG_KEYS, HostedSettings, Latency
 from .models import models_reply
-from .ratelimit import RateLimit, RateLimiter, retry_headers
-from .reading import text_of
+from .ratelimit import RateLimit, RateLimiter
 from .schema_faker import SchemaError, SchemaFaker
-from .texts import fill_record, read_phrases, write_text
 from .wire import (
     Handler,
     HTTPError,
@@ -73,47 +64,15 @@ __all__ = ["CONFIG_KEYS", "MODES", "FakeLLM", "Latency", "RecordedRequest"]
 
 JSONDict = dict[str, Any]
 # A recorded request and the steps answering it: seconds to wait, then the reply.
-Steps = tuple[RecordedRequest, Iterator[float | Reply]]
+Steps = tuple[RecordedRequest, Generator[float | Reply, None, None]]
 
 MODES: frozenset[str] = frozenset({"json_schema", "json_object", "tools"})
-# What ``POST /_config`` and :meth:`FakeLLM.configure` change.
-CONFIG_KEYS = (
-    *("delay", "per_token", "error_delay", "broken", "errors", "seed", "retry_after_ms"),
-    *("round_tokens_up", "limit_requests", "limit_tokens", "limit_window", "limit_headers"),
-    *("invalid", "invalid_rule"),
-)
 
-_CREATED = 1_700_000_000
-_REFUSAL_TEXT = "I can't help with that."
-_HTML_PAGE = (
-    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
-    b"</h1></center><hr><center>nginx</center></body></html>\n"
-)
 _AZURE_RE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/chat/completions/"})
-_FINISH = {"tools": "tool_calls"}
 
 
-def _is_fields(value: Any) -> bool:
-    """Fields to write a text from are a JSON object or array."""
-    return isinstance(value, (dict, list))
-
-
-@dataclass(frozen=True)
-class Latency:
-    """How long answers take, the way a hosted model's time grows with its output: ``delay``
-    seconds for every answer plus ``per_token`` seconds per completion token; a 429/500/503
-    fault is sent after ``error_delay`` seconds instead."""
-
-    delay: float = 0.0
-    per_token: float = 0.0
-    error_delay: float = 0.0
-
-    def answer(self, completion_tokens: int) -> float:
-        return self.delay + self.per_token * completion_tokens
-
-
-class FakeLLM:
+class FakeLLM(HostedSettings):
     """An OpenAI-compatible chat-completions server on 127.0.0.1 for tests and benchmarks.
 
     Switches (all restored by :meth:`reset`): ``supported_modes``, ``unsupported_status``,
@@ -286,75 +245,7 @@ class FakeLLM:
             self._set_defaults()
             self.batches.reset()
 
-    # -- behaving like a hosted model --------------------------------------------------------
-
-    def config(self) -> JSONDict:
-        """The settings :meth:`configure` changes, as it would take them."""
-        mix = self.fault_mix
-        return {
-            "delay": self.latency.delay,
-            "per_token": self.latency.per_token,
-            "error_delay": self.latency.error_delay,
-            "broken": mix.broken if mix else 0.0,
-            "errors": mix.errors if mix else 0.0,
-            "seed": self.sampling_seed if self.sampling_seed is not None else 0,
-            "retry_after_ms": self.retry_after_ms,
-            "round_tokens_up": self.round_tokens_up,
-            "limit_requests": self.rate_limit.requests,
-            "limit_tokens": self.rate_limit.tokens,
-            "limit_window": self.rate_limit.window,
-            "invalid": self.break_rule.share if self.break_rule else 0.0,
-            "invalid_rule": self.break_rule_text,
-        }
-
-    def configure(self, **changes: Any) -> JSONDict:
-        """Change some of the :data:`CONFIG_KEYS` (the others keep their values), start the
-        value and fault sequences of ``seed`` afresh and forget requests and counters.
-
-        ``delay``, ``per_token`` and ``error_delay`` make the :attr:`latency`; ``broken`` and
-        ``errors`` the :attr:`fault_mix`; ``seed`` seeds the fault mix and is the
-        :attr:`sampling_seed`; ``retry_after_ms`` is sent with HTTP faults;
-        ``invalid_rule`` (``"low<=high"``, "" for none) and ``invalid`` (the share of
-        records that break it) make the :attr:`break_rule`; ``round_tokens_up`` is
-        :attr:`round_tokens_up`; ``limit_requests`` and
-        ``limit_tokens`` per ``limit_window`` seconds make the :attr:`rate_limit` (0: none),
-        whose buckets start full, with ``x-ratelimit-*`` headers unless ``limit_headers`` is
-        false."""
-        unknown = sorted(set(changes) - set(CONFIG_KEYS))
-        if unknown:
-            raise ValueError(f"unknown setting(s) {unknown}; expected some of {CONFIG_KEYS}")
-        merged = {**self.config(), **changes}
-        latency = Latency(
-            float(merged["delay"]), float(merged["per_token"]), float(merged["error_delay"])
-        )
-        seed = int(merged["seed"])
-        mix = FaultMix(float(merged["broken"]), float(merged["errors"]), seed)
-        retry = merged["retry_after_ms"]
-        share, rule_text = float(merged["invalid"] or 0.0), str(merged["invalid_rule"])
-        rule = BreakRule(rule_text, share, seed) if rule_text else None
-        limit = RateLimit(
-            int(merged["limit_requests"] or 0),
-            int(merged["limit_tokens"] or 0),
-            float(merged["limit_window"] or 60.0),
-            bool(changes.get("limit_headers", self.rate_limit.headers)),
-        )
-        with self._lock:
-            self.latency, self.fault_mix, self.sampling_seed = latency, mix, seed
-            self.retry_after_ms = None if retry is None else float(retry)
-            self.round_tokens_up = bool(merged["round_tokens_up"])
-            self.rate_limit = limit
-            self.break_rule, self.break_rule_text = rule, rule_text
-            self._forget()
-        return self.config()
-
-    def set_rate_limit(
-        self, requests: int = 0, tokens: int = 0, window: float = 60.0, headers: bool = True
-    ) -> None:
-        """Limit requests and tokens per ``window`` seconds (0: no limit), buckets full;
-        ``headers=False``: no ``x-ratelimit-*`` headers, 429s with ``retry-after`` only."""
-        with self._lock:
-            self.rate_limit = RateLimit(requests, tokens, window, headers)
-            self._limiter = RateLimiter(self.rate_limit) if self.rate_limit.active else None
+    # -- observations ------------------------------------------------------------------------
 
     def stats(self) -> JSONDict:
         """Counters since the last reset or configure: requests, chat requests, answers
@@ -415,8 +306,6 @@ class FakeLLM:
                 return Fault.mutate(self.break_rule)  # answers break a rule now and then
             return drawn
 
-    # -- observations ------------------------------------------------------------------------
-
     @property
     def request_count(self) -> int:
         with self._lock:
@@ -441,13 +330,9 @@ class FakeLLM:
     # -- extension hooks ---------------------------------------------------------------------
 
     def _plain_text(self, body: JSONDict) -> str:
-        """The answer to a request asking for neither JSON nor a tool call: a text written from
-        the last JSON object or array quoted at the end of a line of the last user message that
-        has one (preferences aside), else ``"ok"``."""
-        found = reading.inputs(body, _is_fields)
-        if not found:
-            return "ok"
-        return write_text(found[-1][1], reading.preferences(body), self._take_omission())
+        """The answer to a request asking for neither JSON nor a tool call
+        (:func:`fakellm.completion.plain_text`)."""
+        return completion.plain_text(body, self._take_omission)
 
     def _take_omission(self) -> set[str] | int:
         """What the text being written leaves out (and one use of ``text_omit_times``)."""
@@ -461,36 +346,15 @@ class FakeLLM:
                 self.text_omit_times -= 1
             return omit if isinstance(omit, int) else set(omit)
 
-    def _batch_answer(
-        self, faker: SchemaFaker, batch: reading.Batch, body: JSONDict
-    ) -> list[JSONDict] | None:
-        """The items answering a text batch (``{index, text}``, one per JSON object or array
-        quoted in the prompt) or an extraction (``{index, record}``, one per quoted string);
-        ``None`` when the prompt quotes no input."""
-        if batch.kind == "texts":
-            entries = reading.inputs(body, _is_fields)
-            if not entries:
-                return None
-            prefs, omit = reading.preferences(body), self._take_omission()
-            return [{"index": i, "text": write_text(fields, prefs, omit)} for i, fields in entries]
-        texts = reading.inputs(body, lambda value: isinstance(value, str))
-        if not texts or batch.record is None:
-            return None
-        records = []
-        for i, text in texts:
-            record = fill_record(faker, batch.record, "", read_phrases(text))
-            if isinstance(record, dict):
-                record.update(json.loads(json.dumps(self.extract_override)))
-            records.append({"index": i, "record": record})
-        return records
-
     # -- request handling --------------------------------------------------------------------
     #
     # ``_steps`` decides, step by step, how a request is answered: it yields seconds to wait
     # and finally the :class:`~fakellm.wire.Reply` to send. The threaded server (``start``)
     # and the asyncio one of ``python -m fakellm`` (:mod:`fakellm.process`) both run it.
 
-    def record(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Steps:
+    def record(
+        self, method: str, target: str, headers: Mapping[str, str] | Message[str, str], raw: bytes
+    ) -> Steps:
         """The steps answering one HTTP request (recorded, unless it is a control request)."""
         split = urlsplit(target)
         try:
@@ -506,7 +370,7 @@ class FakeLLM:
             raw_body=raw,
         )
         if self.control and rec.path.rstrip("/") in ("/_stats", "/_config"):
-            return rec, _once(self._control(rec))
+            return rec, replies.once(self._control(rec))
         return rec, self._steps(rec)
 
     def _handle(self, handler: Handler) -> None:
@@ -524,13 +388,13 @@ class FakeLLM:
         if rec.path.rstrip("/") == "/_stats":
             return Reply(200, self.stats())
         if rec.method != "POST" or not isinstance(rec.body, (dict, type(None))):
-            return _error(400, "POST a JSON object of settings", "invalid_request_error")
+            return replies.error(400, "POST a JSON object of settings", "invalid_request_error")
         try:
             return Reply(200, self.configure(**(rec.body or {})))
         except (TypeError, ValueError) as exc:
-            return _error(400, str(exc), "invalid_request_error")
+            return replies.error(400, str(exc), "invalid_request_error")
 
-    def _steps(self, rec: RecordedRequest) -> Iterator[float | Reply]:
+    def _steps(self, rec: RecordedRequest) -> Generator[float | Reply, None, None]:
         with self._lock:
             generation = self._generation
             self.requests.append(rec)
@@ -567,9 +431,15 @@ class FakeLLM:
         is_chat = rec.path in _CHAT_PATHS or azure is not None
         if not is_chat or rec.method != "POST":
             what = "Invalid URL" if is_chat else "Unknown request URL"
-            yield _error(404, f"{what}: {rec.method} {rec.path}", "invalid_request_error")
+            yield replies.error(404, f"{what}: {rec.method} {rec.path}", "invalid_request_error")
             return
+        yield from self._chat(rec, generation, azure.group("deployment") if azure else None)
 
+    def _chat(
+        self, rec: RecordedRequest, generation: int, deployment: str | None
+    ) -> Iterator[float | Reply]:
+        """The steps answering a chat request: the rate limit's verdict, the fault the request
+        draws, then the completion once its latency has passed."""
         limiter = self._limiter
         limits: dict[str, str] = {}
         if limiter is not None:
@@ -578,49 +448,27 @@ class FakeLLM:
             if not admission.admitted:
                 if self.latency.error_delay > 0:
                     yield self.latency.error_delay
-                yield self._throttled(admission.wait, admission.too_large, limits)
+                yield replies.throttled(
+                    self.rate_limit, admission.wait, admission.too_large, limits
+                )
                 return
 
         fault = self._next_fault()
         rec.fault = fault
         if self.response_delay > 0:
             yield self.response_delay
-        if fault is not None and fault.kind == "reset":
-            yield Reply(0)
-            return
-        crash_on = self.crash_on_pattern
-        crashing = crash_on is not None and pattern_holding(rec.body, crash_on)
-        if crashing or (fault is not None and fault.kind == "crash"):
-            yield from self._crash()
-            return
-        if fault is not None and fault.kind in HTTP_FAULTS:
-            if self.latency.error_delay > 0:
-                yield self.latency.error_delay
-            reply = self._fault_reply(fault.kind)
-            reply.headers.update(limits)
-            yield reply
-            return
-        if fault is not None and fault.kind == "timeout":
-            yield self.timeout_delay if fault.delay is None else fault.delay
-        if fault is not None and fault.kind in ("huge", "deep_body"):
-            yield Reply(200, raw=self._hostile_body(fault.kind))
-            return
-        if fault is not None and fault.kind in ("html", "html_json"):
-            kind = "text/html; charset=utf-8" if fault.kind == "html" else "application/json"
-            yield Reply(200, raw=_HTML_PAGE, content_type=kind)
+        if (yield from self._fault_steps(rec, fault, limits)):
             return
 
         try:
-            response, prompt_tokens, completion_tokens = self._complete(
-                rec, fault, azure.group("deployment") if azure else None
-            )
+            response, prompt_tokens, completion_tokens = self._complete(rec, fault, deployment)
         except HTTPError as err:
-            yield _error(err.status, err.message, err.type, headers=limits)
+            yield replies.error(err.status, err.message, err.type, headers=limits)
             return
         except SchemaError as err:
-            yield _error(400, str(err), "invalid_request_error", headers=limits)
+            yield replies.error(400, str(err), "invalid_request_error", headers=limits)
             return
-        if limiter is not None and _output_limit(rec.body) is None:
+        if limiter is not None and completion.output_limit(rec.body) is None:
             limits = limiter.charge(completion_tokens)
         wait = self.latency.answer(completion_tokens)
         if self.serial:
@@ -637,6 +485,40 @@ class FakeLLM:
                 self.completion_tokens += completion_tokens
         trickle = self.trickle_delay if fault is not None and fault.kind == "trickle" else 0.0
         yield Reply(200, response, headers=limits, trickle=trickle)
+
+    def _fault_steps(
+        self, rec: RecordedRequest, fault: Fault | None, limits: Mapping[str, str]
+    ) -> Generator[float | Reply, None, bool]:
+        """The steps of a fault that answers in the model's place (then True), or the wait of
+        a ``timeout`` before the model answers (then False, as with no such fault)."""
+        if fault is not None and fault.kind == "reset":
+            yield Reply(0)
+            return True
+        crash_on = self.crash_on_pattern
+        crashing = crash_on is not None and pattern_holding(rec.body, crash_on)
+        if crashing or (fault is not None and fault.kind == "crash"):
+            yield from self._crash()
+            return True
+        if fault is None:
+            return False
+        if fault.kind in HTTP_FAULTS:
+            if self.latency.error_delay > 0:
+                yield self.latency.error_delay
+            reply = replies.fault_reply(fault.kind, self.retry_after_ms)
+            reply.headers.update(limits)
+            yield reply
+            return True
+        if fault.kind == "timeout":
+            yield self.timeout_delay if fault.delay is None else fault.delay
+        if fault.kind in ("huge", "deep_body"):
+            body = replies.hostile_body(fault.kind, self.huge_bytes, self.deep_levels)
+            yield Reply(200, raw=body)
+            return True
+        if fault.kind in ("html", "html_json"):
+            kind = "text/html; charset=utf-8" if fault.kind == "html" else "application/json"
+            yield Reply(200, raw=replies.HTML_PAGE, content_type=kind)
+            return True
+        return False
 
     def chat_answer(self, body: Any) -> tuple[int, JSONDict]:
         """What ``POST /v1/chat/completions`` answers ``body`` (status and JSON), without
@@ -655,14 +537,12 @@ class FakeLLM:
         prompt, as :meth:`_complete` counts it, plus the output it allows (``max_tokens``)."""
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return 0
-        chars = sum(len(text_of(m.get("content"))) for m in body["messages"] if isinstance(m, dict))
         try:
             definition = reading.output_of(body).definition
         except HTTPError:
             definition = None
-        if definition is not None:
-            chars += len(json.dumps(definition))
-        return self._tokens(chars) + (_output_limit(body) or 0)
+        chars = completion.prompt_chars(body, definition)
+        return completion.tokens(chars, self.round_tokens_up) + (completion.output_limit(body) or 0)
 
     def _crash(self) -> Iterator[Reply]:
         """Die while answering: the process ends at once (``python -m fakellm``), or the
@@ -672,91 +552,21 @@ class FakeLLM:
         threading.Thread(target=self.stop, name="fakellm-crash", daemon=True).start()
         yield Reply(0)
 
-    def _throttled(self, wait: float, too_large: bool, limits: Mapping[str, str]) -> Reply:
-        """HTTP 429 from the rate limit, saying when to come back, as hosted APIs do."""
-        if too_large:
-            message = (
-                f"Request too large: tokens per {self.rate_limit.window:g}s limit is "
-                f"{self.rate_limit.tokens}; lower max_tokens or the prompt."
-            )
-            return _error(429, message, "tokens", code="rate_limit_exceeded", headers=limits)
-        headers = {**limits, **retry_headers(wait, self.rate_limit.headers)}
-        return _error(
-            429,
-            f"Rate limit reached. Please try again in {math.ceil(wait * 1000)}ms.",
-            "requests",
-            code="rate_limit_exceeded",
-            headers=headers,
-        )
+    # -- building the completion (:mod:`fakellm.completion`) ---------------------------------
 
-    # -- building the completion -------------------------------------------------------------
-
-    def _output(self, body: JSONDict) -> reading.Output:
-        """What ``body`` asks for, if this server supports it (``supported_modes``; legacy
-        ``functions`` count as ``tools``)."""
-        output = reading.output_of(body)
-        wanted = "tools" if output.mode == "functions" else output.mode
-        if wanted != "text" and wanted not in self.supported_modes:
-            what = (
-                f"{output.mode} are"
-                if wanted == "tools"
-                else f"response_format type '{output.mode}' is"
-            )
-            raise HTTPError(self.unsupported_status, f"{what} not supported by this server")
-        if output.schema is None and output.mode == "json_object":
-            raise HTTPError(
-                400, "response_format json_object needs a 'schema' object on this server"
-            )
-        return output
-
-    @staticmethod
-    def requested_count(body: JSONDict, schema: JSONDict | None = None) -> int:
-        """How many records ``body`` asks for: the count its last user message states (1 if
-        none), within the ``minItems``/``maxItems`` of ``schema`` when it is an array."""
-        root = SchemaFaker(schema, "").resolve(schema) if schema is not None else {}
-        nouns = [key for key in root.get("properties") or {} if isinstance(key, str)]
-        array = root if root.get("type") == "array" else {}
-        return reading.item_count(array, reading.stated_count(body, nouns))
+    requested_count = staticmethod(completion.requested_count)
 
     def generate(self, schema: JSONDict, body: JSONDict, fault: Fault | None = None) -> Any:
         """The object answering ``body`` for ``schema`` (with record faults applied)."""
         faker = SchemaFaker(schema, self._seed(body))
         batch = reading.batch_of(faker, schema)
         if batch is not None:
-            answered = self._batch_answer(faker, batch, body)
+            answered = completion.batch_items(
+                faker, batch, body, self._take_omission, self.extract_override
+            )
             if answered is not None:
                 return {batch.key: item_faults(answered, fault)}
-        kind = fault.kind if fault is not None else None
-
-        def count(array: JSONDict) -> int:
-            asked = reading.item_count(array, stated)
-            return {"fewer": asked // 2, "more": asked + 2}.get(kind or "", asked)
-
-        root = faker.resolve(schema)
-        props = root.get("properties")
-        stated = reading.stated_count(body, [k for k in props or {} if isinstance(k, str)])
-        if root.get("type") == "array" or (not isinstance(props, dict) and "items" in root):
-            items = root.get("items", {})
-            records = [faker.value(items, f"[{i}]", "item") for i in range(count(root))]
-            return record_faults(records, fault)
-
-        result: JSONDict = {}
-        arrays: list[str] = []
-        for key, sub in (props or {}).items():
-            node = faker.resolve(sub)
-            if node.get("type") == "array" and "prefixItems" not in node:
-                items = node.get("items", {})
-                result[key] = [
-                    faker.value(items, f"{key}[{i}]", key, 1) for i in range(count(node))
-                ]
-                arrays.append(key)
-            else:
-                result[key] = faker.value(sub, key, key, 1)
-        if arrays and kind in ("mutate", "duplicate"):
-            target = "records" if "records" in arrays else arrays[0]
-            for key in arrays if kind == "duplicate" else [target]:
-                result[key] = record_faults(result[key], fault)
-        return result
+        return completion.fake_records(faker, schema, body, fault)
 
     def _seed(self, body: JSONDict) -> str:
         """The seed of the values answering ``body``: the request itself, and with a
@@ -772,17 +582,8 @@ class FakeLLM:
         self, rec: RecordedRequest, fault: Fault | None, deployment: str | None
     ) -> tuple[JSONDict, int, int]:
         """The completion answering ``rec``, with its prompt and completion tokens."""
-        body = rec.body
-        if not isinstance(body, dict):
-            raise HTTPError(400, "We could not parse the JSON body of your request.")
-        if not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise HTTPError(400, "'messages' is a required property and must be non-empty")
-        if self.reject_seed and "seed" in body:
-            raise HTTPError(400, "Unrecognized request argument supplied: seed")
-        if body.get("stream"):
-            raise HTTPError(400, "stream=true is not supported by this server")
-
-        output = self._output(body)
+        body = completion.checked_body(rec.body, self.reject_seed)
+        output = completion.output_for(body, self.supported_modes, self.unsupported_status)
         rec.mode = output.mode
         if output.schema is None:
             payload = self._plain_text(body)
@@ -791,165 +592,23 @@ class FakeLLM:
                 payload = str(mutated[0]["text"]) if mutated else ""
         else:
             payload = json.dumps(self.generate(output.schema, body, fault))
-
-        kind = fault.kind if fault is not None else None
-        finish = _FINISH.get(output.mode, "stop")
-        if kind == "echo_key" and output.schema is not None:
-            payload = _echoed(payload, _key_of(rec.headers))
-        elif kind == "deep_content":
-            payload = '{"records": ' + "[" * self.deep_levels + "]" * self.deep_levels + "}"
-        if kind == "malformed":
-            payload = payload[:-7] + "}{oops"
-        elif kind == "truncated":
-            payload = payload[: int(len(payload) * 0.6)]
-            finish = "length"
-        elif kind == "chatty":
-            payload = f"Here is the JSON you asked for:\n```json\n{payload}\n```\nEnjoy!"
-        allowed = _output_limit(body)
-        if allowed is not None and self._tokens(len(payload)) > allowed:
-            # A model stops at the output limit, wherever it is in its answer.
-            payload = payload[: allowed * 4]
-            finish = "length"
-
-        digest = hashlib.sha256(rec.raw_body).hexdigest()
-        message: JSONDict = {"role": "assistant", "content": None, "refusal": None}
-        produced = payload
-        if kind == "refusal":
-            message["refusal"] = produced = _REFUSAL_TEXT
-            finish = "stop"
-        elif output.mode == "tools":
-            message["tool_calls"] = [
-                {
-                    "id": f"call_{digest[:24]}",
-                    "type": "function",
-                    "function": {"name": output.name, "arguments": payload},
-                }
-            ]
-        elif output.mode == "functions":
-            message["function_call"] = {"name": output.name, "arguments": payload}
-        else:
-            message["content"] = payload
-
-        choices: list[JSONDict] = [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-        ]
-        if kind == "empty_choices":
-            choices = []
-
-        # A model reads the output's schema (or the function definitions) as prompt too.
-        prompt_chars = sum(
-            len(text_of(m.get("content"))) for m in body["messages"] if isinstance(m, dict)
+        response, prompt_tokens, completion_tokens = completion.completion(
+            rec,
+            body,
+            output,
+            payload,
+            fault.kind if fault is not None else None,
+            deployment=deployment,
+            round_up=self.round_tokens_up,
+            deep_levels=self.deep_levels,
+            usage=not self.omit_usage,
         )
-        if output.definition is not None:
-            prompt_chars += len(json.dumps(output.definition))
-        prompt_tokens, completion_tokens = self._tokens(prompt_chars), self._tokens(len(produced))
-        response: JSONDict = {
-            "id": f"chatcmpl-{digest[:29]}",
-            "object": "chat.completion",
-            "created": _CREATED,
-            "model": body.get("model") or deployment or "fake-llm",
-            "choices": choices,
-        }
-        if not self.omit_usage:
-            response["usage"] = {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            }
         response.update(self.extra_response_fields)
         return response, prompt_tokens, completion_tokens
-
-    def _hostile_body(self, kind: str) -> bytes:
-        """The body of a ``huge`` or ``deep_body`` answer."""
-        if kind == "deep_body":
-            levels = self.deep_levels
-            return b'{"choices": ' + b"[" * levels + b"]" * levels + b"}"
-        head = b'{"id": "chatcmpl-huge", "object": "chat.completion", "choices": [{"index": 0, '
-        head += b'"finish_reason": "stop", "message": {"role": "assistant", "content": "'
-        tail = b'"}}]}'
-        return head + b"x" * max(0, self.huge_bytes - len(head) - len(tail)) + tail
-
-    def _tokens(self, chars: int) -> int:
-        """The token estimate for everything: one token per four characters, at least one."""
-        return max(1, -(-chars // 4) if self.round_tokens_up else chars // 4)
-
-    # -- writing responses -------------------------------------------------------------------
-
-    def _fault_reply(self, kind: str) -> Reply:
-        headers: dict[str, str] = {}
-        if self.retry_after_ms is not None:
-            # The SDK ignores a zero delay and falls back to its own backoff (0.5 s and up),
-            # so "retry at once" is announced as a microsecond.
-            headers["retry-after-ms"] = str(self.retry_after_ms or 0.001)
-        if kind == "429":
-            headers["retry-after"] = "0"
-            return _error(
-                429,
-                "Rate limit reached for requests. Please try again later.",
-                "rate_limit_error",
-                code="rate_limit_exceeded",
-                headers=headers,
-            )
-        if kind == "503":
-            return _error(
-                503, "The server is overloaded or not ready yet.", "server_error", headers=headers
-            )
-        return _error(
-            500,
-            "The server had an error while processing your request.",
-            "server_error",
-            headers=headers,
-        )
 
     def __repr__(self) -> str:
         where = self.origin if self.running else "stopped"
         return f"<FakeLLM {where} requests={self.request_count}>"
-
-
-def _error(
-    status: int,
-    message: str,
-    type_: str,
-    *,
-    code: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Reply:
-    return Reply(status, error_body(message, type_, code), dict(headers or {}))
-
-
-def _output_limit(body: Any) -> int | None:
-    """The output-token limit a request sets (``max_completion_tokens`` or ``max_tokens``)."""
-    if not isinstance(body, dict):
-        return None
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
-
-
-def _key_of(headers: Mapping[str, str]) -> str:
-    """The API key a request carried (``Authorization: Bearer ...`` or ``api-key``)."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    bearer = lowered.get("authorization", "")
-    return bearer.split(" ", 1)[1] if " " in bearer else lowered.get("api-key", bearer)
-
-
-def _echoed(payload: str, key: str) -> str:
-    """``payload`` (a JSON object holding an array of records) with the first string field
-    of every record set to ``key``, and every ``/`` escaped as JSON's ``\\/``."""
-    data = json.loads(payload)
-    arrays = [value for value in data.values() if isinstance(value, list)]
-    for record in arrays[0] if arrays else []:
-        if isinstance(record, dict):
-            first = next((k for k, v in record.items() if isinstance(v, str)), None)
-            if first is not None:
-                record[first] = key
-    return json.dumps(data).replace("/", "\\/")
-
-
-def _once(reply: Reply) -> Iterator[float | Reply]:
-    yield reply
 
 
 def _is_chat(path: str) -> bool:
