@@ -9,7 +9,10 @@ seeded mix of errors and broken answers, answers that vary like a sampling model
 own process: ``python -m fakellm`` or :class:`FakeLLMProcess`. The test suite and
 ``benchmarks/run.py`` both use it.
 
-Modules: :mod:`~fakellm.server` (the server, :class:`Latency`), :mod:`~fakellm.constraints`
+Modules: :mod:`~fakellm.server` (the server: switches, counters, faults queue, request
+handling), :mod:`~fakellm.completion` (the chat completion an answer is built into),
+:mod:`~fakellm.replies` (error, fault and rate-limit replies sent instead of one),
+:mod:`~fakellm.hosted` (a hosted model's settings, :class:`Latency`), :mod:`~fakellm.constraints`
 (:class:`FakeLLM`: the server with a switch that rejects validation keywords in schemas),
 :mod:`~fakellm.reading` (what a request asks for), :mod:`~fakellm.faults` (:class:`Fault`,
 :class:`FaultMix`), :mod:`~fakellm.schema_faker` (values for a JSON schema, strings for a
