@@ -164,6 +164,9 @@ class Judge:
         """Records this batch dropped for breaking a variety rule."""
         self.share = share
         """How many it may drop for them (:meth:`Leeway.shares`)."""
+        self.copied: set[str] = set()
+        """Fields in which a record of this batch copied an example's value: the examples
+        its later requests show leave them out (:func:`.prompts.batch_messages`)."""
 
     def __call__(self, item: object, position: int) -> Verdict[Accepted]:
         slot = None
@@ -211,6 +214,8 @@ class Judge:
                 if self.usage is not None:
                     self.usage.dropped_near_duplicate += 1
                 self.broke += match.field is not None
+                if match.field is not None and match.example:
+                    self.copied.add(match.field)
                 return Verdict(problems=[near_problem(f"Record {position}", match)], duplicate=True)
             self.finder.add(text, data)
         self.local.add(key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from .coverage import Slot, wire_values
@@ -28,15 +28,17 @@ def batch_messages(
     attempt: int = 0,
     stored: int = 0,
     slots: Sequence[Slot] | None = None,
+    hide: Collection[str] = (),
 ) -> list[dict[str, str]]:
     """A request for ``count`` records of a batch (``attempt`` > 0: a fresh request for what
     an earlier attempt did not deliver; ``stored`` > 0: the dataset already holds that many
     records, and this batch adds to it; ``slots``: what code chose for each of the ``count``
-    records, in order, when the spec samples fields, covers axes or asks for edge cases)."""
+    records, in order, when the spec samples fields, covers axes or asks for edge cases;
+    ``hide``: fields whose values the examples leave out, once the model copied them)."""
     if slots is not None and len(slots) != count:
         raise ValueError(f"{len(slots)} slots for {count} records")
     sampled = [name for name, _ in spec.sample] if slots is not None else []
-    parts = _what_to_write(spec, sampled)
+    parts = _what_to_write(spec, sampled, hide)
     if avoid:
         parts.append("")
         parts.append("Values already used by earlier records; do not repeat them:")
@@ -72,9 +74,12 @@ def batch_messages(
     ]
 
 
-def _what_to_write(spec: SynthSpec, sampled: Sequence[str]) -> list[str]:
+def _what_to_write(
+    spec: SynthSpec, sampled: Sequence[str], hide: Collection[str] = ()
+) -> list[str]:
     """The prompt's first lines: the subject, the fields to write (and those the test sets),
-    the examples, the extra instructions and the unique fields the model writes."""
+    the examples (without the values of the fields in ``hide``), the extra instructions and
+    the unique fields the model writes."""
     parts = [f"Subject: {spec.subject}"]
     parts.append(f"Each record is a {spec.model_name} with these fields:")
     parts.extend(field_lines(spec.model, exclude=sampled))
@@ -83,9 +88,23 @@ def _what_to_write(spec: SynthSpec, sampled: Sequence[str]) -> list[str]:
         parts.append(f"The test sets these fields itself; do not write them: {keys}.")
     if spec.examples:
         parts.append("")
-        parts.append("Examples of records (follow their style, do not copy them):")
+        hidden = sorted(name for name in hide if name in spec.model.model_fields)
+        if hidden:
+            keys = ", ".join(wire_name(spec.model, name) for name in hidden)
+            parts.append(
+                "Examples of records (follow their style, do not copy them; their "
+                f"{keys} values are left out: write your own):"
+            )
+        else:
+            parts.append("Examples of records (follow their style, do not copy them):")
+        left_out = set(hidden) | {wire_name(spec.model, name) for name in hidden}
         for i, example in enumerate(spec.examples, 1):
-            text = example if isinstance(example, str) else _compact(example)
+            if isinstance(example, str):
+                text = example
+            elif isinstance(example, dict) and left_out:
+                text = _compact({k: v for k, v in example.items() if k not in left_out})
+            else:
+                text = _compact(example)
             parts.append(f"{i}. {text}")
     if spec.extra:
         parts.append("")

@@ -197,6 +197,9 @@ class Engine(Generic[M]):
         )
         self.leeway = Leeway(spec.n)
         """How long records that break a variety rule are asked again."""
+        self.copied: set[str] = set()
+        """Fields in which records of earlier waves copied an example's value: from then on
+        the examples a request shows leave them out, so the model cannot copy them again."""
         self.fallback: set[int] = set()
         """Edge-case slots whose boundary values the model's validators rejected: asked
         again with the boundaries left to the model."""
@@ -251,6 +254,7 @@ class Engine(Generic[M]):
             ]
             outcomes = await self._send(batches, wave, planner)
             self.leeway.dropped += sum(judge.broke for _, judge in batches)
+            self.copied.update(*(judge.copied for _, judge in batches))
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
@@ -303,6 +307,7 @@ class Engine(Generic[M]):
             ]
             outcomes = await self._send(batches, wave, planner)
             self.leeway.dropped += sum(judge.broke for _, judge in batches)
+            self.copied.update(*(judge.copied for _, judge in batches))
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
@@ -454,6 +459,7 @@ class Engine(Generic[M]):
                 avoid=taken,
                 attempt=attempt,
                 stored=start,
+                hide=self.copied | judge.copied,
             )
             if notes and not attempt:  # a top-up: what the wave before it got wrong
                 messages[-1]["content"] += "\n\n" + "\n".join(notes)
@@ -524,6 +530,7 @@ class Engine(Generic[M]):
                 attempt=attempt,
                 stored=start,
                 slots=slots,
+                hide=self.copied | judge.copied,
             )
 
         job = Job(

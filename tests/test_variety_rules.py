@@ -251,3 +251,43 @@ def test_which_fields_get_a_first_letter_and_when() -> None:
     # an edge case asks for names that break code instead
     edgy = make_spec(Ticket, 4, examples=NAMED, edge_cases=1.0).slots.slot(0)
     assert edgy.edge_case and not any("starts with the letter" in h for h in edgy.hints)
+
+
+@pytest.mark.parametrize("slotted", [False, True], ids=["plain", "slots"])
+def test_once_a_record_copies_an_examples_title_the_examples_leave_titles_out(
+    llm: FakeLLM, slotted: bool
+) -> None:
+    # A small model copies what its prompt shows: whenever an example's title is in the
+    # prompt, the first record of the answer takes it.
+    title = str(EXAMPLES[1]["title"])
+
+    def copy_what_is_shown(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        prompt = llm.chat_requests[-1].body["messages"][-1]["content"]
+        records = [{**record, "body": sentence(record["body"])} for record in records]
+        if title not in prompt or not records:
+            return records
+        return [{**records[0], "title": title}, *records[1:]]
+
+    llm.always(Fault.mutate(copy_what_is_shown))
+    client = openai.OpenAI(base_url=llm.url, api_key=FAKE_KEY)
+    controls: dict[str, Any] = {"sample": {"ticket_id": samplers.sequence(start=40)}}
+    tickets = generate(
+        Ticket,
+        8,
+        examples=EXAMPLES,
+        seed=2,
+        client=client,
+        batch_size=4,
+        concurrency=1,
+        **(controls if slotted else {}),
+    )
+    assert len(tickets) == 8
+    assert all(t.title != title for t in tickets)
+    assert tickets.usage.dropped_near_duplicate == 1  # the first copy only
+    prompts = [r.body["messages"][-1]["content"] for r in llm.chat_requests]
+    assert title in prompts[0]
+    assert len(prompts) == 3  # the first batch, its follow-up, the second batch
+    for later in prompts[1:]:
+        assert title not in later
+        assert "their title values are left out: write your own" in later
+        assert str(EXAMPLES[1]["body"]) in later  # the rest of each example is still shown
