@@ -86,26 +86,7 @@ def _what_to_write(
     if sampled:
         keys = ", ".join(wire_name(spec.model, name) for name in sampled)
         parts.append(f"The test sets these fields itself; do not write them: {keys}.")
-    if spec.examples:
-        parts.append("")
-        hidden = sorted(name for name in hide if name in spec.model.model_fields)
-        if hidden:
-            keys = ", ".join(wire_name(spec.model, name) for name in hidden)
-            parts.append(
-                "Examples of records (follow their style, do not copy them; their "
-                f"{keys} values are left out: write your own):"
-            )
-        else:
-            parts.append("Examples of records (follow their style, do not copy them):")
-        left_out = set(hidden) | {wire_name(spec.model, name) for name in hidden}
-        for i, example in enumerate(spec.examples, 1):
-            if isinstance(example, str):
-                text = example
-            elif isinstance(example, dict) and left_out:
-                text = _compact({k: v for k, v in example.items() if k not in left_out})
-            else:
-                text = _compact(example)
-            parts.append(f"{i}. {text}")
+    parts.extend(_examples(spec, hide))
     if spec.extra:
         parts.append("")
         parts.append(f"Additional instructions: {spec.extra}")
@@ -116,6 +97,31 @@ def _what_to_write(
             f"These fields must be unique across all records: {', '.join(written_unique)}."
         )
     return parts
+
+
+def _examples(spec: SynthSpec, hide: Collection[str]) -> list[str]:
+    """The examples block (after a blank line), without the values of the fields in
+    ``hide``; nothing when there are no examples or nothing of them is left to show."""
+    hidden = sorted(name for name in hide if name in spec.model.model_fields)
+    left_out = set(hidden) | {wire_name(spec.model, name) for name in hidden}
+    shown: list[str] = []
+    for example in spec.examples:
+        if isinstance(example, dict) and left_out:
+            rest = {k: v for k, v in example.items() if k not in left_out}
+            if rest:
+                shown.append(_compact(rest))
+        else:
+            shown.append(example if isinstance(example, str) else _compact(example))
+    if not shown:
+        return []
+    heading = "Examples of records (follow their style, do not copy them):"
+    if hidden:
+        keys = ", ".join(wire_name(spec.model, name) for name in hidden)
+        heading = (
+            "Examples of records (follow their style, do not copy them; their "
+            f"{keys} values are left out: write your own):"
+        )
+    return ["", heading, *(f"{i}. {text}" for i, text in enumerate(shown, 1))]
 
 
 def avoid_values(spec: SynthSpec, records: Sequence[dict[str, Any]]) -> dict[str, list[str]]:

@@ -294,3 +294,31 @@ def test_once_a_record_copies_an_examples_title_the_examples_leave_titles_out(
         assert title not in later
         assert "their title values are left out: write your own" in later
         assert str(EXAMPLES[1]["body"]) in later  # the rest of each example is still shown
+
+
+class Person(BaseModel):
+    full_name: str = Field(alias="fullName")
+
+
+class Patient(BaseModel):
+    full_name: str = Field(alias="fullName")
+    ward: str
+
+
+def test_left_out_values_follow_aliases_and_an_emptied_example_is_not_shown() -> None:
+    from pytest_synthdata.prompts import batch_messages
+
+    def prompt(model: type[BaseModel], examples: list[dict[str, Any]]) -> str:
+        spec = make_spec(model, 4, examples=examples)
+        messages = batch_messages(
+            spec, 4, batch_index=0, batch_total=1, avoid={}, hide={"full_name"}
+        )
+        return messages[-1]["content"]
+
+    both = prompt(Patient, [{"fullName": "Ada Lovelace", "ward": "East"}])
+    assert "Ada Lovelace" not in both
+    assert '1. {"ward": "East"}' in both
+    assert "their fullName values are left out" in both
+    alone = prompt(Person, [{"fullName": "Ada Lovelace"}, {"fullName": "Alan Turing"}])
+    assert "Ada" not in alone and "Alan" not in alone
+    assert "Examples of records" not in alone  # nothing of them is left to show
