@@ -56,7 +56,13 @@ Answer = Callable[[Any], tuple[int, JSONDict]]
 
 BATCH_PATHS = re.compile(r"^/v1/(files|batches)(/[^/]+)?(/content|/cancel)?/?$")
 CONTROL_PATH = "/_batches"
-SWITCHES = ("processing_time", "lines_per_poll", "fail_fraction", "fail_kind", "fail_seed")
+SWITCHES: tuple[str, ...] = (
+    "processing_time",
+    "lines_per_poll",
+    "fail_fraction",
+    "fail_kind",
+    "fail_seed",
+)
 SWITCHES += ("expire_after", "failures")
 """What ``POST /_batches`` changes (see :meth:`BatchService.configure`)."""
 ENDPOINTS = ("/v1/chat/completions",)

@@ -176,7 +176,8 @@ def item_faults(items: list[Any], fault: Fault | None) -> list[Any]:
     if kind == "fewer":
         return items[: len(items) // 2]
     if kind == "more":
-        return items + json.loads(json.dumps(items[:2]))
+        repeated: list[Any] = json.loads(json.dumps(items[:2]))
+        return items + repeated
     return record_faults(items, fault)
 
 

@@ -355,11 +355,11 @@ def output_of(body: JSONDict) -> Output:
         return Output("text")
     if kind == "json_schema":
         spec = rf.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        if not isinstance(schema, dict):
+        given = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(given, dict):
             raise HTTPError(400, "response_format.json_schema.schema is missing")
-        return Output("json_schema", schema, None, schema)
+        return Output("json_schema", given, None, given)
     if kind == "json_object":
-        schema = rf.get("schema")
-        return Output("json_object", schema if isinstance(schema, dict) else None, None, schema)
+        given = rf.get("schema")
+        return Output("json_object", given if isinstance(given, dict) else None, None, given)
     raise HTTPError(400, f"Invalid value for 'response_format.type': {kind!r}")

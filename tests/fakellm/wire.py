@@ -19,7 +19,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -239,7 +239,9 @@ def abort(sock: Any) -> None:
 # The same server on asyncio
 # --------------------------------------------------------------------------------------------
 
-Dispatch = Callable[[str, str, dict[str, str], bytes], tuple[RecordedRequest, Iterator[Any]]]
+Dispatch = Callable[
+    [str, str, dict[str, str], bytes], tuple[RecordedRequest, Generator[Any, None, None]]
+]
 
 
 async def _read_body_async(reader: asyncio.StreamReader, headers: Mapping[str, str]) -> bytes:
