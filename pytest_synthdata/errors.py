@@ -173,11 +173,11 @@ def warn(message: str) -> None:
     3.12's ``skip_file_prefixes`` would. When there is no such line (a marker's dataset,
     made by pytest through a fixture; a worker thread), the warning names the line of this
     package that raised it."""
-    level, found = 2, sys._getframe(1)  # the caller of warn()
-    frame: FrameType | None = found
-    while frame is not None and _within(frame.f_code.co_filename, _INTERNAL):
-        frame, level = frame.f_back, level + 1
-    if frame is None or _within(frame.f_code.co_filename, _HOSTS):
+    caller: FrameType | None = sys._getframe(1)  # the caller of warn(): stacklevel 2
+    level = 2
+    while caller is not None and _within(caller.f_code.co_filename, _INTERNAL):
+        caller, level = caller.f_back, level + 1
+    if caller is None or _within(caller.f_code.co_filename, _HOSTS):
         level = 2
     warnings.warn(SynthDataWarning(message), stacklevel=level)
 
