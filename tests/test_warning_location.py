@@ -118,3 +118,18 @@ def test_in_a_test_the_warning_names_the_test_line_and_a_markers_names_the_packa
     assert "test_tickets.py:7: SynthDataWarning" in library, out
     assert f"pytest_synthdata{'/' if '/' in marker else chr(92)}" in marker, out
     assert "_pytest" not in marker and "runpy" not in marker, out
+
+
+def test_every_warning_of_the_package_goes_through_errors_warn() -> None:
+    # One choke point: a warning raised any other way would name a line inside the package.
+    import pytest_synthdata
+
+    package = Path(pytest_synthdata.__file__).parent
+    raised_elsewhere = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "errors.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "warnings.warn(" in line or "warnings.warn_explicit(" in line
+    ]
+    assert not raised_elsewhere, f"use pytest_synthdata.errors.warn at {raised_elsewhere}"
