@@ -118,7 +118,7 @@ def test_a_request_larger_than_a_file_or_a_repeated_id_is_refused(tmp_path: Path
         write_request_files(requests_of(2), tmp_path / "t.jsonl", max_requests=0)
 
 
-OPENAI_OUTPUT = [
+OPENAI_OUTPUT: list[dict[str, Any]] = [
     {
         "id": "batch_req_1",
         "custom_id": "claims-w1-b0",
@@ -140,7 +140,7 @@ OPENAI_OUTPUT = [
         "error": None,
     },
 ]
-OPENAI_ERRORS = [
+OPENAI_ERRORS: list[dict[str, Any]] = [
     {
         "id": "batch_req_3",
         "custom_id": "claims-w1-b2",
@@ -148,7 +148,7 @@ OPENAI_ERRORS = [
         "error": {"code": "batch_expired", "message": "This request could not be executed."},
     }
 ]
-VLLM_OUTPUT = [
+VLLM_OUTPUT: list[dict[str, Any]] = [
     {
         "id": "vllm-abc",
         "custom_id": "claims-w1-b0",
