@@ -451,20 +451,21 @@ def _latin_names(examples: Sequence[object], fields: Sequence[str]) -> list[str]
     return [
         name
         for name in own_value_fields(examples, copies)
-        if all(
-            str(e.get(name, "")).strip()[:1].upper() in INITIALS + "QUX"
-            for e in examples
-            if isinstance(e, Mapping)
-        )
+        if _initials(examples, name) - {""} <= set(INITIALS + "QUX")
     ]
 
 
 def _letters(examples: Sequence[object], name: str) -> str:
     """:data:`INITIALS` without the first letters of the examples' values of ``name``,
     unless that leaves fewer than half of them."""
-    taken = {str(e.get(name, "")).strip()[:1].upper() for e in examples if isinstance(e, Mapping)}
+    taken = _initials(examples, name)
     kept = "".join(letter for letter in INITIALS if letter not in taken)
     return kept if 2 * len(kept) >= len(INITIALS) else INITIALS
+
+
+def _initials(examples: Sequence[object], name: str) -> set[str]:
+    """The first letters (upper case; "" for none) of the examples' values of ``name``."""
+    return {str(e.get(name, "")).strip()[:1].upper() for e in examples if isinstance(e, Mapping)}
 
 
 def make_plan(

@@ -223,10 +223,7 @@ class Engine(Generic[M]):
         if self.spec.slotted:
             added = await self._run_slots(accepted)
             return self._finish(accepted.records[:start] + added)
-        planner = Planner(
-            n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
-        )
-        self.planner = self.leeway.planner = planner
+        planner = self._planner(n - start)
         failed_rounds = 0
         notes: list[str] = []
         while len(accepted.records) < n:
@@ -253,8 +250,7 @@ class Engine(Generic[M]):
                 for i, size in enumerate(wave.sizes)
             ]
             outcomes = await self._send(batches, wave, planner)
-            self.leeway.dropped += sum(judge.broke for _, judge in batches)
-            self.copied.update(*(judge.copied for _, judge in batches))
+            self._learn(batches)
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
@@ -268,6 +264,21 @@ class Engine(Generic[M]):
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
         return self._finish(accepted.records, accepted.data)
 
+    def _planner(self, missing: int) -> Planner:
+        """The planner of this run's ``missing`` records, which the variety rules' leeway
+        reads the retry budget from."""
+        planner = Planner(
+            missing, self.batch_size, self.settings.max_retries, self.settings.concurrency
+        )
+        self.planner = self.leeway.planner = planner
+        return planner
+
+    def _learn(self, batches: Sequence[tuple[Job[Accepted], Judge]]) -> None:
+        """After a wave: what its batches dropped for the variety rules, and which fields
+        their records copied from the examples (later requests leave those out)."""
+        self.leeway.dropped += sum(judge.broke for _, judge in batches)
+        self.copied.update(*(judge.copied for _, judge in batches))
+
     async def _run_slots(self, accepted: AcceptedRecords) -> list[Any]:
         """The records after the stored prefix when code chooses per record (sampled values,
         axes, edge cases): record ``i`` is slot ``i``; a batch asks for a list of slots, a
@@ -275,10 +286,7 @@ class Engine(Generic[M]):
         for the slots still missing. Returns the new records in slot order."""
 
         n, start = self.spec.n, len(accepted.records)
-        planner = Planner(
-            n - start, self.batch_size, self.settings.max_retries, self.settings.concurrency
-        )
-        self.planner = self.leeway.planner = planner
+        planner = self._planner(n - start)
         placed: dict[int, tuple[Any, object]] = {}
         failed_rounds = 0
         while len(placed) < n - start:
@@ -306,8 +314,7 @@ class Engine(Generic[M]):
                 for i, chunk in enumerate(chunks)
             ]
             outcomes = await self._send(batches, wave, planner)
-            self.leeway.dropped += sum(judge.broke for _, judge in batches)
-            self.copied.update(*(judge.copied for _, judge in batches))
+            self._learn(batches)
             for (_, judge), outcome in zip(batches, outcomes, strict=True):
                 if outcome.problems:
                     self.last_problems, self.last_output = outcome.problems, outcome.last_output
