@@ -253,7 +253,7 @@ def report(runs: list[Run], slow: list[Run], rates: Sequence[Run] = ()) -> list[
                 f"{budget} follow-up requests of at most {most} records, each round asking "
                 f"for at most {MOST_PER_MISSING}x the missing records): {rate:.1%} of runs "
                 f"reach n, so {target} or more of 10 seeds with probability "
-                f"{at_least(rate, 10, target):.0%} (a dynamic program over missing records "
+                f"{at_least(rate, 10, target):.2%} (a dynamic program over missing records "
                 "and requests left, `best_rate`)."
             )
     failed = [r for r in runs if r.error]

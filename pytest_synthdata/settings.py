@@ -200,10 +200,10 @@ SETTINGS: tuple[Setting, ...] = (
         choices=structured_values, shapes_request=True,
     ),
     Setting(
-        "max_retries", "int", 3,
+        "max_retries", "int", 4,
         "follow-up requests per planned batch, pooled for the whole dataset, to replace "
         "invalid, duplicate or missing records",
-        "3", low=0, metavar="N", see="[how generation works](#how-generation-works)",
+        "4", low=0, metavar="N", see="[how generation works](#how-generation-works)",
     ),
     Setting(
         "max_tokens", "int", 4096,

@@ -74,12 +74,25 @@ def test_eighty_percent_invalid_mostly_reaches_n_or_says_why(
         assert max(asked(llm)) <= 80
     # The first wave finds about 8 valid records; the top-ups then ask for four times what
     # is missing (the most a follow-up may ask for) in requests as large as max_tokens
-    # allows, within the dataset's budget of six follow-ups. That reaches 40 on about 92 of
-    # 100 seeds (benchmarks/RESULTS.md, section 8), here on 9 of these 10; the misses run out
-    # of budget a record short, each retry for it asking for four. The server draws records
-    # from the request's text, so a change to the prompts draws others for these seeds: at
-    # that rate, fewer than 8 of 10 comes up about one time in thirty.
+    # allows, within the dataset's default budget of eight follow-ups (four per planned
+    # batch). That reaches 40 on about 99 of 100 seeds (benchmarks/RESULTS.md, section 8);
+    # the misses run out of budget a record short, each retry for it asking for four. The
+    # server draws records from the request's text, so a change to the prompts draws others
+    # for these seeds: at that rate, fewer than 8 of 10 comes up about one time in 10,000.
     assert reached >= 8
+
+
+def test_a_dataset_that_cannot_be_completed_stops_at_the_default_budget(
+    llm: FakeLLM, make_client: Callable[..., Any]
+) -> None:
+    llm.break_rule = BreakRule(RULE, 1.0)
+    with pytest.raises(SynthGenerationError) as caught:
+        generate(Claim, 40, client=make_client(llm))
+    # two first requests of 20, then the default 4 follow-ups for each planned batch
+    assert "8 follow-up requests for this dataset: max_retries=4 x 2 planned batch" in str(
+        caught.value
+    )
+    assert len(llm.chat_requests) == 2 + 8
 
 
 def test_nothing_invalid_asks_for_nothing_more(

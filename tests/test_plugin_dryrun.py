@@ -9,6 +9,8 @@ import re
 import pytest
 from fakellm import FakeLLM
 
+from pytest_synthdata.settings import Settings
+
 SUITE = """
 import pytest
 from pydantic import BaseModel
@@ -64,8 +66,8 @@ def test_replay_grow_and_record_are_planned_and_nothing_is_sent(
             "cassette holds 3): 1 request(s), * prompt + * completion tokens",
             "test_bills.py::test_new (synth_data): 25 Bill record(s): record 25: 2 "
             "request(s), * prompt + * completion tokens",
-            "total: 3 request(s), * prompt + * completion = * tokens (plus at most 9 "
-            "re-ask(s) if answers are invalid)",
+            "total: 3 request(s), * prompt + * completion = * tokens (plus at most "
+            f"{3 * Settings().max_retries} re-ask(s) if answers are invalid)",
         ]
     )
     requests, prompt, completion = totals(dry.stdout.str())
