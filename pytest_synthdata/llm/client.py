@@ -422,6 +422,13 @@ class LLM:
                 raw = RawAnswer(response.status_code, dict(response.headers), b"")
                 chunks = response.http_response.aiter_bytes()
                 return await aread_capped(chunks, cap, raw, self.endpoint)
+        except SynthError as exc:
+            # Raised below the SDK (the cassette, the cache, a batch's hook): its traceback
+            # holds every SDK and httpx frame of the request, with the request's objects, for
+            # as long as it waits in this task for the caller to resume, and a batch pass
+            # stops hundreds of requests before any caller resumes (about 20 KB each).
+            exc.__traceback__ = None
+            raise
         finally:
             done(token)
 
