@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -409,6 +410,12 @@ class LLM:
         timeout = self.settings.timeout
         cap = body_cap(request.get("max_tokens"))
         if isinstance(self.client, openai.AsyncOpenAI):
+            if sys.version_info >= (3, 11):
+                # In this task, not in one of its own as wait_for runs it: a request answered
+                # at once (the cache, a batch's hook) is judged before the next one starts,
+                # instead of every request of a wave holding its answer until all have one.
+                async with asyncio.timeout(timeout):
+                    return await self._read_async(request, cap)
             return await asyncio.wait_for(self._read_async(request, cap), timeout)
         call = _in_daemon_thread(self._read_sync, request=request, cap=cap, timeout=timeout)
         return await asyncio.wait_for(call, timeout)
