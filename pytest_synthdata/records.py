@@ -262,6 +262,7 @@ class Engine(Generic[M]):
             notes = _wave_notes(outcomes)
             missing = n - len(accepted.records)
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
+            del batches, outcomes  # merged: the wave's judges and answers are let go now
         return self._finish(accepted.records, accepted.data)
 
     def _planner(self, missing: int) -> Planner:
