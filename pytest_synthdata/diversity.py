@@ -192,6 +192,11 @@ class NearDuplicates:
         """:func:`repeat_limits`: how often one value of such a field may appear."""
         self.counts: dict[str, Counter[str]] = {name: Counter() for name in self.repeats}
         self.texts: list[str] = []
+        self._base: NearDuplicates | None = None
+        """The finder this one is a fork of (:meth:`fork`): its records come first."""
+        self._base_size = 0
+        self._offset = 0
+        """How many records come before this one's own (those of the finders it forks)."""
 
     def check(
         self, text: str, data: Mapping[str, Any] | None = None, *, rules: bool = False
@@ -205,13 +210,35 @@ class NearDuplicates:
             broken = self.broken_rule(data)
             if broken is not None:
                 return broken
-        found = process.extractOne(
-            text, self.texts, scorer=fuzz.ratio, processor=None, score_cutoff=self.cutoff
-        )
+        found = self._closest_record(text)
         if found is None:
             return None
-        _, score, index = found
-        return Match(int(index), round(score / 100, 4))
+        score, index = found
+        return Match(index, round(score / 100, 4))
+
+    def _closest_record(self, text: str) -> tuple[float, int] | None:
+        """The best score at or above the cutoff among the records (those of the finder
+        this one is a fork of first) and the first record with it."""
+        best: tuple[float, int] | None = None
+        if self._base is not None:
+            best = self._unchanged_base()._closest_record(text)
+        own = process.extractOne(
+            text, self.texts, scorer=fuzz.ratio, processor=None, score_cutoff=self.cutoff
+        )
+        if own is not None and (best is None or own[1] > best[0]):
+            best = (own[1], self._offset + int(own[2]))
+        return best
+
+    def _count(self, name: str, value: str) -> int:
+        """How many records have ``value`` as their ``name`` (a field in :attr:`repeats`)."""
+        base = self._unchanged_base()._count(name, value) if self._base is not None else 0
+        return base + self.counts[name][value]
+
+    def _unchanged_base(self) -> NearDuplicates:
+        assert self._base is not None
+        if len(self._base.texts) != self._base_size:
+            raise RuntimeError("a near-duplicate finder took a record while a fork of it judged")
+        return self._base
 
     def broken_rule(self, data: Mapping[str, Any]) -> Match | None:
         """The variety rule ``data`` breaks: an example's distinctive value copied, or a
@@ -223,7 +250,7 @@ class NearDuplicates:
                 return Match(at, 1.0, example=True, field=name)
         for name, limit in self.repeats.items():
             value = data.get(name)
-            if isinstance(value, str) and self.counts[name][utils.default_process(value)] >= limit:
+            if isinstance(value, str) and self._count(name, utils.default_process(value)) >= limit:
                 return Match(-1, 1.0, field=name)
         return None
 
@@ -243,11 +270,14 @@ class NearDuplicates:
                 self.counts[name][utils.default_process(value)] += 1
 
     def fork(self) -> NearDuplicates:
-        """A copy a batch extends with its own records (its texts and counts its own)."""
+        """A finder a batch extends with its own records (its texts and counts its own): it
+        reads this one's records where they are, not copies of them (every batch of a wave
+        forks the dataset's finder, thousands of records), so this one takes no record
+        while its forks judge."""
         fork = NearDuplicates(self.threshold, copies=self.copies, repeats=self.repeats)
         fork.examples = self.examples
-        fork.texts = list(self.texts)
-        fork.counts = {name: Counter(counts) for name, counts in self.counts.items()}
+        fork._base, fork._base_size = self, len(self.texts)
+        fork._offset = self._offset + len(self.texts)
         return fork
 
 

@@ -99,11 +99,14 @@ from .spec import SynthSpec
 
 M = TypeVar("M", bound=BaseModel)
 
-KEPT_FORM: ContextVar[Callable[[Any], Any] | None] = ContextVar("synthdata_kept_form", default=None)
+KEPT_FORM: ContextVar[Callable[[Any, object], Any] | None] = ContextVar(
+    "synthdata_kept_form", default=None
+)
 """What a record dataset keeps of each record it accepts, in place of the validated instance
-(``None``: the instance). The ``synthdata`` command keeps the record's output line, so that
-a run of many records does not hold them all as pydantic instances. Records asked for per
-slot (``sample=``, ``cover=``, ``edge_cases=``) and a stored prefix stay instances."""
+(``None``: the instance), made from the instance and what the model sent for it (kept to be
+stored). The ``synthdata`` command keeps the record's output line, so that a run of many
+records does not hold them all as pydantic instances. Records asked for per slot
+(``sample=``, ``cover=``, ``edge_cases=``) and a stored prefix stay instances."""
 
 MAX_AUTO_BATCH = 20
 MAX_FOLLOW_UP = 4 * MAX_AUTO_BATCH
@@ -262,6 +265,7 @@ class Engine(Generic[M]):
             notes = _wave_notes(outcomes)
             missing = n - len(accepted.records)
             failed_rounds = self._judge_failures(wave, outcomes, missing, failed_rounds)
+            del batches, outcomes  # merged: the wave's judges and answers are let go now
         return self._finish(accepted.records, accepted.data)
 
     def _planner(self, missing: int) -> Planner:
@@ -576,7 +580,9 @@ def _in_order(outcome: Outcome[Accepted]) -> list[tuple[Accepted, object]]:
     return [(outcome.done[slot], outcome.raw[slot]) for slot in sorted(outcome.done)]
 
 
-def _keeping(judge: Judge, form: Callable[[Any], Any] | None) -> Callable[[object, int], Any]:
+def _keeping(
+    judge: Judge, form: Callable[[Any, object], Any] | None
+) -> Callable[[object, int], Any]:
     """``judge``, keeping ``form`` of each record it accepts in place of the instance (see
     :data:`KEPT_FORM`)."""
     if form is None:
@@ -587,6 +593,6 @@ def _keeping(judge: Judge, form: Callable[[Any], Any] | None) -> Callable[[objec
         if verdict.value is None:
             return verdict
         record, data = verdict.value
-        return dataclasses.replace(verdict, value=(form(record), data))
+        return dataclasses.replace(verdict, value=(form(record, verdict.raw), data))
 
     return accept

@@ -208,8 +208,8 @@ async def _produce(
     if recording is not None:
         _keep(recording, recipe, key, items, usage, start, before, steps)
     if cache is not None:
-        entry = datasets.encode(recipe.label, items, {**usage.as_dict(), "cache_hits": 0})
-        datasets.to_cache(cache[0], cache[1], entry)
+        text = datasets.cache_text(recipe.label, items, {**usage.as_dict(), "cache_hits": 0})
+        datasets.to_cache(cache[0], cache[1], text)
     return result
 
 

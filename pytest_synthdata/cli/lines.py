@@ -1,7 +1,8 @@
-"""What the command keeps of each record while it generates: the record's output line, as
-UTF-8 bytes (about 200 bytes for a record of six fields), instead of the validated pydantic
-instance (about 1.2 KB). The lines are exactly what :func:`~..examples.as_rows` makes of the
-instances, so every output format is written as before."""
+"""What the command keeps of each record while it generates: the record's output line (about
+200 bytes for a record of six fields; the stored answer's own text when they are the same,
+else UTF-8 bytes), instead of the validated pydantic instance (about 1.2 KB). The lines are
+exactly what :func:`~..examples.as_rows` makes of the instances, so every output format is
+written as before."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from collections.abc import Awaitable, Iterable
 from typing import Any
 
 
-def output_line(record: Any) -> Any:
-    """``record``'s JSON form by its aliases, as the JSON Lines output writes it; a record
-    JSON cannot carry (NaN or Infinity), or one that does not serialize, is kept as it is:
-    writing it says what is wrong."""
+def output_line(record: Any, sent: object = None) -> Any:
+    """``record``'s JSON form by its aliases, as the JSON Lines output writes it: ``sent``
+    itself (what the model sent, as it is stored) when it is that very text, as it usually
+    is, so one object serves both; otherwise its UTF-8 bytes. A record JSON cannot carry
+    (NaN or Infinity), or one that does not serialize, is kept as it is: writing it says
+    what is wrong."""
     try:
         row = record.model_dump(mode="json", by_alias=True)
-        return json.dumps(row, ensure_ascii=False, allow_nan=False).encode()
+        line = json.dumps(row, ensure_ascii=False, allow_nan=False)
     except Exception:  # writing the instance fails as it always did, with the same message
         return record
+    return sent if isinstance(sent, str) and sent == line else line.encode()
 
 
 def output_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
@@ -26,7 +30,7 @@ def output_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
     JSON form by its aliases."""
     return [
         json.loads(record)
-        if isinstance(record, bytes)
+        if isinstance(record, (bytes, str))
         else record.model_dump(mode="json", by_alias=True)
         for record in records
     ]

@@ -23,11 +23,14 @@ during one lists the endpoint's files or batches).
 
 from __future__ import annotations
 
+import ssl
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2
 import openai
 from openai.types import Batch
 
@@ -86,9 +89,15 @@ class BatchAPI:
         max_retries: int = 3,
     ) -> BatchAPI:
         """A client of ``base_url`` (OpenAI's when None). Transient errors (429, 5xx, a lost
-        connection) are tried again by the SDK, ``max_retries`` times."""
+        connection) are tried again by the SDK, ``max_retries`` times. A plain ``http://``
+        endpoint gets a client that loads no CA certificates until a request goes to an
+        ``https://`` URL (:class:`TLSWhenNeeded`)."""
         client = openai.OpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=_http_client(base_url),
         )
         return cls(client)
 
@@ -195,6 +204,45 @@ class BatchAPI:
             if status.finished:
                 return status
             sleep(interval)
+
+
+class TLSWhenNeeded(httpx2.BaseTransport):
+    """The SDK's transport, with its TLS context made for the first ``https://`` request
+    rather than up front: loading the CA certificates costs about 1 MiB of memory that a
+    run against a plain ``http://`` endpoint (a local server) never uses. An ``https://``
+    request (a redirect, say) goes through a transport made exactly as the SDK makes its
+    own, verifying certificates as always; a plain one through a transport whose TLS
+    context trusts no certificate, so it could never connect over TLS unverified."""
+
+    def __init__(self) -> None:
+        self._plain: httpx2.HTTPTransport | None = None
+        self._tls: httpx2.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.scheme == "http":
+            if self._plain is None:
+                trusts_nothing = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, no CAs
+                self._plain = httpx2.HTTPTransport(
+                    verify=trusts_nothing, limits=openai.DEFAULT_CONNECTION_LIMITS
+                )
+            return self._plain.handle_request(request)
+        if self._tls is None:
+            self._tls = httpx2.HTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
+        return self._tls.handle_request(request)
+
+    def close(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                transport.close()
+
+
+def _http_client(base_url: str | None) -> httpx2.Client | None:
+    """The HTTP client of a Batch API client: the SDK's own (``None``) unless the endpoint
+    is plain ``http://`` and no proxy is set in the environment (a client given a transport
+    reads no proxy settings), then the SDK's defaults on :class:`TLSWhenNeeded`."""
+    if not (base_url or "").lower().startswith("http://") or urllib.request.getproxies():
+        return None
+    return openai.DefaultHttpxClient(transport=TLSWhenNeeded())
 
 
 def status_of(batch: Batch) -> BatchStatus:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -409,6 +410,12 @@ class LLM:
         timeout = self.settings.timeout
         cap = body_cap(request.get("max_tokens"))
         if isinstance(self.client, openai.AsyncOpenAI):
+            if sys.version_info >= (3, 11):
+                # In this task, not in one of its own as wait_for runs it: a request answered
+                # at once (the cache, a batch's hook) is judged before the next one starts,
+                # instead of every request of a wave holding its answer until all have one.
+                async with asyncio.timeout(timeout):
+                    return await self._read_async(request, cap)
             return await asyncio.wait_for(self._read_async(request, cap), timeout)
         call = _in_daemon_thread(self._read_sync, request=request, cap=cap, timeout=timeout)
         return await asyncio.wait_for(call, timeout)
@@ -422,6 +429,13 @@ class LLM:
                 raw = RawAnswer(response.status_code, dict(response.headers), b"")
                 chunks = response.http_response.aiter_bytes()
                 return await aread_capped(chunks, cap, raw, self.endpoint)
+        except SynthError as exc:
+            # Raised below the SDK (the cassette, the cache, a batch's hook): its traceback
+            # holds every SDK and httpx frame of the request, with the request's objects, for
+            # as long as it waits in this task for the caller to resume, and a batch pass
+            # stops hundreds of requests before any caller resumes (about 20 KB each).
+            exc.__traceback__ = None
+            raise
         finally:
             done(token)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx2
 import openai
+from openai import _base_client as openai_base_client
 
 from ..errors import SynthConfigError
 from ..settings import Settings, environment_base_url
@@ -28,6 +29,13 @@ def wired_client(
     settings: Settings, client: object | None, recording: Recording | None
 ) -> tuple[Client, bool]:
     """The client to send through, and whether it is ours to close."""
+    wired, ours = _wired(settings, client, recording)
+    return _platform_known(wired), ours
+
+
+def _wired(
+    settings: Settings, client: object | None, recording: Recording | None
+) -> tuple[Client, bool]:
     if client is None:
         return _own_client(settings, recording), True
     if not isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
@@ -48,6 +56,18 @@ def wired_client(
         # same client on a pool of its own, closed before the loop ends.
         return client.copy(http_client=httpx2.AsyncClient(), max_retries=0), True
     return client.with_options(max_retries=0), False  # a copy on the same pool
+
+
+def _platform_known(client: Client) -> Client:
+    """``client`` with the SDK's description of this platform (its request headers) looked
+    up now, once per process. An async client otherwise looks it up in a worker thread on
+    its first requests, and every request started before that lookup ends waits there with
+    all its state: a batch pass starts hundreds at once (about 10 KB each)."""
+    lookup = getattr(openai_base_client, "get_platform", None)
+    unknown = isinstance(client, openai.AsyncOpenAI) and getattr(client, "_platform", "") is None
+    if unknown and lookup is not None:
+        client._platform = lookup()
+    return client
 
 
 def _own_client(settings: Settings, recording: Recording | None) -> openai.AsyncOpenAI:
