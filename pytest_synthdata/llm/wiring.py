@@ -5,12 +5,12 @@ own (``max_retries=0``): the client's loop does, under the endpoint's rate limit
 from __future__ import annotations
 
 import os
+import sys
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import httpx2
 import openai
-from openai import _base_client as openai_base_client
 
 from ..errors import SynthConfigError
 from ..settings import Settings, environment_base_url
@@ -63,7 +63,8 @@ def _platform_known(client: Client) -> Client:
     up now, once per process. An async client otherwise looks it up in a worker thread on
     its first requests, and every request started before that lookup ends waits there with
     all its state: a batch pass starts hundreds at once (about 10 KB each)."""
-    lookup = getattr(openai_base_client, "get_platform", None)
+    # a private SDK helper: without it (another SDK version) the SDK looks it up as before
+    lookup = getattr(sys.modules.get("openai._base_client"), "get_platform", None)
     unknown = isinstance(client, openai.AsyncOpenAI) and getattr(client, "_platform", "") is None
     if unknown and lookup is not None:
         client._platform = lookup()
