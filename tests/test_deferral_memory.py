@@ -16,6 +16,7 @@ import httpx2
 import pytest
 from fakellm import FakeLLM
 from models import EXAMPLES, MedicalBilling
+from test_cache_memory import Hook
 
 from pytest_synthdata import agenerate, batching
 from pytest_synthdata.batching import RequestDeferred
@@ -62,23 +63,12 @@ async def a_pass(hook: object, folder: Path) -> object:
         DEFERRAL.reset(token)
 
 
-class Collecting:
-    """A pass's deferral hook: keeps the request bodies nothing answers and stops them."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    def __call__(self, method: str, url: str, body: bytes) -> None:
-        self.bodies.append(body)
-        raise RequestDeferred("deferred by the test")
-
-
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="Python 3.10 runs each request in a task")
 def test_answers_a_batch_left_in_the_cache_are_judged_one_at_a_time(
     llm_env: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    folder, hook = tmp_path / "cache", Collecting()
+    folder, hook = tmp_path / "cache", Hook()
     with pytest.raises(RequestDeferred):
         asyncio.run(a_pass(hook, folder))
     assert len(hook.bodies) == WAVE
