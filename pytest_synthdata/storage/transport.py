@@ -116,10 +116,8 @@ class _Router:
             source = "recorded"
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is None:
-            if sends_missing_key(request.headers.get("authorization")) and needs_key(
-                str(request.url)
-            ):
-                raise missing_key_error("this request (not in the cassette or the cache)")
+            if DEFERRAL.get() is None:  # a deferral hook may keep it from going out
+                _check_key(request)
             claim = (key, vcr_request) if self.cache is not None and exchange else None
             return _Plan(source, exchange, claim=claim, ident=ident)
         return self._cached(request, hit, vcr_request, exchange, ident)
@@ -286,6 +284,14 @@ def _defer(request: httpx2.Request, plan: _Plan) -> None:
     hook = DEFERRAL.get()
     if hook is not None and plan.answer is None:
         hook(request.method, str(request.url), request.content)
+        _check_key(request)  # the hook let it go out
+
+
+def _check_key(request: httpx2.Request) -> None:
+    """Refuse a request that would go out with the placeholder key to an endpoint that needs
+    a real one (:mod:`.credentials`), before anything is sent."""
+    if sends_missing_key(request.headers.get("authorization")) and needs_key(str(request.url)):
+        raise missing_key_error("this request (not in the cassette or the cache)")
 
 
 def settle(exchange: Exchange | None, cache: ResponseCache | None, *, valid: bool) -> None:
