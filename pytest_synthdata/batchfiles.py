@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import jsonread
 from .errors import SynthConfigError
 
 MAX_REQUESTS = 50_000
@@ -327,9 +328,9 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not raw.strip():
                 continue
             try:
-                item = json.loads(raw)
-            except ValueError as exc:  # a JSONDecodeError, or bad UTF-8
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+                item = jsonread.loads(raw)
+            except ValueError as exc:  # a JSONDecodeError, too deep, or bad UTF-8
+                reason = _why_not_json(exc)
                 raise SynthConfigError(
                     f"{path}:{number}: not a JSON line ({reason}); a batch file holds one "
                     "JSON object a line"
@@ -337,6 +338,12 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(item, dict):
                 raise SynthConfigError(f"{path}:{number}: expected a JSON object a line")
             yield number, item
+
+
+def _why_not_json(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    return str(exc) if isinstance(exc, jsonread.TooDeep) else "not UTF-8"
 
 
 # -- costs --------------------------------------------------------------------------------
