@@ -309,9 +309,12 @@ def ignored(folder: Path) -> None:
 
 
 def _say(stream: TextIO, message: str) -> None:
+    """Every line the command writes on standard error but the report: secrets masked,
+    control characters shown, never acted on (a line break of the layout kept)."""
     from ..storage.secrets import mask
+    from ..terminal_safe import escape_controls
 
-    stream.write(f"synthdata: {mask(message)}\n")
+    stream.write(f"synthdata: {escape_controls(mask(message), keep=chr(10))}\n")
     stream.flush()
 
 

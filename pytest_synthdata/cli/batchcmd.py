@@ -183,11 +183,16 @@ class BatchFlow:
             finally:
                 sleeper.stop.set()
             answered, failed = tracker.absorb(job, job.result_paths)
-            errors = f"; {'; '.join(job.errors[:3])}" if job.errors else ""
+            errors = f"; {'; '.join(map(_one_line, job.errors[:3]))}" if job.errors else ""
             self.say(
-                f"batch {job.batch_id} {job.status}: {answered} answered, {failed} not{errors}"
+                f"batch {_one_line(str(job.batch_id))} {_one_line(job.status)}: {answered} "
+                f"answered, {failed} not{_why(tracker)}{errors}"
             )
         return None
+
+    def results(self) -> list[str]:
+        """The results files this command was given (``collect``'s), as given."""
+        return list(self.args.results) if self.args.command == "collect" else []
 
     def file_path(self, wave: int) -> Path:
         if self.args.command == "collect":
@@ -198,8 +203,8 @@ class BatchFlow:
     def handed_files(self, files: list[Any], wave: Wave) -> str:
         written = ", ".join(f"{f.path} ({f.requests} requests)" for f in files)
         model = self.settings.model
-        outputs = " ".join(f"{Path(f.path).stem}.results.jsonl" for f in files)
-        again = _command_line(drop=("--batch-file",), collect=outputs)
+        outputs = [f"{Path(f.path).stem}.results.jsonl" for f in files]
+        again = _command_line(drop=("--batch-file",), collect=outputs, results=self.results())
         runs = "; ".join(
             f"vllm run-batch -i {shlex.quote(str(f.path))} -o "
             f"{shlex.quote(Path(f.path).stem + '.results.jsonl')} --model {shlex.quote(model)}"
@@ -237,7 +242,7 @@ class BatchFlow:
             job.status, job.output_path = "completed", str(paths[0])
             job.completed, job.failed = answered, failed
             self.jobs.save(job)
-            self.say(f"{job.label}: {answered} answered, {failed} not")
+            self.say(f"{job.label}: {answered} answered, {failed} not{_why(tracker)}")
         if not matched and ids:
             raise SynthConfigError(
                 f"none of the {len(ids)} answers in {', '.join(map(str, paths))} is for a request "
@@ -252,10 +257,17 @@ def _ids_of(path: str) -> set[str]:
     return {cid for cid, _ in read_requests(path)}
 
 
-def _command_line(drop: tuple[str, ...] = (), collect: str | None = None) -> str:
+def _command_line(
+    drop: tuple[str, ...] = (),
+    collect: list[str] | None = None,
+    results: list[str] | None = None,
+) -> str:
     """The command this process runs, without the flags in ``drop`` (and their value); with
-    ``collect``, as ``synthdata collect <collect> ...``."""
+    ``collect``, as ``synthdata collect <collect> ...``: a ``generate`` command becomes a
+    ``collect`` one, and a ``collect`` command gets ``collect``'s files in place of the
+    ``results`` files it was given (those answers are in the cache already)."""
     argv = list(sys.argv[1:])
+    given = list(results or [])
     kept: list[str] = []
     skip = False
     for arg in argv:
@@ -266,10 +278,31 @@ def _command_line(drop: tuple[str, ...] = (), collect: str | None = None) -> str
         if name in drop:
             skip = "=" not in arg and name == "--batch-file"
             continue
+        if collect is not None and arg in given:
+            given.remove(arg)  # a results file: replaced by the new ones
+            continue
         kept.append(arg)
-    if collect is not None and kept and kept[0] == "generate":
-        kept = ["collect", *collect.split(), *kept[1:]]
+    if collect is not None and kept and kept[0] in ("generate", "collect"):
+        kept = ["collect", *collect, *kept[1:]]
     return "synthdata " + shlex.join(kept)
+
+
+def _one_line(text: str) -> str:
+    """Text an endpoint or a results file gave, as one line that a terminal only shows."""
+    from ..terminal_safe import escape_controls
+
+    return escape_controls(text)
+
+
+def _why(tracker: BatchTracker, most: int = 3) -> str:
+    """`` (2 x HTTP 400: ...; 1 x ...)``: why the requests of the job absorbed last got no
+    answer, the commonest reasons first; empty when all were answered."""
+    if not tracker.reasons:
+        return ""
+    common = tracker.reasons.most_common(most)
+    said = "; ".join(f"{count} x {_one_line(reason)[:200]}" for reason, count in common)
+    more = len(tracker.reasons) - len(common)
+    return f" ({said}{f'; {more} other reason(s)' if more else ''})"
 
 
 def run_batches(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,9 +93,11 @@ class BatchTracker:
         """Send requests no batch asked for (``--batch-followups sync``)."""
         self.pending: dict[str, bytes] = {}
         self.tokens = [0, 0]
+        """Prompt and completion tokens of the answers absorbed by this tracker."""
         self.answered = 0
         """Lines of this process's batches that came back answered (paid at batch prices)."""
-        """Prompt and completion tokens of the answers absorbed by this tracker."""
+        self.reasons: Counter[str] = Counter()
+        """Why the requests of the job absorbed last got no answer, with how many each."""
         self.load()
 
     def ours(self) -> list[BatchJob]:
@@ -151,6 +154,7 @@ class BatchTracker:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / FAILED).write_text(json.dumps(failed), encoding="utf-8")
         self.failed.update(failed)
+        self.reasons = Counter(failed.values())
         return answered, len(failed)
 
     def __call__(self, method: str, url: str, body: bytes) -> None:
