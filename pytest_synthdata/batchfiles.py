@@ -46,6 +46,9 @@ CHAT_URL = "/v1/chat/completions"
 """The endpoint every request line names."""
 BATCH_DISCOUNT = 0.5
 """What batch prices are, as a fraction of the sync prices (half price, as hosted APIs)."""
+MAX_LINE = 16 * 1024 * 1024
+"""The longest line a request or results file may hold, in bytes (far above any request or
+answer: a line is refused before it is read whole)."""
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:\-]+")
 _ID = re.compile(r"^(?P<dataset>.+)-w(?P<wave>\d+)-b(?P<batch>\d+)$")
@@ -324,7 +327,12 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     except OSError as exc:
         raise SynthConfigError(f"cannot read batch file {str(path)!r}: {exc.strerror}") from None
     with handle:
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE + 1), b""), 1):
+            if len(raw) > MAX_LINE:  # never read whole: a line may not hold a gigabyte
+                raise SynthConfigError(
+                    f"{path}:{number}: a line of more than {MAX_LINE // 2**20} MiB; a batch "
+                    "file's line holds one request or one answer"
+                )
             if not raw.strip():
                 continue
             try:
