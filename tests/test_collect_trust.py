@@ -48,6 +48,19 @@ def test_a_request_file_is_written_and_collected_without_a_key(project: Path) ->
     assert "OPENAI_API_KEY" in submit.err and "Traceback" not in submit.err
 
 
+def test_a_local_batch_api_needs_no_key_and_openai_s_does(llm: FakeLLM, project: Path) -> None:
+    done = synthdata(llm, project, "generate", *SPEC, "--batch", "-o", "c.jsonl", OPENAI_API_KEY="")
+    assert done.code == 0, done
+    assert len(records((project / "c.jsonl").read_text())) == 60
+
+    detached = synthdata(llm, project, "generate", *SPEC, "--seed", "3", "--batch", "--detach")
+    assert detached.code == 0, detached
+    llm.batches.configure(processing_time=3600)  # still running when it is listed
+    listed = keyless(project, "batches")
+    assert listed.code == 2, listed
+    assert "OPENAI_API_KEY is not set" in listed.err and "Traceback" not in listed.err
+
+
 def _printed(err: str, after: str) -> list[str]:
     """The command the output prints after ``after``, as arguments."""
     line = next(line for line in err.splitlines() if after in line)

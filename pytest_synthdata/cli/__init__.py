@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_batches(args, env, sys.stdout)
         except SynthError as exc:
             _say(sys.stderr, f"error: {exc}")
-            return EXIT_FAILED
+            return EXIT_USAGE if isinstance(exc, SynthConfigError) else EXIT_FAILED
     run = run_generate if args.command in ("generate", "collect") else run_text
     from .display import Warnings
 

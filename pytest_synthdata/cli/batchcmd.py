@@ -326,11 +326,11 @@ def run_batches(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO
                 known = [api.cancel(client, jobs, job) for job in known]
         finally:
             client.close()
-    for job in known:
-        batch = job.batch_id or "(file only, not submitted)"
+    for job in known:  # the batch ids and statuses are the endpoint's words: shown, not acted on
+        batch = _one_line(job.batch_id or "(file only, not submitted)")
         stdout.write(
-            f"{job.label}\t{batch}\t{job.status}\t{job.completed}/{job.requests} done\t"
-            f"{job.failed} failed\t{job.request_file}\n"
+            f"{job.label}\t{batch}\t{_one_line(job.status)}\t{job.completed}/{job.requests} "
+            f"done\t{job.failed} failed\t{job.request_file}\n"
         )
     return 0
 

@@ -32,11 +32,12 @@ from pathlib import Path
 
 import httpx2
 import openai
-from openai.types import Batch
+from openai.types import Batch, FileObject
 
 from ..batchfiles import file_digest
 from ..errors import SynthAPIError, SynthConfigError
 from ..storage.batchjobs import TERMINAL, BatchJob, BatchJobs
+from ..storage.credentials import MISSING_KEY, OPENAI_HOST, needs_key
 
 POLL_INTERVAL = 30.0
 """Seconds between two polls of a batch by default (batches take minutes to hours)."""
@@ -91,14 +92,25 @@ class BatchAPI:
         """A client of ``base_url`` (OpenAI's when None). Transient errors (429, 5xx, a lost
         connection) are tried again by the SDK, ``max_retries`` times. A plain ``http://``
         endpoint gets a client that loads no CA certificates until a request goes to an
-        ``https://`` URL (:class:`TLSWhenNeeded`)."""
-        client = openai.OpenAI(
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=_http_client(base_url),
-        )
+        ``https://`` URL (:class:`TLSWhenNeeded`). Without ``api_key``, a local endpoint
+        gets the placeholder key the sync path sends (it needs none); OpenAI's own is
+        refused before anything is sent."""
+        if not api_key and needs_key(base_url or "https://api.openai.com/v1"):
+            raise SynthConfigError(
+                f"OPENAI_API_KEY is not set, and the Batch API of {OPENAI_HOST} needs it; set "
+                "it to your key, or point OPENAI_BASE_URL (--base-url) at another "
+                "OpenAI-compatible endpoint"
+            )
+        try:
+            client = openai.OpenAI(
+                base_url=base_url,
+                api_key=api_key or MISSING_KEY,
+                timeout=timeout,
+                max_retries=max_retries,
+                http_client=_http_client(base_url),
+            )
+        except openai.OpenAIError as exc:  # the SDK's own checks of its settings
+            raise SynthConfigError(f"cannot use the Batch API of {base_url}: {exc}") from None
         return cls(client)
 
     def close(self) -> None:
@@ -116,14 +128,19 @@ class BatchAPI:
             raise SynthConfigError(f"cannot read request file {str(path)!r}: {exc}") from None
         except openai.OpenAIError as exc:
             raise api_error(exc, f"uploading {path.name}") from None
-        return uploaded.id
+        if not isinstance(uploaded, FileObject):
+            raise not_an_object(f"uploading {path.name}", uploaded, "file")
+        return _text(uploaded, "id", f"uploading {path.name}")
 
     def find_upload(self, filename: str) -> str | None:
         """The id of a batch file already uploaded under ``filename``, if the API lists one."""
         try:
             for item in self.client.files.list(purpose="batch"):
-                if item.filename == filename and item.status != "error":
-                    return item.id
+                found = getattr(item, "id", None)
+                if getattr(item, "filename", None) != filename or not isinstance(found, str):
+                    continue  # another file, or not a file object at all
+                if found and getattr(item, "status", None) != "error":
+                    return found
         except openai.OpenAIError as exc:
             raise api_error(exc, "listing uploaded files") from None
         return None
@@ -139,27 +156,29 @@ class BatchAPI:
             )
         except openai.OpenAIError as exc:
             raise api_error(exc, f"creating a batch of file {file_id}") from None
-        return status_of(batch)
+        return status_of(batch, f"creating a batch of file {file_id}")
 
     def retrieve(self, batch_id: str) -> BatchStatus:
         try:
-            return status_of(self.client.batches.retrieve(batch_id))
+            batch = self.client.batches.retrieve(batch_id)
         except openai.OpenAIError as exc:
             raise api_error(exc, f"reading batch {batch_id}") from None
+        return status_of(batch, f"reading batch {batch_id}")
 
     def cancel(self, batch_id: str) -> BatchStatus:
         """Ask the API to cancel a batch (it says ``cancelling``, then ``cancelled``)."""
         try:
-            return status_of(self.client.batches.cancel(batch_id))
+            batch = self.client.batches.cancel(batch_id)
         except openai.OpenAIError as exc:
             raise api_error(exc, f"cancelling batch {batch_id}") from None
+        return status_of(batch, f"cancelling batch {batch_id}")
 
     def list(self, limit: int = 100) -> list[BatchStatus]:
         """The endpoint's batches, newest first, at most ``limit``."""
         found: list[BatchStatus] = []
         try:
             for batch in self.client.batches.list(limit=min(limit, 100)):
-                found.append(status_of(batch))
+                found.append(status_of(batch, "listing batches"))
                 if len(found) >= limit:
                     break
         except openai.OpenAIError as exc:
@@ -245,26 +264,74 @@ def _http_client(base_url: str | None) -> httpx2.Client | None:
     return openai.DefaultHttpxClient(transport=TLSWhenNeeded())
 
 
-def status_of(batch: Batch) -> BatchStatus:
-    """A :class:`BatchStatus` of the SDK's ``Batch``."""
+def status_of(batch: object, doing: str = "reading a batch") -> BatchStatus:
+    """A :class:`BatchStatus` of what the SDK made of the endpoint's batch object. The SDK
+    builds its objects without checking them, so an endpoint that is not a Batch API (or a
+    hostile one) could hand over anything: every field read is checked here, and what is
+    not a batch is a :class:`SynthAPIError` saying so."""
+    if not isinstance(batch, Batch):
+        raise not_an_object(doing, batch, "batch")
     counts = batch.request_counts
     errors = batch.errors.data if batch.errors is not None and batch.errors.data else []
-    said = tuple(
-        f"line {e.line}: {e.code}: {e.message}" if e.line else f"{e.code}: {e.message}"
-        for e in errors
-    )
+    said = tuple(_said(error) for error in errors if error is not None)[:20]
+    metadata = batch.metadata if isinstance(batch.metadata, dict) else {}
     return BatchStatus(
-        id=batch.id,
-        status=batch.status,
-        input_file_id=batch.input_file_id,
-        total=counts.total if counts else 0,
-        completed=counts.completed if counts else 0,
-        failed=counts.failed if counts else 0,
-        output_file_id=batch.output_file_id,
-        error_file_id=batch.error_file_id,
+        id=_text(batch, "id", doing),
+        status=_text(batch, "status", doing),
+        input_file_id=_optional_text(batch, "input_file_id", doing) or "",
+        total=_count(counts, "total"),
+        completed=_count(counts, "completed"),
+        failed=_count(counts, "failed"),
+        output_file_id=_optional_text(batch, "output_file_id", doing),
+        error_file_id=_optional_text(batch, "error_file_id", doing),
         errors=said,
-        metadata=tuple(sorted((batch.metadata or {}).items())),
+        metadata=tuple(sorted((str(k), str(v)) for k, v in metadata.items())),
     )
+
+
+def not_an_object(doing: str, value: object, kind: str) -> SynthAPIError:
+    """The endpoint answered ``doing`` with something that is not a ``kind`` object."""
+    return SynthAPIError(
+        f"{doing} failed: the endpoint answered with {type(value).__name__!r} data, not a "
+        f"{kind} object; check that OPENAI_BASE_URL is an OpenAI-compatible Batch API"
+    )
+
+
+def _text(obj: object, name: str, doing: str) -> str:
+    """Field ``name`` of an SDK object: a string that is not empty."""
+    value = _optional_text(obj, name, doing)
+    if value:
+        return value
+    raise _no_string(obj, name, doing)
+
+
+def _optional_text(obj: object, name: str, doing: str) -> str | None:
+    """Field ``name`` of an SDK object: a string, or None."""
+    value = getattr(obj, name, None)
+    if value is None or isinstance(value, str):
+        return value
+    raise _no_string(obj, name, doing)
+
+
+def _no_string(obj: object, name: str, doing: str) -> SynthAPIError:
+    kind = "file" if isinstance(obj, FileObject) else "batch"
+    return SynthAPIError(
+        f"{doing} failed: the endpoint's {kind} object has no {name!r} string; check that "
+        "OPENAI_BASE_URL is an OpenAI-compatible Batch API"
+    )
+
+
+def _count(counts: object, name: str) -> int:
+    """A request count (shown in progress only): 0 unless a whole number of at least 0."""
+    value = getattr(counts, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _said(error: object) -> str:
+    """One of a batch's errors as one line: ``line 3: code: message``."""
+    code, message, line = (getattr(error, name, None) for name in ("code", "message", "line"))
+    text = f"{code}: {message}"[:500]
+    return f"line {line}: {text}" if isinstance(line, int) and line else text
 
 
 def api_error(exc: openai.OpenAIError, doing: str) -> SynthAPIError:
