@@ -171,9 +171,13 @@ def output_of(args: argparse.Namespace) -> Path | None:
 
 
 def endpoint(settings: Settings, env: Mapping[str, str]) -> str:
-    from ..storage.secrets import mask
+    """The endpoint's URL as it may be shown: its userinfo and credential-named query values
+    (however short) redacted, control characters escaped."""
+    from ..storage.secrets import redact
+    from ..terminal_safe import escape_controls
 
-    return mask(settings.base_url or env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1")
+    url = settings.base_url or env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    return escape_controls(redact(url))
 
 
 def check_key(settings: Settings, env: Mapping[str, str], cassette: str | None) -> None:

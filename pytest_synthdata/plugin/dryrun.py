@@ -209,7 +209,7 @@ def lines(dry: DryRun) -> list[str]:
     """The section's lines: one per dataset, the total, what is not estimated (masked and
     escaped, as the summary's are)."""
     from ..dryrun import cost, cost_text, dollars
-    from ..storage.secrets import mask
+    from ..storage.secrets import redact
     from ..terminal_safe import escape_controls
 
     out = [f"dry run: no test ran and nothing was sent (record mode {dry.record_mode!r})"]
@@ -253,4 +253,4 @@ def lines(dry: DryRun) -> list[str]:
         out.insert(1, "no collected test uses a synth marker or a synth_fixture")
     for where, why in sorted(dry.unknown.items()):
         out.append(f"not estimated: {where}: {why}")
-    return [escape_controls(mask(line)) for line in out]
+    return [escape_controls(redact(line)) for line in out]

@@ -23,7 +23,7 @@ def lines(
     config: Any, state: SessionState, report: Ledger, exitstatus: int, width: int
 ) -> list[str]:
     """The section's lines (none: the section is left out)."""
-    from ..storage.secrets import mask
+    from ..storage.secrets import redact
     from .update import stale as stale_files
     from .update import whole_suite
 
@@ -45,7 +45,7 @@ def lines(
             [f"exported {len(report.exported)} dataset(s) as JSON Lines to {state.session.export}"],
             width,
         )
-    return [escape_controls(mask(line)) for line in out]
+    return [escape_controls(redact(line)) for line in out]
 
 
 def fitted(text: list[str], width: int) -> list[str]:
