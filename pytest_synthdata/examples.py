@@ -8,10 +8,11 @@ command all read through :func:`read_items`, and the command writes through
 A CSV file has one column per field, and a nested model's fields get dotted columns
 (``address.city``). A cell holds:
 
-* a string as it is, unless it is empty, starts with ``[``, ``{`` or ``"``, or holds a NUL
-  character: then it is written as a JSON string (``""`` for the empty string, ``"[1, 2]"``
-  for that text, ``\u0000`` for a NUL, which Python 3.10's csv module cannot write), so it
-  cannot be taken for a list, an object or a missing value;
+* a string as it is, unless it is empty or only white space, starts with ``[``, ``{`` or
+  ``"``, or holds a NUL character: then it is written as a JSON string (``""`` for the empty
+  string, ``" "`` for a space, ``"[1, 2]"`` for that text, ``\u0000`` for a NUL, which Python
+  3.10's csv module cannot write), so it cannot be taken for a list, an object, a missing
+  value or a blank line;
 * ``None`` as ``null``, and ``true``/``false``, numbers, lists and objects as JSON;
 * nothing at all when the field is absent (a nested model that is ``None`` has no dotted
   cells): an empty cell is left out, so the field takes its default.
@@ -19,21 +20,25 @@ A CSV file has one column per field, and a nested model's fields get dotted colu
 Reading undoes this: dotted columns nest again, ``null`` is ``None``, a cell that starts with
 ``[``, ``{`` or ``"`` and parses as JSON is that JSON value, and other cells stay strings
 (the model turns ``"42"`` into 42 for an ``int`` field, as it does for a spreadsheet's
-cells). Every output is strict JSON (no NaN or Infinity), and no output may hold a secret
-the run knows.
+cells; a strict model, which takes no string for a number, cannot read its numbers back from
+CSV: give it JSON Lines). Every output is strict JSON (no NaN or Infinity), and no output may
+hold a secret the run knows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import SynthConfigError, SynthError
+from .storage.paths import writable_problem
 
 FORMATS = (".jsonl", ".json", ".csv")
 SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -185,7 +190,7 @@ def output_format(path: Path) -> str:
         shown = f"extension {suffix!r}" if suffix else "no extension"
         raise SynthConfigError(
             f"-o {path}: the output format follows the extension, and {shown} is not one of "
-            f"{', '.join(FORMATS)}; name the file e.g. {path.with_suffix('.jsonl').name}, or "
+            f"{', '.join(FORMATS)}; name the file e.g. {(path.stem or 'records') + '.jsonl'}, or "
             "leave out -o to write JSON Lines to standard output"
         )
     return suffix
@@ -198,10 +203,24 @@ def check_writable(path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SynthConfigError(f"-o {path}: the folder {folder} does not exist; create it first")
-    target = path if path.exists() else folder
-    if not os.access(target, os.W_OK):
-        what = "the file" if path.exists() else "the folder"
-        raise SynthConfigError(f"-o {path}: {what} is not writable; choose another path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SynthConfigError(f"-o {path}: the file is not writable; choose another path")
+    partial = _partial(path)
+    if partial.is_dir():
+        raise SynthConfigError(
+            f"-o {path}: {partial} is a folder, and the file is written through that name "
+            "first; remove it or choose another path"
+        )
+    problem = writable_problem(partial.parent)  # the file is written there, then renamed
+    if problem is not None:
+        raise SynthConfigError(f"-o {path}: {problem}; choose another path")
+
+
+def _partial(path: Path) -> Path:
+    """Where ``path`` is written before it replaces the file in one step: beside the file a
+    symbolic link points to (the link stays a link)."""
+    target = Path(os.path.realpath(path))
+    return target.with_name(f".{target.name}.partial")
 
 
 def render(rows: list[dict[str, Any]], suffix: str, *, spreadsheet_safe: bool = False) -> str:
@@ -261,16 +280,27 @@ def write_rows(
         stdout.write(text)
         stdout.flush()
         return
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w", encoding="utf-8", newline="") as stream:
-        stream.write(text)
-    os.replace(partial, path)
+    partial = _partial(path)
+    target = partial.with_name(partial.name[1 : -len(".partial")])
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        if target.exists():
+            shutil.copymode(target, partial)  # a file kept private stays private
+        os.replace(partial, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise SynthOutputError(
+            f"cannot write {path} ({exc.strerror or exc}); nothing was written to it"
+        ) from exc
 
 
 def encode_cell(value: Any) -> str:
     """One scalar, list or object as a CSV cell (see the module docstring)."""
     if isinstance(value, str):
-        if value in ("", "null") or value.startswith(_JSON_STARTS) or "\x00" in value:
+        special = value == "null" or value.startswith(_JSON_STARTS) or "\x00" in value
+        if special or not value.strip():
             return _dumps(value)
         return value
     if value is None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import diskcache
 
+from ..errors import SynthConfigError
 from .secrets import found_in
 
 
@@ -44,7 +45,13 @@ class ResponseCache:
     def __init__(self, directory: Path, *, read: bool = True) -> None:
         self.directory = directory
         self.read = read
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SynthConfigError(
+                f"the cache folder {str(directory)!r} cannot be created "
+                f"({exc.strerror or exc}); name a folder you can write to"
+            ) from None
         self._cache = diskcache.Cache(str(directory), disk=TextJSONDisk, **SQLITE_SETTINGS)
 
     @classmethod

@@ -86,8 +86,8 @@ def check_storage(
 ) -> None:
     """Fail before any request when a generation could not use its cassette or cache: a
     cassette that is a folder, or in a folder that cannot be written while it may record; a
-    cache folder that is a file. ``what`` names the cassette in messages (default: the
-    ``cassette=...`` argument as given)."""
+    cache folder that is a file or cannot be written. ``what`` names the cassette in messages
+    (default: the ``cassette=...`` argument as given)."""
     what = what or f"cassette={str(cassette)!r}"
     if cassette is not None:
         path = Path(cassette)
@@ -105,7 +105,7 @@ def check_storage(
                 "record_mode='none'"
             )
     if cache_dir is not None:
-        problem = folder_problem(Path(cache_dir))
+        problem = writable_problem(Path(cache_dir))
         if problem is not None:
             raise SynthConfigError(
                 f"cache_dir={str(cache_dir)!r}: {problem}; name a folder (it is created if missing)"
