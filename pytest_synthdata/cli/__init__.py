@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import warnings
@@ -58,14 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .display import Warnings
 
     shown = Warnings(sys.stderr)
-    with warnings.catch_warnings():
+    out = sys.stdout  # the records' only writer: what the model's module prints goes to stderr
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("always")  # each distinct one is shown once, by ``shown``
         warnings.showwarning = shown.show
         try:
-            return run(args, env, sys.stdout, sys.stderr)
+            return run(args, env, out, sys.stderr)
         except SynthConfigError as exc:
             _say(sys.stderr, f"error: {exc}")
             return EXIT_USAGE
+        except KeyboardInterrupt:  # before the run began (importing the model, say)
+            _say(sys.stderr, "interrupted before any request was sent")
+            return EXIT_INTERRUPTED
 
 
 def run_generate(
@@ -252,9 +257,11 @@ class Run:
             )
         except SynthError as exc:
             self.say(f"error: {exc}")
+            if isinstance(exc.__cause__, OSError):
+                self.say(self.resume_hint())
             return EXIT_FAILED
         report = getattr(dataset, "diversity", None)
-        if report is not None:  # the diversity report, then the final line
+        if report is not None and not self.args.quiet:  # the report, then the final line
             from ..terminal_safe import escape_controls
 
             self.stderr.write("".join(f"{escape_controls(line)}\n" for line in report.lines()))

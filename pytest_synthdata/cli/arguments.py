@@ -175,16 +175,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 _NOTES = {
     "record_mode": "; needs --cassette",
-    "cache_dir": f"; the command's default is {DEFAULT_CACHE} in the current folder, which is "
-    "what lets a run resume",
     "no_cache": ": nothing to resume from",
 }
+_HELP = {
+    "cache_dir": f"response cache folder, relative to the current folder (default {DEFAULT_CACHE}"
+    ", which is what lets a run resume)",
+}
+"""The command's own help of a setting whose declared help speaks of pytest."""
 
 
 def _add(group: argparse._ArgumentGroup, setting: Setting) -> None:
     """One flag, typed and documented by its declaration (the values are checked later,
     with the environment's, so that errors name their source)."""
-    text = f"{setting.help_text} ({setting.env}{_NOTES.get(setting.name, '')})"
+    help_text = _HELP.get(setting.name, setting.help_text)
+    text = f"{help_text} ({setting.env}{_NOTES.get(setting.name, '')})"
     text = text.replace("%", "%%")
     if setting.switch:
         group.add_argument(setting.command_flag, action="store_true", default=None, help=text)

@@ -162,12 +162,36 @@ def _import_file(path: Path) -> Any:
 def output_of(args: argparse.Namespace) -> Path | None:
     from ..examples import check_writable, output_format
 
+    safe = getattr(args, "spreadsheet_safe", False)
     if args.output is None:
+        if safe:
+            raise SynthConfigError(
+                "--spreadsheet-safe protects CSV files, and without -o the records go to "
+                "standard output as JSON Lines; give -o NAME.csv, or leave it out"
+            )
         return None
     path = Path(args.output)
-    output_format(path)
+    if output_format(path) != ".csv" and safe:
+        raise SynthConfigError(
+            f"--spreadsheet-safe protects CSV files, and -o {path} is not one; give -o "
+            "NAME.csv, or leave it out"
+        )
+    for flag in ("examples", "fields"):
+        source = getattr(args, flag, None)
+        if source is not None and _same_file(Path(source), path):
+            raise SynthConfigError(
+                f"-o {path} is the {flag} file itself, which the output would replace; "
+                "choose another output path"
+            )
     check_writable(path)
     return path
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return one.exists() and other.exists() and os.path.samefile(one, other)
+    except OSError:
+        return False
 
 
 def endpoint(settings: Settings, env: Mapping[str, str]) -> str:
