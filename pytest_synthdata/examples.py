@@ -33,6 +33,7 @@ import io
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,6 +42,8 @@ from .errors import SynthConfigError, SynthError
 from .storage.paths import writable_problem
 
 FORMATS = (".jsonl", ".json", ".csv")
+MAX_READ = 64 * 1024 * 1024
+"""The largest examples or fields file read, in bytes (it is read whole)."""
 SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """First characters a spreadsheet may run as a formula (OWASP's CSV injection list)."""
 _JSON_STARTS = ("[", "{", '"')
@@ -72,8 +75,7 @@ def read_items(
     if suffix not in FORMATS:
         raise SynthConfigError(f"{what} {path} must end in {', '.join(FORMATS)}")
     try:
-        with open(file, encoding="utf-8-sig", newline="") as stream:
-            text = stream.read()  # a spreadsheet's byte order mark is no header
+        text = _read_text(file, what)
     except FileNotFoundError:
         raise SynthConfigError(
             f"{what} not found: {file} (relative paths are resolved against {relative_to})"
@@ -93,6 +95,24 @@ def read_items(
     if not found:
         raise SynthConfigError(f"{what} {file} holds no {items}; add at least one{instead}")
     return found
+
+
+def _read_text(file: Path, what: str) -> str:
+    """The text of a regular file of at most :data:`MAX_READ` bytes. A pipe or a device
+    (``/dev/zero``) is refused before it is opened: reading one could wait or fill memory."""
+    if not stat.S_ISREG(os.stat(file).st_mode) and not file.is_dir():
+        raise SynthConfigError(
+            f"{what} {file} is not a regular file (a pipe, a socket or a device); give a "
+            f"{', '.join(FORMATS)} file"
+        )
+    with open(file, "rb") as stream:
+        data = stream.read(MAX_READ + 1)
+    if len(data) > MAX_READ:
+        raise SynthConfigError(
+            f"{what} {file} is larger than {MAX_READ // 2**20} MiB; seed examples and field "
+            "sets are a few records each, give a smaller file"
+        )
+    return data.decode("utf-8-sig")  # a spreadsheet's byte order mark is no header
 
 
 def _no_constant(name: str) -> object:

@@ -243,6 +243,11 @@ def raw_schema(model: type[BaseModel]) -> dict[str, Any]:
         raw = _validation_schema(model)
     except (PydanticUserError, PydanticUndefinedAnnotation) as exc:
         raise UnsupportedModelError(json_schema_error(model, exc)) from exc
+    except RecursionError:
+        raise UnsupportedModelError(
+            f"{model.__name__}: its models nest too deeply for a JSON schema; structured "
+            "outputs allow a few levels of nested objects: flatten the model"
+        ) from None
     return copy.deepcopy(raw)
 
 

@@ -23,10 +23,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .errors import SynthConfigError, did_you_mean
 from .llm.modes import structured_values
-from .storage.secrets import REGISTRY
+from .storage.secrets import REGISTRY, redact
 
 Kind = Literal["str", "url", "int", "float", "choice", "bool", "path"]
 
@@ -153,8 +154,10 @@ class Setting:
         if self.kind in ("str", "url", "path"):
             if not isinstance(value, str) or not value.strip():
                 raise SynthConfigError(f"{name} must be a non-empty string, got {value!r}")
-            if self.kind == "url" and not value.startswith(("http://", "https://")):
-                raise SynthConfigError(f"{name} must start with http:// or https://, got {value!r}")
+            if self.kind == "url" and not is_http_url(value):
+                raise SynthConfigError(
+                    f"{name} must be an http:// or https:// URL with a host, got {_shown(value)}"
+                )
         elif self.kind == "int":
             low = int(self.low or 0)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -378,12 +381,28 @@ def _check_number(value: object, name: str, low: float, high: float | None) -> N
 def environment_base_url() -> str | None:
     """``OPENAI_BASE_URL``, checked as ``--synth-base-url`` would be."""
     url = os.environ.get("OPENAI_BASE_URL") or None
-    if url is not None and not url.startswith(("http://", "https://")):
+    if url is not None and not is_http_url(url):
         raise SynthConfigError(
-            f"environment variable OPENAI_BASE_URL must start with http:// or https://, got "
-            f"{url!r}; fix it or unset it (the default is https://api.openai.com/v1)"
+            "environment variable OPENAI_BASE_URL must be an http:// or https:// URL with a "
+            f"host, got {_shown(url)}; fix it or unset it (the default is "
+            "https://api.openai.com/v1)"
         )
     return url
+
+
+def is_http_url(value: str) -> bool:
+    """Whether ``value`` is an ``http://`` or ``https://`` URL naming a host."""
+    if not value.startswith(("http://", "https://")):
+        return False
+    try:
+        return bool(urlsplit(value).hostname)
+    except ValueError:  # a port that is not a number, a bracket left open
+        return False
+
+
+def _shown(url: str) -> str:
+    """A URL in a message: its userinfo and credential values redacted, however short."""
+    return repr(redact(url))
 
 
 # --- values from ini keys, the environment, the command line and overrides ----------------

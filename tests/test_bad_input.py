@@ -265,12 +265,21 @@ def test_conftest_fixture_entry_point(pytester: pytest.Pytester, llm_env: FakeLL
         (["--synth-max-n=0"], "", "*--synth-max-n: max_n must be an integer >= 1*"),
         (["--synth-structured=xml"], "", "*--synth-structured: structured must be one of*"),
         ([], "synth_record_mode = sometimes", "*synth_record_mode: record mode must be one of*"),
-        ([], "synth_no_cache = perhaps", "*"),
+        ([], "synth_no_cache = perhaps", "*ini key synth_no_cache: expected true or false*"),
+        ([], "synth_update = maybe", "*ini key synth_update: expected true or false*'maybe'*"),
+        (["--synth-export=test_x.py"], "", "*--synth-export: *test_x.py is a file, not a folder*"),
+        ([], "synth_export = /proc/x", "*ini key synth_export: /proc is not writable*"),
+        (["--synth-cache-dir=/proc/x"], "", "*--synth-cache-dir: /proc is not writable*"),
         (["--synth-temperature=9"], "", "*--synth-temperature: temperature must be a finite*"),
         (["--synth-temperature=inf"], "", "*--synth-temperature: temperature must be a finite*"),
         (["--synth-timeout=nan"], "", "*--synth-timeout: timeout must be a finite number*nan*"),
         ([], "synth_timeout = -inf", "*ini key synth_timeout: timeout must be a finite number*"),
-        (["--synth-base-url=ftp://x"], "", "*base_url must start with http:// or https://*"),
+        (["--synth-base-url=ftp://x"], "", "*base_url must be an http:// or https:// URL*"),
+        (
+            ["--synth-base-url=http://"],
+            "",
+            "*base_url must be an http:// or https:// URL with a host*",
+        ),
     ],
 )
 def test_option_entry_points(
@@ -278,7 +287,7 @@ def test_option_entry_points(
 ) -> None:
     if ini:
         pytester.makeini(f"[pytest]\n{ini}\n")
-    pytester.makepyfile("def test_nothing():\n    pass\n")
+    pytester.makepyfile(test_x="def test_nothing():\n    pass\n")
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "Traceback" not in result.stderr.str()
@@ -336,8 +345,8 @@ def test_an_invalid_openai_base_url_is_named_in_a_library_call(
     with pytest.raises(SynthConfigError) as info:
         generate(Bill, 3)
     assert str(info.value).startswith(
-        "environment variable OPENAI_BASE_URL must start with http:// or https://, got "
-        "'localhost:8000/v1'; fix it or unset it"
+        "environment variable OPENAI_BASE_URL must be an http:// or https:// URL with a host, "
+        "got 'localhost:8000/v1'; fix it or unset it"
     )
     assert llm.request_count == 0
 
@@ -603,8 +612,8 @@ def test_an_invalid_openai_base_url_is_named_as_itself(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "*pytest-synthdata: environment variable OPENAI_BASE_URL: base_url must start with "
-            "http:// or https://, got 'localhost:8000/v1'*"
+            "*pytest-synthdata: environment variable OPENAI_BASE_URL: base_url must be an "
+            "http:// or https:// URL with a host, got 'localhost:8000/v1'*"
         ]
     )
     assert "SYNTHDATA_BASE_URL" not in result.stderr.str()

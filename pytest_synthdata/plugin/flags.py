@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -43,11 +44,9 @@ def add_options(parser: pytest.Parser) -> None:
         group.addoption(setting.flag, help=_escaped(help_text), **keywords)
         if not setting.ini:
             continue
-        text = f"pytest-synthdata: {setting.help_text}"
-        if setting.switch:
-            parser.addini(setting.ini_key, text, type="bool", default=False)
-        else:
-            parser.addini(setting.ini_key, text, default=None)
+        # every ini value is read as text and checked by the settings (a switch too), so
+        # that a bad one is an error naming its key, not pytest's bare "invalid truth value"
+        parser.addini(setting.ini_key, f"pytest-synthdata: {setting.help_text}", default=None)
 
 
 def _escaped(text: str) -> str:
@@ -113,29 +112,35 @@ def session_settings(config: pytest.Config) -> tuple[Settings | None, SessionSet
         if not config.getoption("help", False):
             raise pytest.UsageError(f"pytest-synthdata: {exc}") from None
         return Settings(), SessionSettings()
-    if storage.cache_dir:
-        _check_cache_dir(config, storage, ini, cli)
+    if storage.cache_dir and not storage.no_cache:
+        from .state import cache_dir_of
+
+        _check_folder(config, "cache_dir", cache_dir_of(config, storage), ini, cli)
+    if storage.export:
+        folder = Path(config.invocation_params.dir) / storage.export
+        _check_folder(config, "export", folder, ini, cli)
     return settings, storage
 
 
-def _check_cache_dir(
-    config: pytest.Config, storage: SessionSettings, ini: dict[str, Any], cli: dict[str, Any]
+def _check_folder(
+    config: pytest.Config, name: str, folder: Path, ini: dict[str, Any], cli: dict[str, Any]
 ) -> None:
-    """A cache folder that cannot be one is a usage error that names where it was set."""
-    from ..storage.paths import folder_problem
-    from .state import cache_dir_of
+    """A folder setting (the cache, the exports) that cannot be written is a usage error,
+    before any test, that names where it was set."""
+    from ..storage.paths import writable_problem
 
-    problem = folder_problem(cache_dir_of(config, storage))
+    problem = writable_problem(folder)
     if problem is None or config.getoption("help", False):
         return
-    if cli.get("cache_dir"):
-        where = "--synth-cache-dir"
-    elif os.environ.get(env_name("cache_dir")):
-        where = f"environment variable {env_name('cache_dir')}"
+    if cli.get(name):
+        where = f"--synth-{name.replace('_', '-')}"
+    elif os.environ.get(env_name(name)):
+        where = f"environment variable {env_name(name)}"
     else:
-        where = "ini key synth_cache_dir"
+        where = f"ini key synth_{name}"
     raise pytest.UsageError(
-        f"pytest-synthdata: {where}: {problem}; point it at a folder (it is created if missing)"
+        f"pytest-synthdata: {where}: {problem}; point it at a folder you can write to (it is "
+        "created if missing)"
     )
 
 

@@ -308,6 +308,23 @@ def _query_value(found: re.Match[str]) -> str:
     return found["head"] + MASK
 
 
+_CUT = re.compile(r"([^\s'\"]{4,})\.\.\.([^\s'\"]{4,})")
+"""A value shortened as ``start...end`` (pytest cuts a long ``repr`` in its middle)."""
+
+
+def _cut_secret(found: re.Match[str]) -> str:
+    """A shortened secret (its start, ``...``, its end) masked; anything else as it is."""
+    head, tail = found[1], found[2]
+    for value in REGISTRY.values():
+        start = next((k for k in range(min(len(head), len(value)), 3, -1)
+                      if head.endswith(value[:k])), 0)  # fmt: skip
+        end = next((k for k in range(min(len(tail), len(value)), 3, -1)
+                    if tail.startswith(value[-k:])), 0)  # fmt: skip
+        if start and end and start + end >= 12:
+            return head[:-start] + MASK + tail[end:]
+    return found[0]
+
+
 def redact(text: str) -> str:
     """``text`` as it may be shown: every known secret masked (:func:`mask`), and every
     URL's userinfo and credential-named query values replaced by ``REDACTED``, however short
@@ -315,6 +332,8 @@ def redact(text: str) -> str:
     if not text:
         return text
     text = mask(text)
+    if "..." in text:
+        text = _CUT.sub(_cut_secret, text)
     if "@" in text:
         text = _USERINFO.sub(lambda m: m["head"] + MASK + "@", text)
     if "=" in text or "%" in text:
