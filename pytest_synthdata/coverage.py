@@ -42,7 +42,7 @@ from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel, ValidationError
 
 from .diversity import distinctive_values, own_value_fields
-from .errors import SynthConfigError
+from .errors import SynthConfigError, surface
 from .fieldlines import wire_name
 from .samplers import Sampler, check_samplers, draw, field_adapter, rng_for
 
@@ -132,8 +132,7 @@ def check_axes(model: type[BaseModel], cover: object) -> dict[str, tuple[Any, ..
         if name in model.model_fields:
             raise SynthConfigError(
                 f"cover: {name!r} is a field of {model.__name__}; axes are dimensions that are "
-                f"not fields. To set a field's values use sample={{{name!r}: "
-                "samplers.choice([...])}} or samplers.values([...])"
+                f"not fields. To set a field's values use {_sample_hint(name)}"
             )
         if isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or not items:
             raise SynthConfigError(f"cover[{name!r}] must be a non-empty list, got {items!r:.80}")
@@ -510,3 +509,10 @@ def merge_sampled(model: type[BaseModel], item: object, sampled: Mapping[str, An
     for name, value in sampled.items():
         merged[wire_name(model, name)] = value
     return merged
+
+
+def _sample_hint(name: str) -> str:
+    """How the caller sets a field's values (the command's ``--sample`` or ``sample=``)."""
+    if surface() == "command":
+        return f"--sample {name}=choice:V1,V2 or --sample {name}=values:V1,V2"
+    return f"sample={{{name!r}: samplers.choice([...])}} or samplers.values([...])"

@@ -36,7 +36,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
-from .errors import SynthConfigError
+from .errors import SynthConfigError, surface
 
 __all__ = [
     "CLOSE_TO_EXAMPLE",
@@ -76,7 +76,8 @@ def check_near_duplicates(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise SynthConfigError(
             "near_duplicates must be the similarity (above 0, at most 1) from which a record "
-            f"counts as a copy, e.g. {DEFAULT_NEAR_DUPLICATES}, or None to keep near-copies; "
+            f"counts as a copy, e.g. {DEFAULT_NEAR_DUPLICATES}, or "
+            f"{'off' if surface() == 'command' else 'None'} to keep near-copies; "
             f"got {value!r}"
         )
     return float(value)

@@ -219,6 +219,37 @@ CONSTRAINT_HINTS: tuple[str, ...] = (
 keyword named too: see :func:`names_constraint`)."""
 
 
+SURFACES = ("library", "command")
+_surface = ["library"]
+
+
+def set_surface(surface: str) -> None:
+    """Say who drives this process: ``library`` (Python calls and the pytest plugin, the
+    default) or ``command`` (``synthdata``, whose flags differ): advice in messages names
+    settings as that caller sets them (:func:`option`)."""
+    if surface not in SURFACES:
+        raise ValueError(f"surface must be one of {SURFACES}, got {surface!r}")
+    _surface[0] = surface
+
+
+def surface() -> str:
+    """Who drives this process (:func:`set_surface`)."""
+    return _surface[0]
+
+
+def option(name: str, value: object = None, *, otherwise: str | None = None) -> str:
+    """Setting ``name`` (with ``value``) as the caller sets it: the command's flag
+    (``--timeout``, ``--max-n 5001``) in the ``synthdata`` command, else ``otherwise``
+    (default: the pytest flag, ``--synth-timeout``, which a library call's message names
+    too)."""
+    dashed = name.replace("_", "-")
+    if _surface[0] == "command":
+        return f"--{dashed}" + ("" if value is None else f" {value}")
+    if otherwise is not None:
+        return otherwise
+    return f"--synth-{dashed}" + ("" if value is None else f"={value}")
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'examples'?)`` for the choice closest to a mistyped ``word``, else ``""``.
 

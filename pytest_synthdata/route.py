@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import surface
 from .storage.owners import Owner, current_test
 
 if TYPE_CHECKING:
@@ -225,7 +226,12 @@ def calling_test() -> str | None:
 
 
 def library_rerecord(call: str, cassette: str | Path) -> str:
-    """The library call that re-records ``cassette``."""
+    """The library call (or the command's flags) that re-records ``cassette``."""
+    if surface() == "command":
+        return (
+            f"the same command with --cassette {str(cassette)!r} --record-mode rewrite (or "
+            "--record-mode new_episodes to record only what is missing)"
+        )
     return (
         f"{call}(..., cassette={str(cassette)!r}, record_mode='rewrite') (or "
         "record_mode='new_episodes' to record only what is missing)"

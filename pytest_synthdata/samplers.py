@@ -35,7 +35,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from .errors import SynthConfigError, did_you_mean
+from .errors import SynthConfigError, did_you_mean, surface
 
 __all__ = [
     "Sampler",
@@ -327,7 +327,12 @@ class _Values(Sampler):
         if n > len(self.items) and not self.cycle:
             raise SynthConfigError(
                 f"sample[{field!r}]: samplers.values has {len(self.items)} value(s) for n={n} "
-                "records; give at least n values, or pass cycle=True to start again at the first"
+                "records; give at least n values"
+                + (
+                    ""
+                    if surface() == "command"
+                    else ", or pass cycle=True to start again at the first"
+                )
             )
         for item in self.items[:n]:
             _validate(model, field, item, f"sample[{field!r}]: samplers.values item {item!r}")

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from .diversity import DEFAULT_NEAR_DUPLICATES, check_near_duplicates
-from .errors import SynthConfigError, UnsupportedModelError, warn
+from .errors import SynthConfigError, UnsupportedModelError, option, warn
 from .storage.secrets import redact
 
 if TYPE_CHECKING:
@@ -127,7 +127,8 @@ def make_spec(
     if max_n is not None and n > max_n:
         raise SynthConfigError(
             f"n={n} is above the limit of {max_n} records per dataset; split it, or raise the "
-            f"limit with max_n={n} (or --synth-max-n / ini synth_max_n)"
+            "limit with "
+            + option("max_n", n, otherwise=f"max_n={n} (or --synth-max-n / ini synth_max_n)")
         )
     if subject is not None and not isinstance(subject, str):
         raise SynthConfigError(f"subject must be a string, got {subject!r}")

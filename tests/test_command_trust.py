@@ -138,3 +138,19 @@ def test_an_output_that_is_a_link_stays_a_link_and_a_private_file_stays_private(
     assert link.is_symlink()
     assert json.loads(target.read_text()) == {"name": "Ann", "age": 1}
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_advice_names_the_command_s_own_flags(llm: FakeLLM, project: Path) -> None:
+    def error(*args: str) -> str:
+        run = synthdata(llm, project, "generate", "people:Person", *args)
+        assert run.code in (1, 2), run
+        return run.err
+
+    assert "raise the limit with --max-n 5001" in error("-n", "5001")
+    short = error("-n", "5", "--sample", "name=values:a,b")
+    assert "give at least n values" in short and "cycle=True" not in short
+    field = error("-n", "5", "--cover", "name=a,b")
+    assert "--sample name=choice:V1,V2" in field and "samplers" not in field
+    replay = error("-n", "2", "--cassette", "c.synth.yaml", "--record-mode", "none")
+    assert "--record-mode rewrite" in replay and "record_mode=" not in replay, replay
+    assert llm.request_count == 0

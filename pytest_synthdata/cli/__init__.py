@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import SynthConfigError, SynthError
+from ..errors import SynthConfigError, SynthError, set_surface, surface
 from .arguments import build_parser
 from .batchargs import check_batch_flags
 from .inputs import (
@@ -46,7 +46,15 @@ EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; the exit status (0 done, 1 failed, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    env = dict(os.environ)
+    before = surface()
+    set_surface("command")  # advice in messages names this command's flags
+    try:
+        return _main(args, dict(os.environ))
+    finally:
+        set_surface(before)
+
+
+def _main(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.command == "batches":
         from .batchcmd import run_batches
 

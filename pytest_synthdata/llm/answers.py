@@ -21,7 +21,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from .. import jsonread
-from ..errors import SynthAPIError
+from ..errors import SynthAPIError, option
 from ..storage.bounded import too_long
 from ..storage.secrets import redact
 from .modes import sent_schema
@@ -220,7 +220,8 @@ def after_tries(
     what = str(exc)
     if exc.timed_out:
         advice = (
-            "raise the timeout (--synth-timeout) if the model needs longer, or lower the batch size"
+            f"raise the timeout ({option('timeout')}) if the model needs longer, or lower "
+            "the batch size"
         )
     elif dropped_at is not None:
         what = _dropped(exc, tries, dropped_at, request)
@@ -232,9 +233,12 @@ def after_tries(
         )
         advice = _CRASH_HINT
     elif exc.status_code == 429:
-        advice = "rate limited: lower concurrency (--synth-concurrency) or raise http_retries"
+        advice = (
+            f"rate limited: lower concurrency ({option('concurrency')}) or raise "
+            f"{option('http_retries', otherwise='http_retries')}"
+        )
     elif exc.status_code is None and "could not reach" in what:
-        advice = "check OPENAI_BASE_URL / --synth-base-url, or replay from a cassette"
+        advice = f"check OPENAI_BASE_URL / {option('base_url')}, or replay from a cassette"
     else:
         advice = "the endpoint keeps failing; try again later or check the server"
     return SynthAPIError(

@@ -32,6 +32,7 @@ from ..errors import (
     SynthAPIError,
     SynthError,
     names_constraint,
+    option,
     warn,
 )
 from ..schema import enforced_keywords, relaxed_schema, with_lengths
@@ -265,8 +266,13 @@ class LLM:
                     self._shared.mode = following
                     warn(
                         f"{self.endpoint} does not support structured mode {mode.name!r} "
-                        f"({reason}); using {following!r} from now on. Set structured="
-                        f"{following!r} (--synth-structured) to skip this probe."
+                        f"({reason}); using {following!r} from now on. Set "
+                        + option(
+                            "structured",
+                            following,
+                            otherwise=f"structured={following!r} (--synth-structured)",
+                        )
+                        + " to skip this probe."
                     )
                 return
         hint = (
@@ -333,7 +339,7 @@ class LLM:
                     f"{self.endpoint} stopped answering: its last {limiter.timeouts_in_row} "
                     f"tries each ran past the {self.settings.timeout}s deadline, so no more "
                     "requests are sent to it in this run; check the server, or raise the "
-                    "timeout (--synth-timeout) if the model needs longer"
+                    f"timeout ({option('timeout')}) if the model needs longer"
                 )
             ticket = await limiter.acquire(cost)
             started = time.monotonic()
