@@ -469,7 +469,7 @@ def test_a_missing_recording_in_record_mode_none_fails_with_the_fix(
     )  # fmt: skip
     assert run.code == 1, run
     assert "cassette new.synth.yaml does not exist" in run.err
-    assert "record_mode='rewrite'" in run.err
+    assert "--cassette 'new.synth.yaml' --record-mode rewrite" in run.err  # the command's flags
     assert llm.request_count == 0
 
 
