@@ -255,3 +255,28 @@ def test_an_answer_that_only_reasons_is_asked_again(llm_env: FakeLLM) -> None:
         generate(Item, n=3, seed=0, base_url=server.url, max_retries=1)
     assert "The response was empty." in info.value.errors
     assert server.answered == 2
+
+
+@pytest.mark.parametrize(
+    ("calls", "named"),
+    [
+        ("call", "are not a list"),
+        (["call"], "do not start with a function call"),
+        (
+            [{"type": "function", "function": {"name": "x", "arguments": {"records": []}}}],
+            "have arguments that are not text (a dict)",
+        ),
+    ],
+    ids=["string", "strings", "arguments-object"],
+)
+def test_tool_calls_of_another_shape_are_a_clear_api_error(
+    llm_env: FakeLLM, calls: object, named: str
+) -> None:
+    def shape(answer: Body, number: int) -> Body:
+        choice = answer["choices"][0]
+        message = {**choice["message"], "tool_calls": calls}
+        return {**answer, "choices": [{**choice, "message": message}]}
+
+    with reshaping(llm_env, shape) as server, pytest.raises(SynthAPIError) as info:
+        generate(Item, n=3, seed=0, base_url=server.url, structured="tools", http_retries=0)
+    assert "the tool calls of its choice 1 " + named in str(info.value)

@@ -100,8 +100,9 @@ def parsed(raw: RawAnswer, endpoint: str) -> tuple[ChatCompletion, tuple[int, in
 
 def text_choices(choices: object) -> list[Any] | str:
     """``choices`` with each message's ``content`` as text or ``None`` (the ``"text"``
-    parts of a list of content parts joined); or, as a string, why they are not a list of
-    messages."""
+    parts of a list of content parts joined) and the arguments of its first tool call (the
+    ones the ``tools`` mode reads) text or ``None`` too; or, as a string, why they are not
+    a list of messages."""
     if not isinstance(choices, list):
         return "its 'choices' are not a list of messages"
     found: list[Any] = []
@@ -113,6 +114,9 @@ def text_choices(choices: object) -> list[Any] | str:
             content = _content_text(message.get("content"))
         except ValueError as exc:
             return f"the content of its choice {number} is {exc}"
+        wrong = _calls_problem(message.get("tool_calls"))
+        if wrong is not None:
+            return f"the tool calls of its choice {number} {wrong}"
         found.append({**choice, "message": {**message, "content": content}})
     return found
 
@@ -136,6 +140,22 @@ def _content_text(content: object) -> str | None:
             raise ValueError("a list holding a text part whose text is not a string")
         texts.append(text)
     return "".join(texts)
+
+
+def _calls_problem(calls: object) -> str | None:
+    """What is wrong with a message's ``tool_calls`` as the ``tools`` mode reads them (the
+    first call's function arguments, as text); ``None``: nothing."""
+    if calls is None or calls == []:
+        return None
+    if not isinstance(calls, list):
+        return "are not a list"
+    function = calls[0].get("function") if isinstance(calls[0], dict) else None
+    if not isinstance(function, dict):
+        return "do not start with a function call"
+    arguments = function.get("arguments")
+    if arguments is not None and not isinstance(arguments, str):
+        return f"have arguments that are not text (a {type(arguments).__name__})"
+    return None
 
 
 def token_count(value: object) -> int | None:
