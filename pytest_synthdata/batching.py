@@ -385,8 +385,8 @@ def parse_items(
             f"You refused ({completion.refusal}). {what} for automated software tests; "
             "no real person is involved."
         ]
-    text = completion.text
-    if not text or not text.strip():
+    text = skip_reasoning(completion.text or "")
+    if not text.strip():
         return [], ["The response was empty."]
     if key is None:
         if completion.finish_reason == "length":
@@ -414,6 +414,24 @@ def parse_items(
     if len(found) < missing:
         problems.append(f"The answer held {len(found)} {noun}(s) but {missing} were asked for.")
     return list(found), problems
+
+
+_REASONING = re.compile(
+    r"[\s\ufeff]*<(think|thinking)\s*>.*?</\1\s*>\s*", re.IGNORECASE | re.DOTALL
+)
+"""A reasoning block, as reasoning models served by Ollama, vLLM or llama.cpp write it
+before their answer."""
+
+
+def skip_reasoning(text: str) -> str:
+    """``text`` without the reasoning blocks it starts with (``<think>...</think>`` or
+    ``<thinking>...</thinking>``, in any case): the answer follows them, and the JSON a
+    model drafted while reasoning is not its answer. A block left open is kept (no answer
+    follows it)."""
+    at = 0
+    while (found := _REASONING.match(text, at)) is not None:
+        at = found.end()
+    return text[at:]
 
 
 _FENCE = re.compile(r"```[\w-]*[ \t]*\r?\n(.*?)```", re.DOTALL)

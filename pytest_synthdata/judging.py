@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from .batching import Verdict
 from .coverage import Slot, merge_sampled
@@ -27,6 +28,7 @@ from .jsonread import nonfinite_problem
 from .planning import Planner
 from .spec import SynthSpec, format_validation_error
 from .storage.datasets import EncodedItem
+from .storage.secrets import redact
 
 Accepted = tuple[Any, dict[str, Any]]
 """A validated record and its JSON form (what duplicates are judged on)."""
@@ -183,6 +185,8 @@ class Judge:
             item = merge_sampled(self.model, item, slot.sampled)
         try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
             record = self.model.model_validate_json(json.dumps(item))
+            problem = nonfinite_problem(record, position)  # JSON cannot carry NaN, Infinity
+            data = record.model_dump(mode="json") if problem is None else {}
         except ValidationError as exc:
             self.invalid += 1
             if slot is not None and _blames_boundaries(exc, slot.boundary):
@@ -193,12 +197,19 @@ class Judge:
                     + format_validation_error(exc)
                 ]
             )
-        problem = nonfinite_problem(record, position)  # JSON cannot carry NaN, Infinity
+        except Exception as exc:  # a validator or serializer that fails another way
+            self.invalid += 1
+            if slot is not None and slot.boundary:  # as a check across fields, above
+                self.fallback.add(slot.index)
+            return Verdict(
+                problems=[
+                    f"Record {position} was invalid and was dropped: {raised(self.model, exc)}"
+                ]
+            )
         if problem is not None:
             self.invalid += 1
             return Verdict(problems=[problem])
         self.valid += 1
-        data = record.model_dump(mode="json")
         key = record_key(canonical(data))
         if key in self.local:
             return Verdict(
@@ -222,6 +233,22 @@ class Judge:
         self.kept.append(data)
         raw = EncodedItem(json.dumps(item, ensure_ascii=False))  # as stored: not the parsed item
         return Verdict((record, data), slot=None if slot is None else slot.index, raw=raw)
+
+
+def raised(model: type[BaseModel], exc: Exception) -> str:
+    """What a validator or serializer of ``model`` raised when it failed other than with a
+    validation error (a ``TypeError``, a ``KeyError``, ...): the record is invalid, and the
+    exception is named, briefly, with any secret masked."""
+    what = "serialization" if isinstance(exc, PydanticSerializationError) else "validation"
+    message = " ".join(redact(str(exc)).split())
+    if len(message) > 200:
+        message = message[:197] + "..."
+    name = type(exc).__name__
+    return (
+        f"{model.__name__}'s {what} raised {name}: {message}"
+        if message
+        else (f"{model.__name__}'s {what} raised {name}")
+    )
 
 
 def _blames_boundaries(exc: ValidationError, boundary: Sequence[str]) -> bool:

@@ -6,6 +6,9 @@
   stays bounded.
 * The body is read as JSON by :func:`pytest_synthdata.jsonread.loads` (nested too deep is
   invalid), and the completion is built from it without the SDK reading it again.
+* Each choice must have a message whose ``content`` is text, null, or a list of content
+  parts (what some gateways send): the ``"text"`` parts are joined into the content, so
+  everything downstream reads a ``str`` or ``None`` (:func:`text_choices`).
 * Usage values that are not non-negative integers (``"n/a"``, ``-1``, ``1e40``) are
   ignored and the usage of that answer is marked unknown (:func:`usage_of`).
 """
@@ -78,10 +81,12 @@ def parsed(raw: RawAnswer, endpoint: str) -> tuple[ChatCompletion, tuple[int, in
         reason = str(exc)
     except UnicodeDecodeError:
         reason = "it is not UTF-8 text"
-    if isinstance(data, dict) and _well_formed(data.get("choices")):
-        return ChatCompletion.construct(**data), usage_of(data.get("usage"))
     if isinstance(data, dict) and "choices" in data:
-        reason = "its 'choices' are not a list of messages"
+        choices = text_choices(data["choices"])
+        if not isinstance(choices, str):
+            completion = ChatCompletion.construct(**{**data, "choices": choices})
+            return completion, usage_of(data.get("usage"))
+        reason = choices
     text = raw.content[:2000].decode("utf-8", "replace")
     shown = " ".join(redact(text).split())[:120]  # masked before it is cut
     raise SynthAPIError(
@@ -93,13 +98,64 @@ def parsed(raw: RawAnswer, endpoint: str) -> tuple[ChatCompletion, tuple[int, in
     )
 
 
-def _well_formed(choices: object) -> bool:
+def text_choices(choices: object) -> list[Any] | str:
+    """``choices`` with each message's ``content`` as text or ``None`` (the ``"text"``
+    parts of a list of content parts joined) and the arguments of its first tool call (the
+    ones the ``tools`` mode reads) text or ``None`` too; or, as a string, why they are not
+    a list of messages."""
     if not isinstance(choices, list):
-        return False
-    return all(
-        isinstance(choice, dict) and isinstance(choice.get("message", {}), dict)
-        for choice in choices
-    )
+        return "its 'choices' are not a list of messages"
+    found: list[Any] = []
+    for number, choice in enumerate(choices, 1):
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            return f"its choice {number} has no message"
+        message = choice["message"]
+        try:
+            content = _content_text(message.get("content"))
+        except ValueError as exc:
+            return f"the content of its choice {number} is {exc}"
+        wrong = _calls_problem(message.get("tool_calls"))
+        if wrong is not None:
+            return f"the tool calls of its choice {number} {wrong}"
+        found.append({**choice, "message": {**message, "content": content}})
+    return found
+
+
+def _content_text(content: object) -> str | None:
+    """A message's ``content`` as text: a string or ``None`` as it is, a list of content
+    parts as its ``"text"`` parts joined (parts of other types, such as images, carry no
+    text); a :class:`ValueError` saying what it is otherwise."""
+    if content is None or isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ValueError(f"{type(content).__name__}, not text or a list of text parts")
+    texts: list[str] = []
+    for part in content:
+        if not isinstance(part, dict):
+            raise ValueError(f"a list holding a {type(part).__name__}, not a content part")
+        if part.get("type") != "text":
+            continue
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise ValueError("a list holding a text part whose text is not a string")
+        texts.append(text)
+    return "".join(texts)
+
+
+def _calls_problem(calls: object) -> str | None:
+    """What is wrong with a message's ``tool_calls`` as the ``tools`` mode reads them (the
+    first call's function arguments, as text); ``None``: nothing."""
+    if calls is None or calls == []:
+        return None
+    if not isinstance(calls, list):
+        return "are not a list"
+    function = calls[0].get("function") if isinstance(calls[0], dict) else None
+    if not isinstance(function, dict):
+        return "do not start with a function call"
+    arguments = function.get("arguments")
+    if arguments is not None and not isinstance(arguments, str):
+        return f"have arguments that are not text (a {type(arguments).__name__})"
+    return None
 
 
 def token_count(value: object) -> int | None:

@@ -175,7 +175,8 @@ def structured_help() -> str:
 
 
 def read_content(message: Any) -> str | None:
-    """The text content of an answer's message (plain text requests read it the same way)."""
+    """The text content of an answer's message (plain text requests read it the same way):
+    a string or ``None``, as :func:`.answers.text_choices` made every message's content."""
     content: str | None = message.content
     return content
 

@@ -12,6 +12,7 @@ from ..batching import Batcher, Job, Outcome, Verdict, auto_batch_size
 from ..errors import SynthError, SynthGenerationError, UnsupportedModelError
 from ..estimate import tokens_per_record
 from ..jsonread import nonfinite_problem
+from ..judging import raised
 from ..schema import schema_name, wrapper_schema
 from ..spec import format_validation_error
 from .fidelity import Fields, Rules, dumps, leaves, short, text_problems
@@ -115,6 +116,8 @@ def text_accept(entry: dict[int, Fields], rules: Rules, item: object) -> Verdict
         parsed = IndexedText.model_validate(item)
     except ValidationError as exc:
         return Verdict(problems=["An item was invalid:\n" + format_validation_error(exc)])
+    except Exception as exc:  # what a validation error is not: still this item's fault
+        return Verdict(problems=[f"An item was invalid: {raised(IndexedText, exc)}"])
     if parsed.index not in entry:
         return Verdict(problems=[f"Index {parsed.index} is not an entry of this request."])
     text = parsed.text.strip()
@@ -185,12 +188,14 @@ async def write_many(
 
 def extract_accept(model: type[BaseModel], item: object) -> Verdict[BaseModel]:
     """Judge one ``{"index", "record"}`` item."""
+    index = item.get("index") if isinstance(item, dict) else None
+    where = f"The record for text #{index}" if isinstance(index, int) else "A record"
     try:
         parsed = indexed(model).model_validate(item)
     except ValidationError as exc:
-        index = item.get("index") if isinstance(item, dict) else None
-        where = f"The record for text #{index}" if isinstance(index, int) else "A record"
         return Verdict(problems=[f"{where} was invalid:\n" + format_validation_error(exc)])
+    except Exception as exc:  # a validator of the model that fails another way
+        return Verdict(problems=[f"{where} was invalid: {raised(model, exc)}"])
     index = int(getattr(parsed, "index"))  # noqa: B009 (a dynamic model)
     record = cast(BaseModel, getattr(parsed, "record"))  # noqa: B009
     problem = nonfinite_problem(record, index)  # JSON cannot carry NaN, Infinity
