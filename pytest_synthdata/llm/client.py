@@ -63,7 +63,16 @@ from .modes import (
     read_content,
     sent_schema,
 )
-from .pacing import MAX_TIMEOUTS, backoff, forget_limits, limiter_for, reservation, retry_after
+from .pacing import (
+    MAX_TIMEOUTS,
+    MAX_WAIT,
+    asked_wait,
+    backoff,
+    forget_limits,
+    limiter_for,
+    reservation,
+    retry_after,
+)
 from .wiring import wired_client
 
 if TYPE_CHECKING:
@@ -360,6 +369,7 @@ class LLM:
                     dropped_at = attempt + 1  # the server went away while answering it
                     limiter.went_away = limiter.went_away or sent
                 last = attempt + 1 == tries or timeouts >= MAX_TIMEOUTS or smaller
+                exc = _beyond_waiting(exc)
                 if not exc.transient or last:
                     raise after_tries(
                         exc, attempt + 1, dropped_at, sent, limiter.went_away
@@ -566,4 +576,21 @@ def _to_completion(
         exchange=exchange,
         headers=headers,
         usage_known=usage_known,
+    )
+
+
+def _beyond_waiting(exc: SynthAPIError) -> SynthAPIError:
+    """A rate limit whose server asks for a longer wait than :data:`MAX_WAIT` (a daily quota
+    spent, a broken header) as an error that is not tried again: waiting the most a run waits,
+    try after try, would only end in the same error much later, with nothing shown meanwhile."""
+    asked = asked_wait(exc.headers) if exc.transient and exc.status_code == 429 else None
+    if asked is None or asked <= MAX_WAIT:
+        return exc
+    shown = f"{asked:.0f} s" if asked < 1e7 else "longer than any run"
+    return SynthAPIError(
+        f"{exc}; the endpoint asks to wait {shown} before the next request (retry-after), more "
+        f"than the {MAX_WAIT:.0f} s a run waits: try again later, or use another key or model",
+        status_code=exc.status_code,
+        body=exc.body,
+        headers=exc.headers,
     )

@@ -95,17 +95,28 @@ def duration(text: str) -> float | None:
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """How long the server asked to wait (``retry-after-ms``, ``retry-after``), if it did."""
+    """How long the server asked to wait (``retry-after-ms``, ``retry-after``), if it did,
+    at most :data:`MAX_WAIT`."""
+    asked = asked_wait(headers)
+    return None if asked is None else min(MAX_WAIT, asked)
+
+
+def asked_wait(headers: Mapping[str, str]) -> float | None:
+    """How long the server asked to wait, as it said it (``retry-after-ms``, then
+    ``retry-after``), if it did."""
     lowered = {k.lower(): v for k, v in headers.items()}
     if "retry-after-ms" in lowered:
         try:
-            return min(MAX_WAIT, max(0.0, float(lowered["retry-after-ms"]) / 1000))
+            asked = max(0.0, float(lowered["retry-after-ms"]) / 1000)
         except ValueError:
             pass
+        else:
+            if not math.isnan(asked):
+                return asked
     if "retry-after" in lowered:
         seconds = duration(lowered["retry-after"])
         if seconds is not None:
-            return min(MAX_WAIT, seconds)
+            return seconds
     return None
 
 
