@@ -3,9 +3,10 @@
 Order for each request: a cassette that holds it replays it (answered here, without vcrpy's
 connection-level stub or a connection pool); a cassette that may not record
 fails with a precise error; otherwise a cache hit answers (and is appended to a recording
-cassette, so deleting the cache never loses a recording); otherwise the request goes out
-(and is recorded into a recording cassette). Responses are cached only once the engine has validated
-them (see :func:`confirm`). One async and one sync flavour, sharing every decision.
+cassette, so deleting the cache never loses a recording); otherwise the request goes out,
+and a recording cassette records its answer (vcrpy patches nothing: a patch would answer
+every call of the process). Responses are cached only once the engine has validated them
+(see :func:`confirm`). One async and one sync flavour, sharing every decision.
 """
 
 from __future__ import annotations
