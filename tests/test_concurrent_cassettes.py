@@ -127,8 +127,11 @@ def test_a_blocking_call_that_would_wait_for_its_own_event_loop_is_refused(
     anything is sent, and the task finishes."""
     shared = tmp_path / "shared.synth.yaml"
 
+    llm_env.response_delay = 0.5
+
     async def blocking() -> Any:
-        await asyncio.sleep(0)  # the other task has the cassette now
+        while llm_env.request_count == 0:  # the other task has the cassette and is sending
+            await asyncio.sleep(0.01)
         return generate(MedicalBilling, 3, seed=11, cassette=shared, record_mode="new_episodes")
 
     async def main() -> list[Any]:
@@ -165,3 +168,16 @@ def test_a_call_cancelled_while_it_waits_gives_up_its_turn(
 
     recorded, after = asyncio.run(main())
     assert len(recorded) == 3 and len(after) == 3
+
+
+def test_a_compressed_answer_is_recorded_as_the_same_answer_uncompressed(
+    llm_env: FakeLLM, tmp_path: Path
+) -> None:
+    """The cassette records the answer the transport read (decoded), as vcrpy did."""
+    plain, packed = tmp_path / "plain.synth.yaml", tmp_path / "gzip.synth.yaml"
+    first = generate(MedicalBilling, 3, seed=1, cassette=plain)
+    llm_env.gzip = True
+    assert generate(MedicalBilling, 3, seed=1, cassette=packed) == first
+    assert llm_env.request_count == 2
+    assert packed.read_bytes() == plain.read_bytes()
+    assert b"content-encoding" not in packed.read_bytes()
