@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import threading
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -169,6 +170,9 @@ def run_sync(coro: Coroutine[Any, Any, R]) -> R:
     if not running:
         return asyncio.run(_boxed(coro)).value
     context = contextvars.copy_context()
+    from .storage.turns import BLOCKED_LOOPS  # a cassette's turn held here cannot end meanwhile
+
+    context.run(BLOCKED_LOOPS.set, BLOCKED_LOOPS.get() | {threading.get_ident()})
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(context.run, asyncio.run, _boxed(coro)).result().value
 

@@ -134,13 +134,15 @@ async def run_stored(settings: Settings, route: Route, recipe: Recipe[R], usage:
         if hit is not None:
             return hit
     from .llm import LLM
+    from .storage.turns import cassette_turn
 
-    with route.recording(recipe.profile_key) as recording:
-        llm = LLM(settings, route.client, recording=recording)
-        try:
-            return await _produce(llm, settings, route, recipe, usage, cassette_key, cache)
-        finally:
-            await llm.aclose()
+    async with cassette_turn(route.cassette if route.stores else None):  # calls sharing it wait
+        with route.recording(recipe.profile_key) as recording:
+            llm = LLM(settings, route.client, recording=recording)
+            try:
+                return await _produce(llm, settings, route, recipe, usage, cassette_key, cache)
+            finally:
+                await llm.aclose()
 
 
 def _dataset_cache(route: Route, settings: Settings, key: str) -> tuple[Path, str] | None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import filelock
+import vcr
+from vcr.cassette import Cassette, CassetteContextDecorator
 from vcr.request import Request as VcrRequest
 
 from ..errors import SynthConfigError, SynthRecordingError
@@ -30,6 +32,7 @@ from .datasets import Step, StoredDataset, decode, from_cassette
 from .footprint import Footprint, opened
 from .owners import OWNER, Owner, merged
 from .transport import Counters, StorageTransport, SyncStorageTransport
+from .turns import held
 from .vcrcompat import MissingMetadataError
 
 REPLAYING_MODES = ("none", "once", "new_episodes")
@@ -113,6 +116,25 @@ class Recording:
         except MissingMetadataError:
             return current
         return dict(state) if isinstance(state, dict) else current
+
+
+@contextlib.contextmanager
+def _opened(recorder: vcr.VCR, path: Path, mode: str) -> Iterator[Any]:
+    """The cassette at ``path``, saved when the block ends without an exception, as
+    vcrpy's ``use_cassette`` (with ``record_on_exception=False``) opens it, but without
+    patching any HTTP library: the storage transports answer from, and record into, their
+    own cassette (:mod:`.transport`). A patch is process-wide, so requests of calls on
+    other cassettes (or none) running meanwhile would be answered and recorded by this one,
+    and patches undone out of order would leave one in place for good."""
+    skipped = getattr(
+        CassetteContextDecorator,
+        "_non_cassette_arguments",
+        ("path_transformer", "func_path_generator", "record_on_exception"),
+    )
+    config = recorder.get_merged_config(path=str(path), record_mode=mode)
+    cassette = Cassette.load(**{k: v for k, v in config.items() if k not in skipped})
+    yield cassette  # an exception propagates from here: nothing is saved
+    cassette._save()
 
 
 def _own(cassette: Any, owner: Owner) -> None:
@@ -204,12 +226,19 @@ class Storage:
         with self._uses_lock:
             self.uses.setdefault(path, Footprint()).add(use)
 
-    def _lock(self, path: Path) -> contextlib.AbstractContextManager[Any]:
-        if self.lock_dir is None:
-            return contextlib.nullcontext()
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
-        return filelock.FileLock(str(self.lock_dir / f"{digest}.lock"))
+    @contextlib.contextmanager
+    def _lock(self, path: Path) -> Iterator[None]:
+        """This process's turn on the cassette at ``path`` (:mod:`.turns`: calls of this
+        process that share it take turns), then its file lock, which other processes
+        wait on."""
+        with held(path):
+            if self.lock_dir is None:
+                yield
+                return
+            self.lock_dir.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+            with filelock.FileLock(str(self.lock_dir / f"{digest}.lock")):
+                yield
 
     def _vcr_mode(self, path: Path) -> str:
         mode = self.record_mode
@@ -274,7 +303,7 @@ class Storage:
             self.used.add(path)
             opened(path)
             try:
-                cassette = stack.enter_context(self.vcr.use_cassette(str(path), record_mode=mode))
+                cassette = stack.enter_context(_opened(self.vcr, path, mode))
             except SynthRecordingError as exc:
                 raise with_command(exc, rerecord) from None
             if self._finish_at_end and not cassette.write_protected:

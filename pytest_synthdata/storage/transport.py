@@ -3,9 +3,10 @@
 Order for each request: a cassette that holds it replays it (answered here, without vcrpy's
 connection-level stub or a connection pool); a cassette that may not record
 fails with a precise error; otherwise a cache hit answers (and is appended to a recording
-cassette, so deleting the cache never loses a recording); otherwise the request goes out
-(through vcrpy, which records it). Responses are cached only once the engine has validated
-them (see :func:`confirm`). One async and one sync flavour, sharing every decision.
+cassette, so deleting the cache never loses a recording); otherwise the request goes out,
+and a recording cassette records its answer (vcrpy patches nothing: a patch would answer
+every call of the process). Responses are cached only once the engine has validated them
+(see :func:`confirm`). One async and one sync flavour, sharing every decision.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class _Plan:
     request), to lock before going to the network."""
     ident: str | None = None
     """The recorded exchange this request is, or becomes once recorded."""
+    recorded_as: VcrRequest | None = None
+    """The request as the cassette records it, when its answer is to be recorded."""
 
 
 class _Router:
@@ -119,7 +122,7 @@ class _Router:
             if DEFERRAL.get() is None:  # a deferral hook may keep it from going out
                 _check_key(request)
             claim = (key, vcr_request) if self.cache is not None and exchange else None
-            return _Plan(source, exchange, claim=claim, ident=ident)
+            return _Plan(source, exchange, claim=claim, ident=ident, recorded_as=vcr_request)
         return self._cached(request, hit, vcr_request, exchange, ident)
 
     def claim(self, request: httpx2.Request, plan: _Plan) -> _Plan | None:
@@ -138,7 +141,7 @@ class _Router:
             lock.release()
             return self._cached(request, hit, vcr_request, plan.exchange, plan.ident)
         plan.exchange.claim = lock
-        return _Plan(plan.source, plan.exchange, ident=plan.ident)
+        return _Plan(plan.source, plan.exchange, ident=plan.ident, recorded_as=vcr_request)
 
     def _cached(
         self,
@@ -191,6 +194,8 @@ class _Router:
         return plan
 
     def note(self, plan: _Plan, response: httpx2.Response, content: bytes | None) -> None:
+        if plan.recorded_as is not None and self.cassette is not None:
+            self.cassette.append(plan.recorded_as, _as_recorded(response, content))
         failed = plan.source in ("recorded", "network") and not kept(
             response.status_code, content or b""
         )
@@ -277,6 +282,20 @@ class SyncStorageTransport(httpx2.BaseTransport):
     def close(self) -> None:
         if self.inner is not None:
             self.inner.close()
+
+
+def _as_recorded(response: httpx2.Response, content: bytes | None) -> dict[str, Any]:
+    """An answer as vcrpy records it (the cassette's filters then keep what they keep):
+    the body is already decoded, so no ``content-encoding`` goes with it."""
+    headers: dict[str, list[str]] = {}
+    for name, value in response.headers.multi_items():
+        if name.lower() != "content-encoding":
+            headers.setdefault(name, []).append(value)
+    return {
+        "status": {"code": response.status_code, "message": response.reason_phrase},
+        "headers": headers,
+        "body": {"string": content or b""},
+    }
 
 
 def _defer(request: httpx2.Request, plan: _Plan) -> None:
