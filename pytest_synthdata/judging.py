@@ -23,6 +23,7 @@ from .diversity import (
     record_text,
 )
 from .fieldlines import wire_name
+from .jsonform import json_form
 from .jsonread import nonfinite_problem
 from .planning import Planner
 from .spec import SynthSpec, format_validation_error
@@ -50,7 +51,7 @@ def describe_records(
     plan = spec.slots
     coverage = plan.coverage(len(records)) if spec.cover or spec.edge_cases else None
     report = diversity_report(
-        data if data is not None else [record.model_dump(mode="json") for record in records],
+        data if data is not None else [json_form(record) for record in records],
         examples=example_texts(spec.examples, plan.written_fields),
         compared=plan.written_fields,
         dropped=dropped,
@@ -198,7 +199,7 @@ class Judge:
             self.invalid += 1
             return Verdict(problems=[problem])
         self.valid += 1
-        data = record.model_dump(mode="json")
+        data = json_form(record)  # sets in a stable order: keys and prompts as every run
         key = record_key(canonical(data))
         if key in self.local:
             return Verdict(
@@ -242,7 +243,7 @@ class AcceptedRecords:
         self.seen: set[bytes] = set()
         self.values: dict[str, set[str]] = {name: set() for name in unique}
         for record, _ in prefix:
-            self.add(record, record.model_dump(mode="json"))
+            self.add(record, json_form(record))
 
     def clash(self, data: dict[str, Any]) -> str | None:
         """Why ``data`` is a duplicate of a kept record (``None``: it is not)."""
