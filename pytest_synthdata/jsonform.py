@@ -14,6 +14,7 @@ every process. Everything else is exactly what pydantic writes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from decimal import Decimal
@@ -46,6 +47,8 @@ def ordered(value: object, data: Any) -> Any:
     """``data`` (the JSON form of ``value``) with the lists that are sets of ``value`` in
     the order of their elements' JSON text. ``value`` is walked beside ``data``: iterating a
     set twice gives the same order, so its elements pair with the list pydantic wrote."""
+    if data is None or isinstance(data, (str, int, float)):
+        return data  # a scalar: nothing to order
     if isinstance(value, RootModel):
         return ordered(value.root, data)
     if isinstance(value, (set, frozenset)):
@@ -74,15 +77,27 @@ def ordered(value: object, data: Any) -> Any:
 def _fields(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
     """A model's JSON object with each field's value ordered, the field found under its name
     or one of its aliases (whichever the dump used)."""
-    values: dict[str, object] = {}
-    for name, info in type(model).model_fields.items():
-        value = getattr(model, name, None)
+    names = _keys(type(model))
+    extra = model.model_extra or {}
+    out: dict[str, Any] = {}
+    for key, item in data.items():
+        if key in names:
+            out[key] = ordered(getattr(model, names[key], None), item)
+        else:
+            out[key] = ordered(extra[key], item) if key in extra else item
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def _keys(model: type[BaseModel]) -> dict[str, str]:
+    """Each key a dump of ``model`` may write a field under (its name, its aliases) and the
+    field's name."""
+    keys: dict[str, str] = {}
+    for name, info in model.model_fields.items():
         for key in (name, info.serialization_alias, info.alias):
             if isinstance(key, str):
-                values.setdefault(key, value)
-    for name, value in (model.model_extra or {}).items():
-        values.setdefault(name, value)
-    return {k: ordered(values[k], d) if k in values else d for k, d in data.items()}
+                keys.setdefault(key, name)
+    return keys
 
 
 def _text(item: Any) -> str:
