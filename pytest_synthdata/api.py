@@ -18,6 +18,7 @@ from typing_extensions import TypedDict, Unpack
 
 from .dataset import Dataset
 from .diversity import DEFAULT_NEAR_DUPLICATES
+from .errors import SynthConfigError
 from .route import resolve
 from .settings import Settings, StructuredMode
 from .spec import make_spec
@@ -155,6 +156,13 @@ def generate(
 
 def effective_settings(settings: Settings | None, options: Mapping[str, Any]) -> Settings:
     """``settings`` (default: the built-in defaults) with the per-call ``options`` applied."""
+    if settings is not None and not isinstance(settings, Settings):
+        keys = f" with keys {sorted(map(str, settings))}" if isinstance(settings, Mapping) else ""
+        raise SynthConfigError(
+            f"settings must be a pytest_synthdata.Settings, got a {type(settings).__name__}"
+            f"{keys}; pass Settings(model=...), or give each setting as a keyword "
+            "(generate(..., model=...))"
+        )
     base = settings or Settings()
     return base.replace(**options) if options else base
 

@@ -354,26 +354,11 @@ def neutralised(cell: str) -> str:
 
 def as_example(record: Any) -> Any:
     """A validated record as a prompt shows it, the way its schema asks for records: the
-    schema's fields only (no computed fields) and decimals as JSON numbers (pydantic writes
-    them as strings)."""
-    options: dict[str, Any] = {"exclude_computed_fields": True}
-    return _numbers(record.model_dump(**options), record.model_dump(mode="json", **options))
+    schema's fields only (no computed fields), decimals as JSON numbers (pydantic writes
+    them as strings) and sets in a stable order (see :mod:`.jsonform`)."""
+    from .jsonform import json_form
 
-
-def _numbers(python: Any, data: Any) -> Any:
-    """``data`` (a JSON dump) with the numbers ``python`` (the same dump in Python mode)
-    holds as decimals written as numbers: an integral one as an integer."""
-    from decimal import Decimal
-
-    if isinstance(python, Decimal):
-        if not python.is_finite():
-            return data
-        return int(python) if python == python.to_integral_value() else float(python)
-    if isinstance(python, Mapping) and isinstance(data, dict):
-        return {key: _numbers(python.get(key), value) for key, value in data.items()}
-    if isinstance(python, (list, tuple, set, frozenset)) and isinstance(data, list):
-        return [_numbers(p, d) for p, d in zip(python, data, strict=False)]
-    return data
+    return json_form(record, decimals_as_numbers=True, exclude_computed_fields=True)
 
 
 def as_rows(records: Iterable[Any]) -> list[dict[str, Any]]:

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import AliasChoices, AliasPath, BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined, to_jsonable_python
+from pydantic_core import PydanticUndefined
 
+from .jsonform import json_form
 from .schema import CONSTRAINT_KEYWORDS, DEFS_PREFIX, raw_schema
 
 __all__ = ["field_lines", "wire_name"]
@@ -182,7 +183,7 @@ def _field_line(wire: str, field: FieldInfo, node: dict[str, Any], defs: dict[st
         if field.default is not PydanticUndefined and field.default is not None:
             # a default without a JSON form is not worth mentioning
             with contextlib.suppress(Exception):
-                status += f", default {_literal(to_jsonable_python(field.default))}"
+                status += f", default {_literal(json_form(field.default))}"
     kind = _type_text(node, defs)
     head = f"- {wire} ({kind}{'; ' if ',' in kind else ', '}{status})"
     tail: list[str] = []
@@ -193,7 +194,7 @@ def _field_line(wire: str, field: FieldInfo, node: dict[str, Any], defs: dict[st
         tail.append(f"Constraints: {', '.join(constraints)}.")
     if field.examples:
         try:
-            shown = ", ".join(_literal(to_jsonable_python(e)) for e in field.examples)
+            shown = ", ".join(_literal(json_form(e)) for e in field.examples)
         except Exception:
             shown = ""
         if shown:

@@ -24,6 +24,7 @@ from .diversity import (
     record_text,
 )
 from .fieldlines import wire_name
+from .jsonform import json_form
 from .jsonread import nonfinite_problem
 from .planning import Planner
 from .spec import SynthSpec, format_validation_error
@@ -52,7 +53,7 @@ def describe_records(
     plan = spec.slots
     coverage = plan.coverage(len(records)) if spec.cover or spec.edge_cases else None
     report = diversity_report(
-        data if data is not None else [record.model_dump(mode="json") for record in records],
+        data if data is not None else [json_form(record) for record in records],
         examples=example_texts(spec.examples, plan.written_fields),
         compared=plan.written_fields,
         dropped=dropped,
@@ -186,7 +187,8 @@ class Judge:
         try:  # as JSON: what the model sent is JSON (strict models accept its dates ...)
             record = self.model.model_validate_json(json.dumps(item))
             problem = nonfinite_problem(record, position)  # JSON cannot carry NaN, Infinity
-            data = record.model_dump(mode="json") if problem is None else {}
+            # sets in a stable order: keys and prompts as every run writes them
+            data = json_form(record) if problem is None else {}
         except ValidationError as exc:
             self.invalid += 1
             if slot is not None and _blames_boundaries(exc, slot.boundary):
@@ -269,7 +271,7 @@ class AcceptedRecords:
         self.seen: set[bytes] = set()
         self.values: dict[str, set[str]] = {name: set() for name in unique}
         for record, _ in prefix:
-            self.add(record, record.model_dump(mode="json"))
+            self.add(record, json_form(record))
 
     def clash(self, data: dict[str, Any]) -> str | None:
         """Why ``data`` is a duplicate of a kept record (``None``: it is not)."""

@@ -18,6 +18,7 @@ and reads no context. Importing this module loads neither vcrpy nor diskcache.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -200,6 +201,7 @@ def resolve(
     :func:`~.storage.paths.check_storage`)."""
     from .storage.paths import check_storage
 
+    _check_arguments(cassette, record_mode, cache_dir)
     if cassette is None and cache_dir is None:
         route = default_route()
         if route is None:
@@ -214,6 +216,37 @@ def resolve(
         rerecord=library_rerecord(call, cassette) if cassette is not None else "",
         owner=Owner.of_library(call, calling_test()),
     )
+
+
+def _check_arguments(cassette: object, record_mode: object, cache_dir: object) -> None:
+    """A :class:`SynthConfigError` for a ``cassette`` or ``cache_dir`` that is no path, or a
+    ``record_mode`` that is no record mode or that nothing of the call would follow: a
+    record mode is about the call's own cassette (``all`` and ``rewrite`` also skip the
+    reads of its ``cache_dir``); without one, a call inside a test follows the session's."""
+    from .errors import SynthConfigError, did_you_mean
+    from .settings import RECORD_MODES
+
+    for name, value in (("cassette", cassette), ("cache_dir", cache_dir)):
+        if value is not None and not (
+            isinstance(value, (str, os.PathLike)) and isinstance(os.fspath(value), str)
+        ):
+            fix = "; decode it first" if isinstance(value, bytes) else ""
+            raise SynthConfigError(
+                f"{name} must be a path (a str or a pathlib.Path), got {type(value).__name__}{fix}"
+            )
+    if not isinstance(record_mode, str) or record_mode not in RECORD_MODES:
+        raise SynthConfigError(
+            f"record_mode must be one of {', '.join(RECORD_MODES)}, got {record_mode!r:.80}"
+            + (did_you_mean(record_mode, RECORD_MODES) if isinstance(record_mode, str) else "")
+        )
+    if cassette is None and (
+        record_mode in ("none", "new_episodes") or (record_mode != "once" and cache_dir is None)
+    ):
+        raise SynthConfigError(
+            f"record_mode={record_mode!r} applies to the call's own cassette, and it names "
+            "none: add cassette='data.synth.yaml', or drop record_mode (a call inside a test "
+            "without a cassette follows the session's --synth-record-mode)"
+        )
 
 
 def calling_test() -> str | None:

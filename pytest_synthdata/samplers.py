@@ -33,9 +33,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticSerializationError, to_jsonable_python
+from pydantic_core import PydanticSerializationError
 
 from .errors import SynthConfigError, did_you_mean, surface
+from .jsonform import json_form
 
 __all__ = [
     "Sampler",
@@ -63,7 +64,7 @@ def rng_for(seed: int | None, *parts: object) -> random.Random:
 
 def _jsonable(value: object, what: str) -> Any:
     try:
-        out = to_jsonable_python(value)
+        out = json_form(value)  # a set in a stable order: the same key and prompt every run
         json.dumps(out, allow_nan=False)
     except (PydanticSerializationError, TypeError, ValueError):
         raise SynthConfigError(

@@ -259,8 +259,18 @@ def _validation_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=256)
 def plain_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``model.model_json_schema()``, built once per class; do not change the result."""
-    return model.model_json_schema()
+    """``model.model_json_schema()``, built once per class; do not change the result. A
+    default holding a set lists it in a stable order (the schema is part of a key)."""
+    return model.model_json_schema(schema_generator=_OrderedDefaults)
+
+
+class _OrderedDefaults(GenerateJsonSchema):
+    """pydantic's schema, with the sets of defaults in the order of :mod:`.jsonform`."""
+
+    def encode_default(self, dft: Any) -> Any:
+        from .jsonform import ordered
+
+        return ordered(dft, super().encode_default(dft))
 
 
 class _Generator(GenerateJsonSchema):

@@ -15,6 +15,7 @@ from typing import Any, Union, cast
 from pydantic import BaseModel
 
 from ..errors import SynthConfigError
+from ..jsonform import json_form
 
 Fields = Union[list[Any], dict[str, Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
 """A list of values, a dict of named values, or a list of dicts (JSON values inside)."""
@@ -178,7 +179,7 @@ def check_preferences(preferences: Mapping[str, Any] | None) -> Rules:
 
 def check_fields(fields: object, where: str) -> Fields:
     if isinstance(fields, BaseModel):
-        fields = fields.model_dump(mode="json")
+        fields = json_form(fields)  # its sets in a stable order: the same prompt every run
     if isinstance(fields, (str, bytes)) or not isinstance(fields, (Mapping, list, tuple)):
         raise SynthConfigError(
             f"{where} must be a list (['blue', 'yellow']), a dict ({{'actor': 'Tom Hanks'}}), "
