@@ -87,6 +87,30 @@ def test_replay_only_names_an_incomplete_cassette(
     )
 
 
+def test_a_replay_or_a_failed_run_leaves_the_mark_for_the_run_that_completes_it(
+    pytester: pytest.Pytester, llm_env: FakeLLM
+) -> None:
+    pytester.makepyfile(test_bills=SUITE)
+    (pytester.path / "stop").write_text("kill")
+    pytester.runpytest_subprocess("--synth-no-cache")
+    cassette = next(pytester.path.rglob("*.synth.yaml"))
+    assert "incomplete: true" in cassette.read_text()
+    replay = pytester.runpytest_subprocess("--synth-no-cache", "--synth-record-mode=none")
+    replay.assert_outcomes(failed=1)
+    assert "incomplete: true" in cassette.read_text()  # a replay records nothing
+    llm_env.always("500")
+    failing = pytester.runpytest_subprocess("--synth-no-cache", "--synth-http-retries=0")
+    failing.assert_outcomes(failed=1)
+    assert "incomplete: true" in cassette.read_text()  # nothing was completed
+    llm_env.always(None)
+    done = pytester.runpytest_subprocess("--synth-no-cache")
+    done.assert_outcomes(passed=1)
+    done.stdout.fnmatch_lines(
+        ["*1 cassette file(s) left incomplete by an interrupted recording were completed:*"]
+    )
+    assert "incomplete" not in cassette.read_text()
+
+
 def test_a_finished_session_leaves_no_mark(pytester: pytest.Pytester, llm_env: FakeLLM) -> None:
     pytester.makepyfile(test_bills=SUITE)
     pytester.runpytest("--synth-no-cache").assert_outcomes(passed=1)

@@ -180,6 +180,8 @@ class Storage:
         self._finish_at_end = finish_at_end
         self._written: set[Path] = set()
         self._unfinished: set[Path] = set()
+        self._failed: set[Path] = set()
+        """Cassettes a generation of this run failed on."""
         self.uses: dict[Path, Footprint] = {}
         """What the session used of each cassette (for ``--synth-update``)."""
         self._uses_lock = threading.Lock()
@@ -256,18 +258,20 @@ class Storage:
         if (
             mode in REPLAYING_MODES
             and not fresh
-            and path not in self._unfinished
-            and is_incomplete(path)
+            and (path in self.completed or is_incomplete(path))  # left by an interrupted run
         ):
-            self._unfinished.add(path)
-            self.completed.add(path)
+            self.completed.add(path)  # marked complete by finish() once a run records into it
             if mode == "once":
                 return "new_episodes"  # record what the interrupted run did not
         return mode
 
     def finish(self) -> None:
-        """Mark the cassettes recorded (or completed) by this storage as complete."""
+        """Mark the cassettes recorded (or completed) by this storage as complete: not one
+        an interrupted run had left incomplete where a generation of this run failed, nor
+        one only replayed (record mode ``none``), which still lacks what was interrupted."""
         for path in sorted(self._unfinished):
+            if path in self.completed and path in self._failed:
+                continue
             with self._lock(path):
                 mark_complete(path)
         self._unfinished.clear()
@@ -311,15 +315,20 @@ class Storage:
             if owner is not None and not cassette.write_protected:
                 _own(cassette, owner)  # saved with the first recording, if there is one
             with stack:
-                yield Recording(
-                    self._transport(cassette, path, rerecord),
-                    cassette,
-                    profile_key,
-                    path,
-                    self,
-                    rerecord,
-                )
-                if self._finish_at_end and cassette.dirty:
+                try:
+                    yield Recording(
+                        self._transport(cassette, path, rerecord),
+                        cassette,
+                        profile_key,
+                        path,
+                        self,
+                        rerecord,
+                    )
+                except BaseException:
+                    self._failed.add(path)
+                    raise
+                completing = path in self.completed and mode != "none"
+                if self._finish_at_end and (cassette.dirty or completing):
                     self._unfinished.add(path)
             raise_refusal(path)
             if path.exists() and mode != "none":
