@@ -350,7 +350,7 @@ def _field_diversity(values: Sequence[Any]) -> FieldDiversity:
         entropy = float(n)
     else:
         h = -sum(c / n * math.log(c / n) for c in counts.values())
-        entropy = round(h / math.log(n), 4)
+        entropy = round(h / math.log(n), 4) + 0.0  # one value: 0.0, never -0.0
     first = {key: value for key, value in zip(keys, values, strict=True)}
     common = [(first[key], count) for key, count in counts.most_common(MOST_COMMON)]
     return FieldDiversity(round(len(counts) / n, 4) if n else 0.0, entropy, common)
