@@ -11,7 +11,7 @@ import pytest
 from fakellm import FakeLLM, Fault
 from pydantic import BaseModel, field_serializer, field_validator, model_validator
 
-from pytest_synthdata import SynthGenerationError, generate
+from pytest_synthdata import SynthError, SynthGenerationError, generate
 from pytest_synthdata.texts import extract
 
 BAD = "boom"
@@ -156,3 +156,34 @@ def test_an_extraction_its_validator_always_fails_on_is_a_clear_error(llm_env: F
         in info.value.errors
     )
     assert llm_env.request_count == 2
+
+
+class Plain(BaseModel):
+    name: str
+    qty: int
+
+
+# ``Plain`` (the same schema, so the same stored dataset) with a validator that now fails on
+# every record with a ``TypeError`` (no docstring: it would be the subject of the prompt).
+class Refusing(BaseModel):
+    name: str
+    qty: int
+
+    @field_validator("name")
+    @classmethod
+    def refused(cls, value: str) -> str:
+        raise TypeError("no longer accepted")
+
+
+def test_a_replay_whose_model_now_fails_another_way_is_a_clear_error(
+    llm: FakeLLM, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-validator-errors-0123456789")
+    cassette = tmp_path / "plain.synth.yaml"
+    assert len(generate(Plain, n=3, seed=2, cassette=cassette)) == 3
+    Refusing.__name__ = Refusing.__qualname__ = "Plain"  # the recorded model, changed since
+    Refusing.model_rebuild(force=True)
+    with pytest.raises(SynthError) as info:  # not the validator's TypeError
+        generate(Refusing, n=3, seed=2, cassette=cassette, record_mode="none")
+    assert "has no recording of this request" in str(info.value), info.value
