@@ -208,3 +208,9 @@ def test_low_variety_of_free_text_is_flagged_from_ten_records() -> None:
     message = variety_warning(report, ["name"], "Bill dataset")
     assert message is not None and "name (30% distinct)" in message and "10 records" in message
     assert variety_warning(diversity_report(records[:9]), ["name"], "Bill dataset") is None
+
+
+def test_a_field_with_one_value_has_entropy_zero_not_minus_zero() -> None:
+    report = diversity_report([{"kind": "a"}, {"kind": "a"}, {"kind": "a"}])
+    assert str(report.fields["kind"].entropy) == "0.0"
+    assert "entropy 0.00" in "\n".join(report.lines())
