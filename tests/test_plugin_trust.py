@@ -98,3 +98,35 @@ def test_a_model_nested_too_deeply_is_a_clear_error(
     result.stdout.fnmatch_lines(["*Deep59: its models nest too deeply for a JSON schema*"])
     assert "RecursionError" not in result.stdout.str()
     assert llm.request_count == 0
+
+
+def test_the_rerecord_command_runs_from_the_folder_pytest_was_started_in(
+    pytester: pytest.Pytester, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    pytester.makeini("[pytest]\n")  # the rootdir: the project, above the tests' folder
+    deeper = pytester.path / "sub" / "deeper"
+    deeper.mkdir(parents=True)
+    (deeper / "test_same.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+            from pydantic import BaseModel
+
+            class Ticket(BaseModel):
+                subject: str
+
+            @pytest.mark.synth(Ticket, n=2)
+            def test_x(synth_data):
+                pass
+            """
+        )
+    )
+    monkeypatch.chdir(deeper)
+    replay = pytester.runpytest("--synth-record-mode=none", "test_same.py")
+    replay.assert_outcomes(errors=1)
+    replay.stdout.fnmatch_lines(["*Record it with: pytest test_same.py::test_x --synth-record*"])
+    hinted = pytester.runpytest("test_same.py::test_x", "--synth-record-mode=rewrite")
+    hinted.assert_outcomes(passed=1)  # the command as printed, from the same folder
+    assert llm.request_count == 1

@@ -174,9 +174,9 @@ def _add(
         entry.problem = str(exc)
         return
     if entry.outlook.action == "fail":
-        target = f"<a test that uses {fixture}>" if fixture else owner
-        entry.problem = f"a run would fail: {entry.outlook.why}; record with: " + rerecord_hint(
-            target
+        hint = rerecord_hint(f"<a test that uses {fixture}>") if fixture else None
+        entry.problem = f"a run would fail: {entry.outlook.why}; record with: " + (
+            hint or rerecord_hint(owner, item.config)
         )
 
 

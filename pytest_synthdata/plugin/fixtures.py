@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -68,7 +67,7 @@ def _marker_dataset(request: pytest.FixtureRequest, name: str) -> Any:
             item.nodeid.split("[")[0],
             configured(request, marked),
             cassette=cassette_at(request),
-            rerecord=rerecord_hint(shlex.quote(item.nodeid.split("[")[0])),
+            rerecord=rerecord_hint(item.nodeid.split("[")[0], request.config),
             shown=shown_as(request.config, Path(str(item.path)), nodeid, name, suffix),
         )
     except SynthError as exc:
@@ -177,7 +176,7 @@ def synth_factory(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
     owner = request.node.nodeid
     module = Path(str(request.node.path))
     base_dir = module.parent
-    rerecord = rerecord_hint(shlex.quote(owner.split("[")[0]))
+    rerecord = rerecord_hint(owner.split("[")[0], request.config)
     calls = [0]
 
     def factory(*args: Any, **kwargs: Any) -> list[Any]:
@@ -232,7 +231,7 @@ def _ambient(request: pytest.FixtureRequest, what: str, call: Callable[[Usage], 
     usage = Usage()
     error: SynthError | None = None
     try:
-        hint = rerecord_hint(shlex.quote(owner))
+        hint = rerecord_hint(owner, request.config)
         with state.ambient(cassette_at(request), hint), state.generating():
             result = call(usage)
     except SynthError as exc:

@@ -15,6 +15,8 @@ nothing.
 from __future__ import annotations
 
 import contextlib
+import os
+import shlex
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -373,12 +375,25 @@ def cassette_of(item: pytest.Item) -> Path:
     return cassette_for_test(Path(str(item.path)), name_from_nodeid(item.nodeid))
 
 
-def rerecord_hint(target: str) -> str:
-    """The command that re-records ``target``, for error messages."""
+def rerecord_hint(target: str, config: pytest.Config | None = None) -> str:
+    """The command that re-records ``target``, for error messages: with ``config``, a node
+    id as it runs from the folder pytest was started in (:func:`runnable`)."""
+    if config is not None:
+        target = shlex.quote(runnable(config, target))
     return (
         f"pytest {target} --synth-record-mode=rewrite (with OPENAI_API_KEY set; or "
         "--synth-update to record only what is missing and keep the rest)"
     )
+
+
+def runnable(config: pytest.Config, nodeid: str) -> str:
+    """``nodeid`` (relative to the rootdir) as pytest, started where this run was, takes it:
+    ``test_x.py::test_a`` from the test's own folder, ``../test_x.py::test_a`` from below."""
+    path, sep, rest = nodeid.partition("::")
+    here, root = Path(config.invocation_params.dir), Path(config.rootpath)
+    if not path or here == root:
+        return nodeid
+    return Path(os.path.relpath(root / path, here)).as_posix() + sep + rest
 
 
 def describe(args: Sequence[Any], kwargs: Mapping[str, Any], marker: str = "synth") -> str:
