@@ -152,6 +152,12 @@ def _read_csv(file: Path, text: str, what: str) -> list[Any]:
     header = next(reader, None)
     if header is None:
         return []
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise SynthConfigError(
+            f"{what} {file}: the column(s) {', '.join(map(repr, twice))} appear more than once "
+            "in the header; give each field one column"
+        )
     rows: list[Any] = []
     for values in reader:
         if not any(value.strip() for value in values):

@@ -136,6 +136,10 @@ def make_spec(
         raise SynthConfigError(f"extra must be a string, got {extra!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise SynthConfigError(f"seed must be an integer, got {seed!r}")
+    if seed is not None and not -(2**63) <= seed < 2**63:
+        raise SynthConfigError(
+            f"seed must fit in 64 bits (the request's seed is a 64-bit integer), got {seed}"
+        )
     from .schema import record_schema
 
     record_schema(model_cls)  # a model strict mode cannot express fails before any request

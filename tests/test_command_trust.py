@@ -154,3 +154,16 @@ def test_advice_names_the_command_s_own_flags(llm: FakeLLM, project: Path) -> No
     replay = error("-n", "2", "--cassette", "c.synth.yaml", "--record-mode", "none")
     assert "--record-mode rewrite" in replay and "record_mode=" not in replay, replay
     assert llm.request_count == 0
+
+
+def test_a_csv_with_a_column_twice_or_a_seed_beyond_64_bits_is_refused(
+    llm: FakeLLM, project: Path
+) -> None:
+    (project / "seeds.csv").write_text("name,age,name\nAnn Lee,40,Bob Stone\n")
+    twice = synthdata(
+        llm, project, "generate", "people:Person", "-n", "2", "--examples", "seeds.csv"
+    )
+    assert twice.code == 2 and "'name' appear more than once" in twice.err, twice
+    big = synthdata(llm, project, "generate", "people:Person", "-n", "2", "--seed", str(2**80))
+    assert big.code == 2 and "seed must fit in 64 bits" in big.err, big
+    assert llm.request_count == 0
