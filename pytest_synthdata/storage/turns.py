@@ -60,14 +60,21 @@ def _key(path: Path) -> str:
     return str(path.resolve())
 
 
-def _take_or_queue(key: str, waiter: _Waiter) -> bool:
-    """Under ``_GUARD``: take the free turn (``True``), or queue for it."""
-    turn = _TURNS.get(key)
-    if turn is None:
-        _TURNS[key] = _Turn(waiter)
-        return True
-    turn.queue.append(waiter)
-    return False
+def _take_or_queue(
+    path: Path, key: str, waiter: _Waiter, blocked: frozenset[int], why: str
+) -> bool:
+    """Take the free turn on ``key`` (``True``), or queue for it; refused (``why``) when a
+    call that has it or waits for it runs in one of the ``blocked`` threads' event loops,
+    which could never let it go."""
+    with _GUARD:
+        turn = _TURNS.get(key)
+        if turn is None:
+            _TURNS[key] = _Turn(waiter)
+            return True
+        if any(w.thread in blocked for w in turn.threads()):
+            raise _refuse(path, why)
+        turn.queue.append(waiter)
+        return False
 
 
 def _hand_on(key: str) -> None:
@@ -119,18 +126,13 @@ async def cassette_turn(path: Path | None) -> AsyncIterator[None]:
 
     waiter = _Waiter(threading.get_ident(), wake_there)
     blocked = BLOCKED_LOOPS.get()
-    with _GUARD:
-        turn = _TURNS.get(key)
-        if turn is not None and any(w.thread in blocked for w in turn.threads()):
-            raise _refuse(path, "it waits for this blocking call to end")
-        now = _take_or_queue(key, waiter)
-    if not now:
+    if not _take_or_queue(path, key, waiter, blocked, "it waits for this blocking call to end"):
         try:
             await granted
         except BaseException:
             _withdraw(key, waiter)
             raise
-    async with _holding(key):
+    with _holding(key):
         yield
 
 
@@ -144,8 +146,10 @@ def _withdraw(key: str, waiter: _Waiter) -> None:
             turn.queue.remove(waiter)
 
 
-@contextlib.asynccontextmanager
-async def _holding(key: str) -> AsyncIterator[None]:
+@contextlib.contextmanager
+def _holding(key: str) -> Iterator[None]:
+    """The turn just taken on ``key``, known as held by this task (or thread), then handed
+    on."""
     token = _HELD.set(_HELD.get() | {key})
     try:
         yield
@@ -166,16 +170,8 @@ def held(path: Path) -> Iterator[None]:
     event = threading.Event()
     waiter = _Waiter(threading.get_ident(), event.set)
     blocked = BLOCKED_LOOPS.get() | {waiter.thread}
-    with _GUARD:
-        turn = _TURNS.get(key)
-        if turn is not None and any(w.thread in blocked for w in turn.threads()):
-            raise _refuse(path, "the call that has it (or waits for it) waits for this one")
-        now = _take_or_queue(key, waiter)
-    if not now:
+    why = "the call that has it (or waits for it) waits for this one"
+    if not _take_or_queue(path, key, waiter, blocked, why):
         event.wait()
-    token = _HELD.set(_HELD.get() | {key})
-    try:
+    with _holding(key):
         yield
-    finally:
-        _HELD.reset(token)
-        _leave(key)
