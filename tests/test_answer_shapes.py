@@ -10,15 +10,15 @@ real answer, in the shape under test."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fakellm import FakeLLM
+from loopback import JsonHandler, Loopback, serving
 from pydantic import BaseModel
 
 from pytest_synthdata import SynthAPIError, SynthGenerationError, generate
@@ -34,26 +34,19 @@ class Item(BaseModel):
     qty: int
 
 
-class Reshaping(http.server.ThreadingHTTPServer):
+class Reshaping(Loopback):
     """Passes chat requests on to ``upstream`` and sends its answers on as ``shape`` says."""
 
     def __init__(self, upstream: str, shape: Shape) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(Handler)
         self.upstream = upstream
         self.shape = shape
         self.answered = 0
         self.lock = threading.Lock()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     server: Reshaping
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def do_POST(self) -> None:
         sent = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -71,24 +64,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with self.server.lock:
             number = self.server.answered
             self.server.answered += 1
-        data = json.dumps(self.server.shape(answer, number)).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send(self.server.shape(answer, number))
 
 
-@contextlib.contextmanager
-def reshaping(llm: FakeLLM, shape: Shape) -> Iterator[Reshaping]:
-    server = Reshaping(llm.origin, shape)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def reshaping(llm: FakeLLM, shape: Shape) -> contextlib.AbstractContextManager[Reshaping]:
+    return serving(Reshaping(llm.origin, shape))
 
 
 def content_of(answer: Body) -> str:

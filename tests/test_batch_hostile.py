@@ -5,49 +5,31 @@ line has no end. Each is a clear error (or a line shown escaped), never a traceb
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import json
 import os
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from command import Run, command
+from loopback import JsonHandler, Loopback, serving
 from test_command_collect import MODELS, SPEC
 
 ESCAPE = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\r"
 """Sets the clipboard, clears the screen, returns the cursor: if a terminal got it."""
 
 
-class Hostile(http.server.ThreadingHTTPServer):
+class Hostile(Loopback):
     """The Batch API's routes, each answering as ``mode`` says (the rest as OpenAI would)."""
 
     def __init__(self, mode: str) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(Handler)
         self.mode = mode
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     server: Hostile
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def send(self, body: Any, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def batch(self, status: str, **extra: Any) -> dict[str, Any]:
         found = {
@@ -117,18 +99,6 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@contextlib.contextmanager
-def serving(mode: str) -> Iterator[Hostile]:
-    server = Hostile(mode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def batch_run(server: Hostile, project: Path, *extra: str) -> Run:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNTHDATA_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-hostile-0123456789")
@@ -156,7 +126,7 @@ def batch_run(server: Hostile, project: Path, *extra: str) -> Run:
 def test_what_is_not_a_batch_api_answer_is_a_clear_error(
     project: Path, mode: str, said: str
 ) -> None:
-    with serving(mode) as server:
+    with serving(Hostile(mode)) as server:
         run = batch_run(server, project)
     assert run.code in (1, 2), run
     assert said in run.err, run
@@ -177,7 +147,7 @@ def test_text_from_the_batch_api_is_shown_escaped(
     )
     assert wrote.returncode == 0, wrote.stderr
     monkeypatch.setenv("HOSTILE_REQUESTS", str(project / "requests.jsonl"))
-    with serving("escapes") as server:
+    with serving(Hostile("escapes")) as server:
         run = batch_run(server, project)
     assert run.code == 1, run  # every line fails, wave after wave, until the budget is spent
     assert "12 not (12 x no\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J)" in run.err, run
